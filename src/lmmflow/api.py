@@ -1,0 +1,159 @@
+"""``lmer()`` and the public stages it glues together (lme4's modular functions).
+
+    lformula(formula, data)        -> ModelDesign        (formula -> model matrices)
+    make_deviance(design, reml)    -> DevianceFunction   (-> objective of theta; lme4's devFunOnly)
+    optimize_theta(devfun, ...)    -> OptSummary         (-> optimum and its record)
+    LmerResult(design, devfun, opt)                      (-> the fitted model)
+"""
+
+from __future__ import annotations
+
+import warnings
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .control import LmerControl
+from .core import CrossProducts, DevianceFunction
+from .design import ModelDesign, lformula
+from .optim import optimize_theta
+from .results.model import LmerResult, make_blocks
+
+__all__ = ["fit_design", "lmer", "load_dataset", "make_deviance"]
+
+
+class FitMessage(UserWarning):
+    """Something lme4 would say while fitting (dropped columns or rows, singular fit)."""
+
+
+def make_deviance(design: ModelDesign | str, data: Any = None, reml: bool = True,
+                  weights: Any = None, offset: Any = None) -> DevianceFunction:
+    """The objective as a function of theta, for tests and custom optimizers (lme4's ``devFunOnly``).
+
+    Parameters
+    ----------
+    design : ModelDesign or str
+        A design from :func:`lformula`, or a formula (then ``data`` is needed).
+    data : DataFrame, optional
+    reml : bool
+
+    Returns
+    -------
+    DevianceFunction
+        Call it with theta; ``.theta0`` and ``.lower`` give the start and bounds.
+
+    Examples
+    --------
+    >>> import lmmflow as lf
+    >>> f = lf.make_deviance("Reaction ~ Days + (1 | Subject)", lf.load_dataset("sleepstudy"), reml=False)
+    >>> round(f([1.0]), 4) > 0
+    True
+    """
+    if isinstance(design, str):
+        if data is None:
+            raise ValueError("make_deviance(formula, data): data is needed with a formula")
+        design = lformula(design, data, weights=weights, offset=offset)
+    return DevianceFunction(_cross_products(design), reml=reml)
+
+
+def _cross_products(design: ModelDesign) -> CrossProducts:
+    y = design.y if design.frame.offset is None else design.y - design.frame.offset
+    return CrossProducts.build(make_blocks(design), design.X, y, design.frame.weights)
+
+
+def fit_design(design: ModelDesign, reml: bool = True, control: LmerControl | None = None,
+               cross: CrossProducts | None = None, record: bool = False, data_name: str = "data") -> LmerResult:
+    """Fit a model from a built design (and, optionally, its cross-products)."""
+    control = control or LmerControl()
+    devfun = DevianceFunction(cross if cross is not None else _cross_products(design), reml=reml)
+    if reml and design.n <= design.X.shape[1]:
+        raise ValueError(f"REML needs more observations ({design.n}) than fixed effects ({design.X.shape[1]})")
+    opt = optimize_theta(devfun, devfun.theta0, devfun.lower, control=control, record=record)
+    return LmerResult(design, devfun, opt, control, data_name=data_name)
+
+
+def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset: Any = None,
+         control: LmerControl | None = None, record: bool = False, quiet: bool = False) -> LmerResult:
+    """Fit a linear mixed model with lme4's formula language.
+
+    Parameters
+    ----------
+    formula : str
+        ``response ~ fixed effects + (effects | group) + ...``.  Random terms: ``(1 | g)`` random intercept;
+        ``(x | g)`` or ``(1 + x | g)`` correlated intercept and slope; ``(0 + x | g)`` slope only;
+        ``(x || g)`` uncorrelated; ``(1 | a/b)`` b nested in a (= ``(1 | a) + (1 | a:b)``); several terms
+        for crossed factors, e.g. ``(1 | subject) + (1 | item)``.  Fixed part: formulaic's syntax
+        (``*``, ``:``, ``I(x**2)``, ``np.log(x)``, ``C(x)``, ``0 +`` / ``- 1``); text columns are categorical
+        with treatment contrasts, levels sorted, the first the reference.
+    data : pandas.DataFrame, polars.DataFrame or dict of columns
+        Long-format data.  Not modified.  Rows with missing values in the columns used are dropped and counted.
+    reml : bool
+        REML (default, as lme4) or maximum likelihood (``reml=False``; needed to compare fixed effects by LRT).
+    weights, offset : str or array-like, optional
+        Prior weights (residual variance sigma^2 / w) and an offset, as lme4's.
+    control : LmerControl, optional
+        Optimizer and tolerances.
+    record : bool
+        Keep every optimizer evaluation in ``m.optinfo.log``.
+    quiet : bool
+        Do not warn about dropped rows/columns or singular fits (they are still in the summary).
+
+    Returns
+    -------
+    LmerResult
+
+    Examples
+    --------
+    >>> import lmmflow as lf
+    >>> m = lf.lmer("Reaction ~ Days + (Days | Subject)", lf.load_dataset("sleepstudy"))
+    >>> m.fixef.round(3).to_dict()
+    {'(Intercept)': 251.405, 'Days': 10.467}
+    >>> m.update(reml=False).aic.round(2)
+    np.float64(1763.94)
+    """
+    design = lformula(formula, data, weights=weights, offset=offset)
+    m = fit_design(design, reml=reml, control=control, record=record)
+    if not quiet:
+        if design.fixed.dropped:
+            warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {len(design.fixed.dropped)} "
+                          f"column(s): {design.fixed.dropped}", FitMessage, stacklevel=2)
+        if design.frame.n_dropped:
+            warnings.warn(f"{design.frame.n_dropped} row(s) with missing values in the model's columns were "
+                          "dropped", FitMessage, stacklevel=2)
+        if m.is_singular:
+            warnings.warn("boundary (singular) fit: a variance is (nearly) zero or a correlation is +/-1; "
+                          "see m.varcorr and consider a simpler random-effects structure", FitMessage,
+                          stacklevel=2)
+    return m
+
+
+def load_dataset(name: str) -> pd.DataFrame:
+    """A small example data set shipped with lmmflow.
+
+    Parameters
+    ----------
+    name : {"sleepstudy", "dyestuff", "penicillin", "pastes"}
+        Classic data sets from the mixed-models literature (as in lme4).
+
+    Examples
+    --------
+    >>> load_dataset("sleepstudy").shape
+    (180, 3)
+    """
+    names = {"sleepstudy", "dyestuff", "penicillin", "pastes"}
+    if name not in names:
+        raise ValueError(f"unknown data set {name!r}; available: {sorted(names)}")
+    with resources.files("lmmflow.datasets").joinpath(f"{name}.csv").open() as fh:
+        df = pd.read_csv(fh)
+    for col in df.columns:
+        if df[col].dtype == object or str(df[col].dtype) == "str":
+            df[col] = df[col].astype(str)
+    if name == "sleepstudy":
+        df["Subject"] = df["Subject"].astype(str)
+    return df
+
+
+def _as_float_array(x: Any) -> np.ndarray:
+    return np.asarray(x, dtype=float)

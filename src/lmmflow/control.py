@@ -1,0 +1,68 @@
+"""Fit options, as lme4's ``lmerControl``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+__all__ = ["LmerControl"]
+
+
+@dataclass(frozen=True)
+class LmerControl:
+    """Options for the optimizer and the checks after a fit.
+
+    Parameters
+    ----------
+    optimizer : {"bobyqa", "newuoa", "cobyqa", "nelder-mead"}
+        Derivative-free optimizer: NLopt's BOBYQA (default, as lme4's ``nloptwrap``), NLopt's NEWUOA
+        (bound-constrained variant), scipy's COBYQA, or NLopt's Nelder-Mead.
+    ftol_rel, ftol_abs, xtol_abs : float
+        Stopping tolerances on the objective (relative, absolute) and on theta (absolute).
+    maxeval : int
+        Maximum number of objective evaluations.
+    initial_step : float
+        Initial trust-region radius / step for the optimizer.
+    polish : bool
+        After the optimizer stops, try a Newton step on a finite-difference Hessian of the
+        interior parameters and keep it if it lowers the objective.
+    check_conv : bool
+        Check convergence from the gradient and Hessian at the optimum.  A warning is raised only when
+        a Newton step would lower the objective by more than ``conv_tol`` (on the -2 log L scale), a
+        criterion that does not grow with the number of rows (lme4's gradient check does, which is why
+        it warns falsely on large data).
+    conv_tol : float
+        See ``check_conv``.
+    singular_tol : float
+        A fit is singular when a diagonal element of a relative covariance factor is below this
+        (lme4's ``isSingular`` tolerance).
+    theta0 : sequence of float, optional
+        Starting value of theta (default: identity).
+
+    Examples
+    --------
+    >>> LmerControl(optimizer="cobyqa", maxeval=5000).optimizer
+    'cobyqa'
+    """
+
+    optimizer: str = "bobyqa"
+    ftol_rel: float = 1e-12
+    ftol_abs: float = 1e-10
+    xtol_abs: float = 1e-10
+    maxeval: int = 100_000
+    initial_step: float = 0.75
+    polish: bool = True
+    check_conv: bool = True
+    conv_tol: float = 1e-4
+    singular_tol: float = 1e-4
+    theta0: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        allowed = {"bobyqa", "newuoa", "cobyqa", "nelder-mead"}
+        if self.optimizer not in allowed:
+            raise ValueError(f"optimizer={self.optimizer!r} is not one of {sorted(allowed)}")
+        if self.maxeval < 1:
+            raise ValueError("maxeval must be at least 1")
+
+    def replace(self, **changes: object) -> LmerControl:
+        """A copy with some options changed."""
+        return replace(self, **changes)

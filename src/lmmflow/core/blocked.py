@@ -1,0 +1,290 @@
+"""The blocked Cholesky factor of the mixed-model equations, updated block by block for each theta.
+
+For terms 1..K (engine order) and the [X y] block, the factor L of
+
+    [ Lambda'Z'Z Lambda + I   Lambda'Z'X   Lambda'Z'y ]
+    [ X'Z Lambda              X'X          X'y        ]
+    [ y'Z Lambda              y'X          y'y        ]
+
+is computed in blocks: the first term's diagonal block stays block-diagonal (one p x p factor per
+level, computed for all levels at once); later terms' diagonal blocks are dense (they receive fill
+from the first); the first column of blocks below the diagonal stays sparse; the [X y] rows are dense.
+This module imports only numpy and scipy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from .crossprod import CrossProducts, theta_layout
+
+__all__ = ["BlockedCholesky", "batched_cholesky", "batched_tri_inverse"]
+
+MAX_DENSE = 30_000
+
+
+def batched_cholesky(M: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factors of a stack of small symmetric positive definite matrices (m, p, p)."""
+    p = M.shape[-1]
+    if p == 1:
+        return np.sqrt(M)
+    if p == 2:
+        L = np.zeros_like(M)
+        a = np.sqrt(M[:, 0, 0])
+        b = M[:, 1, 0] / a
+        L[:, 0, 0] = a
+        L[:, 1, 0] = b
+        L[:, 1, 1] = np.sqrt(M[:, 1, 1] - b * b)
+        return L
+    return np.linalg.cholesky(M)
+
+
+def batched_tri_inverse(L: np.ndarray) -> np.ndarray:
+    """Inverses of a stack of lower-triangular matrices (m, p, p)."""
+    p = L.shape[-1]
+    if p == 1:
+        return 1.0 / L
+    if p == 2:
+        inv = np.zeros_like(L)
+        inv[:, 0, 0] = 1.0 / L[:, 0, 0]
+        inv[:, 1, 1] = 1.0 / L[:, 1, 1]
+        inv[:, 1, 0] = -L[:, 1, 0] * inv[:, 0, 0] * inv[:, 1, 1]
+        return inv
+    return np.linalg.inv(L)
+
+
+class BlockedCholesky:
+    """The factor L(theta) of the penalized least squares system, kept in blocks.
+
+    Parameters
+    ----------
+    cp : CrossProducts
+        The cross-products of [Z X y].
+
+    Attributes (after :meth:`update`)
+    ----------------------------------
+    lambdas : list of numpy.ndarray
+        Each term's relative covariance factor (p x p, lower triangular).
+    L0, L0inv : numpy.ndarray
+        First term's per-level factors and their inverses (nlevels x p x p).
+    Lsp : dict
+        ``k -> `` sparse block L[k, 0] for k >= 1.
+    Ld : dict
+        ``(k, j) ->`` dense blocks for 1 <= j <= k.
+    LX : list of numpy.ndarray
+        [X y] rows of L in each term's columns, (p_x + 1) x q_k.
+    LXX : numpy.ndarray
+        The factor of the [X y] block, (p_x + 1) x (p_x + 1), lower.
+    """
+
+    def __init__(self, cp: CrossProducts):
+        self.cp = cp
+        self.slices, self.positions, self.lower = theta_layout(cp.blocks)
+        for b in cp.blocks[1:]:
+            if b.q > MAX_DENSE:
+                raise MemoryError(
+                    f"a random-effects term with {b.q} effects would need a dense {b.q} x {b.q} block "
+                    "after the largest term; lmmflow keeps only the largest term block-diagonal. "
+                    "Reduce the levels of the second-largest grouping factor, or fit it as a fixed effect."
+                )
+        self.scalar = [b.p == 1 for b in cp.blocks]
+        self._diag_index = [self._block_diag_index(b.nlevels, b.p) for b in cp.blocks]
+
+    @staticmethod
+    def _block_diag_index(nl: int, p: int) -> tuple[np.ndarray, np.ndarray]:
+        base = np.arange(nl)[:, None, None] * p
+        r = (base + np.arange(p)[None, :, None]).repeat(p, axis=2)
+        c = (base + np.arange(p)[None, None, :]).repeat(p, axis=1)
+        return r.ravel(), c.ravel()
+
+    @property
+    def n_theta(self) -> int:
+        """Length of theta."""
+        return len(self.lower)
+
+    def theta0(self) -> np.ndarray:
+        """lme4's starting value: identity lambda (1 on diagonals, 0 elsewhere)."""
+        return np.where(np.isfinite(self.lower), 1.0, 0.0)
+
+    def lambdas_of(self, theta: np.ndarray) -> list[np.ndarray]:
+        """Each term's lambda (p x p lower triangular) from theta."""
+        out = []
+        for b, sl, (r, c) in zip(self.cp.blocks, self.slices, self.positions):
+            lam = np.zeros((b.p, b.p))
+            lam[r, c] = theta[sl]
+            out.append(lam)
+        return out
+
+    def _scaled_off(self, k: int, j: int) -> sp.csr_matrix:
+        """Lambda_k' A[k, j] Lambda_j as a sparse matrix."""
+        A = self.cp.off[(k, j)]
+        lk, lj = self.lambdas[k], self.lambdas[j]
+        if self.scalar[k] and self.scalar[j]:
+            return A * (lk[0, 0] * lj[0, 0])
+        bk, bj = self.cp.blocks[k], self.cp.blocks[j]
+        Lk = sp.kron(sp.identity(bk.nlevels, format="csr"), sp.csr_matrix(lk), format="csr")
+        Lj = sp.kron(sp.identity(bj.nlevels, format="csr"), sp.csr_matrix(lj), format="csr")
+        return (Lk.T @ A @ Lj).tocsr()
+
+    def _xz_scaled(self, k: int) -> np.ndarray:
+        """[X y]'Z_k Lambda_k, (p_x + 1) x q_k."""
+        b, lam = self.cp.blocks[k], self.lambdas[k]
+        A = self.cp.xz[k]
+        if self.scalar[k]:
+            return A * lam[0, 0]
+        c = A.shape[0]
+        return np.einsum("cip,pq->ciq", A.reshape(c, b.nlevels, b.p), lam).reshape(c, b.q)
+
+    def update(self, theta: np.ndarray) -> None:
+        """Recompute the factor at ``theta``."""
+        cp = self.cp
+        theta = np.asarray(theta, dtype=float)
+        self.theta = theta.copy()
+        self.lambdas = lams = self.lambdas_of(theta)
+        b0, lam0, A0 = cp.blocks[0], lams[0], cp.diag[0]
+        c = cp.p + 1
+        if self.scalar[0]:
+            t = lam0[0, 0]
+            d0 = np.sqrt(t * t * A0[:, 0, 0] + 1.0)
+            self.L0 = d0[:, None, None]
+            self.L0inv = (1.0 / d0)[:, None, None]
+            LX0 = cp.xz[0] * (t / d0)[None, :]
+        else:
+            M = np.einsum("qp,iqr,rs->ips", lam0, A0, lam0)
+            M[:, np.arange(b0.p), np.arange(b0.p)] += 1.0
+            self.L0 = batched_cholesky(M)
+            self.L0inv = batched_tri_inverse(self.L0)
+            AX = self._xz_scaled(0).reshape(c, b0.nlevels, b0.p)
+            LX0 = np.einsum("ciq,irq->cir", AX, self.L0inv).reshape(c, b0.q)
+        self.LX = [LX0]
+        S_xx = cp.xx - LX0 @ LX0.T
+        self.Lsp: dict[int, sp.csr_matrix] = {}
+        self.Ld: dict[tuple[int, int], np.ndarray] = {}
+        if len(cp.blocks) > 1:
+            if self.scalar[0]:
+                right0 = sp.diags(1.0 / d0)
+            else:
+                right0 = sp.bsr_matrix(
+                    (np.ascontiguousarray(self.L0inv.transpose(0, 2, 1)), np.arange(b0.nlevels),
+                     np.arange(b0.nlevels + 1)), shape=(b0.q, b0.q)).tocsr()
+        for k in range(1, len(cp.blocks)):
+            bk, lamk = cp.blocks[k], lams[k]
+            Lk0 = (self._scaled_off(k, 0) @ right0).tocsr()
+            self.Lsp[k] = Lk0
+            Akk = np.einsum("qp,iqr,rs->ips", lamk, cp.diag[k], lamk)
+            S = np.zeros((bk.q, bk.q))
+            r, cc = self._diag_index[k]
+            S[r, cc] = Akk.ravel()
+            S[np.arange(bk.q), np.arange(bk.q)] += 1.0
+            S -= (Lk0 @ Lk0.T).toarray()
+            for j in range(1, k):
+                M = self._scaled_off(k, j).toarray() - (Lk0 @ self.Lsp[j].T).toarray()
+                for i in range(1, j):
+                    M -= self.Ld[(k, i)] @ self.Ld[(j, i)].T
+                Lkj = sla.solve_triangular(self.Ld[(j, j)], M.T, lower=True, check_finite=False).T
+                self.Ld[(k, j)] = Lkj
+                S -= Lkj @ Lkj.T
+            Lkk = sla.cholesky(S, lower=True, overwrite_a=True, check_finite=False)
+            self.Ld[(k, k)] = Lkk
+            MX = self._xz_scaled(k) - (Lk0 @ LX0.T).T
+            for i in range(1, k):
+                MX -= self.LX[i] @ self.Ld[(k, i)].T
+            LXk = sla.solve_triangular(Lkk, MX.T, lower=True, check_finite=False).T
+            self.LX.append(LXk)
+            S_xx -= LXk @ LXk.T
+        self.LXX = sla.cholesky(S_xx, lower=True, check_finite=False)
+
+    # ---- quantities of the current factor -------------------------------------------------------
+    def logdet_re(self) -> float:
+        """log det(Lambda'Z'Z Lambda + I) = 2 * sum of log diagonals of the random-effects blocks."""
+        b0 = self.cp.blocks[0]
+        total = np.sum(np.log(self.L0[:, np.arange(b0.p), np.arange(b0.p)]))
+        for k in range(1, len(self.cp.blocks)):
+            total += np.sum(np.log(np.diag(self.Ld[(k, k)])))
+        return 2.0 * float(total)
+
+    def logdet_rx(self) -> float:
+        """log det(R_X R_X'), the fixed-effects part of the REML correction."""
+        p = self.cp.p
+        return 2.0 * float(np.sum(np.log(np.diag(self.LXX)[:p]))) if p else 0.0
+
+    def pwrss(self) -> float:
+        """Penalized weighted residual sum of squares at the conditional modes."""
+        return float(self.LXX[-1, -1] ** 2)
+
+    def solve_fixef(self) -> np.ndarray:
+        """beta-hat at the current theta."""
+        p = self.cp.p
+        if p == 0:
+            return np.zeros(0)
+        return sla.solve_triangular(self.LXX[:p, :p].T, self.LXX[p, :p], lower=False, check_finite=False)
+
+    def solve_u(self, beta: np.ndarray) -> list[np.ndarray]:
+        """Spherical conditional modes u of each term (flat, level-major) given beta."""
+        cp, p = self.cp, self.cp.p
+        K = len(cp.blocks)
+        rhs = [self.LX[k][p] - self.LX[k][:p].T @ beta for k in range(K)]
+        u: list[np.ndarray | None] = [None] * K
+        for k in range(K - 1, 0, -1):
+            r = rhs[k].copy()
+            for m in range(k + 1, K):
+                r -= self.Ld[(m, k)].T @ u[m]
+            u[k] = sla.solve_triangular(self.Ld[(k, k)].T, r, lower=False, check_finite=False)
+        r0 = rhs[0].copy()
+        for m in range(1, K):
+            r0 -= self.Lsp[m].T @ u[m]
+        b0 = cp.blocks[0]
+        u[0] = np.einsum("iqp,iq->ip", self.L0inv, r0.reshape(b0.nlevels, b0.p)).ravel()
+        return u  # type: ignore[return-value]
+
+    def b_of_u(self, u: list[np.ndarray]) -> list[np.ndarray]:
+        """Random effects b = Lambda u for each term, as nlevels x p arrays."""
+        out = []
+        for b, lam, uk in zip(self.cp.blocks, self.lambdas, u):
+            out.append(uk.reshape(b.nlevels, b.p) @ lam.T)
+        return out
+
+    def inverse_diag_blocks(self, chunk: int = 2048) -> list[np.ndarray]:
+        """Per-level p x p diagonal blocks of (L_Z L_Z')^{-1} for each term (for conditional variances).
+
+        The first term's columns are processed in chunks so memory stays bounded.
+        """
+        cp = self.cp
+        K = len(cp.blocks)
+        out = []
+        b0 = cp.blocks[0]
+        # term 0: (L^-1)_{00} = L0^-1 per level; deeper blocks from forward substitution
+        V0 = np.einsum("iqp,iqr->ipr", self.L0inv, self.L0inv)
+        if K > 1:
+            for start in range(0, b0.nlevels, max(1, chunk // b0.p)):
+                stop = min(b0.nlevels, start + max(1, chunk // b0.p))
+                nb = stop - start
+                E = sp.bsr_matrix((np.ascontiguousarray(self.L0inv[start:stop]), np.arange(nb), np.arange(nb + 1)),
+                                  shape=(nb * b0.p, nb * b0.p))
+                cols = slice(start * b0.p, stop * b0.p)
+                Y: dict[int, np.ndarray] = {}
+                for m in range(1, K):
+                    rhs = -np.asarray((self.Lsp[m][:, cols] @ E).toarray())
+                    for j in range(1, m):
+                        rhs -= self.Ld[(m, j)] @ Y[j]
+                    Y[m] = sla.solve_triangular(self.Ld[(m, m)], rhs, lower=True, check_finite=False)
+                    sq = Y[m].reshape(Y[m].shape[0], -1, b0.p)
+                    V0[start:stop] += np.einsum("rip,riq->ipq", sq, sq)
+        out.append(V0)
+        for k in range(1, K):
+            bk = cp.blocks[k]
+            Linv = sla.solve_triangular(self.Ld[(k, k)], np.eye(bk.q), lower=True, check_finite=False)
+            Y = {k: Linv}
+            for m in range(k + 1, K):
+                rhs = np.zeros((cp.blocks[m].q, bk.q))
+                for j in range(k, m):
+                    rhs -= self.Ld[(m, j)] @ Y[j]
+                Y[m] = sla.solve_triangular(self.Ld[(m, m)], rhs, lower=True, check_finite=False)
+            V = np.zeros((bk.nlevels, bk.p, bk.p))
+            for m in range(k, K):
+                sq = Y[m].reshape(Y[m].shape[0], bk.nlevels, bk.p)
+                V += np.einsum("rip,riq->ipq", sq, sq)
+            out.append(V)
+        return out

@@ -1,0 +1,224 @@
+"""The model frame: the rows and columns a fit uses, checked, with missing values dropped and counted.
+
+Nothing here changes the caller's data: the frame is a new object holding only the columns the
+formula needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from formulaic import Formula
+
+from ..formula import FormulaError, ParsedFormula
+
+__all__ = ["DataError", "ModelFrame", "as_pandas", "build_model_frame", "required_columns"]
+
+
+class DataError(ValueError):
+    """Data that cannot be fitted, with the column or term at fault and what to do."""
+
+
+def as_pandas(data: object) -> pd.DataFrame:
+    """Accept a pandas or polars frame, or a mapping of columns, and return a pandas DataFrame.
+
+    Examples
+    --------
+    >>> as_pandas({"y": [1.0, 2.0], "g": ["a", "b"]}).shape
+    (2, 2)
+    """
+    if isinstance(data, pd.DataFrame):
+        return data
+    mod = type(data).__module__
+    if mod.startswith("polars") and hasattr(data, "to_pandas"):
+        return data.to_pandas()
+    if isinstance(data, dict):
+        return pd.DataFrame(data)
+    if hasattr(data, "to_pandas") and not mod.startswith("dask"):
+        return data.to_pandas()
+    raise DataError(
+        f"data must be a pandas or polars DataFrame (or a dict of columns), got {type(data).__name__}"
+    )
+
+
+def _vars(rhs: str, what: str) -> set[str]:
+    try:
+        return set(Formula(rhs).required_variables)
+    except Exception as exc:  # formulaic raises several kinds of parse errors
+        raise FormulaError(f"cannot read the {what} {rhs!r}: {exc}") from exc
+
+
+def required_columns(parsed: ParsedFormula) -> dict[str, set[str]]:
+    """The data columns each part of the formula reads: response, fixed, and each random term."""
+    out: dict[str, set[str]] = {"response": _vars(parsed.response, "response")}
+    out["fixed"] = _vars(parsed.fixed, "fixed-effects part")
+    for term in parsed.random:
+        out[f"({term.label})"] = _vars(term.expr, f"random term ({term.label})") | set(term.group)
+    return out
+
+
+@dataclass(frozen=True)
+class ModelFrame:
+    """The rows used by a fit and the bookkeeping around them.
+
+    Attributes
+    ----------
+    data : pandas.DataFrame
+        Only the columns the model reads, only the complete rows, index as in the caller's data.
+    rows : numpy.ndarray
+        Positions (0-based) in the caller's data of the rows used.
+    n_dropped : int
+        Rows dropped for missing values.
+    weights, offset : numpy.ndarray or None
+        Prior weights and offset for the rows used.
+    """
+
+    data: pd.DataFrame
+    rows: np.ndarray
+    n_dropped: int
+    n_input: int
+    weights: np.ndarray | None
+    offset: np.ndarray | None
+
+
+def _as_row_vector(value: object, data: pd.DataFrame, name: str) -> np.ndarray | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value not in data.columns:
+            raise DataError(f"{name}={value!r} is not a column of the data; columns are {list(data.columns)}")
+        arr = data[value].to_numpy()
+    else:
+        arr = np.asarray(value)
+    if arr.ndim != 1 or len(arr) != len(data):
+        raise DataError(f"{name} must have one value per row of the data ({len(data)}), got shape {arr.shape}")
+    try:
+        return arr.astype(float)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{name} must be numeric") from exc
+
+
+def build_model_frame(
+    parsed: ParsedFormula,
+    data: pd.DataFrame,
+    weights: object = None,
+    offset: object = None,
+) -> ModelFrame:
+    """Select the columns a formula needs, check them and drop incomplete rows.
+
+    Parameters
+    ----------
+    parsed : ParsedFormula
+        The parsed formula.
+    data : pandas.DataFrame
+        The caller's data (not modified).
+    weights, offset : str, array-like or None
+        A column name or one value per row.
+
+    Raises
+    ------
+    DataError
+        Empty data, unknown columns (named, with the term that reads them), infinite values,
+        a non-numeric response, negative weights, or no complete rows.
+    """
+    if len(data) == 0:
+        raise DataError("the data has no rows: pass a frame with at least a few observations")
+    needed = required_columns(parsed)
+    cols: list[str] = []
+    for part, names in needed.items():
+        for col in sorted(names):
+            if col not in data.columns:
+                where = "the response" if part == "response" else (
+                    "the fixed effects" if part == "fixed" else f"random term {part}")
+                close = [c for c in data.columns if str(c).lower() == col.lower()]
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise DataError(
+                    f"column {col!r} used in {where} is not in the data{hint}; columns are {list(data.columns)}"
+                )
+            if col not in cols:
+                cols.append(col)
+    w = _as_row_vector(weights, data, "weights")
+    off = _as_row_vector(offset, data, "offset")
+    frame = data.loc[:, cols]
+    complete = ~frame.isna().any(axis=1).to_numpy()
+    if w is not None:
+        complete &= ~np.isnan(w)
+    if off is not None:
+        complete &= ~np.isnan(off)
+    for col in cols:
+        s = frame[col]
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            vals = s.to_numpy(dtype=float, na_value=np.nan)
+            if np.isinf(vals).any():
+                k = int(np.isinf(vals).sum())
+                raise DataError(f"column {col!r} has {k} infinite value(s): remove or recode them before fitting")
+    for arr, name in ((w, "weights"), (off, "offset")):
+        if arr is not None and np.isinf(arr).any():
+            raise DataError(f"{name} has infinite values")
+    if w is not None and (w[complete] < 0).any():
+        raise DataError("weights must be non-negative")
+    n_dropped = int((~complete).sum())
+    if not complete.any():
+        raise DataError(f"no complete rows: every row has a missing value in one of {cols}")
+    rows = np.flatnonzero(complete)
+    frame = frame.iloc[rows] if n_dropped else frame.copy()
+    resp = parsed.response
+    if resp in frame.columns:
+        s = frame[resp]
+        if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
+            raise DataError(
+                f"the response {resp!r} must be numeric, but it holds {s.dtype} values; "
+                "convert it (e.g. pd.to_numeric) or choose a numeric column"
+            )
+    return ModelFrame(
+        data=frame,
+        rows=rows,
+        n_dropped=n_dropped,
+        n_input=len(data),
+        weights=None if w is None else w[rows],
+        offset=None if off is None else off[rows],
+    )
+
+
+def group_codes(frame: pd.DataFrame, columns: Iterable[str]) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes and sorted level labels of a grouping factor (an interaction if several columns).
+
+    Grouping columns are categorical whatever their dtype; levels sort as lme4 sorts them (numbers
+    numerically, text alphabetically), and an interaction ``a:b`` has labels ``"a1:b1"``.
+    """
+    columns = list(columns)
+    parts_codes, parts_levels = [], []
+    for col in columns:
+        s = frame[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            s = s.cat.remove_unused_categories()
+            codes = s.cat.codes.to_numpy()
+            levels = pd.Index(s.cat.categories.astype(str))
+        else:
+            codes, uniques = pd.factorize(s, sort=True)
+            levels = pd.Index([_label(u) for u in uniques])
+        parts_codes.append(codes.astype(np.int64))
+        parts_levels.append(levels)
+    if len(columns) == 1:
+        return parts_codes[0], parts_levels[0]
+    combo = np.zeros(len(frame), dtype=np.int64)
+    for codes, levels in zip(parts_codes, parts_levels):
+        combo = combo * len(levels) + codes
+    codes, uniq = pd.factorize(combo, sort=True)
+    labels = []
+    for u in uniq:
+        idx, rest = [], int(u)
+        for levels in reversed(parts_levels):
+            idx.append(rest % len(levels))
+            rest //= len(levels)
+        labels.append(":".join(parts_levels[i][j] for i, j in enumerate(reversed(idx))))
+    return codes.astype(np.int64), pd.Index(labels)
+
+
+def _label(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

@@ -1,0 +1,157 @@
+"""Random-effects terms: grouping factor codes, the per-row values of Z, and the theta -> Lambda map.
+
+Terms that share a grouping factor and have disjoint columns (what ``(x || g)`` expands to) are
+merged into one term whose relative covariance factor has zeros where the effects are uncorrelated,
+as MixedModels.jl's *amalgamate* does; so the mixed-model equations keep their block-diagonal shape.
+Terms are ordered by decreasing number of levels, as lme4 orders them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from formulaic import model_matrix
+from formulaic.model_spec import ModelSpec
+
+from ..formula import FormulaError, RandomTerm
+from .fixed import rename_intercept
+from .frame import DataError, group_codes
+
+__all__ = ["ReTerm", "build_random_terms"]
+
+
+@dataclass
+class ReTerm:
+    """One grouping factor's random effects (after merging ``||`` pieces).
+
+    Attributes
+    ----------
+    group : str
+        Grouping factor name as lme4 prints it (``Subject``, ``batch:cask``).
+    group_cols : tuple of str
+        The data columns forming the factor.
+    levels : pandas.Index
+        Level labels (strings) in code order.
+    codes : numpy.ndarray
+        Level code of each row.
+    Z : numpy.ndarray
+        n x p values of the term's columns for each row.
+    cnames : list of str
+        Names of the p columns (``(Intercept)``, ``Days``).
+    blocks : list of list of int
+        Column indices of each correlated block: one block for ``(x | g)``, one per piece for ``(x || g)``.
+    specs : list of ModelSpec
+        The encoding of each block's expression, to rebuild Z for new data.
+    """
+
+    group: str
+    group_cols: tuple[str, ...]
+    levels: pd.Index
+    codes: np.ndarray
+    Z: np.ndarray
+    cnames: list[str]
+    blocks: list[list[int]]
+    specs: list[ModelSpec] = field(repr=False)
+    exprs: list[str] = field(default_factory=list)
+
+    @property
+    def nlevels(self) -> int:
+        """Number of levels of the grouping factor."""
+        return len(self.levels)
+
+    @property
+    def p(self) -> int:
+        """Number of random effects per level."""
+        return self.Z.shape[1]
+
+    @property
+    def theta_mask(self) -> np.ndarray:
+        """Lower-triangular boolean p x p: which entries of lambda are free parameters."""
+        mask = np.zeros((self.p, self.p), dtype=bool)
+        for blk in self.blocks:
+            for a in blk:
+                for b in blk:
+                    if a >= b:
+                        mask[a, b] = True
+        return mask
+
+    def encode(self, data: pd.DataFrame) -> np.ndarray:
+        """The term's Z values for new data."""
+        cols = [np.asarray(s.get_model_matrix(data, na_action="ignore"), dtype=float) for s in self.specs]
+        return np.column_stack(cols) if cols else np.zeros((len(data), 0))
+
+
+def _term_matrix(expr: str, frame: pd.DataFrame, label: str) -> tuple[np.ndarray, list[str], ModelSpec]:
+    try:
+        mm = model_matrix(expr, frame, na_action="ignore")
+    except Exception as exc:
+        raise FormulaError(f"cannot build random term ({label}): {exc}") from exc
+    Z = np.asarray(mm, dtype=float)
+    if not np.isfinite(Z).all():
+        raise FormulaError(f"random term ({label}) has missing or infinite values after evaluation")
+    return Z, rename_intercept([str(c) for c in mm.columns]), mm.model_spec
+
+
+def build_random_terms(terms: tuple[RandomTerm, ...], frame: pd.DataFrame) -> list[ReTerm]:
+    """Build every random-effects term on the model frame, merged and ordered.
+
+    Raises
+    ------
+    DataError
+        A grouping factor with a single level, as many levels as observations for a term whose
+        residual would then be unidentifiable, or more random effects than observations.
+    """
+    n = len(frame)
+    merged: dict[tuple[str, ...], list[tuple[RandomTerm, np.ndarray, list[str], ModelSpec]]] = {}
+    for term in terms:
+        Z, names, spec = _term_matrix(term.expr, frame, term.label)
+        if Z.shape[1] == 0:
+            raise FormulaError(f"random term ({term.label}) has no columns")
+        merged.setdefault(term.group, []).append((term, Z, names, spec))
+    out: list[ReTerm] = []
+    for group, pieces in merged.items():
+        codes, levels = group_codes(frame, group)
+        names_seen: list[str] = []
+        groups_of_pieces: list[list[tuple[RandomTerm, np.ndarray, list[str], ModelSpec]]] = [[]]
+        for piece in pieces:
+            if set(piece[2]) & set(names_seen):
+                groups_of_pieces.append([piece])  # overlapping columns: keep as a separate term
+                names_seen = list(piece[2])
+            else:
+                groups_of_pieces[-1].append(piece)
+                names_seen += piece[2]
+        for grp in groups_of_pieces:
+            Z = np.column_stack([pc[1] for pc in grp])
+            cnames = [nm for pc in grp for nm in pc[2]]
+            blocks, start = [], 0
+            for pc in grp:
+                blocks.append(list(range(start, start + len(pc[2]))))
+                start += len(pc[2])
+            out.append(ReTerm(group=":".join(group), group_cols=group, levels=levels, codes=codes,
+                              Z=np.ascontiguousarray(Z), cnames=cnames, blocks=blocks,
+                              specs=[pc[3] for pc in grp], exprs=[pc[0].expr for pc in grp]))
+    for t in out:
+        label = f"(... | {t.group})"
+        if t.nlevels < 2:
+            raise DataError(
+                f"grouping factor {t.group!r} in {label} has only {t.nlevels} level among the rows used; "
+                "a random effect needs at least 2 (preferably 5 or more) groups: drop the term or "
+                "model the factor as a fixed effect"
+            )
+        if t.nlevels >= n:
+            raise DataError(
+                f"grouping factor {t.group!r} has {t.nlevels} levels for {n} observations: every row is "
+                "its own group, so the random effect cannot be told apart from the residual; "
+                "use a coarser grouping factor or drop the term"
+            )
+        q = t.nlevels * t.p
+        if q >= n:
+            raise DataError(
+                f"term {t.cnames} | {t.group} has {q} random effects for {n} observations: the "
+                "random-effects parameters and the residual variance are unidentifiable; "
+                "simplify the term (e.g. (1 | g) instead of (x | g)) or collect more data"
+            )
+    order = sorted(range(len(out)), key=lambda i: -out[i].nlevels)
+    return [out[i] for i in order]

@@ -1,0 +1,294 @@
+"""Parse lme4's formula language into a fixed-effects part and random-effects terms.
+
+The fixed-effects part is handed to formulaic, which builds the model matrix; what formulaic cannot
+read is the random-effect *bars*: ``(expr | g)`` (correlated effects) and ``(expr || g)``
+(uncorrelated effects).  This module finds those bars, expands lme4's grouping shorthands
+(``a/b`` means ``a + a:b``) and the double bar (one term per column group), and returns plain data.
+
+Examples
+--------
+>>> f = parse_formula("Reaction ~ Days + (Days | Subject)")
+>>> f.response, f.fixed
+('Reaction', 'Days')
+>>> f.random[0]
+RandomTerm(expr='Days', group=('Subject',), correlated=True)
+>>> [t.label for t in parse_formula("y ~ 1 + (1 | a/b)").random]
+['1 | a', '1 | a:b']
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["FormulaError", "ParsedFormula", "RandomTerm", "parse_formula", "split_top_level"]
+
+
+class FormulaError(ValueError):
+    """A formula that cannot be read, with the part that failed and what to do."""
+
+
+@dataclass(frozen=True)
+class RandomTerm:
+    """One random-effects term ``(expr | group)``.
+
+    Attributes
+    ----------
+    expr : str
+        The left-hand side of the bar, a formulaic right-hand side such as ``"1 + time"`` or ``"0 + x"``.
+    group : tuple of str
+        The grouping factor's columns; more than one means their interaction (``a:b``).
+    correlated : bool
+        False for a term produced by the double bar ``||``.
+    """
+
+    expr: str
+    group: tuple[str, ...]
+    correlated: bool = True
+
+    @property
+    def group_name(self) -> str:
+        """The grouping factor's name as lme4 prints it (``a:b`` for an interaction)."""
+        return ":".join(self.group)
+
+    @property
+    def label(self) -> str:
+        """The term as written in lme4 syntax."""
+        return f"{self.expr} | {self.group_name}"
+
+
+@dataclass(frozen=True)
+class ParsedFormula:
+    """A formula split into response, fixed-effects right-hand side and random terms."""
+
+    formula: str
+    response: str
+    fixed: str
+    random: tuple[RandomTerm, ...]
+
+
+def split_top_level(text: str, sep: str) -> list[str]:
+    """Split ``text`` at occurrences of the one-character ``sep`` outside brackets.
+
+    Parameters
+    ----------
+    text : str
+        The text to split.
+    sep : str
+        A single character such as ``"+"``.
+
+    Returns
+    -------
+    list of str
+        The stripped pieces (empty pieces kept, so callers can detect ``a + + b``).
+
+    Examples
+    --------
+    >>> split_top_level("1 + x + (a + b)", "+")
+    ['1', 'x', '(a + b)']
+    """
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth < 0:
+                raise FormulaError(f"unbalanced ')' in {text!r}: check the brackets")
+        elif ch == sep and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    if depth != 0:
+        raise FormulaError(f"unbalanced '(' in {text!r}: check the brackets")
+    parts.append(text[start:].strip())
+    return parts
+
+
+def _signed_terms(rhs: str) -> list[tuple[str, str]]:
+    """Split a right-hand side into (sign, term) pairs at top-level ``+`` and ``-``."""
+    out: list[tuple[str, str]] = []
+    depth, start, sign = 0, 0, "+"
+    for i, ch in enumerate(rhs):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth < 0:
+                raise FormulaError(f"unbalanced ')' in {rhs!r}: check the brackets")
+        elif ch in "+-" and depth == 0:
+            # a '-' right after '*', '/', ':', '^', '(' or at the start is a unary minus of a number
+            prev = rhs[:i].rstrip()
+            if ch == "-" and (prev == "" or prev[-1] in "*/:^+-(" or re.search(r"\d[eE]$", prev)):
+                if prev == "" and not out:
+                    # leading "- 1" is a signed term, not unary minus
+                    sign = "-"
+                    start = i + 1
+                continue
+            out.append((sign, rhs[start:i].strip()))
+            sign, start = ch, i + 1
+    if depth != 0:
+        raise FormulaError(f"unbalanced '(' in {rhs!r}: check the brackets")
+    out.append((sign, rhs[start:].strip()))
+    return [(s, t) for s, t in out if t != "" or s == "-"]
+
+
+_NAME = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.]*$|^`[^`]+`$")
+
+
+def _strip_parens(text: str) -> str:
+    text = text.strip()
+    while text.startswith("(") and text.endswith(")"):
+        inner = text[1:-1]
+        try:
+            split_top_level(inner, "+")  # raises if the outer pair is not one matching pair
+        except FormulaError:
+            break
+        depth, matched = 0, True
+        for i, ch in enumerate(inner):
+            depth += ch == "("
+            depth -= ch == ")"
+            if depth < 0:
+                matched = False
+                break
+        if not matched:
+            break
+        text = inner.strip()
+    return text
+
+
+def _expand_group(group: str, bar: str) -> list[tuple[str, ...]]:
+    """``a/b/c`` -> [(a,), (b, a), (c, b, a)] as lme4 names them; ``a:b`` -> [(a, b)]."""
+    group = _strip_parens(group)
+    if not group:
+        raise FormulaError(f"the random term ({bar}) has no grouping factor after '|': write e.g. (1 | subject)")
+    if "+" in group or "*" in group:
+        raise FormulaError(
+            f"grouping factor {group!r} in ({bar}) is not supported: use a single factor, a:b for an "
+            "interaction, a/b for nesting, or separate terms such as (1 | a) + (1 | b)"
+        )
+    nested = [p.strip() for p in group.split("/")]
+    out: list[tuple[str, ...]] = []
+    prefix: list[str] = []
+    for level in nested:
+        cols = [c.strip().strip("`") for c in level.split(":")]
+        for c in cols:
+            if not c or not _NAME.match(c) and not c.isidentifier():
+                raise FormulaError(f"grouping factor {c!r} in ({bar}) is not a column name")
+        prefix = cols + prefix  # lme4 writes the inner factor first: a/b -> a + b:a
+        out.append(tuple(prefix))
+    return out
+
+
+def _has_intercept(expr: str) -> tuple[bool, list[str]]:
+    """Whether a random-term expression has an intercept, and its other terms."""
+    terms = _signed_terms(expr)
+    intercept = True
+    rest: list[str] = []
+    for sign, t in terms:
+        t0 = t.replace(" ", "")
+        if t0 == "1":
+            intercept = sign == "+"
+        elif t0 == "0":
+            intercept = False
+        elif sign == "-":
+            raise FormulaError(f"cannot remove {t!r} in random term ({expr}): only '- 1' or '0 +' is allowed")
+        else:
+            rest.append(t)
+    return intercept, rest
+
+
+def _bar_term(body: str) -> list[RandomTerm]:
+    """Turn the inside of one ``( ... | ... )`` into random terms."""
+    m = re.search(r"\|\|?", body)
+    assert m is not None
+    lhs, rhs = body[: m.start()].strip(), body[m.end():].strip()
+    correlated = m.group() == "|"
+    if "|" in rhs:
+        raise FormulaError(f"random term ({body}) has more than one bar: write one term per bar")
+    if not lhs:
+        raise FormulaError(f"random term ({body}) has nothing before the bar: write (1 | g) for an intercept")
+    groups = _expand_group(rhs, body)
+    exprs: list[str]
+    if correlated:
+        intercept, rest = _has_intercept(lhs)
+        if not intercept and not rest:
+            raise FormulaError(f"random term ({body}) has no effects (0 and nothing else)")
+        exprs = [lhs]
+    else:
+        intercept, rest = _has_intercept(lhs)
+        exprs = (["1"] if intercept else []) + [f"0 + {t}" for t in rest]
+        if not exprs:
+            raise FormulaError(f"random term ({body}) has no effects")
+    return [RandomTerm(expr=e, group=g, correlated=correlated) for g in groups for e in exprs]
+
+
+def parse_formula(formula: str) -> ParsedFormula:
+    """Parse an lme4 formula.
+
+    Parameters
+    ----------
+    formula : str
+        For example ``"y ~ time * group + (1 + time | id)"``.  Random terms are parenthesised
+        bars: ``(expr | g)`` for correlated effects, ``(expr || g)`` for uncorrelated effects,
+        with ``g`` a column, ``a:b`` (interaction) or ``a/b`` (``b`` nested in ``a``).
+
+    Returns
+    -------
+    ParsedFormula
+        Response name, the fixed-effects right-hand side (formulaic syntax) and the random terms.
+
+    Raises
+    ------
+    FormulaError
+        When the formula has no ``~``, no response, unbalanced brackets or a malformed bar.
+
+    Examples
+    --------
+    >>> parse_formula("y ~ x + (x || g)").random
+    (RandomTerm(expr='1', group=('g',), correlated=False), RandomTerm(expr='0 + x', group=('g',), correlated=False))
+    """
+    if not isinstance(formula, str):
+        raise FormulaError(f"a formula must be a string such as 'y ~ x + (1 | g)', got {type(formula).__name__}")
+    text = " ".join(formula.split())
+    if text.count("~") != 1:
+        raise FormulaError(f"formula {formula!r} needs exactly one '~' with the response on its left, "
+                           "e.g. 'y ~ time + (1 | id)'")
+    lhs, rhs = (s.strip() for s in text.split("~"))
+    if not lhs:
+        raise FormulaError(f"formula {formula!r} has no response on the left of '~'")
+    if not rhs:
+        raise FormulaError(f"formula {formula!r} has nothing on the right of '~': write at least '1'")
+    split_top_level(rhs, "+")  # bracket check with a clear message
+    fixed_parts: list[str] = []
+    random: list[RandomTerm] = []
+    for sign, term in _signed_terms(rhs):
+        if term == "":
+            raise FormulaError(f"formula {formula!r} has an empty term (two operators in a row?)")
+        inner = _strip_parens(term) if term.startswith("(") and _outer_pair(term) else None
+        if inner is not None and "|" in inner:
+            if sign == "-":
+                raise FormulaError(f"cannot subtract the random term {term} in {formula!r}")
+            random.extend(_bar_term(inner))
+        elif "|" in term:
+            raise FormulaError(f"the bar in {term!r} must sit inside its own parentheses, e.g. (1 | g)")
+        else:
+            fixed_parts.append(("- " if sign == "-" else "+ ") + term)
+    fixed = " ".join(fixed_parts).strip()
+    if fixed.startswith("+ "):
+        fixed = fixed[2:]
+    if not fixed:
+        fixed = "1"
+    elif fixed.startswith("- "):
+        fixed = "1 " + fixed
+    return ParsedFormula(formula=formula, response=lhs, fixed=fixed, random=tuple(random))
+
+
+def _outer_pair(term: str) -> bool:
+    """True when the first '(' of ``term`` closes at its last character."""
+    depth = 0
+    for i, ch in enumerate(term):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0:
+            return i == len(term) - 1
+    return False

@@ -1,0 +1,248 @@
+"""Minimize the profiled objective over theta with a derivative-free optimizer, and check the result.
+
+NLopt's BOBYQA is the default, as in lme4 (``nloptwrap``) and MixedModels.jl.  After it stops, the
+gradient and Hessian at the optimum are estimated by central differences on the parameters that are
+not on their bounds; a Newton step from there tells how much the objective could still fall.  A
+convergence warning is given only when that is more than ``conv_tol`` on the -2 log L scale, so large
+data sets do not raise lme4's false alarms (its gradient check scales with the number of rows).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..control import LmerControl
+
+__all__ = ["ConvergenceWarning", "OptSummary", "fd_gradient_hessian", "optimize_theta"]
+
+
+class ConvergenceWarning(UserWarning):
+    """The optimizer stopped where the objective could still fall noticeably."""
+
+
+@dataclass(frozen=True)
+class OptSummary:
+    """The record of an optimization (MixedModels.jl's ``OptSummary``).
+
+    Attributes
+    ----------
+    optimizer : str
+    theta0, theta : numpy.ndarray
+        Start and end.
+    fmin : float
+        Objective at ``theta``.
+    evaluations : int
+        Objective evaluations, including the convergence check.
+    returnvalue : str
+        The optimizer's stopping reason.
+    converged : bool
+    messages : tuple of str
+        Notes from the checks (boundary, polishing, convergence).
+    gradient : numpy.ndarray or None
+        Finite-difference gradient at the optimum (NaN for parameters on a bound).
+    hessian : numpy.ndarray or None
+        Finite-difference Hessian of the interior parameters.
+    elapsed : float
+        Seconds spent.
+    log : tuple of (theta, objective)
+        Every evaluation, when ``record=True`` was asked for.
+    """
+
+    optimizer: str
+    theta0: np.ndarray
+    theta: np.ndarray
+    fmin: float
+    evaluations: int
+    returnvalue: str
+    converged: bool
+    messages: tuple[str, ...] = ()
+    gradient: np.ndarray | None = None
+    hessian: np.ndarray | None = None
+    elapsed: float = 0.0
+    log: tuple[tuple[np.ndarray, float], ...] = field(default=(), repr=False)
+
+    def __str__(self) -> str:
+        lines = [
+            f"optimizer:      {self.optimizer}",
+            f"initial theta:  {np.array2string(self.theta0, precision=6)}",
+            f"final theta:    {np.array2string(self.theta, precision=6)}",
+            f"objective:      {self.fmin:.8f}",
+            f"evaluations:    {self.evaluations}",
+            f"return value:   {self.returnvalue}",
+            f"converged:      {self.converged}",
+            f"time:           {self.elapsed:.4f} s",
+        ]
+        lines += [f"note: {m}" for m in self.messages]
+        return "\n".join(lines)
+
+
+def _run_nlopt(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray,
+               control: LmerControl) -> tuple[np.ndarray, float, str]:
+    import nlopt
+
+    algo = {"bobyqa": nlopt.LN_BOBYQA, "newuoa": nlopt.LN_NEWUOA_BOUND,
+            "nelder-mead": nlopt.LN_NELDERMEAD}[control.optimizer]
+    opt = nlopt.opt(algo, len(x0))
+    opt.set_lower_bounds(lower)
+    opt.set_min_objective(lambda x, grad: fn(x))
+    opt.set_ftol_rel(control.ftol_rel)
+    opt.set_ftol_abs(control.ftol_abs)
+    opt.set_xtol_abs(control.xtol_abs)
+    opt.set_maxeval(control.maxeval)
+    opt.set_initial_step(np.full(len(x0), control.initial_step))
+    codes = {1: "SUCCESS", 2: "STOPVAL_REACHED", 3: "FTOL_REACHED", 4: "XTOL_REACHED",
+             5: "MAXEVAL_REACHED", 6: "MAXTIME_REACHED"}
+    try:
+        x = opt.optimize(x0)
+        ret = codes.get(opt.last_optimize_result(), str(opt.last_optimize_result()))
+    except nlopt.RoundoffLimited:
+        x, ret = x0, "ROUNDOFF_LIMITED"
+    return np.asarray(x, dtype=float), float(opt.last_optimum_value()), ret
+
+
+def _run_cobyqa(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray,
+                control: LmerControl) -> tuple[np.ndarray, float, str]:
+    from scipy.optimize import Bounds, minimize
+
+    res = minimize(fn, x0, method="COBYQA", bounds=Bounds(lower, np.full(len(x0), np.inf)),
+                   options={"maxfev": control.maxeval, "initial_tr_radius": control.initial_step,
+                            "final_tr_radius": max(control.xtol_abs, 1e-10)})
+    return np.asarray(res.x, dtype=float), float(res.fun), str(res.message)
+
+
+def fd_gradient_hessian(fn: Callable[[np.ndarray], float], x: np.ndarray, free: np.ndarray,
+                        f0: float | None = None, rel_step: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
+    """Central-difference gradient and Hessian of ``fn`` at ``x`` over the coordinates ``free``.
+
+    Returns
+    -------
+    grad : numpy.ndarray
+        Length ``len(free)``.
+    hess : numpy.ndarray
+        ``len(free)`` square.
+    """
+    idx = np.flatnonzero(free)
+    m = len(idx)
+    f0 = fn(x) if f0 is None else f0
+    h = rel_step * np.maximum(np.abs(x[idx]), 0.1)
+    grad = np.zeros(m)
+    hess = np.zeros((m, m))
+    fp, fm = np.zeros(m), np.zeros(m)
+    for a in range(m):
+        e = np.zeros_like(x)
+        e[idx[a]] = h[a]
+        fp[a], fm[a] = fn(x + e), fn(x - e)
+        grad[a] = (fp[a] - fm[a]) / (2 * h[a])
+        hess[a, a] = (fp[a] - 2 * f0 + fm[a]) / h[a] ** 2
+    for a in range(m):
+        for b in range(a):
+            ea = np.zeros_like(x)
+            eb = np.zeros_like(x)
+            ea[idx[a]] = h[a]
+            eb[idx[b]] = h[b]
+            fpp, fmm = fn(x + ea + eb), fn(x - ea - eb)
+            # second difference along the diagonal direction minus the two pure ones
+            hess[a, b] = hess[b, a] = (fpp - 2 * f0 + fmm - hess[a, a] * h[a] ** 2 - hess[b, b] * h[b] ** 2) / (
+                2 * h[a] * h[b])
+    return grad, hess
+
+
+def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower: np.ndarray,
+                   control: LmerControl | None = None, record: bool = False) -> OptSummary:
+    """Minimize ``fn`` over theta >= ``lower``.
+
+    Parameters
+    ----------
+    fn : callable
+        The objective (e.g. a :class:`~lmmflow.core.DevianceFunction`).
+    theta0, lower : numpy.ndarray
+        Start and lower bounds.
+    control : LmerControl, optional
+    record : bool
+        Keep every (theta, objective) pair in the summary's ``log``.
+
+    Returns
+    -------
+    OptSummary
+    """
+    control = control or LmerControl()
+    t_start = time.perf_counter()
+    x0 = np.asarray(control.theta0 if control.theta0 is not None else theta0, dtype=float)
+    if x0.shape != lower.shape:
+        raise ValueError(f"theta0 has length {x0.size}, the model has {lower.size} covariance parameters")
+    count = [0]
+    log: list[tuple[np.ndarray, float]] = []
+
+    def counted(x: np.ndarray) -> float:
+        count[0] += 1
+        v = fn(x)
+        if record:
+            log.append((np.array(x, dtype=float), float(v)))
+        return v if math.isfinite(v) else 1e300
+
+    runner = _run_cobyqa if control.optimizer == "cobyqa" else _run_nlopt
+    x, fmin, ret = runner(counted, np.maximum(x0, lower), lower, control)
+    fmin = counted(x)
+    messages: list[str] = []
+    # snap parameters very close to their bound onto it when that is no worse (as MixedModels.jl does)
+    near = np.isfinite(lower) & (x - lower < 1e-5) & (x != lower)
+    if near.any():
+        xs = x.copy()
+        xs[near] = lower[near]
+        fs = counted(xs)
+        if fs <= fmin + 1e-10:
+            x, fmin = xs, fs
+    grad = hess = None
+    converged = ret not in ("MAXEVAL_REACHED", "MAXTIME_REACHED", "ROUNDOFF_LIMITED")
+    if ret == "MAXEVAL_REACHED":
+        messages.append(f"the optimizer reached maxeval={control.maxeval} evaluations")
+    if control.check_conv or control.polish:
+        free = ~(np.isfinite(lower) & (x <= lower + 1e-6))
+        if free.any():
+            for _ in range(3):
+                grad, hess = fd_gradient_hessian(counted, x, free, fmin)
+                try:
+                    c = np.linalg.cholesky(hess)
+                except np.linalg.LinAlgError:
+                    messages.append("the Hessian of the objective at the optimum is not positive definite: "
+                                    "the model may be over-parameterized or nearly singular")
+                    break
+                step = np.linalg.solve(c.T, np.linalg.solve(c, grad))
+                gain = 0.5 * float(grad @ step)
+                if gain <= control.conv_tol * 1e-3 or not control.polish:
+                    break
+                xn = x.copy()
+                xn[free] -= step
+                xn = np.maximum(xn, lower)
+                fn_new = counted(xn)
+                if fn_new < fmin:
+                    x, fmin = xn, fn_new
+                    messages.append(f"a Newton step after {control.optimizer} lowered the objective by "
+                                    f"{gain:.2e}")
+                else:
+                    break
+            if grad is not None and hess is not None and control.check_conv:
+                try:
+                    gain = 0.5 * float(grad @ np.linalg.solve(hess, grad))
+                except np.linalg.LinAlgError:
+                    gain = 0.0
+                if gain > control.conv_tol:
+                    converged = False
+                    msg = (f"model may not have converged: a Newton step would lower the objective by "
+                           f"{gain:.3g} (> conv_tol={control.conv_tol}); try another optimizer "
+                           "(control=LmerControl(optimizer='newuoa')) or rescale predictors")
+                    messages.append(msg)
+                    warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+    full_grad = None
+    if grad is not None:
+        full_grad = np.full(len(x), np.nan)
+        full_grad[~(np.isfinite(lower) & (x <= lower + 1e-6))] = grad
+    return OptSummary(optimizer=control.optimizer, theta0=x0, theta=x, fmin=float(fmin), evaluations=count[0],
+                      returnvalue=ret, converged=converged, messages=tuple(messages), gradient=full_grad,
+                      hessian=hess, elapsed=time.perf_counter() - t_start, log=tuple(log))
