@@ -4,7 +4,13 @@
 >>> m = lf.lmer("Reaction ~ Days + (Days | Subject)", lf.load_dataset("sleepstudy"))
 >>> round(m.sigma, 3)
 25.592
+
+The fitting pipeline is imported at once; inference, diagnostics, plots, report, explorer and the
+Dask back-end load on first use (so ``import lmmflow`` does not import matplotlib or Dask).
 """
+
+from importlib import import_module
+from typing import Any
 
 from .api import fit_design, lmer, load_dataset, make_deviance
 from .control import LmerControl
@@ -15,6 +21,48 @@ from .optim import OptSummary, optimize_theta
 from .results import LmerResult, tidy
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    # inference
+    "anova": "lmmflow.inference.anova",
+    "ranova": "lmmflow.inference.anova",
+    "contrast": "lmmflow.inference.anova",
+    "compare_models": "lmmflow.inference.anova",
+    "profile": "lmmflow.inference.profile",
+    "bootstrap": "lmmflow.inference.bootstrap",
+    "sim": "lmmflow.inference.posterior",
+    # diagnostics
+    "r2": "lmmflow.diagnostics.variance",
+    "icc": "lmmflow.diagnostics.variance",
+    # data
+    "simulate_growth": "lmmflow.data",
+    "wide_to_long": "lmmflow.data",
+    "read_data": "lmmflow.data",
+    # derived quantities of the workflow
+    "lm_list": "lmmflow.derived",
+    "unit_coefficients": "lmmflow.derived",
+    "share_positive_slopes": "lmmflow.derived",
+    # report and explorer
+    "report": "lmmflow.report",
+    "explorer_html": "lmmflow.explore",
+    "write_explorer": "lmmflow.explore",
+    # scale-out
+    "fit_many": "lmmflow.scale.many",
+}
+_LAZY_MODULES = {"plots": "lmmflow.plots"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    if name in _LAZY_MODULES:
+        return import_module(_LAZY_MODULES[name])
+    raise AttributeError(f"module 'lmmflow' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY) | set(_LAZY_MODULES))
+
 
 __all__ = [
     "DataError",
@@ -32,4 +80,6 @@ __all__ = [
     "optimize_theta",
     "parse_formula",
     "tidy",
+    *_LAZY,
+    *_LAZY_MODULES,
 ]

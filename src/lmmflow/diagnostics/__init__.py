@@ -1,0 +1,1 @@
+"""Diagnostics of a fit: variance explained (R2), ICC, residual checks."""
