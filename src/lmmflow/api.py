@@ -8,11 +8,11 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from importlib import resources
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .control import LmerControl
@@ -113,6 +113,10 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset
     >>> m.update(reml=False).aic.round(2)
     np.float64(1763.94)
     """
+    if _is_distributed(data):
+        from .scale import lmer_dask  # optional: needs the lmmflow[dask] extra
+
+        return lmer_dask(formula, data, reml=reml, weights=weights, offset=offset, control=control)
     design = lformula(formula, data, weights=weights, offset=offset)
     m = fit_design(design, reml=reml, control=control, record=record)
     if not quiet:
@@ -155,5 +159,11 @@ def load_dataset(name: str) -> pd.DataFrame:
     return df
 
 
-def _as_float_array(x: Any) -> np.ndarray:
-    return np.asarray(x, dtype=float)
+def _is_distributed(data: Any) -> bool:
+    """A Dask DataFrame, or a path to a directory / glob of Parquet files: fit partition by partition."""
+    if type(data).__module__.startswith("dask"):
+        return True
+    if isinstance(data, (str, os.PathLike)):
+        path = os.fspath(data)
+        return os.path.isdir(path) or path.endswith(".parquet") or "*" in path
+    return False

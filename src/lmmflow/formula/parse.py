@@ -144,7 +144,7 @@ def _strip_parens(text: str) -> str:
         except FormulaError:
             break
         depth, matched = 0, True
-        for i, ch in enumerate(inner):
+        for ch in inner:
             depth += ch == "("
             depth -= ch == ")"
             if depth < 0:

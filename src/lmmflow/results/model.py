@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..control import LmerControl
-from ..core import CrossProducts, DevianceFunction, ReBlock, Solution
+from ..core import DevianceFunction, ReBlock, Solution
 from ..design import ModelDesign
 from ..optim import OptSummary
 
