@@ -70,7 +70,14 @@ def fit_design(design: ModelDesign, reml: bool = True, control: LmerControl | No
     devfun = DevianceFunction(cross if cross is not None else _cross_products(design), reml=reml)
     if reml and design.n <= design.X.shape[1]:
         raise ValueError(f"REML needs more observations ({design.n}) than fixed effects ({design.X.shape[1]})")
-    opt = optimize_theta(devfun, devfun.theta0, devfun.lower, control=control, record=record)
+    opt = optimize_theta(devfun, devfun.theta0, devfun.lower, control=control, record=record,
+                         value_and_grad=devfun.value_and_gradient)
+    if not opt.converged and control.optimizer == "lbfgsb":
+        # a gradient method that stopped early gets a second opinion from BOBYQA, started where it stopped
+        retry = optimize_theta(devfun, opt.theta, devfun.lower, control=control.replace(optimizer="bobyqa"),
+                               record=record)
+        if retry.fmin <= opt.fmin:
+            opt = retry
     return LmerResult(design, devfun, opt, control, data_name=data_name)
 
 

@@ -19,6 +19,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from .crossprod import CrossProducts, theta_layout
+from .pairs import MAX_PAIRS, PairProduct
 
 __all__ = ["BlockedCholesky", "batched_cholesky", "batched_tri_inverse"]
 
@@ -95,12 +96,16 @@ def times_lower_inv_t(A: np.ndarray, Linv: np.ndarray) -> np.ndarray:
 
 
 def dense_cholesky(S: np.ndarray) -> np.ndarray:
-    """Lower Cholesky factor of a dense SPD matrix, in place (LAPACK dpotrf), upper triangle zeroed."""
-    c, info = sla.lapack.dpotrf(S, lower=1, clean=0, overwrite_a=1)
+    """Lower Cholesky factor of a dense SPD matrix given by its lower triangle (C order), in place.
+
+    The C-ordered lower triangle is the Fortran-ordered upper triangle of ``S.T``, so LAPACK's dpotrf
+    works on it without a copy; the other triangle is zeroed.
+    """
+    S = np.ascontiguousarray(S)
+    u, info = sla.lapack.dpotrf(S.T, lower=0, clean=1, overwrite_a=1)
     if info != 0:
         raise np.linalg.LinAlgError(f"matrix not positive definite (dpotrf info={info})")
-    c[np.triu_indices(c.shape[0], 1)] = 0.0
-    return c
+    return u.T
 
 
 def _soa_sandwich(lam: np.ndarray, A: np.ndarray) -> np.ndarray:
@@ -180,11 +185,18 @@ class BlockedCholesky:
                     "Reduce the levels of the second-largest grouping factor, or fit it as a fixed effect."
                 )
         self.scalar = [b.p == 1 for b in cp.blocks]
+        self._buffers: dict[object, np.ndarray] = {}
         b0 = cp.blocks[0]
         if b0.p > 1:
             self._A0_soa = np.ascontiguousarray(cp.diag[0].transpose(1, 2, 0))
             self._xz0_soa = np.ascontiguousarray(cp.xz[0].reshape(cp.p + 1, b0.nlevels, b0.p).transpose(0, 2, 1))
         self._diag_index = [self._block_diag_index(b.nlevels, b.p) for b in cp.blocks]
+        # all-scalar crossed/nested terms: lay out the fill products once (see pairs.py)
+        self.pairs: dict[tuple[int, int], PairProduct] = {}
+        if len(cp.blocks) > 1 and all(self.scalar):
+            todo = [(k, j) for k in range(1, len(cp.blocks)) for j in range(1, k + 1)]
+            if sum(PairProduct.n_pairs(cp.off[(k, 0)], cp.off[(j, 0)]) for k, j in todo) <= MAX_PAIRS:
+                self.pairs = {(k, j): PairProduct(cp.off[(k, 0)], cp.off[(j, 0)], lower=k == j) for k, j in todo}
 
     @staticmethod
     def _block_diag_index(nl: int, p: int) -> tuple[np.ndarray, np.ndarray]:
@@ -290,14 +302,27 @@ class BlockedCholesky:
             bk, lamk = cp.blocks[k], lams[k]
             Lk0 = (self._scaled_off(k, 0) @ right0).tocsr()
             self.Lsp[k] = Lk0
-            Akk = sandwich(lamk, cp.diag[k])
-            S = np.zeros((bk.q, bk.q))
-            r, cc = self._diag_index[k]
-            S[r, cc] = Akk.ravel()
-            S[np.arange(bk.q), np.arange(bk.q)] += 1.0
-            S -= (Lk0 @ Lk0.T).toarray()
+            S = self._dense_buffer(k)
+            dk = np.arange(bk.q)
+            if self.pairs:
+                tk = lamk[0, 0]
+                w0 = (lam0[0, 0] / d0) ** 2
+                S[dk, dk] = tk * tk * cp.diag[k][:, 0, 0] + 1.0
+                pk = self.pairs[(k, k)]
+                S[pk.rows, pk.cols] -= (tk * tk) * pk.values(w0)
+            else:
+                Akk = sandwich(lamk, cp.diag[k])
+                r, cc = self._diag_index[k]
+                S[r, cc] = Akk.ravel()
+                S[dk, dk] += 1.0
+                S -= (Lk0 @ Lk0.T).toarray()
             for j in range(1, k):
-                M = self._scaled_off(k, j).toarray() - (Lk0 @ self.Lsp[j].T).toarray()
+                if self.pairs:
+                    M = self._scaled_off(k, j).toarray()
+                    pkj = self.pairs[(k, j)]
+                    M[pkj.rows, pkj.cols] -= (lamk[0, 0] * lams[j][0, 0]) * pkj.values(w0)
+                else:
+                    M = self._scaled_off(k, j).toarray() - (Lk0 @ self.Lsp[j].T).toarray()
                 for i in range(1, j):
                     M -= self.Ld[(k, i)] @ self.Ld[(j, i)].T
                 Lkj = sla.solve_triangular(self.Ld[(j, j)], M.T, lower=True, check_finite=False).T
@@ -312,6 +337,17 @@ class BlockedCholesky:
             self.LX.append(LXk)
             S_xx -= LXk @ LXk.T
         self.LXX = np.linalg.cholesky(S_xx)
+
+    def _dense_buffer(self, k: int) -> np.ndarray:
+        """A zeroed q_k x q_k work array, reused between evaluations (a fresh one would page-fault
+        inside LAPACK every time; the factor of the previous theta is overwritten)."""
+        buf = self._buffers.get(k)
+        q = self.cp.blocks[k].q
+        if buf is None:
+            buf = self._buffers[k] = np.zeros((q, q))
+        else:
+            buf.fill(0.0)
+        return buf
 
     def _level_major_lx0(self) -> np.ndarray:
         """The [X y] rows of L in the first term's columns, level-major (c x q0)."""
@@ -363,6 +399,33 @@ class BlockedCholesky:
         b0 = cp.blocks[0]
         u[0] = np.einsum("iqp,iq->ip", self.L0inv, r0.reshape(b0.nlevels, b0.p)).ravel()
         return u  # type: ignore[return-value]
+
+    def solve_m(self, rhs: list[np.ndarray]) -> list[np.ndarray]:
+        """Solve (Lambda'Z'Z Lambda + I) x = rhs, with rhs and x given per term (q_k x m, level-major)."""
+        cp = self.cp
+        K = len(cp.blocks)
+        b0 = cp.blocks[0]
+        m = rhs[0].shape[1]
+        # forward: L y = rhs
+        r0 = rhs[0].reshape(b0.nlevels, b0.p, m)
+        y = [np.einsum("iab,ibm->iam", self.L0inv, r0).reshape(b0.q, m)]
+        for k in range(1, K):
+            r = rhs[k] - self.Lsp[k] @ y[0]
+            for j in range(1, k):
+                r = r - self.Ld[(k, j)] @ y[j]
+            y.append(sla.solve_triangular(self.Ld[(k, k)], r, lower=True, check_finite=False))
+        # backward: L' x = y
+        x: list[np.ndarray | None] = [None] * K
+        for k in range(K - 1, 0, -1):
+            r = y[k].copy()
+            for j in range(k + 1, K):
+                r -= self.Ld[(j, k)].T @ x[j]
+            x[k] = sla.solve_triangular(self.Ld[(k, k)].T, r, lower=False, check_finite=False)
+        r = y[0].copy()
+        for j in range(1, K):
+            r -= self.Lsp[j].T @ x[j]
+        x[0] = np.einsum("iba,ibm->iam", self.L0inv, r.reshape(b0.nlevels, b0.p, m)).reshape(b0.q, m)
+        return x  # type: ignore[return-value]
 
     def b_of_u(self, u: list[np.ndarray]) -> list[np.ndarray]:
         """Random effects b = Lambda u for each term, as nlevels x p arrays."""

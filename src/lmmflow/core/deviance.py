@@ -127,6 +127,21 @@ class DevianceFunction:
             return math.inf
         return val if math.isfinite(val) else math.inf
 
+    def gradient(self, theta: np.ndarray) -> np.ndarray:
+        """Analytic gradient of the objective at ``theta`` (see :mod:`lmmflow.core.gradient`)."""
+        from .gradient import profiled_gradient
+
+        return profiled_gradient(self, np.asarray(theta, dtype=float))
+
+    def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """Objective and its gradient at ``theta``, sharing one factorization."""
+        from .gradient import profiled_gradient
+
+        val = self(theta)
+        if not math.isfinite(val):
+            return val, np.full(len(theta), np.nan)
+        return val, profiled_gradient(self, np.asarray(theta, dtype=float), updated=True)
+
     def with_reml(self, reml: bool) -> DevianceFunction:
         """The same model's other criterion (sharing the cross-products)."""
         return DevianceFunction(self.cp, reml=reml)

@@ -116,6 +116,32 @@ def _run_cobyqa(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.nda
     return np.asarray(res.x, dtype=float), float(res.fun), str(res.message)
 
 
+def _run_lbfgsb(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray, control: LmerControl,
+                value_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]]) -> tuple[np.ndarray, float, str]:
+    from scipy.optimize import minimize
+
+    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+    res = minimize(value_and_grad, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                   options={"maxfun": control.maxeval, "ftol": control.ftol_rel, "gtol": 1e-8, "maxcor": 20})
+    _run_lbfgsb.last = res  # type: ignore[attr-defined]  # final gradient and inverse-Hessian approximation
+    return np.asarray(res.x, dtype=float), float(res.fun), str(res.message)
+
+
+def _grad_hessian(value_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]], x: np.ndarray,
+                  free: np.ndarray, rel_step: float = 1e-5) -> tuple[np.ndarray, np.ndarray]:
+    """Analytic gradient and a forward-difference Hessian of it over the coordinates ``free``."""
+    idx = np.flatnonzero(free)
+    _, g0 = value_and_grad(x)
+    hess = np.zeros((len(idx), len(idx)))
+    for a, j in enumerate(idx):
+        h = rel_step * max(abs(x[j]), 0.1)
+        e = np.zeros_like(x)
+        e[j] = h
+        _, g1 = value_and_grad(x + e)
+        hess[:, a] = (g1[idx] - g0[idx]) / h
+    return g0[idx], 0.5 * (hess + hess.T)
+
+
 def fd_gradient_hessian(fn: Callable[[np.ndarray], float], x: np.ndarray, free: np.ndarray,
                         f0: float | None = None, rel_step: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
     """Central-difference gradient and Hessian of ``fn`` at ``x`` over the coordinates ``free``.
@@ -154,7 +180,8 @@ def fd_gradient_hessian(fn: Callable[[np.ndarray], float], x: np.ndarray, free: 
 
 
 def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower: np.ndarray,
-                   control: LmerControl | None = None, record: bool = False) -> OptSummary:
+                   control: LmerControl | None = None, record: bool = False,
+                   value_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None) -> OptSummary:
     """Minimize ``fn`` over theta >= ``lower``.
 
     Parameters
@@ -166,6 +193,8 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
     control : LmerControl, optional
     record : bool
         Keep every (theta, objective) pair in the summary's ``log``.
+    value_and_grad : callable, optional
+        Objective and gradient together, for gradient-based optimizers (``"lbfgsb"``).
 
     Returns
     -------
@@ -186,8 +215,23 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
             log.append((np.array(x, dtype=float), float(v)))
         return v if math.isfinite(v) else 1e300
 
-    runner = _run_cobyqa if control.optimizer == "cobyqa" else _run_nlopt
-    x, fmin, ret = runner(counted, np.maximum(x0, lower), lower, control)
+    if control.optimizer == "lbfgsb":
+        if value_and_grad is None:
+            raise ValueError("optimizer='lbfgsb' needs the objective's gradient")
+
+        def counted_vg(x: np.ndarray) -> tuple[float, np.ndarray]:
+            count[0] += 1
+            v, g = value_and_grad(x)
+            if record:
+                log.append((np.array(x, dtype=float), float(v)))
+            if not math.isfinite(v):
+                return 1e300, np.zeros_like(x)
+            return v, g
+
+        x, fmin, ret = _run_lbfgsb(counted, np.maximum(x0, lower), lower, control, counted_vg)
+    else:
+        runner = _run_cobyqa if control.optimizer == "cobyqa" else _run_nlopt
+        x, fmin, ret = runner(counted, np.maximum(x0, lower), lower, control)
     fmin = counted(x)
     messages: list[str] = []
     # snap parameters very close to their bound onto it when that is no worse (as MixedModels.jl does)
@@ -202,11 +246,27 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
     converged = ret not in ("MAXEVAL_REACHED", "MAXTIME_REACHED", "ROUNDOFF_LIMITED")
     if ret == "MAXEVAL_REACHED":
         messages.append(f"the optimizer reached maxeval={control.maxeval} evaluations")
-    if control.check_conv or control.polish:
+    skip_check = False
+    if control.optimizer == "lbfgsb" and value_and_grad is not None and ret.startswith("CONVERGENCE"):
+        # L-BFGS-B's own gradient and inverse-Hessian approximation at its end point give the Newton
+        # decrement for free; the finite-difference Hessian check is needed only when it is not tiny
+        res = _run_lbfgsb.last  # type: ignore[attr-defined]
+        if np.allclose(res.x, x):
+            free = ~(np.isfinite(lower) & (x <= lower + 1e-6))
+            g = np.where(free, res.jac, 0.0)
+            decrement = 0.5 * float(g @ res.hess_inv.matvec(g))
+            if 0 <= decrement <= control.conv_tol * 1e-3:
+                skip_check = True
+                grad = res.jac
+    if (control.check_conv or control.polish) and not skip_check:
         free = ~(np.isfinite(lower) & (x <= lower + 1e-6))
         if free.any():
             for _ in range(3):
-                grad, hess = fd_gradient_hessian(counted, x, free, fmin)
+                if value_and_grad is not None:
+                    grad, hess = _grad_hessian(value_and_grad, x, free)
+                    count[0] += int(free.sum()) + 1
+                else:
+                    grad, hess = fd_gradient_hessian(counted, x, free, fmin)
                 try:
                     c = np.linalg.cholesky(hess)
                 except np.linalg.LinAlgError:
@@ -236,11 +296,13 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
                     converged = False
                     msg = (f"model may not have converged: a Newton step would lower the objective by "
                            f"{gain:.3g} (> conv_tol={control.conv_tol}); try another optimizer "
-                           "(control=LmerControl(optimizer='newuoa')) or rescale predictors")
+                           "(control=LmerControl(optimizer='bobyqa')) or rescale predictors")
                     messages.append(msg)
                     warnings.warn(msg, ConvergenceWarning, stacklevel=3)
     full_grad = None
-    if grad is not None:
+    if skip_check:
+        full_grad = np.asarray(grad, dtype=float)
+    elif grad is not None:
         full_grad = np.full(len(x), np.nan)
         full_grad[~(np.isfinite(lower) & (x <= lower + 1e-6))] = grad
     return OptSummary(optimizer=control.optimizer, theta0=x0, theta=x, fmin=float(fmin), evaluations=count[0],
