@@ -1,0 +1,116 @@
+"""The result object: accessors, printing, prediction, simulation, refit and update."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lmmflow as lf
+from lmmflow import DataError
+
+F = "Reaction ~ Days + (Days | Subject)"
+
+
+@pytest.fixture(scope="module")
+def fit(sleepstudy: pd.DataFrame) -> lf.LmerResult:
+    return lf.lmer(F, sleepstudy)
+
+
+def test_basic_accessors(fit: lf.LmerResult) -> None:
+    assert fit.nobs == 180 and fit.ngroups == {"Subject": 18}
+    assert fit.npar == 6 and fit.df_resid == 174
+    assert list(fit.fixef.index) == ["(Intercept)", "Days"]
+    assert fit.vcov.shape == (2, 2)
+    assert set(fit.varcorr.columns) == {"group", "var1", "var2", "vcov", "sdcor"}
+    assert fit.ranef["Subject"].shape == (18, 2) and fit.ranef_sd["Subject"].shape == (18, 2)
+    np.testing.assert_allclose(fit.coef["Subject"].to_numpy(),
+                               fit.ranef["Subject"].to_numpy() + fit.fixef.to_numpy()[None, :])
+    assert fit.optinfo.converged and fit.optinfo.evaluations > 0
+    np.testing.assert_allclose(fit.fitted + fit.residuals, fit.data["Reaction"])
+
+
+def test_summary_layout(fit: lf.LmerResult) -> None:
+    text = str(fit.summary(ddf="none"))
+    for piece in ("Linear mixed model fit by REML", "REML criterion at convergence: 1743.6", "Scaled residuals",
+                  "Random effects:", "Groups", "Std.Dev.", "Corr", "Subject", "Residual",
+                  "Number of obs: 180, groups:  Subject, 18", "Fixed effects:", "Estimate", "Std. Error",
+                  "t value", "Correlation of Fixed Effects:"):
+        assert piece in text, piece
+    ml = str(fit.update(reml=False).summary(ddf="none"))
+    assert "maximum likelihood" in ml and "AIC" in ml and "df.resid" in ml
+    assert "Linear mixed model fit by REML" in repr(fit)
+
+
+def test_predict(fit: lf.LmerResult, sleepstudy: pd.DataFrame) -> None:
+    np.testing.assert_allclose(fit.predict(sleepstudy), fit.fitted, rtol=1e-12)
+    pop = fit.predict(sleepstudy, re_form="~0")
+    np.testing.assert_allclose(pop, fit.fixef["(Intercept)"] + fit.fixef["Days"] * sleepstudy["Days"])
+    np.testing.assert_allclose(fit.predict(re_form=None), fit.fitted)
+    new = pd.DataFrame({"Days": [0.0, 5.0], "Subject": ["new", "308"]})
+    p = fit.predict(new)
+    assert p.iloc[0] == pytest.approx(fit.fixef["(Intercept)"])
+    assert p.iloc[1] == pytest.approx(fit.coef["Subject"].loc["308"] @ np.array([1.0, 5.0]))
+    with pytest.raises(DataError, match="not in the fit"):
+        fit.predict(new, allow_new_levels=False)
+    with pytest.raises(DataError, match="grouping column"):
+        fit.predict(pd.DataFrame({"Days": [1.0]}))
+
+
+def test_simulate_is_seeded_and_plausible(fit: lf.LmerResult) -> None:
+    a = fit.simulate(nsim=3, seed=1)
+    b = fit.simulate(nsim=3, seed=1)
+    pd.testing.assert_frame_equal(a, b)
+    assert a.shape == (180, 3)
+    big = fit.simulate(nsim=200, seed=2)
+    assert abs(big.to_numpy().mean() - fit.data["Reaction"].mean()) < 10
+
+
+def test_refit_and_update(fit: lf.LmerResult, sleepstudy: pd.DataFrame) -> None:
+    y2 = fit.simulate(nsim=1, seed=5)["sim_1"].to_numpy()
+    r = fit.refit(y2)
+    direct = lf.lmer(F, sleepstudy.assign(Reaction=y2))
+    assert r.objective == pytest.approx(direct.objective, rel=1e-10)
+    ml = fit.update(reml=False)
+    assert not ml.reml and ml.objective == pytest.approx(1751.9393444632, rel=1e-9)
+    other = fit.update("Reaction ~ Days + (1 | Subject)", data=sleepstudy)
+    assert other.npar == 4
+    with pytest.raises(ValueError, match="one value per row"):
+        fit.refit(y2[:10])
+
+
+def test_singular_fit_is_said_not_raised() -> None:
+    d = lf.load_dataset("dyestuff")
+    rng = np.random.default_rng(0)
+    e = pd.Series(rng.normal(size=len(d)))
+    d = d.assign(Yield=(e - e.groupby(d["Batch"]).transform("mean")).to_numpy())  # batch means all equal
+    with pytest.warns(UserWarning, match="singular"):
+        m = lf.lmer("Yield ~ 1 + (1 | Batch)", d)
+    assert m.is_singular
+    assert "boundary (singular) fit" in str(m.summary(ddf="none"))
+
+
+def test_resid_kinds(fit: lf.LmerResult) -> None:
+    np.testing.assert_allclose(fit.resid("pearson"), fit.residuals / fit.sigma)
+    with pytest.raises(ValueError):
+        fit.resid("deviance")
+
+
+def test_control_and_optimizers(sleepstudy: pd.DataFrame) -> None:
+    base = lf.lmer(F, sleepstudy)
+    for opt in ("bobyqa", "newuoa", "cobyqa", "lbfgsb"):
+        m = lf.lmer(F, sleepstudy, control=lf.LmerControl(optimizer=opt))
+        assert m.objective == pytest.approx(base.objective, rel=1e-9), opt
+    with pytest.raises(ValueError, match="optimizer"):
+        lf.LmerControl(optimizer="magic")
+    rec = lf.lmer(F, sleepstudy, record=True)
+    assert len(rec.optinfo.log) > 5 and "final theta" in str(rec.optinfo)
+
+
+def test_nested_and_crossed_group_names() -> None:
+    pastes = lf.load_dataset("pastes")
+    m = lf.lmer("strength ~ 1 + (1 | batch/cask)", pastes)
+    assert set(m.ngroups) == {"cask:batch", "batch"}
+    assert m.ngroups["cask:batch"] == 30
+    pen = lf.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", lf.load_dataset("penicillin"))
+    assert pen.ngroups == {"plate": 24, "sample": 6}
