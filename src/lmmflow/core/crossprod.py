@@ -113,6 +113,7 @@ class CrossProducts:
     p: int
     log_weights: float = 0.0
     w_sqrt: np.ndarray | None = None
+    beta_offset: np.ndarray | None = None
 
     def with_response(self, y: np.ndarray, X: np.ndarray) -> CrossProducts:
         """The cross-products of the same design with a new response: only the y parts are recomputed.
@@ -127,21 +128,23 @@ class CrossProducts:
             The fixed-effects matrix the cross-products were built from.
         """
         yw = y if self.w_sqrt is None else y * self.w_sqrt
+        xw = X if self.w_sqrt is None else X * self.w_sqrt[:, None]
+        shift = _ols_shift(self.xx[:-1, :-1], xw, yw)
+        yw = yw - xw @ shift if shift is not None else yw
         xz = []
         for A, b in zip(self.xz, self.blocks):
             A = A.copy()
             A[-1] = _z_cross(b, yw, self.w_sqrt)
             xz.append(A)
         xx = self.xx.copy()
-        xw = X if self.w_sqrt is None else X * self.w_sqrt[:, None]
         xx[-1, :-1] = xx[:-1, -1] = xw.T @ yw
         xx[-1, -1] = yw @ yw
         return CrossProducts(blocks=self.blocks, diag=self.diag, off=self.off, xz=xz, xx=xx, n=self.n, p=self.p,
-                             log_weights=self.log_weights, w_sqrt=self.w_sqrt)
+                             log_weights=self.log_weights, w_sqrt=self.w_sqrt, beta_offset=shift)
 
     @classmethod
     def build(cls, blocks: list[ReBlock], X: np.ndarray, y: np.ndarray,
-              weights: np.ndarray | None = None) -> CrossProducts:
+              weights: np.ndarray | None = None, center: bool | np.ndarray = True) -> CrossProducts:
         """Compute every block in one pass over the rows, without copying the data.
 
         Parameters
@@ -153,6 +156,13 @@ class CrossProducts:
             Response (offset already subtracted).
         weights : numpy.ndarray, optional
             Prior weights; rows are scaled by their square roots.
+        center : bool or numpy.ndarray
+            Replace y by its residual from an ordinary least squares fit on X (or, given an array b, by
+            y - X b).  Theta, the random effects and the objective do not change (X b lies in the column
+            space of X); beta is shifted back by ``beta_offset``.  This keeps y'y, from which the
+            penalized residual sum of squares is obtained by subtraction, at the scale of the residuals,
+            so a response with a large mean relative to its spread loses no precision.  Partitioned
+            builds that are summed afterwards must pass the same array (or False) to every partition.
         """
         n, p = X.shape
         w_sqrt = None
@@ -165,6 +175,13 @@ class CrossProducts:
             y = y * w_sqrt
         xx = np.empty((p + 1, p + 1))
         xx[:p, :p] = X.T @ X
+        shift = None
+        if isinstance(center, np.ndarray):
+            shift = center
+        elif center:
+            shift = _ols_shift(xx[:p, :p], X, y)
+        if shift is not None:
+            y = y - X @ shift
         xx[:p, p] = xx[p, :p] = X.T @ y
         xx[p, p] = y @ y
         diag, xz = [], []
@@ -186,7 +203,26 @@ class CrossProducts:
         for k in range(len(blocks)):
             for j in range(k):
                 off[(k, j)] = _zz_cross(blocks[k], blocks[j], w_sqrt)
-        return cls(blocks=blocks, diag=diag, off=off, xz=xz, xx=xx, n=n, p=p, log_weights=log_w, w_sqrt=w_sqrt)
+        return cls(blocks=blocks, diag=diag, off=off, xz=xz, xx=xx, n=n, p=p, log_weights=log_w, w_sqrt=w_sqrt,
+                   beta_offset=shift)
+
+
+def _ols_shift(xtx: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """Least-squares coefficients of y on X (two refinement steps), or None when X is empty."""
+    p = X.shape[1]
+    if p == 0:
+        return None
+    try:
+        c = np.linalg.cholesky(xtx)
+    except np.linalg.LinAlgError:
+        return None
+    b = np.zeros(p)
+    r = y
+    for _ in range(2):  # iterative refinement: the second pass recovers digits lost in X'X
+        step = np.linalg.solve(c.T, np.linalg.solve(c, X.T @ r))
+        b = b + step
+        r = y - X @ b
+    return b
 
 
 def _z_cross(b: ReBlock, v: np.ndarray, w_sqrt: np.ndarray | None) -> np.ndarray:

@@ -151,9 +151,10 @@ class DevianceFunction:
         f = self.factor
         f.update(np.asarray(theta, dtype=float))
         obj = self._criterion()
-        beta = f.solve_fixef()
-        u = f.solve_u(beta)
+        beta_c = f.solve_fixef()  # for the centred response (see CrossProducts.build)
+        u = f.solve_u(beta_c)
         b = f.b_of_u(u)
+        beta = beta_c if self.cp.beta_offset is None else beta_c + self.cp.beta_offset
         pwrss = f.pwrss()
         dof = self.cp.n - self.cp.p if self.reml else self.cp.n
         p = self.cp.p
