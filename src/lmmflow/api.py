@@ -19,6 +19,7 @@ from .control import LmerControl
 from .core import CrossProducts, DevianceFunction
 from .design import ModelDesign, lformula
 from .optim import optimize_theta
+from .optim.threads import blas_threads
 from .results.model import LmerResult, make_blocks
 
 __all__ = ["fit_design", "lmer", "load_dataset", "make_deviance"]
@@ -67,18 +68,21 @@ def fit_design(design: ModelDesign, reml: bool = True, control: LmerControl | No
                cross: CrossProducts | None = None, record: bool = False, data_name: str = "data") -> LmerResult:
     """Fit a model from a built design (and, optionally, its cross-products)."""
     control = control or LmerControl()
-    devfun = DevianceFunction(cross if cross is not None else _cross_products(design), reml=reml)
     if reml and design.n <= design.X.shape[1]:
         raise ValueError(f"REML needs more observations ({design.n}) than fixed effects ({design.X.shape[1]})")
-    opt = optimize_theta(devfun, devfun.theta0, devfun.lower, control=control, record=record,
-                         value_and_grad=devfun.value_and_gradient)
-    if not opt.converged and control.optimizer == "lbfgsb":
-        # a gradient method that stopped early gets a second opinion from BOBYQA, started where it stopped
-        retry = optimize_theta(devfun, opt.theta, devfun.lower, control=control.replace(optimizer="bobyqa"),
-                               record=record)
-        if retry.fmin <= opt.fmin:
-            opt = retry
-    return LmerResult(design, devfun, opt, control, data_name=data_name)
+    if control.optimizer == "auto":
+        control = control.replace(optimizer="lbfgsb" if len(design.terms) > 1 else "bobyqa")
+    with blas_threads(control.blas_threads):
+        devfun = DevianceFunction(cross if cross is not None else _cross_products(design), reml=reml)
+        opt = optimize_theta(devfun, devfun.theta0, devfun.lower, control=control, record=record,
+                             value_and_grad=devfun.value_and_gradient)
+        if not opt.converged and control.optimizer == "lbfgsb":
+            # a gradient method that stopped early gets a second opinion from BOBYQA, started where it stopped
+            retry = optimize_theta(devfun, opt.theta, devfun.lower, control=control.replace(optimizer="bobyqa"),
+                                   record=record)
+            if retry.fmin <= opt.fmin:
+                opt = retry
+        return LmerResult(design, devfun, opt, control, data_name=data_name)
 
 
 def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset: Any = None,

@@ -13,12 +13,14 @@ class LmerControl:
 
     Parameters
     ----------
-    optimizer : {"lbfgsb", "bobyqa", "newuoa", "cobyqa", "nelder-mead"}
-        ``"lbfgsb"`` (default): scipy's L-BFGS-B with lmmflow's analytic gradient of the profiled
-        objective, which needs 2-3 times fewer evaluations than the derivative-free methods (measured in
-        docs/optimizers.md) and falls back to BOBYQA if it stops early.  Derivative-free: NLopt's BOBYQA
-        (lme4's default, via ``nloptwrap``), NLopt's NEWUOA (bound-constrained), scipy's COBYQA, or NLopt's
-        Nelder-Mead.
+    optimizer : {"auto", "lbfgsb", "bobyqa", "newuoa", "cobyqa", "nelder-mead"}
+        ``"lbfgsb"``: scipy's L-BFGS-B with lmmflow's analytic gradient of the profiled objective; it needs
+        2-3 times fewer evaluations than the derivative-free methods and falls back to BOBYQA if it stops
+        early.  Derivative-free: NLopt's BOBYQA (lme4's default, via ``nloptwrap``), NLopt's NEWUOA
+        (bound-constrained), scipy's COBYQA, or NLopt's Nelder-Mead.  ``"auto"`` (default) takes L-BFGS-B
+        when the model has several random-effect terms (the dense part of the factor dominates an
+        evaluation and the gradient costs about one more factorization) and BOBYQA for a single term
+        (evaluations are cheap and the gradient costs several of them).  Measurements: docs/engine.md.
     ftol_rel, ftol_abs, xtol_abs : float
         Stopping tolerances on the objective (relative, absolute) and on theta (absolute).
     maxeval : int
@@ -40,6 +42,10 @@ class LmerControl:
         (lme4's ``isSingular`` tolerance).
     theta0 : sequence of float, optional
         Starting value of theta (default: identity).
+    blas_threads : int or None
+        BLAS threads while fitting (default 1; ``None`` leaves the libraries' own setting).  numpy's
+        and scipy's separate OpenBLAS thread pools contend in the fitting loop; one thread is faster on
+        the machines measured (docs/engine.md), and lmmflow parallelizes across processes instead.
 
     Examples
     --------
@@ -47,7 +53,7 @@ class LmerControl:
     'cobyqa'
     """
 
-    optimizer: str = "lbfgsb"
+    optimizer: str = "auto"
     ftol_rel: float = 1e-12
     ftol_abs: float = 1e-10
     xtol_abs: float = 1e-10
@@ -58,9 +64,10 @@ class LmerControl:
     conv_tol: float = 1e-4
     singular_tol: float = 1e-4
     theta0: tuple[float, ...] | None = None
+    blas_threads: int | None = 1
 
     def __post_init__(self) -> None:
-        allowed = {"bobyqa", "newuoa", "cobyqa", "nelder-mead", "lbfgsb"}
+        allowed = {"auto", "bobyqa", "newuoa", "cobyqa", "nelder-mead", "lbfgsb"}
         if self.optimizer not in allowed:
             raise ValueError(f"optimizer={self.optimizer!r} is not one of {sorted(allowed)}")
         if self.maxeval < 1:

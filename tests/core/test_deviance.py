@@ -130,8 +130,15 @@ def test_weights_scale_sigma_only(sleepstudy) -> None:
     """Constant prior weights c: residual variance sigma^2 / c is the same, so sigma doubles for c = 4,
     theta (relative to sigma) halves, and beta and the random-effect covariances do not change."""
     f = "Reaction ~ Days + (Days | Subject)"
-    a = lf.lmer(f, sleepstudy)
-    b = lf.lmer(f, sleepstudy, weights=np.full(len(sleepstudy), 4.0))
+    w = np.full(len(sleepstudy), 4.0)
+    # exact identity at fixed theta: the weighted criterion at theta / 2 equals the unweighted one at theta
+    fa, fb = lf.make_deviance(f, sleepstudy), lf.make_deviance(f, sleepstudy, weights=w)
+    for theta in (np.array([0.97, 0.015, 0.23]), np.array([1.5, -0.2, 0.4])):
+        assert fb(theta / 2) == pytest.approx(fa(theta), rel=1e-12)
+    # and at the optimum (gradient-based optimizer: converged to the gradient tolerance)
+    ctl = lf.LmerControl(optimizer="lbfgsb")
+    a = lf.lmer(f, sleepstudy, control=ctl)
+    b = lf.lmer(f, sleepstudy, weights=w, control=ctl)
     np.testing.assert_allclose(b.fixef, a.fixef, rtol=1e-6)
     np.testing.assert_allclose(b.theta, a.theta / 2.0, rtol=1e-5, atol=1e-7)
     assert b.sigma == pytest.approx(2.0 * a.sigma, rel=1e-6)

@@ -10,6 +10,7 @@ from formulaic import model_matrix
 from formulaic.model_spec import ModelSpec
 
 from ..formula import FormulaError
+from .matrices import NumericSpec, build_matrix
 
 __all__ = ["FixedDesign", "build_fixed", "build_response", "nonaliased_columns", "rename_intercept"]
 
@@ -39,7 +40,7 @@ class FixedDesign:
 
     X: np.ndarray
     names: list[str]
-    spec: ModelSpec
+    spec: ModelSpec | NumericSpec
     kept: np.ndarray
     dropped: list[str]
 
@@ -79,11 +80,10 @@ def nonaliased_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
 def build_fixed(rhs: str, frame: pd.DataFrame) -> FixedDesign:
     """Build the fixed-effects matrix for ``rhs`` on the model frame."""
     try:
-        mm = model_matrix(rhs, frame, na_action="ignore")
+        X, raw_names, spec = build_matrix(rhs, frame)
     except Exception as exc:
         raise FormulaError(f"cannot build the fixed effects {rhs!r}: {exc}") from exc
-    X = np.asarray(mm, dtype=float)
-    names = rename_intercept([str(c) for c in mm.columns])
+    names = rename_intercept(raw_names)
     if X.shape[1] and not np.isfinite(X).all():
         bad = [names[j] for j in range(X.shape[1]) if not np.isfinite(X[:, j]).all()]
         raise FormulaError(f"fixed-effect column(s) {bad} have missing or infinite values "
@@ -91,7 +91,7 @@ def build_fixed(rhs: str, frame: pd.DataFrame) -> FixedDesign:
     kept = nonaliased_columns(X)
     dropped = [names[j] for j in range(len(names)) if j not in set(kept.tolist())]
     return FixedDesign(X=np.ascontiguousarray(X[:, kept]), names=[names[j] for j in kept],
-                       spec=mm.model_spec, kept=kept, dropped=dropped)
+                       spec=spec, kept=kept, dropped=dropped)
 
 
 def build_response(response: str, frame: pd.DataFrame) -> np.ndarray:

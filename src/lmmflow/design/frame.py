@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from formulaic import Formula
 
 from ..formula import FormulaError, ParsedFormula
+from .matrices import required_variables
 
 __all__ = ["DataError", "ModelFrame", "as_pandas", "build_model_frame", "required_columns"]
 
@@ -46,7 +46,7 @@ def as_pandas(data: object) -> pd.DataFrame:
 
 def _vars(rhs: str, what: str) -> set[str]:
     try:
-        return set(Formula(rhs).required_variables)
+        return set(required_variables(rhs))
     except Exception as exc:  # formulaic raises several kinds of parse errors
         raise FormulaError(f"cannot read the {what} {rhs!r}: {exc}") from exc
 

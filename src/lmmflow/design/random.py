@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from formulaic import model_matrix
 from formulaic.model_spec import ModelSpec
 
 from ..formula import FormulaError, RandomTerm
 from .fixed import rename_intercept
 from .frame import DataError, group_codes
+from .matrices import build_matrix
 
 __all__ = ["ReTerm", "build_random_terms"]
 
@@ -85,13 +85,12 @@ class ReTerm:
 
 def _term_matrix(expr: str, frame: pd.DataFrame, label: str) -> tuple[np.ndarray, list[str], ModelSpec]:
     try:
-        mm = model_matrix(expr, frame, na_action="ignore")
+        Z, names, spec = build_matrix(expr, frame)
     except Exception as exc:
         raise FormulaError(f"cannot build random term ({label}): {exc}") from exc
-    Z = np.asarray(mm, dtype=float)
     if not np.isfinite(Z).all():
         raise FormulaError(f"random term ({label}) has missing or infinite values after evaluation")
-    return Z, rename_intercept([str(c) for c in mm.columns]), mm.model_spec
+    return Z, rename_intercept(names), spec
 
 
 def build_random_terms(terms: tuple[RandomTerm, ...], frame: pd.DataFrame) -> list[ReTerm]:
