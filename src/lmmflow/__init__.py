@@ -42,6 +42,7 @@ _LAZY = {
     "lm_list": "lmmflow.derived",
     "unit_coefficients": "lmmflow.derived",
     "share_positive_slopes": "lmmflow.derived",
+    "variance_partition": "lmmflow.derived",
     # report and explorer
     "report": "lmmflow.report",
     "explorer_html": "lmmflow.explore",

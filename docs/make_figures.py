@@ -1,0 +1,82 @@
+"""Draw the figures of docs/plots.md into docs/img/ from simulated growth data.
+
+Run from the repository root:  python docs/make_figures.py
+
+Uses ``lf.simulate_growth`` when the installed lmmflow has it (else the same model simulated here with
+numpy), and ``lf.profile`` for the profile figure when available (else that figure is skipped).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+import lmmflow as lf  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "img"
+MAX_BYTES = 150_000
+
+
+def growth_data(seed: int = 2) -> pd.DataFrame:
+    """200 units x 5 waves: intercepts N(50, 10^2), slopes N(2, 1), covariance -2, residual SD 5."""
+    try:
+        return lf.simulate_growth(n_units=200, times=range(5), seed=seed)
+    except (AttributeError, ImportError, NotImplementedError):
+        pass
+    rng = np.random.default_rng(seed)
+    u = rng.multivariate_normal([0.0, 0.0], [[100.0, -2.0], [-2.0, 1.0]], size=200)
+    ids = np.repeat(np.arange(1, 201), 5)
+    time = np.tile(np.arange(5.0), 200)
+    y = 50 + u[ids - 1, 0] + (2 + u[ids - 1, 1]) * time + rng.normal(0, 5, len(ids))
+    return pd.DataFrame({"id": ids, "time": time, "y": y})
+
+
+def save(obj, name: str) -> None:
+    ax = np.ravel(np.asarray(obj, dtype=object))[0]
+    fig = ax.figure
+    path = OUT / f"{name}.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    size = path.stat().st_size
+    flag = "  TOO BIG" if size > MAX_BYTES else ""
+    print(f"{path.name:28s} {size / 1024:6.1f} KB{flag}")
+
+
+def main() -> int:
+    OUT.mkdir(exist_ok=True)
+    df = growth_data()
+    m = lf.lmer("y ~ time + (1 + time | id)", df)
+
+    save(lf.plots.spaghetti(df, x="time", y="y", unit="id"), "spaghetti")
+    save(lf.plots.residuals_vs_fitted(m), "residuals_vs_fitted")
+    save(lf.plots.qq_residuals(m), "qq_residuals")
+    save(lf.plots.qq_ranef(m), "qq_ranef")
+    save(lf.plots.caterpillar(m), "caterpillar")
+    first40 = df[df["id"].isin(pd.unique(df["id"])[:40])]
+    save(lf.plots.caterpillar_panels(lf.lmer("y ~ time + (1 + time | id)", first40), add_fixed=True),
+         "caterpillar_panels")
+    save(lf.plots.shrinkage_panels(m), "shrinkage_panels")
+    save(lf.plots.trajectories(m, n=9, seed=1), "trajectories")
+    save(lf.plots.trajectory_panels(m, n=6, seed=1), "trajectory_panels")
+    save(lf.plots.prediction_curve(m, "time"), "prediction_curve")
+    save(lf.plots.variance_over_time(m), "variance_over_time")
+    save(lf.plots.icc_over_time(m), "icc_over_time")
+    try:
+        prof = lf.profile(m, which="theta_", progress=False)  # the variance parameters
+    except (AttributeError, ImportError, NotImplementedError) as exc:
+        print(f"profile_zeta.png skipped: lf.profile is not available ({exc})")
+    else:
+        save(lf.plots.profile_zeta(prof, ncols=2), "profile_zeta")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Plots of the longitudinal workflow, drawn with matplotlib.
+
+Every function takes ``ax=`` (or ``axes=`` for multi-panel plots) to draw into existing Axes, creates a
+figure when none is given, and returns the Axes (an array of Axes for multi-panel plots). Nothing global
+is changed: no ``plt.show()``, no rcParams.
+
+===========================  ===============================================================
+Look at the data             :func:`spaghetti`
+Check the fit                :func:`residuals_vs_fitted`, :func:`qq_residuals`, :func:`qq_ranef`
+Random effects               :func:`caterpillar`, :func:`caterpillar_panels`
+Partial pooling              :func:`shrinkage`, :func:`shrinkage_panels`
+Units' trajectories          :func:`trajectories`, :func:`trajectory_panels`
+Population curve             :func:`prediction_curve`
+Variance parameters          :func:`profile_zeta`, :func:`variance_over_time`, :func:`icc_over_time`
+===========================  ===============================================================
+
+Examples
+--------
+>>> import lmmflow as lf
+>>> m = lf.lmer("Reaction ~ Days + (Days | Subject)", lf.load_dataset("sleepstudy"))
+>>> ax = lf.plots.caterpillar(m, term="Days", add_fixed=True)
+>>> ax.get_title()
+'Days | Subject: 18 units'
+"""
+
+from .data import spaghetti
+from .prediction import prediction_curve, prediction_grid
+from .profile import profile_zeta
+from .ranef import caterpillar, caterpillar_panels, qq_ranef
+from .residuals import qq_residuals, residuals_vs_fitted
+from .shrinkage import shrinkage, shrinkage_frame, shrinkage_panels
+from .trajectories import trajectories, trajectory_panels
+from .variance import icc_over_time, variance_over_time
+
+__all__ = [
+    "caterpillar",
+    "caterpillar_panels",
+    "icc_over_time",
+    "prediction_curve",
+    "prediction_grid",
+    "profile_zeta",
+    "qq_ranef",
+    "qq_residuals",
+    "residuals_vs_fitted",
+    "shrinkage",
+    "shrinkage_frame",
+    "shrinkage_panels",
+    "spaghetti",
+    "trajectories",
+    "trajectory_panels",
+    "variance_over_time",
+]
