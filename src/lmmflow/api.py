@@ -82,7 +82,9 @@ def fit_design(design: ModelDesign, reml: bool = True, control: LmerControl | No
                                    record=record)
             if retry.fmin <= opt.fmin:
                 opt = retry
-        return LmerResult(design, devfun, opt, control, data_name=data_name)
+        result = LmerResult(design, devfun, opt, control, data_name=data_name)
+        devfun.factor.release()  # the result holds its solution; later users update the factor again
+        return result
 
 
 def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset: Any = None,

@@ -189,8 +189,10 @@ class BlockedCholesky:
         b0 = cp.blocks[0]
         if b0.p > 1:
             self._A0_soa = np.ascontiguousarray(cp.diag[0].transpose(1, 2, 0))
-            self._xz0_soa = np.ascontiguousarray(cp.xz[0].reshape(cp.p + 1, b0.nlevels, b0.p).transpose(0, 2, 1))
-        self._diag_index = [self._block_diag_index(b.nlevels, b.p) for b in cp.blocks]
+            # a strided view: no copy of the (p_x + 1) x q0 block
+            self._xz0_soa = cp.xz[0].reshape(cp.p + 1, b0.nlevels, b0.p).transpose(0, 2, 1)
+        # index arrays to scatter block-diagonal values into the dense blocks (terms after the first)
+        self._diag_index = [None] + [self._block_diag_index(b.nlevels, b.p) for b in cp.blocks[1:]]
         # all-scalar crossed/nested terms: lay out the fill products once (see pairs.py)
         self.pairs: dict[tuple[int, int], PairProduct] = {}
         if len(cp.blocks) > 1 and all(self.scalar):
@@ -337,6 +339,13 @@ class BlockedCholesky:
             self.LX.append(LXk)
             S_xx -= LXk @ LXk.T
         self.LXX = np.linalg.cholesky(S_xx)
+
+    def release(self) -> None:
+        """Drop the arrays of the current theta (the next :meth:`update` recomputes them)."""
+        for name in ("L0", "L0inv", "LX", "_LX0_soa", "Lsp", "Ld", "LXX"):
+            if hasattr(self, name):
+                delattr(self, name)
+        self._buffers.clear()
 
     def _dense_buffer(self, k: int) -> np.ndarray:
         """A zeroed q_k x q_k work array, reused between evaluations (a fresh one would page-fault

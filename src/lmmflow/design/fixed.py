@@ -90,7 +90,8 @@ def build_fixed(rhs: str, frame: pd.DataFrame) -> FixedDesign:
                            "(e.g. log of zero or a negative number); transform the data first")
     kept = nonaliased_columns(X)
     dropped = [names[j] for j in range(len(names)) if j not in set(kept.tolist())]
-    return FixedDesign(X=np.ascontiguousarray(X[:, kept]), names=[names[j] for j in kept],
+    X = X if len(kept) == X.shape[1] else np.ascontiguousarray(X[:, kept])
+    return FixedDesign(X=X, names=[names[j] for j in kept],
                        spec=spec, kept=kept, dropped=dropped)
 
 

@@ -164,7 +164,8 @@ def build_model_frame(
     if not complete.any():
         raise DataError(f"no complete rows: every row has a missing value in one of {cols}")
     rows = np.flatnonzero(complete)
-    frame = frame.iloc[rows] if n_dropped else frame.copy()
+    # a selection of columns is its own object (copy-on-write): the caller's frame can never change
+    frame = frame.iloc[rows] if n_dropped else frame
     resp = parsed.response
     if resp in frame.columns:
         s = frame[resp]
