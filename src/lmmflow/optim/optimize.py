@@ -88,6 +88,8 @@ def _run_nlopt(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndar
 
     algo = {"bobyqa": nlopt.LN_BOBYQA, "newuoa": nlopt.LN_NEWUOA_BOUND,
             "nelder-mead": nlopt.LN_NELDERMEAD}[control.optimizer]
+    if algo == nlopt.LN_NEWUOA_BOUND and len(x0) < 2:
+        algo = nlopt.LN_BOBYQA  # NEWUOA needs at least two parameters; BOBYQA is its bounded sibling
     opt = nlopt.opt(algo, len(x0))
     opt.set_lower_bounds(lower)
     opt.set_min_objective(lambda x, grad: fn(x))
