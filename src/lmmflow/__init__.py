@@ -47,6 +47,7 @@ _LAZY = {
     "report": "lmmflow.report",
     "explorer_html": "lmmflow.explore",
     "write_explorer": "lmmflow.explore",
+    "explorer_inputs": "lmmflow.explore",
     # scale-out
     "fit_many": "lmmflow.scale.many",
 }
