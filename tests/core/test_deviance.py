@@ -88,7 +88,7 @@ def test_conditional_variances_equal_dense_inverse(reference: dict) -> None:
         design = lf.lformula(case["formula"], load_case(case))
         fn = lf.make_deviance(design)
         theta = np.array(case["theta"])
-        fn(theta)
+        fn.blocked(theta)
         blocks = fn.factor.inverse_diag_blocks(chunk=7)  # small chunks exercise the chunking
         zl = sp.hstack([sp.csr_matrix(b.sparse_z().toarray() @ np.kron(np.eye(b.nlevels), lam))
                         for b, lam in zip(make_blocks(design), fn.factor.lambdas_of(theta))]).toarray()
@@ -107,10 +107,10 @@ def test_fill_products_equal_sparse_products(reference: dict) -> None:
     fn = lf.make_deviance(case["formula"], load_case(case))
     assert fn.factor.pairs
     theta = np.array([1.3, 0.4])
-    a = fn(theta)
+    a = fn.blocked(theta)
     ld = fn.factor.Ld[(1, 1)].copy()
     fn.factor.pairs = {}
-    assert fn(theta) == pytest.approx(a, rel=1e-13)
+    assert fn.blocked(theta) == pytest.approx(a, rel=1e-13)
     np.testing.assert_allclose(fn.factor.Ld[(1, 1)], ld, rtol=1e-12, atol=1e-14)
 
 
@@ -169,3 +169,17 @@ def test_offset_equals_shifted_response(sleepstudy) -> None:
     assert a.objective == pytest.approx(b.objective, rel=1e-10)
     np.testing.assert_allclose(a.fixef, b.fixef, rtol=1e-7)
     np.testing.assert_allclose(a.fitted, b.fitted + off, rtol=1e-9)
+
+
+def test_small_dense_path_equals_blocked_factor(reference: dict) -> None:
+    """Small models are evaluated from one dense matrix; it must agree with the blocked factor."""
+    used = 0
+    for case in _cases(reference):
+        for reml in (True, False):
+            fn = lf.make_deviance(case["formula"], load_case(case), reml=reml)
+            if fn.small is None:
+                continue
+            used += 1
+            for theta in (np.array(case["theta"]), fn.theta0 * 0.6 + 0.2):
+                assert fn(theta) == pytest.approx(fn.blocked(theta), rel=1e-12), case["name"]
+    assert used >= 6

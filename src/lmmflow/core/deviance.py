@@ -18,6 +18,7 @@ import numpy as np
 
 from .blocked import BlockedCholesky
 from .crossprod import CrossProducts, ReBlock
+from .dense import SmallDenseObjective
 
 __all__ = ["DevianceFunction", "Solution"]
 
@@ -85,6 +86,8 @@ class DevianceFunction:
         self.reml = bool(reml)
         self.factor = BlockedCholesky(cp)
         self.evaluations = 0
+        self.small = (SmallDenseObjective(cp, self.factor.slices, self.factor.positions)
+                      if SmallDenseObjective.fits(cp) else None)
 
     @classmethod
     def from_arrays(cls, blocks: list[ReBlock], X: np.ndarray, y: np.ndarray, reml: bool = True,
@@ -107,18 +110,33 @@ class DevianceFunction:
         """Length of theta."""
         return self.factor.n_theta
 
-    def _criterion(self) -> float:
+    def _criterion(self, parts: tuple[float, float, float] | None = None) -> float:
         f, n, p = self.factor, self.cp.n, self.cp.p
-        pwrss = f.pwrss()
+        logdet_re, logdet_rx, pwrss = parts if parts is not None else (f.logdet_re(), f.logdet_rx(), f.pwrss())
         if self.reml:
             nmp = n - p
-            val = f.logdet_re() + f.logdet_rx() + nmp * (1.0 + math.log(2.0 * math.pi * pwrss / nmp))
+            val = logdet_re + logdet_rx + nmp * (1.0 + math.log(2.0 * math.pi * pwrss / nmp))
         else:
-            val = f.logdet_re() + n * (1.0 + math.log(2.0 * math.pi * pwrss / n))
+            val = logdet_re + n * (1.0 + math.log(2.0 * math.pi * pwrss / n))
         return val - self.cp.log_weights
 
     def __call__(self, theta: np.ndarray) -> float:
-        """The REML criterion or deviance at ``theta``; +inf where the factor cannot be formed."""
+        """The REML criterion or deviance at ``theta``; +inf where the factor cannot be formed.
+
+        Small models are evaluated from one dense matrix (:mod:`lmmflow.core.dense`), others with the
+        blocked factor; use :meth:`blocked` to evaluate (and leave the factor) at ``theta``.
+        """
+        if self.small is None:
+            return self.blocked(theta)
+        self.evaluations += 1
+        try:
+            val = self._criterion(self.small(np.asarray(theta, dtype=float)))
+        except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+            return math.inf
+        return val if math.isfinite(val) else math.inf
+
+    def blocked(self, theta: np.ndarray) -> float:
+        """The objective at ``theta`` from the blocked factor, which is left updated at ``theta``."""
         self.evaluations += 1
         try:
             self.factor.update(np.asarray(theta, dtype=float))
@@ -137,7 +155,7 @@ class DevianceFunction:
         """Objective and its gradient at ``theta``, sharing one factorization."""
         from .gradient import profiled_gradient
 
-        val = self(theta)
+        val = self.blocked(theta)
         if not math.isfinite(val):
             return val, np.full(len(theta), np.nan)
         return val, profiled_gradient(self, np.asarray(theta, dtype=float), updated=True)

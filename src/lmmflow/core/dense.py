@@ -1,0 +1,79 @@
+"""The objective of a small model from one dense matrix.
+
+For a model with few random effects (sleepstudy has 36) the cost of an evaluation is the number of
+numpy calls, not arithmetic.  Here the whole system [Z X y]'[Z X y] is one dense (q + p + 1) square
+matrix; an evaluation is Lambda (one scatter), two products, one Cholesky.  The blocked factor remains
+the reference implementation (and serves gradients, solutions and everything large); the tests check
+that both give the same objective.  Imports only numpy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .crossprod import CrossProducts
+
+__all__ = ["MAX_DENSE_SIZE", "SmallDenseObjective"]
+
+MAX_DENSE_SIZE = 150
+
+
+class SmallDenseObjective:
+    """log-determinants and penalized RSS of a small model at theta, from dense matrices.
+
+    Parameters
+    ----------
+    cp : CrossProducts
+    slices, positions : list
+        Where each term's theta elements sit and which lambda entries they fill (``theta_layout``).
+    """
+
+    def __init__(self, cp: CrossProducts, slices: list[slice], positions: list[tuple[np.ndarray, np.ndarray]]):
+        starts = np.concatenate([[0], np.cumsum([b.q for b in cp.blocks])]).astype(int)
+        q, c = int(starts[-1]), cp.p + 1
+        self.q, self.p = q, cp.p
+        azz = np.zeros((q, q))
+        rows, cols, tidx = [], [], []
+        for k, b in enumerate(cp.blocks):
+            base = starts[k] + np.arange(b.nlevels) * b.p
+            for r in range(b.p):
+                for s in range(b.p):
+                    azz[base + r, base + s] = cp.diag[k][:, r, s]
+            rr, cc = positions[k]
+            for t, (r, s) in enumerate(zip(rr, cc)):
+                rows.append(base + r)
+                cols.append(base + s)
+                tidx.append(np.full(b.nlevels, slices[k].start + t))
+            for j in range(k):
+                blk = cp.off[(k, j)].toarray()
+                azz[starts[k]:starts[k + 1], starts[j]:starts[j + 1]] = blk
+                azz[starts[j]:starts[j + 1], starts[k]:starts[k + 1]] = blk.T
+        self.azz = azz
+        self.azx = np.vstack([cp.xz[k].T for k in range(len(cp.blocks))])
+        self.axx = cp.xx.copy()
+        self.rows = np.concatenate(rows)
+        self.cols = np.concatenate(cols)
+        self.tidx = np.concatenate(tidx)
+        self.diag = np.arange(q)
+        self.work = np.empty((q + c, q + c))
+
+    @staticmethod
+    def fits(cp: CrossProducts) -> bool:
+        """Whether a model is small enough for the dense path to pay."""
+        return sum(b.q for b in cp.blocks) + cp.p + 1 <= MAX_DENSE_SIZE
+
+    def __call__(self, theta: np.ndarray) -> tuple[float, float, float]:
+        """(log det of the random-effects block, log det R_X R_X', penalized RSS) at ``theta``."""
+        q = self.q
+        lam = np.zeros((q, q))
+        lam[self.rows, self.cols] = theta[self.tidx]
+        m = self.work
+        top = lam.T @ self.azz @ lam
+        top[self.diag, self.diag] += 1.0
+        m[:q, :q] = top
+        b = lam.T @ self.azx
+        m[:q, q:] = b
+        m[q:, :q] = b.T
+        m[q:, q:] = self.axx
+        d = np.diagonal(np.linalg.cholesky(m))
+        return (2.0 * float(np.log(d[:q]).sum()), 2.0 * float(np.log(d[q:q + self.p]).sum()), float(d[-1] ** 2))
