@@ -32,7 +32,7 @@ class PairProduct:
     ----------
     rows, cols : numpy.ndarray
         Positions of the product's non-zeros.
-    T : scipy.sparse.csr_matrix
+    T : scipy.sparse.csc_matrix
         ``product[rows, cols] = T @ w``.
     """
 
@@ -55,8 +55,19 @@ class PairProduct:
             keep = rows >= cols
             rows, cols, vals, colv = rows[keep], cols[keep], vals[keep], colv[keep]
         flat = rows.astype(np.int64) * aj.shape[0] + cols
-        uniq, inv = np.unique(flat, return_inverse=True)
-        self.T = sp.csr_matrix((vals, (inv, colv)), shape=(len(uniq), nl))
+        size = ak.shape[0] * aj.shape[0]
+        if size <= 64_000_000:
+            # unique positions without sorting: mark, then number the marks in order
+            seen = np.zeros(size, dtype=bool)
+            seen[flat] = True
+            uniq = np.flatnonzero(seen)
+            ids = np.cumsum(seen, dtype=np.int64) - 1
+            inv = ids[flat]
+        else:
+            uniq, inv = np.unique(flat, return_inverse=True)
+        # the pairs come grouped by level (column) already, so T is built in CSC form without sorting
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(colv, minlength=nl))])
+        self.T = sp.csc_matrix((vals, inv, indptr), shape=(len(uniq), nl))
         self.rows = (uniq // aj.shape[0]).astype(np.intp)
         self.cols = (uniq % aj.shape[0]).astype(np.intp)
 
