@@ -19,7 +19,7 @@ from .control import LmerControl
 from .core import CrossProducts, DevianceFunction
 from .design import ModelDesign, lformula
 from .optim import optimize_theta
-from .optim.threads import blas_threads
+from .optim.threads import HEAVY_DENSE, blas_threads
 from .results.model import LmerResult, make_blocks
 
 __all__ = ["fit_design", "lmer", "load_dataset", "make_deviance"]
@@ -72,7 +72,8 @@ def fit_design(design: ModelDesign, reml: bool = True, control: LmerControl | No
         raise ValueError(f"REML needs more observations ({design.n}) than fixed effects ({design.X.shape[1]})")
     if control.optimizer == "auto":
         control = control.replace(optimizer="lbfgsb" if len(design.terms) > 1 else "bobyqa")
-    with blas_threads(control.blas_threads):
+    heavy = max((t.nlevels * t.p for t in design.terms[1:]), default=0) >= HEAVY_DENSE
+    with blas_threads(control.blas_threads, heavy=heavy):
         devfun = DevianceFunction(cross if cross is not None else _cross_products(design), reml=reml)
         opt = optimize_theta(devfun, devfun.theta0, devfun.lower, control=control, record=record,
                              value_and_grad=devfun.value_and_gradient)

@@ -42,10 +42,11 @@ class LmerControl:
         (lme4's ``isSingular`` tolerance).
     theta0 : sequence of float, optional
         Starting value of theta (default: identity).
-    blas_threads : int or None
-        BLAS threads while fitting (default 1; ``None`` leaves the libraries' own setting).  numpy's
-        and scipy's separate OpenBLAS thread pools contend in the fitting loop; one thread is faster on
-        the machines measured (docs/engine.md), and lmmflow parallelizes across processes instead.
+    blas_threads : int, "auto" or None
+        BLAS threads while fitting.  ``"auto"`` (default): one thread, except that a model with a large
+        dense block (crossed factors with thousands of levels) gives all cores to scipy's LAPACK and
+        keeps numpy's at one; numpy's and scipy's separate OpenBLAS pools otherwise contend in the
+        fitting loop (docs/engine.md).  An int sets every library; ``None`` leaves them alone.
 
     Examples
     --------
@@ -64,7 +65,7 @@ class LmerControl:
     conv_tol: float = 1e-4
     singular_tol: float = 1e-4
     theta0: tuple[float, ...] | None = None
-    blas_threads: int | None = 1
+    blas_threads: int | str | None = "auto"
 
     def __post_init__(self) -> None:
         allowed = {"auto", "bobyqa", "newuoa", "cobyqa", "nelder-mead", "lbfgsb"}
