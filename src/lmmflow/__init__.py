@@ -44,7 +44,7 @@ _LAZY = {
     "share_positive_slopes": "lmmflow.derived",
     "variance_partition": "lmmflow.derived",
     # report and explorer
-    "report": "lmmflow.report",
+    "report": "lmmflow.reporting",
     "explorer_html": "lmmflow.explore",
     "write_explorer": "lmmflow.explore",
     "explorer_inputs": "lmmflow.explore",

@@ -341,11 +341,10 @@ class BlockedCholesky:
         self.LXX = np.linalg.cholesky(S_xx)
 
     def release(self) -> None:
-        """Drop the arrays of the current theta (the next :meth:`update` recomputes them)."""
-        for name in ("L0", "L0inv", "LX", "_LX0_soa", "Lsp", "Ld", "LXX"):
-            if hasattr(self, name):
-                delattr(self, name)
-        self._buffers.clear()
+        """Drop work arrays and copies that can be rebuilt; the factor itself stays at its theta."""
+        if getattr(self, "LX", None) and getattr(self, "_LX0_soa", None) is not None and len(self.LX) == 1:
+            self.LX[0] = None  # the level-major copy; rebuilt from the level-minor one on demand
+        self._buffers = {k: v for k, v in self._buffers.items() if isinstance(k, int)}  # keep dense factors
 
     def _dense_buffer(self, k: int) -> np.ndarray:
         """A zeroed q_k x q_k work array, reused between evaluations (a fresh one would page-fault

@@ -104,7 +104,8 @@ def _run_nlopt(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndar
         x = opt.optimize(x0)
         ret = codes.get(opt.last_optimize_result(), str(opt.last_optimize_result()))
     except nlopt.RoundoffLimited:
-        x, ret = x0, "ROUNDOFF_LIMITED"
+        # no point to return here: the caller keeps the best point it saw
+        return np.asarray(x0, dtype=float), math.inf, "ROUNDOFF_LIMITED"
     return np.asarray(x, dtype=float), float(opt.last_optimum_value()), ret
 
 
@@ -209,12 +210,15 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
         raise ValueError(f"theta0 has length {x0.size}, the model has {lower.size} covariance parameters")
     count = [0]
     log: list[tuple[np.ndarray, float]] = []
+    best: list = [None, math.inf]  # the best point seen, kept if an optimizer gives up early
 
     def counted(x: np.ndarray) -> float:
         count[0] += 1
         v = fn(x)
         if record:
             log.append((np.array(x, dtype=float), float(v)))
+        if math.isfinite(v) and v < best[1]:
+            best[0], best[1] = np.array(x, dtype=float), v
         return v if math.isfinite(v) else 1e300
 
     if control.optimizer == "lbfgsb":
@@ -234,6 +238,8 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
     else:
         runner = _run_cobyqa if control.optimizer == "cobyqa" else _run_nlopt
         x, fmin, ret = runner(counted, np.maximum(x0, lower), lower, control)
+    if best[0] is not None and best[1] < fmin:
+        x = best[0]  # e.g. NLopt's round-off stop returns the start; keep the progress made
     fmin = counted(x)
     messages: list[str] = []
     # snap parameters very close to their bound onto it when that is no worse (as MixedModels.jl does)
@@ -245,7 +251,8 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
         if fs <= fmin + 1e-10:
             x, fmin = xs, fs
     grad = hess = None
-    converged = ret not in ("MAXEVAL_REACHED", "MAXTIME_REACHED", "ROUNDOFF_LIMITED")
+    grad_free: np.ndarray | None = None
+    converged = ret not in ("MAXEVAL_REACHED", "MAXTIME_REACHED")  # round-off stops: the check below decides
     if ret == "MAXEVAL_REACHED":
         messages.append(f"the optimizer reached maxeval={control.maxeval} evaluations")
     skip_check = False
@@ -264,6 +271,7 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
         free = ~(np.isfinite(lower) & (x <= lower + 1e-6))
         if free.any():
             for _ in range(3):
+                grad_free = free.copy()
                 if value_and_grad is not None:
                     grad, hess = _grad_hessian(value_and_grad, x, free)
                     count[0] += int(free.sum()) + 1
@@ -304,9 +312,9 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
     full_grad = None
     if skip_check:
         full_grad = np.asarray(grad, dtype=float)
-    elif grad is not None:
+    elif grad is not None and grad_free is not None and int(grad_free.sum()) == len(grad):
         full_grad = np.full(len(x), np.nan)
-        full_grad[~(np.isfinite(lower) & (x <= lower + 1e-6))] = grad
+        full_grad[grad_free] = grad
     return OptSummary(optimizer=control.optimizer, theta0=x0, theta=x, fmin=float(fmin), evaluations=count[0],
                       returnvalue=ret, converged=converged, messages=tuple(messages), gradient=full_grad,
                       hessian=hess, elapsed=time.perf_counter() - t_start, log=tuple(log))

@@ -19,23 +19,49 @@ def _fmt(x: float, digits: int = 4) -> str:
     return f"{x:.{digits}g}" if abs(x) >= 1e-4 or x == 0 else f"{x:.{max(digits - 1, 1)}e}"
 
 
-def format_table(frame: pd.DataFrame, digits: int = 4) -> str:
-    """Right-aligned text table with R-like number formatting."""
+def _column_decimals(values: np.ndarray, digits: int) -> int | None:
+    """Decimals so the smallest non-zero magnitude shows ``digits`` significant digits (R's column style);
+    None when the column needs scientific notation."""
+    finite = np.abs(values[np.isfinite(values) & (values != 0)])
+    if finite.size == 0:
+        return 0
+    lo, hi = finite.min(), finite.max()
+    if hi >= 1e15 or lo < 1e-4:
+        return None
+    return int(min(max(digits - 1 - np.floor(np.log10(lo)), 0), 8))
+
+
+def format_pvalue(p: float) -> str:
+    """R's ``format.pval`` style: ``< 2e-16`` below machine precision, else 3-4 significant digits."""
+    if not np.isfinite(p):
+        return ""
+    if p < 2.2e-16:
+        return "< 2e-16"
+    return f"{p:.3g}" if p < 1e-4 else f"{p:.4f}".rstrip("0").rstrip(".") if p < 1 else "1"
+
+
+def format_table(frame: pd.DataFrame, digits: int = 4, pvalue_columns: tuple[str, ...] = ("Pr(>|t|)", "Pr(>F)",
+                                                                                        "Pr(>Chisq)")) -> str:
+    """Right-aligned text table with R-like number formatting, column by column."""
     cols = [str(c) for c in frame.columns]
     idx = [str(i) for i in frame.index]
-    cells = []
-    for _, row in frame.iterrows():
-        line = []
-        for v in row.to_numpy():
-            if isinstance(v, str):
-                line.append(v)
-            elif v is None or (isinstance(v, float) and np.isnan(v)):
-                line.append("")
-            elif isinstance(v, (int, np.integer)):
-                line.append(str(v))
-            else:
-                line.append(_fmt(float(v), digits))
-        cells.append(line)
+    columns: list[list[str]] = []
+    for name in frame.columns:
+        values = frame[name].to_numpy()
+        if str(name) in pvalue_columns:
+            columns.append([format_pvalue(float(v)) if not isinstance(v, str) else v for v in values])
+            continue
+        if values.dtype == object or isinstance(values[0], str) if len(values) else False:
+            columns.append(["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in values])
+            continue
+        if np.issubdtype(values.dtype, np.integer):
+            columns.append([str(v) for v in values])
+            continue
+        vals = values.astype(float)
+        dec = _column_decimals(vals, digits)
+        columns.append(["" if np.isnan(v) else (f"{v:.{digits - 1}e}" if dec is None else f"{v:.{dec}f}")
+                        for v in vals])
+    cells = [[columns[j][i] for j in range(len(cols))] for i in range(len(idx))]
     widths = [max([len(c)] + [len(r[j]) for r in cells]) for j, c in enumerate(cols)]
     iw = max([0] + [len(i) for i in idx])
     out = [" " * iw + " " + " ".join(c.rjust(w) for c, w in zip(cols, widths))]
@@ -52,7 +78,7 @@ def varcorr_text(m: LmerResult, digits: int = 4) -> str:
         part = vc[vc["group"] == g]
         var_rows = part[part["var2"].isna()]
         cor_rows = part[part["var2"].notna()]
-        names = [str(v) if v is not None else "" for v in var_rows["var1"]]
+        names = [str(v) if isinstance(v, str) else "" for v in var_rows["var1"]]
         for i, (_, r) in enumerate(var_rows.iterrows()):
             corr = []
             for j in range(i):

@@ -1,0 +1,112 @@
+"""Likelihood profiles: zeta data, spline intervals, parameter choice, singular fits, fixed effects."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import lmmflow as lf
+from lmmflow.inference.profile import Profile, ProfileWarning
+
+from ..conftest import REFERENCE
+
+
+@pytest.fixture(scope="module")
+def dyestuff() -> lf.LmerResult:
+    return lf.lmer("Yield ~ 1 + (1 | Batch)", lf.load_dataset("dyestuff"))
+
+
+@pytest.fixture(scope="module")
+def prof(dyestuff: lf.LmerResult) -> Profile:
+    return lf.profile(dyestuff, progress=False)
+
+
+def test_profile_object_and_zeta_frame(prof: Profile) -> None:
+    assert prof.parameters == ["sd_(Intercept)|Batch", "sigma", "(Intercept)"]
+    zf = prof.zeta_frame()
+    assert list(zf.columns) == ["parameter", "value", "zeta"]
+    for name, grp in zf.groupby("parameter"):
+        z = grp.sort_values("value")["zeta"].to_numpy()
+        assert np.all(np.diff(z) > 0), name  # zeta increases with the parameter
+        assert z.min() < -2 and z.max() > 2
+        assert np.isclose(np.abs(z).min(), 0.0)  # the estimate itself
+    # the other parameters along each path are there too (for pairs plots)
+    assert {"sd_(Intercept)|Batch", "sigma", "(Intercept)"} <= set(prof.frame.columns)
+    assert "Profile of 3 parameters" in repr(prof)
+
+
+def test_profile_is_of_the_ml_deviance(dyestuff: lf.LmerResult, prof: Profile) -> None:
+    ml = dyestuff.update(reml=False)
+    assert prof.base == pytest.approx(ml.objective, rel=1e-12)
+    assert prof.estimates["sigma"] == pytest.approx(ml.sigma, rel=1e-10)
+    # zeta at a profile point is the signed root of the deviance increase of an ML refit with that value fixed
+    row = prof.frame[(prof.frame.parameter == "(Intercept)") & (prof.frame.zeta > 1)].iloc[0]
+    df = lf.load_dataset("dyestuff")
+    refit = lf.lmer("Yield ~ 0 + (1 | Batch)", df.assign(Yield=df.Yield - row["value"]), reml=False)
+    assert row["zeta"] == pytest.approx(np.sqrt(refit.objective - prof.base), rel=1e-5)
+
+
+def test_confint_interpolates_at_normal_quantiles(prof: Profile) -> None:
+    ci = prof.confint(0.9)
+    z = stats.norm.ppf(0.95)
+    fwd = {nm: prof._spline(nm)[0] for nm in prof.parameters}  # the inverse spline is lme4's Hermite backSpline
+    for nm in prof.parameters:
+        assert fwd[nm](ci.loc[nm, "lower"]) == pytest.approx(-z, abs=2e-3)
+        assert fwd[nm](ci.loc[nm, "upper"]) == pytest.approx(z, abs=2e-3)
+    ci99 = prof.confint(0.99)
+    assert (ci99["lower"] < ci["lower"]).all() and (ci99["upper"] > ci["upper"]).all()
+
+
+def test_which_selects_parameters(dyestuff: lf.LmerResult) -> None:
+    pr = lf.profile(dyestuff, which="beta_", progress=False)
+    assert pr.parameters == ["(Intercept)"]
+    pr = lf.profile(dyestuff, which=["sigma"], progress=False)
+    assert pr.parameters == ["sigma"]
+    assert list(dyestuff.confint(parm="theta_").index) == ["sd_(Intercept)|Batch", "sigma"]
+
+
+def test_growth_profile_against_lme4(reference: dict) -> None:
+    case = next(c for c in reference["cases"] if c["name"] == "growth_rs_reml")
+    df = pd.read_csv(REFERENCE.parent / case["data"])
+    m = lf.lmer(case["formula"], df)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ProfileWarning)  # the correlation profile flattens out, as in lme4
+        ci = lf.profile(m, progress=False).confint()
+    for w in case["confint_profile"]:
+        width = w["upper"] - w["lower"]
+        assert abs(ci.loc[w["term"], "lower"] - w["lower"]) <= 2e-3 * width
+        assert abs(ci.loc[w["term"], "upper"] - w["upper"]) <= 2e-3 * width
+
+
+def test_singular_fit_warns_and_reports_the_bound(reference: dict) -> None:
+    case = next(c for c in reference["cases"] if c["name"] == "dyestuff2_singular")
+    df = pd.read_csv(REFERENCE.parent / case["data"])
+    m = lf.lmer(case["formula"], df, quiet=True)
+    with pytest.warns(ProfileWarning, match="singular"):
+        pr = lf.profile(m, progress=False)
+    ci = pr.confint()
+    assert ci.loc["sd_(Intercept)|Batch", "lower"] == 0.0
+    assert ci.loc["sd_(Intercept)|Batch", "upper"] > 0
+    assert np.isfinite(ci.loc["sigma"]).all()
+
+
+def test_level_beyond_cutoff_warns(prof: Profile) -> None:
+    with pytest.warns(ProfileWarning, match="cutoff"):
+        prof.confint(0.9999)
+
+
+def test_fixed_effect_profile_equals_refit_with_offset(sleepstudy: pd.DataFrame) -> None:
+    m = lf.lmer("Reaction ~ Days + (Days | Subject)", sleepstudy)
+    pr = lf.profile(m, which=["Days"], progress=False)
+    rows = pr.frame[(pr.frame.parameter == "Days") & (pr.frame.zeta.abs() > 0.5)]
+    for _, row in rows.iloc[[0, -1]].iterrows():
+        b = row["value"]
+        refit = lf.lmer("Reaction ~ 1 + (Days | Subject)", sleepstudy.assign(off=b * sleepstudy.Days), offset="off",
+                        reml=False)
+        assert abs(row["zeta"]) == pytest.approx(np.sqrt(refit.objective - pr.base), rel=1e-5)
+        assert row["(Intercept)"] == pytest.approx(refit.fixef["(Intercept)"], rel=1e-5)
+        assert row["sigma"] == pytest.approx(refit.sigma, rel=1e-4)

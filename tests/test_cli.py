@@ -1,0 +1,244 @@
+"""The ``lmmflow`` command: each subcommand end to end, and one clear line for each kind of bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import lmmflow as lf
+from lmmflow.cli import build_parser, main, parse_waves
+
+FORMULA = "y ~ time + (1 + time | id)"
+
+
+def has(name: str) -> bool:
+    try:
+        getattr(lf, name)
+    except (ImportError, AttributeError):
+        return False
+    return True
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """``python -m lmmflow.cli ARGS`` (the same ``main`` as the ``lmmflow`` console script)."""
+    return subprocess.run([sys.executable, "-m", "lmmflow.cli", *args], capture_output=True, text=True,
+                          timeout=300, cwd=cwd)
+
+
+def call(capsys, *args: str) -> subprocess.CompletedProcess:
+    """``main(ARGS)`` in this process (same code path as the script, without the interpreter start-up)."""
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse usage errors and --help
+        code = exc.code if isinstance(exc.code, int) else 1
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(list(args), code, out.out, out.err)
+
+
+def assert_one_line_error(res: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert res.returncode != 0
+    assert "Traceback" not in res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("lmmflow: error: ")
+    for frag in fragments:
+        assert frag in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def long_csv(tmp_path_factory) -> Path:
+    p = tmp_path_factory.mktemp("cli") / "long.csv"
+    lf.simulate_growth(n_units=40, seed=2).to_csv(p, index=False)
+    return p
+
+
+@pytest.fixture(scope="module")
+def wide_csv(tmp_path_factory) -> Path:
+    d = lf.simulate_growth(n_units=40, times=(0, 1, 3, 6), seed=5)
+    wide = d.pivot(index="id", columns="time", values="y")
+    wide.columns = [f"y{int(t)}" for t in wide.columns]
+    p = tmp_path_factory.mktemp("cli") / "wide.csv"
+    wide.reset_index().to_csv(p, index=False)
+    return p
+
+
+# ---- all subprocess runs at once (each costs ~1 s of interpreter start-up; two cores run them side by side) ----
+@pytest.fixture(scope="module")
+def runs(long_csv, wide_csv, tmp_path_factory) -> dict:
+    tmp = tmp_path_factory.mktemp("runs")
+    nope, o = str(tmp / "nope.csv"), str(tmp / "o")
+    L, W = str(long_csv), str(wide_csv)
+    cases = {
+        "help": ["--help"],
+        "fit": ["fit", L, FORMULA],
+        "report": ["report", L, "--formula", FORMULA, "--out", str(tmp / "rep"), "--seed", "1"],
+        # bad input, one case of each kind through the real interpreter; variants run in-process below
+        "missing_fit": ["fit", nope, FORMULA],
+        "column_fit": ["fit", L, "y ~ tiem + (1 | id)"],
+        "bracket": ["fit", L, "y ~ time + (1 + time | id"],
+        "wide_as_long_report": ["report", W, "--formula", FORMULA, "--out", o],
+        "usage_missing_formula": ["report", L],
+        "debug": ["--debug", "fit", nope, FORMULA],
+    }
+    if has("simulate_growth"):
+        cases["simulate"] = ["simulate", "--out", str(tmp / "sim.csv"), "--units", "12", "--times", "0,1,2,4",
+                             "--slope", "3", "--seed", "9"]
+    if has("wide_to_long"):
+        cases["wide"] = ["report", W, "--formula", FORMULA, "--wide", "--id", "id", "--waves", "y0=0,y1=1,y3=3,y6=6",
+                         "--out", str(tmp / "wide"), "--formats", "txt", "--no-figures"]
+    if has("simulate_growth") and has("write_explorer"):
+        cases["tutorial"] = ["tutorial", "--out", str(tmp / "tut"), "--units", "40", "--waves", "4", "--seed", "3"]
+    if has("write_explorer"):
+        cases["explore"] = ["explore", "--out", str(tmp / "e1.html")]
+    order = sorted(cases, key=lambda k: k not in ("tutorial", "report", "wide"))  # the slow ones first
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = {k: pool.submit(run, *cases[k]) for k in order}
+        out = {k: f.result() for k, f in futures.items()}
+    out["tmp"] = tmp
+    out["long"], out["wide_csv"] = L, W
+    return out
+
+
+# ---- help ----------------------------------------------------------------------------------------------
+def test_help_teaches(runs):
+    res = runs["help"]
+    assert res.returncode == 0
+    for cmd in ("tutorial", "fit", "report", "simulate", "explore"):
+        assert cmd in res.stdout
+    assert "lmmflow tutorial --out" in res.stdout
+
+
+@pytest.mark.parametrize("cmd", ["tutorial", "fit", "report", "simulate", "explore"])
+def test_each_command_help_has_an_example(cmd, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([cmd, "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and f"lmmflow {cmd} " in out.split("examples:")[1]
+
+
+def test_parser_and_waves():
+    a = build_parser().parse_args(["report", "d.csv", "--formula", FORMULA, "--out", "o"])
+    assert a.formats == "html,md,txt" and a.compare is None
+    assert parse_waves("w1=0,w2=1,w3=3") == {"w1": 0.0, "w2": 1.0, "w3": 3.0}
+    assert parse_waves("a, b, c") == {"a": 0.0, "b": 1.0, "c": 2.0}
+
+
+# ---- commands -------------------------------------------------------------------------------------------------
+@pytest.mark.skipif(not has("simulate_growth"), reason="lmmflow.simulate_growth not available yet")
+def test_simulate(runs, capsys, tmp_path):
+    assert runs["simulate"].returncode == 0, runs["simulate"].stderr
+    d = pd.read_csv(runs["tmp"] / "sim.csv")
+    assert len(d) == 48 and sorted(d["time"].unique()) == [0, 1, 2, 4]
+    again = tmp_path / "again.csv"
+    res = call(capsys, "simulate", "--out", str(again), "--units", "12", "--times", "0,1,2,4", "--slope", "3",
+               "--seed", "9")
+    assert res.returncode == 0 and "wrote 48 rows" in res.stdout
+    pd.testing.assert_frame_equal(d, pd.read_csv(again))
+
+
+def test_fit_prints_summary(runs, capsys):
+    res = runs["fit"]
+    assert res.returncode == 0, res.stderr
+    assert "Linear mixed model fit by REML" in res.stdout and "Random effects:" in res.stdout
+    ml = call(capsys, "fit", runs["long"], FORMULA, "--ml", "--ddf", "none")
+    assert ml.returncode == 0 and "maximum likelihood" in ml.stdout
+
+
+def test_report_long(runs):
+    res, out = runs["report"], runs["tmp"] / "rep"
+    assert res.returncode == 0, res.stderr
+    for name in ("report.html", "summary.txt", "summary.md", "blups.csv", "fixed_effects.csv", "spaghetti.png"):
+        assert (out / name).exists(), name
+    assert "The average initial level" in res.stdout
+    assert (out / "summary.txt").read_text(encoding="utf-8").count("We fitted a linear mixed model") == 1
+
+
+@pytest.mark.skipif(not has("wide_to_long"), reason="lmmflow.wide_to_long not available yet")
+def test_report_wide_with_unequal_spacing(runs):
+    res, out = runs["wide"], runs["tmp"] / "wide"
+    assert res.returncode == 0, res.stderr
+    assert (out / "summary.txt").exists() and not (out / "report.html").exists()
+    assert "160 observations of y from 40 units" in res.stdout
+
+
+@pytest.mark.skipif(not (has("simulate_growth") and has("write_explorer")), reason="pieces not available yet")
+def test_tutorial_small(runs):
+    res, out = runs["tutorial"], runs["tmp"] / "tut"
+    assert res.returncode == 0, res.stderr
+    for name in ("report.html", "summary.txt", "summary.md", "blups.csv", "fixed_effects.csv", "data.csv",
+                 "explorer.html", "spaghetti.png", "shrinkage.png", "trajectories.png"):
+        assert (out / name).exists(), name
+    d = pd.read_csv(out / "data.csv")
+    assert len(d) == 160 and set(d.columns) >= {"id", "time", "y"}
+    assert "Open" in res.stdout and "report.html" in res.stdout
+
+
+@pytest.mark.skipif(not has("write_explorer"), reason="lmmflow.write_explorer not available yet")
+def test_explore(runs, capsys, tmp_path):
+    assert runs["explore"].returncode == 0, runs["explore"].stderr
+    assert (runs["tmp"] / "e1.html").stat().st_size > 1000
+    res = call(capsys, "explore", "--model", runs["long"], "--formula", FORMULA, "--out", str(tmp_path / "e2.html"))
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "e2.html").stat().st_size > 1000
+
+
+# ---- bad input: one line, non-zero, no traceback -------------------------------------------------------------
+def test_missing_file(runs, capsys):
+    assert_one_line_error(runs["missing_fit"], "not found", "nope.csv")
+    o = str(runs["tmp"] / "o")
+    assert_one_line_error(call(capsys, "report", str(runs["tmp"] / "nope.csv"), "--formula", FORMULA, "--out", o),
+                          "nope.csv")
+
+
+def test_unknown_column(runs, capsys):
+    assert_one_line_error(runs["column_fit"], "'tiem'")
+    assert_one_line_error(call(capsys, "report", runs["long"], "--formula", "score ~ time + (1 | id)", "--out",
+                               str(runs["tmp"] / "o")), "'score'")
+
+
+def test_unparseable_formula(runs, capsys):
+    assert_one_line_error(runs["bracket"], "bracket")
+    assert_one_line_error(call(capsys, "fit", runs["long"], "y time"), "~")
+
+
+def test_wide_given_as_long(runs, capsys):
+    assert_one_line_error(runs["wide_as_long_report"], "--wide", "--id id", "y0=0")
+    assert_one_line_error(call(capsys, "fit", runs["wide_csv"], FORMULA), "--wide")
+
+
+def test_wide_options_checked(runs, capsys):
+    W, o = runs["wide_csv"], str(runs["tmp"] / "o")
+    base = ("report", W, "--formula", FORMULA)
+    assert_one_line_error(call(capsys, *base, "--wide", "--out", o), "--id")
+    assert_one_line_error(call(capsys, *base, "--wide", "--id", "id", "--waves", "y0=0,yy=1", "--out", o), "'yy'")
+    assert_one_line_error(call(capsys, *base, "--wide", "--id", "id", "--waves", "y0=a", "--out", o), "not a number")
+    assert_one_line_error(call(capsys, "report", runs["long"], "--formula", FORMULA, "--waves", "y0=0", "--out", o),
+                          "--wide")
+
+
+def test_usage_errors_are_one_line(runs, capsys):
+    assert_one_line_error(runs["usage_missing_formula"], "--formula")
+    assert_one_line_error(call(capsys, "simulate", "--out", "x.csv", "--times", "a,b"), "--times")
+    assert_one_line_error(call(capsys, "fit", runs["long"], FORMULA, "--ddf", "bogus"), "--ddf")
+    res = call(capsys, "nonsense")
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_debug_shows_traceback(runs):
+    res = runs["debug"]
+    assert res.returncode != 0 and "Traceback" in res.stderr
+
+
+def test_console_script_installed():
+    exe = Path(sys.executable).parent / "lmmflow"
+    if not exe.exists():
+        pytest.skip("console script not installed in this environment (pip install -e .)")
+    res = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout.startswith("lmmflow ")
