@@ -68,11 +68,14 @@ def fit_design(design: ModelDesign, reml: bool = True, control: LmerControl | No
                cross: CrossProducts | None = None, record: bool = False, data_name: str = "data") -> LmerResult:
     """Fit a model from a built design (and, optionally, its cross-products)."""
     control = control or LmerControl()
+    dense = max((t.nlevels * t.p for t in design.terms[1:]), default=0)  # rows of the largest dense block
+    heavy = dense >= HEAVY_DENSE
     if reml and design.n <= design.X.shape[1]:
         raise ValueError(f"REML needs more observations ({design.n}) than fixed effects ({design.X.shape[1]})")
     if control.optimizer == "auto":
-        control = control.replace(optimizer="lbfgsb" if len(design.terms) > 1 else "bobyqa")
-    heavy = max((t.nlevels * t.p for t in design.terms[1:]), default=0) >= HEAVY_DENSE
+        # gradient-based for several terms, unless the dense block is so large that the gradient's extra
+        # factorizations (selected inversion) cost more than the evaluations they save
+        control = control.replace(optimizer="lbfgsb" if len(design.terms) > 1 and dense < 2000 else "bobyqa")
     with blas_threads(control.blas_threads, heavy=heavy):
         devfun = DevianceFunction(cross if cross is not None else _cross_products(design), reml=reml)
         opt = optimize_theta(devfun, devfun.theta0, devfun.lower, control=control, record=record,

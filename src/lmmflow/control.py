@@ -19,8 +19,10 @@ class LmerControl:
         early.  Derivative-free: NLopt's BOBYQA (lme4's default, via ``nloptwrap``), NLopt's NEWUOA
         (bound-constrained), scipy's COBYQA, or NLopt's Nelder-Mead.  ``"auto"`` (default) takes L-BFGS-B
         when the model has several random-effect terms (the dense part of the factor dominates an
-        evaluation and the gradient costs about one more factorization) and BOBYQA for a single term
-        (evaluations are cheap and the gradient costs several of them).  Measurements: docs/engine.md.
+        evaluation and the gradient costs about one more factorization), and BOBYQA for a single term
+        (evaluations are cheap and the gradient costs several of them) or when the dense block has
+        thousands of rows (there the gradient's selected inversion costs two factorizations).
+        Measurements: docs/engine.md.
     ftol_rel, ftol_abs, xtol_abs : float
         Stopping tolerances on the objective (relative, absolute) and on theta (absolute).
     maxeval : int

@@ -47,7 +47,19 @@ class PairProduct:
         bounds = np.searchsorted(np.cumsum(per_col), np.arange(chunk_pairs, per_col.sum() + chunk_pairs, chunk_pairs))
         edges = np.unique(np.concatenate([[0], np.minimum(bounds + 1, nl), [nl]]))
         size = ak.shape[0] * qj
-        if size <= 256_000_000:
+        if len(edges) <= 2:
+            # one chunk: a single pass, numbering the unique positions from the marks
+            flat, vals, colv = self._pairs(ak, aj, lower, 0, nl)
+            seen = np.zeros(size, dtype=bool) if size <= 256_000_000 else None
+            if seen is not None:
+                seen[flat] = True
+                uniq = np.flatnonzero(seen)
+                ids = np.cumsum(seen, dtype=np.int64) - 1
+                inv = ids[flat]
+            else:
+                uniq, inv = np.unique(flat, return_inverse=True)
+            parts = [(inv, vals, colv)]
+        elif size <= 256_000_000:
             # unique positions without sorting: mark, then number the marks in order (two passes)
             seen = np.zeros(size, dtype=bool)
             for a, b in zip(edges[:-1], edges[1:]):

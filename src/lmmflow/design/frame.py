@@ -142,19 +142,24 @@ def build_model_frame(
                 cols.append(col)
     w = _as_row_vector(weights, data, "weights")
     off = _as_row_vector(offset, data, "offset")
-    frame = data.loc[:, cols]
-    complete = ~frame.isna().any(axis=1).to_numpy()
+    frame = data[cols]
+    complete = np.ones(len(frame), dtype=bool)
     if w is not None:
         complete &= ~np.isnan(w)
     if off is not None:
         complete &= ~np.isnan(off)
-    for col in cols:
+    for col in cols:  # one pass per column: missing values, and infinite values in numeric columns
         s = frame[col]
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
             vals = s.to_numpy(dtype=float, na_value=np.nan)
-            if np.isinf(vals).any():
+            finite = np.isfinite(vals)
+            if not finite.all():
                 k = int(np.isinf(vals).sum())
-                raise DataError(f"column {col!r} has {k} infinite value(s): remove or recode them before fitting")
+                if k:
+                    raise DataError(f"column {col!r} has {k} infinite value(s): remove or recode them before fitting")
+                complete &= finite
+        elif s.hasnans:
+            complete &= ~s.isna().to_numpy()
     for arr, name in ((w, "weights"), (off, "offset")):
         if arr is not None and np.isinf(arr).any():
             raise DataError(f"{name} has infinite values")
@@ -199,7 +204,11 @@ def group_codes(frame: pd.DataFrame, columns: Iterable[str]) -> tuple[np.ndarray
             codes = s.cat.codes.to_numpy()
             levels = pd.Index(s.cat.categories.astype(str))
         else:
-            codes, uniques = pd.factorize(s, sort=True)
+            if len(s) <= 20_000 and not pd.api.types.is_numeric_dtype(s):
+                # small text columns: numpy's sort-based unique beats hashing's fixed cost
+                uniques, codes = np.unique(s.to_numpy(dtype=object), return_inverse=True)
+            else:
+                codes, uniques = pd.factorize(s, sort=True)
             levels = pd.Index([_label(u) for u in uniques])
         parts_codes.append(codes.astype(np.int64))
         parts_levels.append(levels)

@@ -272,7 +272,7 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
         if free.any():
             for _ in range(3):
                 grad_free = free.copy()
-                if value_and_grad is not None:
+                if value_and_grad is not None and control.optimizer == "lbfgsb":
                     grad, hess = _grad_hessian(value_and_grad, x, free)
                     count[0] += int(free.sum()) + 1
                 else:
