@@ -127,8 +127,8 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset
     >>> m = lf.lmer("Reaction ~ Days + (Days | Subject)", lf.load_dataset("sleepstudy"))
     >>> m.fixef.round(3).to_dict()
     {'(Intercept)': 251.405, 'Days': 10.467}
-    >>> m.update(reml=False).aic.round(2)
-    np.float64(1763.94)
+    >>> round(m.update(reml=False).aic, 2)
+    1763.94
     """
     if _is_distributed(data):
         from .scale import lmer_dask  # optional: needs the lmmflow[dask] extra

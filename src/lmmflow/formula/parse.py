@@ -13,7 +13,7 @@ Examples
 >>> f.random[0]
 RandomTerm(expr='Days', group=('Subject',), correlated=True)
 >>> [t.label for t in parse_formula("y ~ 1 + (1 | a/b)").random]
-['1 | a', '1 | a:b']
+['1 | a', '1 | b:a']
 """
 
 from __future__ import annotations
