@@ -183,3 +183,20 @@ def test_small_dense_path_equals_blocked_factor(reference: dict) -> None:
             for theta in (np.array(case["theta"]), fn.theta0 * 0.6 + 0.2):
                 assert fn(theta) == pytest.approx(fn.blocked(theta), rel=1e-12), case["name"]
     assert used >= 6
+
+
+def test_evaluation_never_touches_the_rows(sleepstudy) -> None:
+    """After the one pass that builds the cross-products, the objective and its gradient use only
+    level- and term-sized arrays: with every per-row array removed they give the same values."""
+    import dataclasses
+
+    f = "Reaction ~ Days + (Days | Subject)"
+    fn = lf.make_deviance(f, sleepstudy)
+    theta = np.array([0.9, 0.02, 0.25])
+    want, grad = fn.blocked(theta), fn.gradient(theta)
+    cp = fn.cp
+    cp.blocks = [dataclasses.replace(b, codes=np.zeros(0, dtype=np.int64), Z=np.zeros((0, b.p))) for b in cp.blocks]
+    fresh = DevianceFunction(cp, reml=True)
+    assert fresh.blocked(theta) == pytest.approx(want, rel=1e-14)
+    np.testing.assert_allclose(fresh.gradient(theta), grad, rtol=1e-12)
+    assert fresh(theta) == pytest.approx(want, rel=1e-12)
