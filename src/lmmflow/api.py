@@ -133,7 +133,7 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset
     if _is_distributed(data):
         from .scale import lmer_dask  # optional: needs the lmmflow[dask] extra
 
-        return lmer_dask(formula, data, reml=reml, weights=weights, offset=offset, control=control)
+        return lmer_dask(formula, data, reml=reml, weights=weights, offset=offset, control=control, quiet=quiet)
     design = lformula(formula, data, weights=weights, offset=offset)
     m = fit_design(design, reml=reml, control=control, record=record)
     if not quiet:
