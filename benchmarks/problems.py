@@ -1,0 +1,186 @@
+"""The registry of benchmark problems.
+
+A problem is a small frozen dataclass: which data set, which model, which criterion, and what *kind* of
+measurement it is.  Kinds today:
+
+``"fit"``
+    One cold fit per fresh process (data already in memory; loading is timed separately).
+``"warm"``
+    Many fits of the same model in one process after a warm-up fit; the median is reported.
+
+Later kinds (bootstrap, profile, Satterthwaite, Dask scaling) add a value to :data:`KINDS`, put their extra
+settings in :attr:`Problem.options` and teach the adapters that support them; an adapter answers
+"unsupported" for kinds it does not know.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+REPO = Path(__file__).resolve().parents[1]
+"""Root of the lmmflow repository (the parent of ``benchmarks/``)."""
+
+SHARED = Path(os.environ.get("LMMFLOW_BENCH_SHARED", REPO.parent / "shared"))
+"""The shared folder with InstEval, sleepstudy and ``make_data.py`` (``LMMFLOW_BENCH_SHARED`` overrides it)."""
+
+DATA_DIR = REPO / "benchmarks" / "data"
+"""Where ``make_data.py`` writes the large sets (full scale here, ``--scale 0.1`` in ``small/``)."""
+
+KINDS = ("fit", "warm")
+"""Measurement kinds the harness knows."""
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """A CSV file, with a smaller stand-in for ``--quick`` runs.
+
+    Parameters
+    ----------
+    name : str
+        Short key, e.g. ``"growth"``.
+    path : pathlib.Path
+        The full-size CSV file.
+    quick_path : pathlib.Path or None
+        The CSV file used by ``--quick``; ``None`` means the full file is small enough.
+    origin : str
+        How to get the file if it is missing.
+    """
+
+    name: str
+    path: Path
+    quick_path: Path | None = None
+    origin: str = ""
+
+    def file(self, quick: bool = False) -> Path:
+        """The CSV file to read.
+
+        Parameters
+        ----------
+        quick : bool
+            Use the small stand-in where there is one.
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        return self.quick_path if quick and self.quick_path is not None else self.path
+
+
+_MAKE = "python ../shared/bench/make_data.py benchmarks/data"
+DATASETS: Mapping[str, DataSet] = MappingProxyType({
+    "insteval": DataSet("insteval", SHARED / "bench" / "insteval.csv", origin="shared/bench/insteval.csv"),
+    "growth": DataSet("growth", DATA_DIR / "growth.csv", DATA_DIR / "small" / "growth.csv",
+                      origin=f"{_MAKE} (and --scale 0.1 into benchmarks/data/small)"),
+    "ratings": DataSet("ratings", DATA_DIR / "ratings.csv", DATA_DIR / "small" / "ratings.csv",
+                       origin=f"{_MAKE} (and --scale 0.1 into benchmarks/data/small)"),
+    "sleepstudy": DataSet("sleepstudy", SHARED / "reference" / "data" / "sleepstudy.csv",
+                          origin="shared/reference/data/sleepstudy.csv"),
+})
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One benchmark problem.
+
+    Parameters
+    ----------
+    name : str
+        Unique key, used on the command line (``--problems``).
+    kind : str
+        One of :data:`KINDS`.
+    data : str
+        Key into :data:`DATASETS`.
+    formula : str
+        The model in lme4's formula language.
+    reml : bool
+        REML (criterion: ``REMLcrit``) or maximum likelihood (criterion: deviance).
+    categorical : tuple of str
+        Columns read as factors (R ``factor``, pandas ``category``), whatever their stored type.
+    description : str
+        One line for the report.
+    heavy : bool
+        Left out unless named with ``--problems`` or ``--all``.
+    repeats : int
+        For ``kind="warm"``: how many timed fits follow the warm-up fit.
+    options : Mapping
+        Settings for future kinds (e.g. the number of bootstrap replicates).
+    """
+
+    name: str
+    kind: str
+    data: str
+    formula: str
+    reml: bool
+    categorical: tuple[str, ...] = ()
+    description: str = ""
+    heavy: bool = False
+    repeats: int = 1
+    options: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"problem {self.name!r}: unknown kind {self.kind!r} (known: {', '.join(KINDS)})")
+        if self.data not in DATASETS:
+            raise ValueError(f"problem {self.name!r}: unknown data set {self.data!r}")
+
+    @property
+    def criterion(self) -> str:
+        """``"REML criterion"`` or ``"deviance"``: what ``objective`` means for this problem."""
+        return "REML criterion" if self.reml else "deviance"
+
+    @property
+    def dataset(self) -> DataSet:
+        """The :class:`DataSet` the problem reads."""
+        return DATASETS[self.data]
+
+
+PROBLEMS: Mapping[str, Problem] = MappingProxyType({p.name: p for p in (
+    Problem("insteval_ml", "fit", "insteval", "y ~ service * dept + (1 | s) + (1 | d)", reml=False,
+            categorical=("s", "d", "dept"),
+            description="InstEval, 73k rows, students crossed with lecturers"),
+    Problem("growth800k", "fit", "growth", "y ~ time * group + (1 + time | id)", reml=True,
+            categorical=("id",),
+            description="growth, ~800k rows, 200k persons, correlated intercept and slope"),
+    Problem("ratings1m", "fit", "ratings", "rating ~ days + (1 | user) + (1 | item)", reml=False,
+            categorical=("user", "item"),
+            description="ratings, 1M rows, 40k users crossed with 4k items"),
+    Problem("ratings1m_slope", "fit", "ratings", "rating ~ days + (1 + days | user) + (1 | item)", reml=False,
+            categorical=("user", "item"), heavy=True,
+            description="ratings, 1M rows, user random slopes crossed with item intercepts"),
+    Problem("sleepstudy_warm", "warm", "sleepstudy", "Reaction ~ Days + (Days | Subject)", reml=True,
+            categorical=("Subject",), repeats=50,
+            description="sleepstudy, 180 rows: repeated warm fits in one process (default 50)"),
+)})
+
+
+def select(names: Iterable[str] | None = None, include_heavy: bool = False) -> list[Problem]:
+    """Pick problems by name.
+
+    Parameters
+    ----------
+    names : iterable of str, optional
+        Problem names; ``None`` or empty selects every problem (heavy ones only with ``include_heavy``).
+    include_heavy : bool
+        With no names, include problems marked ``heavy``.
+
+    Returns
+    -------
+    list of Problem
+        In registry order.
+
+    Raises
+    ------
+    KeyError
+        For a name that is not registered.
+    """
+    wanted = [n.strip() for n in names or () if n.strip()]
+    unknown = [n for n in wanted if n not in PROBLEMS]
+    if unknown:
+        raise KeyError(f"unknown problem(s) {', '.join(unknown)}; known: {', '.join(PROBLEMS)}")
+    if wanted:
+        return [p for p in PROBLEMS.values() if p.name in wanted]
+    return [p for p in PROBLEMS.values() if include_heavy or not p.heavy]
