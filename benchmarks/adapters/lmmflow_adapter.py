@@ -25,6 +25,11 @@ def version() -> str:
     """lmmflow's version, with the git commit of the working tree (``+dirty`` when it has changes)."""
     import lmmflow  # imported here so that the library is loaded before the data, as in real use
 
+    # lmmflow imports its fitting modules on first use; load them here so that the fit's memory is the
+    # fit's, not the code of the libraries (the statsmodels adapter does the same for its formula API)
+    import lmmflow.api  # noqa: F401
+    import nlopt  # noqa: F401  (the default optimizer, imported by the first fit)
+
     ver = getattr(lmmflow, "__version__", None) or metadata.version("lmmflow")
     try:
         commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True,

@@ -29,6 +29,7 @@ AUTO_ROWS = 200_000
 def version() -> str:
     """statsmodels' version (importing it before the data are loaded)."""
     import statsmodels
+    import statsmodels.formula.api  # noqa: F401  (loaded before the data, as the lmmflow adapter does)
 
     return statsmodels.__version__
 

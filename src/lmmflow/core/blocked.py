@@ -20,10 +20,13 @@ import scipy.sparse as sp
 
 from .crossprod import CrossProducts, theta_layout
 from .pairs import MAX_PAIRS, PairProduct
+from .stacked import stack_matmul, stack_matmul_t
 
 __all__ = ["BlockedCholesky", "batched_cholesky", "batched_tri_inverse"]
 
 MAX_DENSE = 30_000
+_CHUNK_VALUES = 1 << 15  # values per [X y]-by-level chunk in the objective-only pass (a few hundred KiB)
+_PER_LEVEL = ("L0", "L0inv", "_LX0_soa", "LX", "Lsp", "Ld")
 
 
 def batched_cholesky(M: np.ndarray) -> np.ndarray:
@@ -124,6 +127,23 @@ def _soa_sandwich(lam: np.ndarray, A: np.ndarray) -> np.ndarray:
     return M
 
 
+def _soa_lx(lam: np.ndarray, Linv: np.ndarray, AX: np.ndarray) -> np.ndarray:
+    """L^-1 lambda' A_X per level: level-minor stacks Linv (p, p, m) and A_X (c, p, m) give (c, p, m)."""
+    p = lam.shape[0]
+    AXl = np.empty(AX.shape)
+    for bcol in range(p):
+        np.multiply(AX[:, bcol], lam[bcol, bcol], out=AXl[:, bcol])
+        for r in range(bcol + 1, p):
+            if lam[r, bcol] != 0.0:
+                AXl[:, bcol] += AX[:, r] * lam[r, bcol]
+    LXs = np.empty(AX.shape)
+    for j in range(p):
+        np.multiply(AXl[:, j], Linv[j, j][None, :], out=LXs[:, j])
+        for k in range(j):
+            LXs[:, j] += AXl[:, k] * Linv[j, k][None, :]
+    return LXs
+
+
 def _soa_cholesky(M: np.ndarray) -> np.ndarray:
     """Cholesky factors of level-minor stacks (p, p, m)."""
     p = M.shape[0]
@@ -186,6 +206,7 @@ class BlockedCholesky:
                 )
         self.scalar = [b.p == 1 for b in cp.blocks]
         self._buffers: dict[object, np.ndarray] = {}
+        self._logdet0: float | None = None
         b0 = cp.blocks[0]
         if b0.p > 1:
             self._A0_soa = np.ascontiguousarray(cp.diag[0].transpose(1, 2, 0))
@@ -245,12 +266,58 @@ class BlockedCholesky:
         c = A.shape[0]
         return times_lambda(A.reshape(c, b.nlevels, b.p), lam).reshape(c, b.q)
 
-    def update(self, theta: np.ndarray) -> None:
-        """Recompute the factor at ``theta``."""
+    def __getattr__(self, name: str) -> object:
+        # after update(theta, objective_only=True) the per-level arrays are not kept; the first access
+        # to one of them completes the factor at that theta
+        pending = self.__dict__.get("_pending_theta")
+        if name in _PER_LEVEL and pending is not None:
+            self.update(pending)
+            return getattr(self, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _first_term_objective(self, lam0: np.ndarray) -> np.ndarray:
+        """log det of the first term's blocks (kept in ``_logdet0``) and the Schur complement in [X y].
+
+        One pass over the levels in cache-sized chunks, keeping no per-level array: what the objective
+        of a one-term model with a vector-valued term needs, at a fraction of the memory traffic.
+        """
+        cp = self.cp
+        b0 = cp.blocks[0]
+        p0, c = b0.p, cp.p + 1
+        S_xx = cp.xx.copy()
+        logdet = 0.0
+        step = max(1, _CHUNK_VALUES // (c * p0))
+        for start in range(0, b0.nlevels, step):
+            stop = min(b0.nlevels, start + step)
+            M = _soa_sandwich(lam0, self._A0_soa[:, :, start:stop])
+            for a in range(p0):
+                M[a, a] += 1.0
+            L = _soa_cholesky(M)
+            logdet += float(np.sum(np.log(L[np.arange(p0), np.arange(p0)])))
+            LXs = _soa_lx(lam0, _soa_tri_inverse(L), self._xz0_soa[:, :, start:stop])
+            flat = LXs.reshape(c, -1)
+            S_xx -= flat @ flat.T
+        self._logdet0 = logdet
+        return S_xx
+
+    def update(self, theta: np.ndarray, objective_only: bool = False) -> None:
+        """Recompute the factor at ``theta``.
+
+        With ``objective_only``, a one-term model with a vector-valued term keeps only what the objective
+        needs (the log-determinant and the [X y] block); the per-level arrays are rebuilt on first use.
+        """
         cp = self.cp
         theta = np.asarray(theta, dtype=float)
         self.theta = theta.copy()
         self.lambdas = lams = self.lambdas_of(theta)
+        self.__dict__.pop("_pending_theta", None)
+        self._logdet0 = None
+        if objective_only and len(cp.blocks) == 1 and not self.scalar[0]:
+            for name in _PER_LEVEL:
+                self.__dict__.pop(name, None)
+            self.LXX = np.linalg.cholesky(self._first_term_objective(lams[0]))
+            self._pending_theta = self.theta
+            return
         b0, lam0, A0 = cp.blocks[0], lams[0], cp.diag[0]
         c = cp.p + 1
         if self.scalar[0]:
@@ -270,18 +337,7 @@ class BlockedCholesky:
             Linv = _soa_tri_inverse(L)
             self.L0 = L.transpose(2, 0, 1)
             self.L0inv = Linv.transpose(2, 0, 1)
-            AX = self._xz0_soa  # (c, p, nlevels)
-            AXl = np.empty_like(AX)
-            for bcol in range(p0):
-                AXl[:, bcol] = AX[:, bcol] * lam0[bcol, bcol]
-                for r in range(bcol + 1, p0):
-                    if lam0[r, bcol] != 0.0:
-                        AXl[:, bcol] += AX[:, r] * lam0[r, bcol]
-            LXs = np.empty_like(AX)
-            for j in range(p0):
-                LXs[:, j] = AXl[:, j] * Linv[j, j][None, :]
-                for k in range(j):
-                    LXs[:, j] += AXl[:, k] * Linv[j, k][None, :]
+            LXs = _soa_lx(lam0, Linv, self._xz0_soa)
             flat = LXs.reshape(c, -1)
             S_xx = cp.xx - flat @ flat.T
             self._LX0_soa = LXs
@@ -341,10 +397,22 @@ class BlockedCholesky:
         self.LXX = np.linalg.cholesky(S_xx)
 
     def release(self) -> None:
-        """Drop work arrays and copies that can be rebuilt; the factor itself stays at its theta."""
-        if getattr(self, "LX", None) and getattr(self, "_LX0_soa", None) is not None and len(self.LX) == 1:
-            self.LX[0] = None  # the level-major copy; rebuilt from the level-minor one on demand
+        """Drop work arrays and copies that can be rebuilt; the factor stays at its theta.
+
+        A one-term model's per-level arrays (the largest part of the factor) are dropped too and rebuilt
+        at the same theta on first use; a model with several terms keeps its dense blocks.
+        """
         self._buffers = {k: v for k, v in self._buffers.items() if isinstance(k, int)}  # keep dense factors
+        if "_pending_theta" in self.__dict__ or not hasattr(self, "theta"):
+            return
+        if len(self.cp.blocks) == 1:
+            logdet = self.logdet_re() / 2.0
+            for name in _PER_LEVEL:
+                self.__dict__.pop(name, None)
+            self._logdet0 = logdet
+            self._pending_theta = self.theta
+        elif getattr(self, "_LX0_soa", None) is not None and self.LX and self.LX[0] is not None:
+            self.LX[0] = None  # the level-major copy; rebuilt from the level-minor one on demand
 
     def _dense_buffer(self, k: int) -> np.ndarray:
         """A zeroed q_k x q_k work array, reused between evaluations (a fresh one would page-fault
@@ -368,6 +436,8 @@ class BlockedCholesky:
     def logdet_re(self) -> float:
         """log det(Lambda'Z'Z Lambda + I) = 2 * sum of log diagonals of the random-effects blocks."""
         b0 = self.cp.blocks[0]
+        if self._logdet0 is not None:
+            return 2.0 * self._logdet0
         total = np.sum(np.log(self.L0[:, np.arange(b0.p), np.arange(b0.p)]))
         for k in range(1, len(self.cp.blocks)):
             total += np.sum(np.log(np.diag(self.Ld[(k, k)])))
@@ -405,7 +475,7 @@ class BlockedCholesky:
         for m in range(1, K):
             r0 -= self.Lsp[m].T @ u[m]
         b0 = cp.blocks[0]
-        u[0] = np.einsum("iqp,iq->ip", self.L0inv, r0.reshape(b0.nlevels, b0.p)).ravel()
+        u[0] = stack_matmul_t(self.L0inv, r0.reshape(b0.nlevels, b0.p, 1)).ravel()
         return u  # type: ignore[return-value]
 
     def solve_m(self, rhs: list[np.ndarray]) -> list[np.ndarray]:
@@ -416,7 +486,7 @@ class BlockedCholesky:
         m = rhs[0].shape[1]
         # forward: L y = rhs
         r0 = rhs[0].reshape(b0.nlevels, b0.p, m)
-        y = [np.einsum("iab,ibm->iam", self.L0inv, r0).reshape(b0.q, m)]
+        y = [stack_matmul(self.L0inv, r0).reshape(b0.q, m)]
         for k in range(1, K):
             r = rhs[k] - self.Lsp[k] @ y[0]
             for j in range(1, k):
@@ -432,7 +502,7 @@ class BlockedCholesky:
         r = y[0].copy()
         for j in range(1, K):
             r -= self.Lsp[j].T @ x[j]
-        x[0] = np.einsum("iba,ibm->iam", self.L0inv, r.reshape(b0.nlevels, b0.p, m)).reshape(b0.q, m)
+        x[0] = stack_matmul_t(self.L0inv, r.reshape(b0.nlevels, b0.p, m)).reshape(b0.q, m)
         return x  # type: ignore[return-value]
 
     def b_of_u(self, u: list[np.ndarray]) -> list[np.ndarray]:
@@ -452,7 +522,7 @@ class BlockedCholesky:
         out = []
         b0 = cp.blocks[0]
         # term 0: (L^-1)_{00} = L0^-1 per level; deeper blocks from forward substitution
-        V0 = np.einsum("iqp,iqr->ipr", self.L0inv, self.L0inv)
+        V0 = stack_matmul_t(self.L0inv, self.L0inv)
         if K > 1:
             for start in range(0, b0.nlevels, max(1, chunk // b0.p)):
                 stop = min(b0.nlevels, start + max(1, chunk // b0.p))

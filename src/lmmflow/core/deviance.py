@@ -19,6 +19,7 @@ import numpy as np
 from .blocked import BlockedCholesky
 from .crossprod import CrossProducts, ReBlock
 from .dense import SmallDenseObjective
+from .patterns import PatternObjective
 
 __all__ = ["DevianceFunction", "Solution"]
 
@@ -88,6 +89,8 @@ class DevianceFunction:
         self.evaluations = 0
         self.small = (SmallDenseObjective(cp, self.factor.slices, self.factor.positions)
                       if SmallDenseObjective.fits(cp) else None)
+        if self.small is None:  # one term whose levels share few patterns of observations
+            self.small = PatternObjective.maybe(cp, *self.factor.positions[0])
 
     @classmethod
     def from_arrays(cls, blocks: list[ReBlock], X: np.ndarray, y: np.ndarray, reml: bool = True,
@@ -123,12 +126,18 @@ class DevianceFunction:
     def __call__(self, theta: np.ndarray) -> float:
         """The REML criterion or deviance at ``theta``; +inf where the factor cannot be formed.
 
-        Small models are evaluated from one dense matrix (:mod:`lmmflow.core.dense`), others with the
-        blocked factor; use :meth:`blocked` to evaluate (and leave the factor) at ``theta``.
+        Small models are evaluated from one dense matrix (:mod:`lmmflow.core.dense`), one-term models
+        whose levels share few patterns from per-pattern sums (:mod:`lmmflow.core.patterns`), others
+        with the blocked factor; use :meth:`blocked` to evaluate (and leave the factor) at ``theta``.
         """
-        if self.small is None:
-            return self.blocked(theta)
         self.evaluations += 1
+        if self.small is None:
+            try:
+                self.factor.update(np.asarray(theta, dtype=float), objective_only=True)
+                val = self._criterion()
+            except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+                return math.inf
+            return val if math.isfinite(val) else math.inf
         try:
             val = self._criterion(self.small(np.asarray(theta, dtype=float)))
         except (np.linalg.LinAlgError, ValueError, FloatingPointError):

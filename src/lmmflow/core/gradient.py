@@ -24,6 +24,8 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+from .stacked import const_left, stack_inner, stack_matmul
+
 if TYPE_CHECKING:
     from .deviance import DevianceFunction
 
@@ -56,7 +58,7 @@ def sum_inverse_diag_blocks(f) -> list[np.ndarray]:  # noqa: ANN001 - BlockedCho
     cp = f.cp
     b0 = cp.blocks[0]
     Linv = f.L0inv  # (nl, p, p)
-    S0 = np.einsum("ija,ijb->ab", Linv, Linv)
+    S0 = np.tensordot(Linv, Linv, axes=([0, 1], [0, 1]))
     if len(cp.blocks) == 1:
         return [S0]
     sigma_r = _trailing_inverse(f)  # lower triangle only
@@ -113,7 +115,7 @@ def _zz_times(cp, vecs: list[np.ndarray]) -> list[np.ndarray]:  # noqa: ANN001
     for k in range(K):
         bk = cp.blocks[k]
         v = vecs[k].reshape(bk.nlevels, bk.p, -1)
-        res = np.einsum("iab,ibm->iam", cp.diag[k], v).reshape(bk.q, -1)
+        res = stack_matmul(cp.diag[k], v).reshape(bk.q, -1)
         for j in range(K):
             if j < k:
                 res = res + cp.off[(k, j)] @ vecs[j]
@@ -162,9 +164,9 @@ def profiled_gradient(devfun: DevianceFunction, theta: np.ndarray, updated: bool
         for k in range(K):
             bk = cp.blocks[k]
             zx = cp.xz[k][:p].T.reshape(bk.nlevels, bk.p, p)
-            rhs.append(np.einsum("ba,ibm->iam", lams[k], zx).reshape(bk.q, p))
+            rhs.append(const_left(lams[k].T, zx).reshape(bk.q, p))
         G = f.solve_m(rhs)
-        lg = [np.einsum("ab,ibm->iam", lams[k], G[k].reshape(cp.blocks[k].nlevels, cp.blocks[k].p, p))
+        lg = [const_left(lams[k], G[k].reshape(cp.blocks[k].nlevels, cp.blocks[k].p, p))
               .reshape(cp.blocks[k].q, p) for k in range(K)]
         zzlg = _zz_times(cp, lg)
         F = [cp.xz[k][:p].T - zzlg[k] for k in range(K)]
@@ -182,7 +184,7 @@ def profiled_gradient(devfun: DevianceFunction, theta: np.ndarray, updated: bool
         if reml and p:
             GC = (G[k] @ C).reshape(bk.nlevels, bk.p, p)
             Fk = F[k].reshape(bk.nlevels, bk.p, p)
-            t_rx = -2.0 * np.einsum("lcm,lrm->rc", GC, Fk)
+            t_rx = -2.0 * stack_inner(Fk, GC)
         for idx, (r, c) in enumerate(zip(rows, cols)):
             g = t_logdet[c, r]
             if reml:

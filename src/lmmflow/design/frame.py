@@ -209,7 +209,8 @@ def group_codes(frame: pd.DataFrame, columns: Iterable[str]) -> tuple[np.ndarray
                 uniques, codes = np.unique(s.to_numpy(dtype=object), return_inverse=True)
             else:
                 codes, uniques = pd.factorize(s, sort=True)
-            levels = pd.Index([_label(u) for u in uniques])
+            values = uniques.tolist() if isinstance(uniques, np.ndarray) and uniques.dtype != object else uniques
+            levels = pd.Index([_label(u) for u in values])
         parts_codes.append(codes.astype(np.int64))
         parts_levels.append(levels)
     if len(columns) == 1:

@@ -292,9 +292,14 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
                 xn = np.maximum(xn, lower)
                 fn_new = counted(xn)
                 if fn_new < fmin:
+                    drop = fmin - fn_new
                     x, fmin = xn, fn_new
                     messages.append(f"a Newton step after {control.optimizer} lowered the objective by "
                                     f"{gain:.2e}")
+                    if gain <= control.conv_tol and abs(drop - gain) <= 0.25 * gain and not np.any(xn == lower):
+                        # the quadratic model predicted the drop: near the optimum Newton converges
+                        # quadratically, so what is left is of order gain**2 / conv_tol; stop here
+                        break
                 else:
                     break
             if grad is not None and hess is not None and control.check_conv:
