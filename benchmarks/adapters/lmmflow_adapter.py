@@ -23,12 +23,9 @@ KINDS = ("fit", "warm")
 
 def version() -> str:
     """lmmflow's version, with the git commit of the working tree (``+dirty`` when it has changes)."""
-    import lmmflow  # imported here so that the library is loaded before the data, as in real use
-
-    # lmmflow imports its fitting modules on first use; load them here so that the fit's memory is the
-    # fit's, not the code of the libraries (the statsmodels adapter does the same for its formula API)
-    import lmmflow.api  # noqa: F401
-    import nlopt  # noqa: F401  (the default optimizer, imported by the first fit)
+    # imported here so that the library (with formulaic, scipy.optimize and nlopt) is loaded before the
+    # data, as in real use: the fit's time and memory are then the fit's, not the libraries' code
+    import lmmflow
 
     ver = getattr(lmmflow, "__version__", None) or metadata.version("lmmflow")
     try:

@@ -87,10 +87,11 @@ class DevianceFunction:
         self.reml = bool(reml)
         self.factor = BlockedCholesky(cp)
         self.evaluations = 0
-        self.small = (SmallDenseObjective(cp, self.factor.slices, self.factor.positions)
-                      if SmallDenseObjective.fits(cp) else None)
-        if self.small is None:  # one term whose levels share few patterns of observations
-            self.small = PatternObjective.maybe(cp, *self.factor.positions[0])
+        # small models: one dense matrix; larger one-term models whose levels share few patterns of
+        # observations: per-pattern sums (for small ones, numpy's per-call cost makes them slower)
+        self.small: PatternObjective | SmallDenseObjective | None = (
+            SmallDenseObjective(cp, self.factor.slices, self.factor.positions) if SmallDenseObjective.fits(cp)
+            else PatternObjective.maybe(cp, *self.factor.positions[0]))
 
     @classmethod
     def from_arrays(cls, blocks: list[ReBlock], X: np.ndarray, y: np.ndarray, reml: bool = True,

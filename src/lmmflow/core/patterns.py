@@ -98,6 +98,7 @@ class PatternObjective:
                     Q[k, j] += prod if a == e else prod + prod.T
         self.Q = Q.reshape(self.npat * len(self.pairs), c * c)
         self._tri = np.arange(p)
+        self.a = [self.A[:, a, e].copy() for a, e in self.pairs]  # (0,0) or (0,0), (0,1), (1,1)
 
     @staticmethod
     def patterns(cp: CrossProducts) -> tuple[np.ndarray, np.ndarray]:
@@ -107,7 +108,7 @@ class PatternObjective:
 
     @classmethod
     def maybe(cls, cp: CrossProducts, rows: np.ndarray, cols: np.ndarray,
-              min_levels: int = 1000) -> PatternObjective | None:
+              min_levels: int = 64) -> PatternObjective | None:
         """A compressed objective for ``cp`` if it has one term whose levels share few patterns, else None."""
         if len(cp.blocks) != 1 or cp.blocks[0].nlevels < min_levels:
             return None
@@ -116,11 +117,29 @@ class PatternObjective:
             return None
         return cls(cp, rows, cols, (uniq, inv))
 
-    def __call__(self, theta: np.ndarray) -> tuple[float, float, float]:
-        """(log det of the random-effects block, log det R_X R_X', penalized RSS) at ``theta``."""
-        p, px = self.p, self.px
-        lam = np.zeros((p, p))
-        lam[self.rows, self.cols] = theta
+    def _weights(self, lam: np.ndarray) -> tuple[float, np.ndarray]:
+        """sum of log det(M) over levels, and G = lam M^-1 lam' per pattern and pair (patterns x pairs)."""
+        if self.p == 1:
+            t2 = lam[0, 0] ** 2
+            m = t2 * self.a[0] + 1.0
+            return float(self.counts @ np.log(m)), (t2 / m)[:, None]
+        if self.p == 2:  # closed forms: a few operations on (patterns,) arrays
+            l00, l10, l11 = lam[0, 0], lam[1, 0], lam[1, 1]
+            a00, a01, a11 = self.a
+            b00, b10 = a00 * l00 + a01 * l10, a01 * l00 + a11 * l10
+            m00 = l00 * b00 + l10 * b10 + 1.0
+            m01 = l11 * (l00 * a01 + l10 * a11)
+            m11 = l11 * l11 * a11 + 1.0
+            det = m00 * m11 - m01 * m01
+            if not (np.all(m00 > 0) and np.all(det > 0)):
+                raise np.linalg.LinAlgError("not positive definite")
+            i00, i01, i11 = m11 / det, -m01 / det, m00 / det
+            g = np.empty((self.npat, 3))
+            g[:, 0] = l00 * l00 * i00
+            g[:, 1] = l00 * (l10 * i00 + l11 * i01)
+            r0, r1 = l10 * i00 + l11 * i01, l10 * i01 + l11 * i11
+            g[:, 2] = r0 * l10 + r1 * l11
+            return float(self.counts @ np.log(det)), g
         M = lam.T @ self.A @ lam  # (npat, p, p)
         M[:, self._tri, self._tri] += 1.0
         L = np.linalg.cholesky(M)
@@ -128,7 +147,15 @@ class PatternObjective:
         # G = lam M^-1 lam' = W' W with W = L^-1 lam'
         W = np.linalg.solve(L, np.broadcast_to(lam.T, M.shape))
         G = W.transpose(0, 2, 1) @ W
-        g = np.stack([G[:, a, e] for a, e in self.pairs], axis=1).ravel()
+        return logdet, np.stack([G[:, a, e] for a, e in self.pairs], axis=1)
+
+    def __call__(self, theta: np.ndarray) -> tuple[float, float, float]:
+        """(log det of the random-effects block, log det R_X R_X', penalized RSS) at ``theta``."""
+        p, px = self.p, self.px
+        lam = np.zeros((p, p))
+        lam[self.rows, self.cols] = theta
+        logdet, g = self._weights(lam)
+        g = g.ravel()
         c = px + 1
         S = self.xx - (g @ self.Q).reshape(c, c)
         R = np.linalg.cholesky(S)
