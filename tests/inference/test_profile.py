@@ -110,3 +110,13 @@ def test_fixed_effect_profile_equals_refit_with_offset(sleepstudy: pd.DataFrame)
         assert abs(row["zeta"]) == pytest.approx(np.sqrt(refit.objective - pr.base), rel=1e-5)
         assert row["(Intercept)"] == pytest.approx(refit.fixef["(Intercept)"], rel=1e-5)
         assert row["sigma"] == pytest.approx(refit.sigma, rel=1e-4)
+
+
+def test_profile_in_processes_equals_serial(sleepstudy: pd.DataFrame) -> None:
+    """Each parameter is profiled by the same code wherever it runs: two local processes give the
+    serial profile exactly."""
+    m = lf.lmer("Reaction ~ Days + (Days | Subject)", sleepstudy)
+    serial = lf.profile(m, progress=False)
+    two = lf.profile(m, progress=False, n_jobs=2)
+    pd.testing.assert_frame_equal(serial.frame, two.frame)
+    pd.testing.assert_frame_equal(serial.confint(), two.confint())

@@ -42,6 +42,7 @@ from scipy import interpolate, stats
 from ..core import DevianceFunction
 from ..optim.threads import blas_threads
 from .intervals import all_parameter_names, sdcor_from_theta, select_parameters, theta_from_sdcor
+from .parallel import parallel_map
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -82,16 +83,28 @@ class _Objective:
             return False
         return True
 
-    def variance(self, v: np.ndarray) -> float:
-        """ML deviance at v = (sd/cor in theta order, sigma), fixed effects profiled out."""
+    def variance(self, v: np.ndarray, keep_factor: bool = False) -> float:
+        """ML deviance at v = (sd/cor in theta order, sigma), fixed effects profiled out.
+
+        The deviance function's fast objective (small dense or per-pattern, if the model has one) gives
+        the value; with ``keep_factor`` the blocked factor is left at v's theta (to read beta from it).
+        """
         sigma = float(v[-1])
         if not sigma > 0:
             return math.inf
         theta = theta_from_sdcor(self.layout, v[:-1], sigma)
-        if theta is None or not self._update(theta):
+        if theta is None:
             return math.inf
-        fac = self.f.factor
-        val = fac.logdet_re() + fac.pwrss() / sigma ** 2 + self.n * math.log(2 * math.pi * sigma ** 2) - self.log_w
+        if self.f.small is not None and not keep_factor:
+            try:
+                logdet_re, _, pwrss = self.f.small(theta)
+            except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+                return math.inf
+        else:
+            if not self._update(theta):
+                return math.inf
+            logdet_re, pwrss = self.f.factor.logdet_re(), self.f.factor.pwrss()
+        val = logdet_re + pwrss / sigma ** 2 + self.n * math.log(2 * math.pi * sigma ** 2) - self.log_w
         return val if math.isfinite(val) else math.inf
 
     def fixed(self, theta: np.ndarray, j: int, b: float) -> tuple[float, float, np.ndarray]:
@@ -300,7 +313,7 @@ def _fill(zeta_fn: Callable[[float, np.ndarray], tuple[float, np.ndarray, np.nda
 
 def profile(m: LmerResult, which: Any = None, alphamax: float = 0.01, maxpts: int = 100,
             delta: float | None = None, progress: bool = True, delta_cutoff: float = 1 / 8,
-            maxmult: float = 10.0) -> Profile:
+            maxmult: float = 10.0, n_jobs: int = 1, client: Any = None) -> Profile:
     """Profile the likelihood of a fit over each parameter (lme4's ``profile``).
 
     Parameters
@@ -320,6 +333,12 @@ def profile(m: LmerResult, which: Any = None, alphamax: float = 0.01, maxpts: in
         Show a progress bar (tqdm) when the profile takes longer than a second.
     delta_cutoff, maxmult : float
         lme4's step controls.
+    n_jobs : int
+        Profile the parameters in this many local processes (``-1``: one per core).  Each parameter's
+        profile is computed exactly as in the serial run, so the result is the same.
+    client : dask.distributed.Client, optional
+        Profile the parameters as tasks on a Dask cluster instead (the ML fit's cross-products are sent
+        to each worker once).
 
     Returns
     -------
@@ -367,6 +386,53 @@ def profile(m: LmerResult, which: Any = None, alphamax: float = 0.01, maxpts: in
         warnings.warn(f"the ML fit is singular ({', '.join(on_bound)} at a bound): the profile of such a parameter "
                       "starts at its bound and its interval reports the bound as a limit; intervals for the other "
                       "parameters are computed but may be unreliable", ProfileWarning, stacklevel=2)
+    payload = _ProfileWork(obj=obj, names=names, nvp=nvp, est=est, lower=lower, upper=upper, delta=delta,
+                           cutoff=cutoff, maxpts=maxpts, maxmult=maxmult, theta_hat=theta_hat,
+                           std_errors=mml.std_errors.to_numpy(dtype=float), base=base,
+                           blas=getattr(m.control, "blas_threads", 1))
+    bar = tqdm(total=len(targets), desc="profile", unit="param", disable=not progress, delay=1.0, leave=False)
+    try:
+        done = parallel_map(_profile_one, targets, n_jobs=n_jobs, client=client, payload=payload,
+                            on_result=lambda i, r: bar.update(1))
+    finally:
+        bar.close()
+    rows: list[dict[str, Any]] = []
+    for name, (pts, _) in zip(targets, done):
+        for v, z, row in sorted(pts, key=lambda t: t[0]):
+            rows.append({"parameter": name, "value": v, "zeta": z, **dict(zip(names, row))})
+    lowest = min([base] + [low for _, low in done])
+    if lowest < base - 1e-6 * max(1.0, abs(base)):
+        warnings.warn(f"profiling found a deviance {base - lowest:.3g} below the fit's: the ML fit may not have "
+                      "converged; refit and profile again", ProfileWarning, stacklevel=2)
+    frame = pd.DataFrame(rows, columns=["parameter", "value", "zeta", *names])
+    frame = frame.drop_duplicates(["parameter", "value"]).reset_index(drop=True)
+    return Profile(frame=frame, estimates=pd.Series(est, index=names, name="estimate"), base=base, cutoff=cutoff,
+                   bounds=bounds)
+
+
+@dataclass
+class _ProfileWork:
+    """What every parameter's profile reads (sent once to each worker when run in parallel)."""
+
+    obj: _Objective
+    names: list[str]
+    nvp: int
+    est: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    delta: float
+    cutoff: float
+    maxpts: int
+    maxmult: float
+    theta_hat: np.ndarray
+    std_errors: np.ndarray
+    base: float
+    blas: Any
+
+
+def _profile_one(work: _ProfileWork, name: str) -> tuple[list[tuple[float, float, np.ndarray]], float]:
+    """One parameter's profile points (value, zeta, row of all parameters) and the lowest deviance seen."""
+    base = work.base
     lowest = [base]
 
     def record(dev: float) -> float:
@@ -374,29 +440,15 @@ def profile(m: LmerResult, which: Any = None, alphamax: float = 0.01, maxpts: in
             lowest[0] = dev
         return max(dev - base, 0.0)
 
-    rows: list[dict[str, Any]] = []
-    bar = tqdm(total=len(targets), desc="profile", unit="param", disable=not progress, delay=1.0, leave=False)
-    try:
-        with blas_threads(getattr(m.control, "blas_threads", 1)):
-            for name in targets:
-                w = names.index(name)
-                if w < nvp:
-                    pts = _profile_variance(obj, w, est, lower, upper, delta, cutoff, maxpts, maxmult, record)
-                else:
-                    pts = _profile_fixed(obj, w - nvp, est, theta_hat, mml.std_errors.iloc[w - nvp], delta,
-                                         cutoff, maxpts, maxmult, record, nvp)
-                for v, z, row, _ in sorted(pts, key=lambda t: t[0]):
-                    rows.append({"parameter": name, "value": v, "zeta": z, **dict(zip(names, row))})
-                bar.update(1)
-    finally:
-        bar.close()
-    if lowest[0] < base - 1e-6 * max(1.0, abs(base)):
-        warnings.warn(f"profiling found a deviance {base - lowest[0]:.3g} below the fit's: the ML fit may not have "
-                      "converged; refit and profile again", ProfileWarning, stacklevel=2)
-    frame = pd.DataFrame(rows, columns=["parameter", "value", "zeta", *names])
-    frame = frame.drop_duplicates(["parameter", "value"]).reset_index(drop=True)
-    return Profile(frame=frame, estimates=pd.Series(est, index=names, name="estimate"), base=base, cutoff=cutoff,
-                   bounds=bounds)
+    w, nvp = work.names.index(name), work.nvp
+    with blas_threads(work.blas):
+        if w < nvp:
+            pts = _profile_variance(work.obj, w, work.est, work.lower, work.upper, work.delta, work.cutoff,
+                                    work.maxpts, work.maxmult, record)
+        else:
+            pts = _profile_fixed(work.obj, w - nvp, work.est, work.theta_hat, work.std_errors[w - nvp],
+                                 work.delta, work.cutoff, work.maxpts, work.maxmult, record, nvp)
+    return [(v, z, row) for v, z, row, _ in pts], lowest[0]
 
 
 def _profile_variance(obj: _Objective, w: int, est: np.ndarray, lower: np.ndarray, upper: np.ndarray,
@@ -417,7 +469,7 @@ def _profile_variance(obj: _Objective, w: int, est: np.ndarray, lower: np.ndarra
         v = np.empty(nvp)
         v[w] = x
         v[others] = y
-        obj.variance(v)  # leave the factor at the optimum to read beta
+        obj.variance(v, keep_factor=True)  # leave the factor at the optimum to read beta
         beta = obj.beta()
         z = math.copysign(math.sqrt(record(dev)), x - pw) if math.isfinite(dev) else math.nan
         return z, np.concatenate([v, beta]), y
