@@ -91,6 +91,7 @@ class _Payload:
     design: ModelDesign | None = None
     cp: CrossProducts | None = None
     offset: np.ndarray | None = None
+    batched: bool = False  # profile method: minimize the chunk's responses together (batched Newton)
 
 
 def _fail(name: str, nobs: int, p: int, k: int, msg: str) -> ResponseFit:
@@ -110,24 +111,48 @@ def _profile_chunk(pl: _Payload, chunk: tuple[list[str], dict[str, np.ndarray]])
         return _profile_fits(pl, names, sums)
 
 
+class _CountingBatch:
+    """The chunk's batched objective, counting the evaluations of each response."""
+
+    def __init__(self, prof: SingleTermProfile, R: int):
+        self.prof = prof
+        self.evaluations = np.zeros(R, dtype=np.int64)
+
+    def objective(self, theta: np.ndarray, rep: np.ndarray) -> np.ndarray:
+        np.add.at(self.evaluations, rep, 1)
+        return self.prof.objective_many(theta, rep)
+
+
 def _profile_fits(pl: _Payload, names: list[str], sums: dict[str, np.ndarray]) -> list[ResponseFit]:
+    from ..optim.batched import batched_newton
+
     prof = pl.profile
     assert prof is not None
     prof.use(sums)
     ctl = pl.control
     theta0 = np.asarray(ctl.theta0, dtype=float) if ctl.theta0 is not None else np.where(prof.lower == 0, 1.0, 0.0)
+    done: dict[int, tuple[np.ndarray, int]] = {}
+    if pl.batched:
+        # all the chunk's responses at once, from lme4's start; a response the damped Newton iteration
+        # cannot finish (a boundary optimum, a failed factorization) is refitted with BOBYQA below
+        batch = _CountingBatch(prof, len(names))
+        theta, _, ok = batched_newton(batch, theta0, prof.lower, len(names))
+        done = {j: (theta[j], int(batch.evaluations[j])) for j in np.flatnonzero(ok)}
     out = []
     for j, name in enumerate(names):
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                opt = optimize_theta(lambda x, j=j: prof.objective(x, j), theta0, prof.lower, control=ctl)
-            est = prof.estimates(opt.theta, j)
+            if j in done:
+                th, evals, converged, msg = done[j][0], done[j][1], True, ""
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    opt = optimize_theta(lambda x, j=j: prof.objective(x, j), theta0, prof.lower, control=ctl)
+                th, evals, converged = opt.theta, int(opt.evaluations), bool(opt.converged)
+                msg = "; ".join(m for m in opt.messages if "converge" in m)
+            est = prof.estimates(th, j)
             se = np.sqrt(np.diag(est["vcov"]))  # type: ignore[arg-type]
-            msg = "; ".join(m for m in opt.messages if "converge" in m)
             out.append(ResponseFit(name, prof.n, float(est["objective"]), float(est["sigma"]),  # type: ignore[arg-type]
-                                   opt.theta.copy(), np.asarray(est["beta"]), se, bool(opt.converged),
-                                   int(opt.evaluations), msg))
+                                   np.array(th, dtype=float), np.asarray(est["beta"]), se, converged, evals, msg))
         except Exception as exc:  # noqa: BLE001 - a failed response is recorded, the others go on
             out.append(_fail(name, prof.n, prof.px, len(prof.lower), f"{type(exc).__name__}: {exc}"))
     return out
@@ -405,14 +430,16 @@ def fit_many(formula: str, data: Any, responses: Any, reml: bool = True, n_jobs:
             cp = _cross_products(design)
             meth = _pick_method(method, design)
             rows = design.frame.rows
-            Y = table[names].to_numpy(dtype=float)[rows]
+            Y = table[names].to_numpy(dtype=float)
+            if len(rows) < len(Y):
+                Y = Y[rows]
             if not np.isfinite(Y).all():
                 raise ValueError("responses must be finite where they are not missing")
             Yeng = Y if design.frame.offset is None else Y - design.frame.offset[:, None]
             derivative_free = control.optimizer in ("bobyqa", "newuoa", "cobyqa", "nelder-mead")
             ctl = control if derivative_free else control.replace(optimizer="bobyqa")
-            groups.append(_Group(names=names, design=design, cp=cp, method=meth,
-                                 optimizer=ctl.optimizer if meth == "profile" else control.optimizer))
+            label = ("newton" if not derivative_free else ctl.optimizer) if meth == "profile" else control.optimizer
+            groups.append(_Group(names=names, design=design, cp=cp, method=meth, optimizer=label))
             if meth == "profile":
                 # the responses' sums are computed here (one sparse product per chunk) and are small to
                 # send; the processes that optimize get the pattern sums, not the rows
@@ -422,7 +449,8 @@ def fit_many(formula: str, data: Any, responses: Any, reml: bool = True, n_jobs:
                 with blas_threads(getattr(ctl, "blas_threads", "auto")):
                     chunks = [(names[s:s + CHUNK], prof.response_sums(Yeng[:, s:s + CHUNK]))
                               for s in range(0, len(names), CHUNK)]
-                payload = _Payload(method=meth, reml=reml, control=ctl, profile=prof.for_workers())
+                payload = _Payload(method=meth, reml=reml, control=ctl, profile=prof.for_workers(),
+                                   batched=not derivative_free)
                 func = _profile_chunk
             else:
                 payload = _Payload(method=meth, reml=reml, control=control, design=design, cp=cp,

@@ -72,26 +72,35 @@ class SingleTermProfile:
         self.A = uniq.reshape(-1, self.p, self.p)
         self.counts = counts.astype(float)
         self.npat = len(uniq)
-        self.agg = sp.csr_matrix((np.ones(self.nl), (inv.ravel(), np.arange(self.nl))), shape=(self.npat, self.nl))
+        self.order = np.argsort(inv.ravel(), kind="stable")  # levels grouped by pattern
+        self.bounds = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self.CX = cp.xz[0][:self.px].reshape(self.px, self.nl, self.p).transpose(1, 2, 0)  # (nl, p, px)
         self.QXX = self._pair_sums(self.CX, self.CX)  # (npat * npairs, px * px)
         self.zt = sp.csr_matrix(b.sparse_z(cp.w_sqrt).T) if b.Z.shape[0] else None
 
     def _pair_sums(self, U: np.ndarray, V: np.ndarray) -> np.ndarray:
-        """sum over each pattern's levels of sym(U_i[a] V_i[b]') for every pair (a <= b), flattened."""
-        out = []
-        for a, c in self.pairs:
-            prod = U[:, a, :, None] * V[:, c, None, :]
-            if a != c:
-                prod = prod + U[:, c, :, None] * V[:, a, None, :]
-            out.append(self.agg @ prod.reshape(self.nl, -1))
-        return np.stack(out, axis=1).reshape(self.npat * len(self.pairs), -1)
+        """sum over each pattern's levels of sym(U_i[a] V_i[b]') for every pair (a <= b), flattened.
+
+        Levels are taken in pattern order, so each pattern's sum is one matrix product (BLAS) per pair.
+        """
+        Us, Vs = U[self.order], V[self.order]
+        out = np.empty((self.npat, len(self.pairs), U.shape[2], V.shape[2]))
+        for k in range(self.npat):
+            lo, hi = self.bounds[k], self.bounds[k + 1]
+            for j, (a, c) in enumerate(self.pairs):
+                prod = Us[lo:hi, a, :].T @ Vs[lo:hi, c, :]
+                if a != c:
+                    prod += Us[lo:hi, c, :].T @ Vs[lo:hi, a, :]
+                out[k, j] = prod
+        return out.reshape(self.npat * len(self.pairs), -1)
 
     def response_sums(self, Y: np.ndarray) -> dict[str, np.ndarray]:
         """The y-dependent sums for the responses in the columns of ``Y`` (n x R, offset removed).
 
         Each response is first centred on its least-squares fit on X (as ``CrossProducts.build`` does),
         so y'y stays at the scale of the residuals; ``shift`` holds the coefficients to add back to beta.
+        One pass of the centring is enough here: any shift is exact once added back, and what is left of
+        the fit on X after one pass (rounding) stays in X'y, where the engine solves for it.
         The sums are small (patterns x pairs x p_x per response), so they can be computed where the
         responses are and sent to the processes that optimize.
         """
@@ -101,11 +110,9 @@ class SingleTermProfile:
         Yw = Y if self.w_sqrt is None else Y * self.w_sqrt[:, None]
         if self.px:
             c = np.linalg.cholesky(self.XX)
-            shift = np.zeros((self.px, Y.shape[1]))
-            r = Yw
-            for _ in range(2):  # iterative refinement, as CrossProducts.build
-                shift += np.linalg.solve(c.T, np.linalg.solve(c, self.Xw.T @ r))
-                r = Yw - self.Xw @ shift
+            shift = np.linalg.solve(c.T, np.linalg.solve(c, self.Xw.T @ Yw))
+            r = self.Xw @ shift
+            np.subtract(Yw, r, out=r)
             Yw = r
         else:
             shift = np.zeros((0, Y.shape[1]))
@@ -133,12 +140,13 @@ class SingleTermProfile:
 
     def _yy_sums(self, Cy: np.ndarray) -> np.ndarray:
         """sum over each pattern's levels of sym(Cy_i[a] Cy_i[b]) per response: (npat * npairs, R)."""
+        Cs = Cy[self.order]
         out = []
         for a, c in self.pairs:
-            prod = Cy[:, a, :] * Cy[:, c, :]
+            prod = Cs[:, a, :] * Cs[:, c, :]
             if a != c:
-                prod = 2.0 * prod
-            out.append(self.agg @ prod)
+                prod *= 2.0
+            out.append(np.add.reduceat(prod, self.bounds[:-1], axis=0))
         return np.stack(out, axis=1).reshape(self.npat * len(self.pairs), -1)
 
     def lambda_of(self, theta: np.ndarray) -> np.ndarray:
@@ -161,6 +169,65 @@ class SingleTermProfile:
         sxy = self.Xy[:, r] - g @ self.QXy[:, :, r]
         syy = float(self.yy[r] - g @ self.Qyy[:, r])
         return logdet, sxx, sxy, syy
+
+    def _weights_many(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sum of log det(M) over levels (N,) and the pair weights of G (N, patterns * pairs) at points (N, d)."""
+        N, p = len(theta), self.p
+        lam = np.zeros((N, p, p))
+        lam[:, self.rows, self.cols] = theta
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if p == 1:
+                t2 = lam[:, 0, 0, None] ** 2
+                m = t2 * self.A[None, :, 0, 0] + 1.0  # (N, npat)
+                return np.log(m) @ self.counts, (t2 / m)
+            if p == 2:
+                l00, l10, l11 = lam[:, 0, 0, None], lam[:, 1, 0, None], lam[:, 1, 1, None]
+                a00, a01, a11 = self.A[None, :, 0, 0], self.A[None, :, 0, 1], self.A[None, :, 1, 1]
+                m00 = l00 * (a00 * l00 + a01 * l10) + l10 * (a01 * l00 + a11 * l10) + 1.0
+                m01 = l11 * (l00 * a01 + l10 * a11)
+                m11 = l11 * l11 * a11 + 1.0
+                det = m00 * m11 - m01 * m01
+                det = np.where((m00 > 0) & (det > 0), det, np.nan)
+                i00, i01, i11 = m11 / det, -m01 / det, m00 / det
+                r0, r1 = l10 * i00 + l11 * i01, l10 * i01 + l11 * i11
+                g = np.stack([l00 * l00 * i00, l00 * r0, r0 * l10 + r1 * l11], axis=2)  # pairs (0,0), (0,1), (1,1)
+                return np.log(det) @ self.counts, g.reshape(N, -1)
+            M = np.einsum("nba,kbc,ncd->nkad", lam, self.A, lam)
+            M[:, :, np.arange(p), np.arange(p)] += 1.0
+            sign, ld = np.linalg.slogdet(M)
+            ld = np.where(sign > 0, ld, np.nan)
+            G = lam[:, None] @ np.linalg.solve(M, np.broadcast_to(lam.transpose(0, 2, 1)[:, None], M.shape))
+            g = np.stack([G[:, :, a, c] for a, c in self.pairs], axis=2)
+            return ld @ self.counts, g.reshape(N, -1)
+
+    def objective_many(self, theta: np.ndarray, rep: np.ndarray) -> np.ndarray:
+        """The objective at points theta (N, d) for responses ``rep`` (N,), evaluated together.
+
+        The batched form of :meth:`objective` (+inf where it cannot be formed), for
+        :func:`lmmflow.optim.batched.batched_newton`.
+        """
+        from ..optim.batched import batched_cholesky
+
+        theta, rep = np.asarray(theta, dtype=float), np.asarray(rep)
+        N, px = len(theta), self.px
+        logdet, g = self._weights_many(theta)
+        c = px + 1
+        S = np.empty((N, c, c))
+        S[:, :px, :px] = self.XX - (g @ self.QXX).reshape(N, px, px)
+        sxy = self.Xy[:, rep].T - np.einsum("nk,kpn->np", g, self.QXy[:, :, rep])
+        S[:, px, :px] = S[:, :px, px] = sxy
+        S[:, px, px] = self.yy[rep] - np.einsum("nk,kn->n", g, self.Qyy[:, rep])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            L = batched_cholesky(S)
+            pwrss = L[:, px, px] ** 2
+            n = self.n
+            if self.reml:
+                ldx = 2.0 * np.sum(np.log(np.diagonal(L, axis1=1, axis2=2)[:, :px]), axis=1)
+                val = logdet + ldx + (n - px) * (1.0 + np.log(2.0 * math.pi * pwrss / (n - px)))
+            else:
+                val = logdet + n * (1.0 + np.log(2.0 * math.pi * pwrss / n))
+        val = val - self.log_w
+        return np.where(np.isfinite(val), val, np.inf)
 
     def objective(self, theta: np.ndarray, r: int = 0) -> float:
         """The REML criterion or deviance of response ``r`` at ``theta`` (+inf where it cannot be formed)."""
