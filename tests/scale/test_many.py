@@ -136,3 +136,33 @@ def test_bad_input(growth):
         lf.fit_many(FORMULA, df, Y.to_numpy()[:10], progress=False)
     with pytest.raises(ValueError, match="one random-effects term"):
         lf.fit_many("y ~ time + (1 | id) + (1 | site)", df, Y.iloc[:, :1], method="profile", progress=False)
+
+
+@pytest.mark.parametrize("formula", ["y ~ time + (1 | id)", "y ~ time + (1 + time + I(time**2) | id)"])
+def test_batched_newton_equals_separate_fits_other_terms(growth, formula):
+    """The batched path for a scalar term and a three-coefficient term; a response with no
+    between-unit variation (a singular fit, theta on its bound) is finished by BOBYQA and still matches."""
+    df, Y = growth
+    Y = Y.iloc[:, :3].copy()
+    Y.iloc[:, 1] = 50 + 2.0 * df["time"].to_numpy() + np.random.default_rng(3).normal(0, 5, len(df))
+    mf = lf.fit_many(formula, df, Y, progress=False)
+    assert mf[Y.columns[0]].optinfo.optimizer == "newton (fit_many)"
+    for name in Y.columns:
+        m, rec = separate(df, Y, name, formula=formula), mf.records[name]
+        assert rec.converged
+        assert abs(rec.objective - m.objective) <= 1e-8
+        np.testing.assert_allclose(rec.beta, m.fixef, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(rec.theta, m.theta, atol=2e-5)
+
+
+def test_objective_many_equals_objective(growth):
+    """The batched objective equals the one-point objective at any (theta, response) pairs."""
+    df, Y = growth
+    d = lf.lformula(FORMULA, df.assign(y=Y.iloc[:, 0].to_numpy()))
+    prof = SingleTermProfile(_cross_products(d), d.X, reml=True)
+    prof.set_responses(Y.iloc[:, :4].to_numpy())
+    rng = np.random.default_rng(5)
+    theta = np.column_stack([rng.uniform(0.1, 3, 12), rng.uniform(-1, 1, 12), rng.uniform(0.05, 1, 12)])
+    rep = rng.integers(0, 4, 12)
+    want = [prof.objective(t, r) for t, r in zip(theta, rep)]
+    np.testing.assert_allclose(prof.objective_many(theta, rep), want, rtol=1e-13)
