@@ -106,6 +106,7 @@ class _Payload:
     data_name: str = "data"
     batched: bool = True
     zt: list[Any] = field(default_factory=list)
+    patterns: Any = None  # SingleTermProfile when the one term's levels share few patterns of observations
 
 
 def _payload(m: LmerResult, statistic: Callable[[Any], Any] | None, use_u: bool) -> _Payload:
@@ -113,6 +114,7 @@ def _payload(m: LmerResult, statistic: Callable[[Any], Any] | None, use_u: bool)
     f = m.devfun.factor
     lams = f.lambdas_of(m.solution.theta)
     w = m.weights
+    batched = len(cp.blocks) == 1 and f.n_theta <= MAX_BATCH_PARAMS
     layout = [(sl, rows, cols, b.p) for sl, (rows, cols), b in zip(f.slices, f.positions, cp.blocks)]
     zt = [b.sparse_z(cp.w_sqrt).T.tocsr() for b in cp.blocks]
     return _Payload(
@@ -124,7 +126,18 @@ def _payload(m: LmerResult, statistic: Callable[[Any], Any] | None, use_u: bool)
         control=m.control.replace(check_conv=False, theta0=None), use_u=use_u,
         statistic=statistic, design=m.design if statistic is not None else None, offset=m.offset,
         data_name=m.data_name,
-        batched=len(cp.blocks) == 1 and f.n_theta <= MAX_BATCH_PARAMS, zt=zt)
+        batched=batched, zt=zt, patterns=_pattern_profile(m) if batched else None)
+
+
+def _pattern_profile(m: LmerResult) -> Any:
+    """The model's one-term objective compressed by level pattern (see ``lmmflow.core.patterns``), if its
+    levels are many and share few patterns; else None (the batched objective then works per level)."""
+    from ..core.patterns import PatternObjective
+    from ..scale.single_term import SingleTermProfile
+
+    if PatternObjective.maybe(m.devfun.cp, *m.devfun.factor.positions[0]) is None:
+        return None
+    return SingleTermProfile(m.devfun.cp, m.design.X, reml=m.reml)
 
 
 def chunk_size(nobs: int) -> int:
@@ -271,20 +284,27 @@ def _boot_chunk_work(pl: _Payload, chunk: tuple[int, list[np.random.SeedSequence
     R = len(seeds)
     Y = _simulate(pl, seeds)
     cp = pl.cp
-    Yw = Y if cp.w_sqrt is None else Y * cp.w_sqrt[:, None]
-    Xw = pl.X if cp.w_sqrt is None else pl.X * cp.w_sqrt[:, None]
-    # centre each response on its OLS fit, as CrossProducts.build does (no precision lost to a large mean)
-    shift = np.linalg.solve(cp.xx[:-1, :-1], Xw.T @ Yw) if cp.p else np.zeros((0, R))
-    Yw = Yw - Xw @ shift
-    zy = [zt @ Yw for zt in pl.zt]
-    xy = Xw.T @ Yw
-    yy = np.einsum("ij,ij->j", Yw, Yw)
     theta = np.tile(pl.theta_hat, (R, 1))
     ok = np.zeros(R, dtype=bool)
     fval = np.full(R, np.nan)
-    if pl.batched:
+    if pl.batched and pl.patterns is not None:
+        # many levels sharing few patterns: the objective from per-pattern sums (no pass over the levels)
+        prof = pl.patterns
+        prof.set_responses(Y)
+        theta, fval, ok = batched_newton(_ProfileBatch(prof), pl.theta_hat, pl.lower, R)
+        beta_b = np.full((R, cp.p), np.nan)
+        sigma_b = np.full(R, np.nan)
+        for j in np.flatnonzero(ok):
+            est = prof.estimates(theta[j], j)
+            beta_b[j], sigma_b[j] = est["beta"], est["sigma"]
+    elif pl.batched:
+        Yw = Y if cp.w_sqrt is None else Y * cp.w_sqrt[:, None]
+        Xw = pl.X if cp.w_sqrt is None else pl.X * cp.w_sqrt[:, None]
+        # centre each response on its OLS fit, as CrossProducts.build does (no precision lost to a large mean)
+        shift = np.linalg.solve(cp.xx[:-1, :-1], Xw.T @ Yw) if cp.p else np.zeros((0, R))
+        Yw = Yw - Xw @ shift
         ev = _SingleTermBatch(cp, pl.reml, pl.layout)
-        ev.set_responses(zy[0], xy, yy)
+        ev.set_responses(pl.zt[0] @ Yw, Xw.T @ Yw, np.einsum("ij,ij->j", Yw, Yw))
         theta, fval, ok = batched_newton(ev, pl.theta_hat, pl.lower, R)
         _, beta_b, sigma_b = ev.estimates(theta, np.arange(R))
         beta_b = beta_b + shift.T
@@ -315,6 +335,16 @@ def _boot_chunk_work(pl: _Payload, chunk: tuple[int, list[np.random.SeedSequence
         except Exception as e:  # noqa: BLE001 - every failure is counted and reported
             failures.append((start + j, f"{type(e).__name__}: {e}"))
     return {"start": start, "rows": rows, "names": names, "failures": failures, "newton": int(ok.sum())}
+
+
+class _ProfileBatch:
+    """A pattern-compressed profile as the batched objective of :func:`batched_newton`."""
+
+    def __init__(self, prof: Any):
+        self.prof = prof
+
+    def objective(self, theta: np.ndarray, rep: np.ndarray) -> np.ndarray:
+        return self.prof.objective_many(theta, rep)
 
 
 def _refit(pl: _Payload, y: np.ndarray) -> tuple[DevianceFunction, OptSummary]:
