@@ -19,7 +19,7 @@ from .control import LmerControl
 from .core import CrossProducts, DevianceFunction
 from .design import ModelDesign, lformula
 from .optim import optimize_theta
-from .optim.threads import HEAVY_DENSE, blas_threads
+from .optim.threads import blas_threads
 from .results.model import LmerResult, make_blocks
 
 __all__ = ["fit_design", "lmer", "load_dataset", "make_deviance"]
@@ -69,14 +69,13 @@ def fit_design(design: ModelDesign, reml: bool = True, control: LmerControl | No
     """Fit a model from a built design (and, optionally, its cross-products)."""
     control = control or LmerControl()
     dense = max((t.nlevels * t.p for t in design.terms[1:]), default=0)  # rows of the largest dense block
-    heavy = dense >= HEAVY_DENSE
     if reml and design.n <= design.X.shape[1]:
         raise ValueError(f"REML needs more observations ({design.n}) than fixed effects ({design.X.shape[1]})")
     if control.optimizer == "auto":
         # gradient-based for several terms, unless the dense block is so large that the gradient's extra
         # factorizations (selected inversion) cost more than the evaluations they save
         control = control.replace(optimizer="lbfgsb" if len(design.terms) > 1 and dense < 2000 else "bobyqa")
-    with blas_threads(control.blas_threads, heavy=heavy):
+    with blas_threads(control.blas_threads):
         devfun = DevianceFunction(cross if cross is not None else _cross_products(design), reml=reml)
         opt = optimize_theta(devfun, devfun.theta0, devfun.lower, control=control, record=record,
                              value_and_grad=devfun.value_and_gradient)
@@ -134,8 +133,9 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset
         from .scale import lmer_dask  # optional: needs the lmmflow[dask] extra
 
         return lmer_dask(formula, data, reml=reml, weights=weights, offset=offset, control=control, quiet=quiet)
-    design = lformula(formula, data, weights=weights, offset=offset)
-    m = fit_design(design, reml=reml, control=control, record=record)
+    with blas_threads((control or LmerControl()).blas_threads):  # the design's QR and products too
+        design = lformula(formula, data, weights=weights, offset=offset)
+        m = fit_design(design, reml=reml, control=control, record=record)
     if not quiet:
         if design.fixed.dropped:
             warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {len(design.fixed.dropped)} "

@@ -45,10 +45,11 @@ class LmerControl:
     theta0 : sequence of float, optional
         Starting value of theta (default: identity).
     blas_threads : int, "auto" or None
-        BLAS threads while fitting.  ``"auto"`` (default): one thread, except that a model with a large
-        dense block (crossed factors with thousands of levels) gives all cores to scipy's LAPACK and
-        keeps numpy's at one; numpy's and scipy's separate OpenBLAS pools otherwise contend in the
-        fitting loop (docs/engine.md).  An int sets every library; ``None`` leaves them alone.
+        BLAS threads while fitting.  ``"auto"`` (default): one thread per BLAS library; numpy's and
+        scipy's separate OpenBLAS pools contend in the fitting loop, and OpenBLAS's threaded Cholesky
+        slows down up to 90-fold when another process holds a core (docs/engine.md).  An int sets every
+        library (e.g. the number of cores, on an idle machine with large crossed models); ``None``
+        leaves them alone.
 
     Examples
     --------

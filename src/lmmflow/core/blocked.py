@@ -219,7 +219,10 @@ class BlockedCholesky:
         if len(cp.blocks) > 1 and all(self.scalar):
             todo = [(k, j) for k in range(1, len(cp.blocks)) for j in range(1, k + 1)]
             if sum(PairProduct.n_pairs(cp.off[(k, 0)], cp.off[(j, 0)]) for k, j in todo) <= MAX_PAIRS:
-                self.pairs = {(k, j): PairProduct(cp.off[(k, 0)], cp.off[(j, 0)], lower=k == j) for k, j in todo}
+                # the fill's weights depend on a level only through its diagonal entry of Z_0'Z_0
+                groups = np.unique(cp.diag[0][:, 0, 0], return_inverse=True)[1].ravel()
+                self.pairs = {(k, j): PairProduct(cp.off[(k, 0)], cp.off[(j, 0)], lower=k == j, groups=groups)
+                              for k, j in todo}
 
     @staticmethod
     def _block_diag_index(nl: int, p: int) -> tuple[np.ndarray, np.ndarray]:

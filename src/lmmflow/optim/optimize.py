@@ -238,8 +238,9 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
         runner = _run_cobyqa if control.optimizer == "cobyqa" else _run_nlopt
         x, fmin, ret = runner(counted, np.maximum(x0, lower), lower, control)
     if best[0] is not None and best[1] < fmin:
-        x = best[0]  # e.g. NLopt's round-off stop returns the start; keep the progress made
-    fmin = counted(x)
+        x, fmin = best[0], best[1]  # e.g. NLopt's round-off stop returns the start; keep the progress made
+    if not math.isfinite(fmin) or fmin >= 1e300:
+        fmin = counted(x)  # the optimizers report the value at the point they return; otherwise evaluate
     messages: list[str] = []
     # snap parameters very close to their bound onto it when that is no worse (as MixedModels.jl does)
     near = np.isfinite(lower) & (x - lower < 1e-5) & (x != lower)

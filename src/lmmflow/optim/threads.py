@@ -1,30 +1,28 @@
 """Limits on BLAS threads while a model is fitted.
 
-numpy and scipy wheels each ship their own OpenBLAS, each with its own thread pool.  The optimization
-loop alternates many small calls between the two; with more than one thread per pool, the idle threads
-of one library busy-wait while the other works, and on a 2-core machine a fit became 30 times slower
-(measured in docs/engine.md).  So, during a fit:
+numpy and scipy wheels each ship their own OpenBLAS, each with its own thread pool.  lmmflow runs one
+BLAS thread per library during a fit and parallelizes across processes instead (bootstrap, batch fits,
+profiles, Dask), for two measured reasons (docs/engine.md, "Threads"):
 
-- by default every BLAS library runs one thread, and lmmflow parallelizes across processes instead
-  (bootstrap, batch fits, Dask);
-- when the model has a large dense block (crossed factors with thousands of levels), the LAPACK work on
-  it (all of it goes through scipy) gets every core, while numpy's pool stays at one thread so the two
-  never compete.
+- the optimization loop alternates many small calls between the two libraries; with more than one thread
+  per pool, the idle threads of one busy-wait while the other works (a sleepstudy fit became 30 times
+  slower on a 2-core machine);
+- OpenBLAS's multithreaded Cholesky collapses when another process holds a core: a 1,128 x 1,128
+  ``dpotrf`` took 18 ms on one thread and 1.6 s on two while one core was busy (a 90-fold slowdown), and
+  the QR of InstEval's 73,421 x 28 fixed-effects matrix 0.35 s instead of 10 ms.  On an idle machine two
+  threads gained at most a quarter of the fit time (InstEval: 0.43 s against 0.56 s), so the default
+  does not gamble on the machine being idle.
 
 threadpoolctl does the limiting; without it nothing is limited.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["HEAVY_DENSE", "blas_threads"]
-
-HEAVY_DENSE = 1000  # a dense block at least this large makes multithreaded LAPACK worth it (InstEval's 1,128
-# lecturers: 0.43 s against 0.56 s for the whole fit on 2 cores)
+__all__ = ["blas_threads"]
 
 _controller: Any = None
 
@@ -44,30 +42,27 @@ def _libraries() -> list[Any]:
 
 
 @contextmanager
-def blas_threads(limit: int | str | None, heavy: bool = False) -> Iterator[None]:
-    """Run the block with BLAS thread limits.
+def blas_threads(limit: int | str | None) -> Iterator[None]:
+    """Run the block with BLAS thread limits, restoring the previous ones afterwards.
 
     Parameters
     ----------
     limit : int, "auto" or None
-        An int limits every BLAS library to that many threads; ``None`` changes nothing; ``"auto"``
-        gives one thread to every library, or, when ``heavy``, all cores to scipy's LAPACK and one
-        thread to numpy's.
-    heavy : bool
-        The model has a dense block of at least :data:`HEAVY_DENSE` rows.
+        An int limits every BLAS library to that many threads; ``"auto"`` means one thread per
+        library; ``None`` changes nothing.
+
+    Examples
+    --------
+    >>> with blas_threads(1):
+    ...     pass
     """
     libs = _libraries() if limit is not None else []
     before = [lc.num_threads for lc in libs]
+    n = 1 if limit == "auto" else (int(limit) if limit is not None else 0)
     try:
         for lc in libs:
-            if limit == "auto":
-                n = 1
-                if heavy and ("numpy" not in os.path.basename(os.path.dirname(lc.filepath)) or len(libs) == 1):
-                    n = os.cpu_count() or 1
-            else:
-                n = int(limit)
             lc.set_num_threads(n)
         yield
     finally:
-        for lc, n in zip(libs, before):
-            lc.set_num_threads(n)
+        for lc, k in zip(libs, before):
+            lc.set_num_threads(k)
