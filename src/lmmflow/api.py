@@ -60,8 +60,10 @@ def make_deviance(design: ModelDesign | str, data: Any = None, reml: bool = True
 
 
 def _cross_products(design: ModelDesign) -> CrossProducts:
+    if design.cross is not None:
+        return design.cross
     y = design.y if design.frame.offset is None else design.y - design.frame.offset
-    return CrossProducts.build(make_blocks(design), design.X, y, design.frame.weights)
+    return CrossProducts.build(make_blocks(design), design.fixed.matrix, y, design.frame.weights)
 
 
 def fit_design(design: ModelDesign, reml: bool = True, control: LmerControl | None = None,
@@ -69,8 +71,8 @@ def fit_design(design: ModelDesign, reml: bool = True, control: LmerControl | No
     """Fit a model from a built design (and, optionally, its cross-products)."""
     control = control or LmerControl()
     dense = max((t.nlevels * t.p for t in design.terms[1:]), default=0)  # rows of the largest dense block
-    if reml and design.n <= design.X.shape[1]:
-        raise ValueError(f"REML needs more observations ({design.n}) than fixed effects ({design.X.shape[1]})")
+    if reml and design.n <= design.fixed.p:
+        raise ValueError(f"REML needs more observations ({design.n}) than fixed effects ({design.fixed.p})")
     if control.optimizer == "auto":
         # gradient-based for several terms, unless the dense block is so large that the gradient's extra
         # factorizations (selected inversion) cost more than the evaluations they save

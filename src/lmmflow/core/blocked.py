@@ -147,6 +147,8 @@ def _soa_lx(lam: np.ndarray, Linv: np.ndarray, AX: np.ndarray) -> np.ndarray:
 def _soa_cholesky(M: np.ndarray) -> np.ndarray:
     """Cholesky factors of level-minor stacks (p, p, m)."""
     p = M.shape[0]
+    if p == 1:
+        return np.sqrt(M)
     if p == 2:
         L = np.zeros_like(M)
         a = np.sqrt(M[0, 0])
@@ -161,6 +163,8 @@ def _soa_cholesky(M: np.ndarray) -> np.ndarray:
 def _soa_tri_inverse(L: np.ndarray) -> np.ndarray:
     """Inverses of level-minor stacks of lower-triangular matrices (p, p, m)."""
     p = L.shape[0]
+    if p == 1:
+        return 1.0 / L
     if p == 2:
         inv = np.zeros_like(L)
         inv[0, 0] = 1.0 / L[0, 0]
@@ -208,10 +212,8 @@ class BlockedCholesky:
         self._buffers: dict[object, np.ndarray] = {}
         self._logdet0: float | None = None
         b0 = cp.blocks[0]
-        if b0.p > 1:
-            self._A0_soa = np.ascontiguousarray(cp.diag[0].transpose(1, 2, 0))
-            # a strided view: no copy of the (p_x + 1) x q0 block
-            self._xz0_soa = cp.xz[0].reshape(cp.p + 1, b0.nlevels, b0.p).transpose(0, 2, 1)
+        # a strided level-minor view of the (p_x + 1) x q0 block (no copy)
+        self._xz0_soa = cp.xz[0].reshape(cp.p + 1, b0.nlevels, b0.p).transpose(0, 2, 1)
         # index arrays to scatter block-diagonal values into the dense blocks (terms after the first)
         self._diag_index = [None] + [self._block_diag_index(b.nlevels, b.p) for b in cp.blocks[1:]]
         # all-scalar crossed/nested terms: lay out the fill products once (see pairs.py)
@@ -223,6 +225,11 @@ class BlockedCholesky:
                 groups = np.unique(cp.diag[0][:, 0, 0], return_inverse=True)[1].ravel()
                 self.pairs = {(k, j): PairProduct(cp.off[(k, 0)], cp.off[(j, 0)], lower=k == j, groups=groups)
                               for k, j in todo}
+
+    def _a0_soa(self, start: int, stop: int) -> np.ndarray:
+        """The first term's diagonal blocks of levels start:stop, level-minor (p, p, m) and contiguous, so
+        every operation on them is a contiguous vector operation (a copy of that chunk only)."""
+        return np.ascontiguousarray(self.cp.diag[0][start:stop].transpose(1, 2, 0))
 
     @staticmethod
     def _block_diag_index(nl: int, p: int) -> tuple[np.ndarray, np.ndarray]:
@@ -292,7 +299,7 @@ class BlockedCholesky:
         step = max(1, _CHUNK_VALUES // (c * p0))
         for start in range(0, b0.nlevels, step):
             stop = min(b0.nlevels, start + step)
-            M = _soa_sandwich(lam0, self._A0_soa[:, :, start:stop])
+            M = _soa_sandwich(lam0, self._a0_soa(start, stop))
             for a in range(p0):
                 M[a, a] += 1.0
             L = _soa_cholesky(M)
@@ -306,8 +313,10 @@ class BlockedCholesky:
     def update(self, theta: np.ndarray, objective_only: bool = False) -> None:
         """Recompute the factor at ``theta``.
 
-        With ``objective_only``, a one-term model with a vector-valued term keeps only what the objective
-        needs (the log-determinant and the [X y] block); the per-level arrays are rebuilt on first use.
+        With ``objective_only``, a one-term model keeps only what the objective and the solution need
+        (the log-determinant and the [X y] block, from one pass over the levels in cache-sized chunks); the
+        per-level arrays are rebuilt on first use.  ``objective_only="vector"`` does so only for a
+        vector-valued term (a scalar term's whole-array update is as fast).
         """
         cp = self.cp
         theta = np.asarray(theta, dtype=float)
@@ -315,7 +324,7 @@ class BlockedCholesky:
         self.lambdas = lams = self.lambdas_of(theta)
         self.__dict__.pop("_pending_theta", None)
         self._logdet0 = None
-        if objective_only and len(cp.blocks) == 1 and not self.scalar[0]:
+        if objective_only and len(cp.blocks) == 1 and (objective_only is True or not self.scalar[0]):
             for name in _PER_LEVEL:
                 self.__dict__.pop(name, None)
             self.LXX = np.linalg.cholesky(self._first_term_objective(lams[0]))
@@ -333,7 +342,7 @@ class BlockedCholesky:
             # first term, p > 1: work on level-minor copies (p, p, nlevels) so every operation is a
             # contiguous vector operation over the levels
             p0 = b0.p
-            M = _soa_sandwich(lam0, self._A0_soa)
+            M = _soa_sandwich(lam0, self._a0_soa(0, b0.nlevels))
             for a in range(p0):
                 M[a, a] += 1.0
             L = _soa_cholesky(M)
@@ -480,6 +489,30 @@ class BlockedCholesky:
         b0 = cp.blocks[0]
         u[0] = stack_matmul_t(self.L0inv, r0.reshape(b0.nlevels, b0.p, 1)).ravel()
         return u  # type: ignore[return-value]
+
+    def solve_u_levels(self, beta: np.ndarray) -> list[np.ndarray]:
+        """The spherical random effects u of a one-term model, level chunk by level chunk.
+
+        Same values as :meth:`solve_u`, without keeping any per-level factor: for each chunk of levels the
+        blocks L_i are recomputed and u_i = L_i^-T (L_i^-1 lambda' Z_i'(y - X beta)).
+        """
+        cp = self.cp
+        b0 = cp.blocks[0]
+        p0, c, nl = b0.p, cp.p + 1, b0.nlevels
+        lam0 = self.lambdas[0]
+        coef = np.append(-np.asarray(beta, dtype=float), 1.0)
+        u = np.empty((nl, p0))
+        step = max(1, _CHUNK_VALUES // (c * p0))
+        for start in range(0, nl, step):
+            stop = min(nl, start + step)
+            M = _soa_sandwich(lam0, self._a0_soa(start, stop))
+            for a in range(p0):
+                M[a, a] += 1.0
+            Linv = _soa_tri_inverse(_soa_cholesky(M))
+            LXs = _soa_lx(lam0, Linv, self._xz0_soa[:, :, start:stop])  # (c, p0, m)
+            rhs = np.tensordot(coef, LXs, axes=(0, 0))  # (p0, m)
+            u[start:stop] = np.einsum("bam,bm->ma", Linv, rhs)
+        return [u.ravel()]
 
     def solve_m(self, rhs: list[np.ndarray]) -> list[np.ndarray]:
         """Solve (Lambda'Z'Z Lambda + I) x = rhs, with rhs and x given per term (q_k x m, level-major)."""

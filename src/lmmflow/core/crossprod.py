@@ -7,12 +7,38 @@ This module imports only numpy and scipy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.linalg as sla
 import scipy.sparse as sp
 
-__all__ = ["CrossProducts", "ReBlock", "theta_layout"]
+__all__ = ["CHUNK_ROWS", "CrossProducts", "ReBlock", "row_block", "row_ranges", "theta_layout"]
+
+
+CHUNK_ROWS = 1 << 16
+"""Rows per block when the model matrices are read in row blocks (a few MiB of temporaries)."""
+
+
+def row_block(M: object, start: int, stop: int) -> np.ndarray:
+    """Rows ``start:stop`` of a per-row matrix: an array, or a source with ``rows(start, stop)``.
+
+    Sources let the design hand over X and Z without holding them whole (``lmmflow.design.lazy``);
+    the core needs only ``shape`` and ``rows``.
+    """
+    if isinstance(M, np.ndarray):
+        return M[start:stop]
+    return M.rows(start, stop)  # type: ignore[attr-defined]
+
+
+def row_ranges(n: int, chunk_rows: int | None = None, whole: bool = False) -> list[tuple[int, int]]:
+    """Consecutive row ranges covering ``0..n`` (one range when ``whole``); ``chunk_rows`` defaults to
+    :data:`CHUNK_ROWS`."""
+    chunk_rows = chunk_rows or CHUNK_ROWS
+    if whole or n <= chunk_rows:
+        return [(0, n)]
+    return [(a, min(n, a + chunk_rows)) for a in range(0, n, chunk_rows)]
 
 
 @dataclass(frozen=True)
@@ -23,8 +49,9 @@ class ReBlock:
     ----------
     codes : numpy.ndarray
         Level code (0 .. nlevels-1) of each row.
-    Z : numpy.ndarray
-        n x p values of the term's columns.
+    Z : numpy.ndarray or row source
+        n x p values of the term's columns (an array, or an object with ``shape`` and
+        ``rows(start, stop)``, read in row blocks).
     nlevels : int
         Number of levels.
     mask : numpy.ndarray
@@ -48,9 +75,10 @@ class ReBlock:
 
     def sparse_z(self, weights_sqrt: np.ndarray | None = None) -> sp.csr_matrix:
         """The n x q sparse model matrix of the term, columns level-major as in lme4."""
-        n, p = self.Z.shape
-        vals = self.Z if weights_sqrt is None else self.Z * weights_sqrt[:, None]
-        indices = (self.codes[:, None] * p + np.arange(p)[None, :]).ravel()
+        Z = np.asarray(self.Z, dtype=float)
+        n, p = Z.shape
+        vals = Z if weights_sqrt is None else Z * weights_sqrt[:, None]
+        indices = (self.codes[:, None].astype(np.int64) * p + np.arange(p)[None, :]).ravel()
         indptr = np.arange(0, n * p + 1, p)
         return sp.csr_matrix((vals.ravel(), indices, indptr), shape=(n, self.q))
 
@@ -102,6 +130,12 @@ class CrossProducts:
         Fixed-effect columns.
     log_weights : float
         Sum of the log prior weights (0 without weights), which enters the log-likelihood.
+    w_sqrt : numpy.ndarray or None
+        Square roots of the prior weights.
+    beta_offset : numpy.ndarray or None
+        Coefficients the response was centred with (added back to beta).
+    kept : numpy.ndarray or None
+        With ``build(select=...)``: the fixed-effect columns kept.
     """
 
     blocks: list[ReBlock]
@@ -114,8 +148,9 @@ class CrossProducts:
     log_weights: float = 0.0
     w_sqrt: np.ndarray | None = None
     beta_offset: np.ndarray | None = None
+    kept: np.ndarray | None = field(default=None, repr=False)
 
-    def with_response(self, y: np.ndarray, X: np.ndarray) -> CrossProducts:
+    def with_response(self, y: np.ndarray, X: object) -> CrossProducts:
         """The cross-products of the same design with a new response: only the y parts are recomputed.
 
         This is what makes refits (bootstrap, simulation studies, many outcomes) cheap.
@@ -124,34 +159,39 @@ class CrossProducts:
         ----------
         y : numpy.ndarray
             The new response (offset already subtracted).
-        X : numpy.ndarray
-            The fixed-effects matrix the cross-products were built from.
+        X : numpy.ndarray or row source
+            The fixed-effects matrix the cross-products were built from (kept columns only).
         """
-        yw = y if self.w_sqrt is None else y * self.w_sqrt
-        xw = X if self.w_sqrt is None else X * self.w_sqrt[:, None]
-        shift = _ols_shift(self.xx[:-1, :-1], xw, yw)
-        yw = yw - xw @ shift if shift is not None else yw
+        p = self.p
+        y = np.asarray(y, dtype=float)
+        eager = isinstance(X, np.ndarray) and all(isinstance(b.Z, np.ndarray) for b in self.blocks)
+        ranges = row_ranges(len(y), whole=eager)
+        xy, yy, zy, shift = _response_products(self.blocks, X, y, self.w_sqrt, self.xx[:p, :p],
+                                               [A[:p] for A in self.xz], ranges)
         xz = []
-        for A, b in zip(self.xz, self.blocks):
+        for A, v in zip(self.xz, zy):
             A = A.copy()
-            A[-1] = _z_cross(b, yw, self.w_sqrt)
+            A[p] = v
             xz.append(A)
         xx = self.xx.copy()
-        xx[-1, :-1] = xx[:-1, -1] = xw.T @ yw
-        xx[-1, -1] = yw @ yw
-        return CrossProducts(blocks=self.blocks, diag=self.diag, off=self.off, xz=xz, xx=xx, n=self.n, p=self.p,
+        xx[p, :p] = xx[:p, p] = xy
+        xx[p, p] = yy
+        return CrossProducts(blocks=self.blocks, diag=self.diag, off=self.off, xz=xz, xx=xx, n=self.n, p=p,
                              log_weights=self.log_weights, w_sqrt=self.w_sqrt, beta_offset=shift)
 
     @classmethod
-    def build(cls, blocks: list[ReBlock], X: np.ndarray, y: np.ndarray,
-              weights: np.ndarray | None = None, center: bool | np.ndarray = True) -> CrossProducts:
-        """Compute every block in one pass over the rows, without copying the data.
+    def build(cls, blocks: list[ReBlock], X: object, y: np.ndarray, weights: np.ndarray | None = None,
+              center: bool | np.ndarray = True, select: Callable[[np.ndarray], np.ndarray] | None = None,
+              chunk_rows: int | None = None) -> CrossProducts:
+        """Compute every block in one pass over the rows (two when centring), without copying the data.
 
         Parameters
         ----------
         blocks : list of ReBlock
-        X : numpy.ndarray
-            n x p fixed-effects matrix.
+        X : numpy.ndarray or row source
+            n x p fixed-effects matrix.  Arrays are used whole; a row source (``shape`` and
+            ``rows(start, stop)``, e.g. :class:`lmmflow.design.lazy.RowMatrix`) is read ``chunk_rows``
+            rows at a time, as are the terms' Z, so X and Z are never held whole.
         y : numpy.ndarray
             Response (offset already subtracted).
         weights : numpy.ndarray, optional
@@ -161,88 +201,182 @@ class CrossProducts:
             y - X b).  Theta, the random effects and the objective do not change (X b lies in the column
             space of X); beta is shifted back by ``beta_offset``.  This keeps y'y, from which the
             penalized residual sum of squares is obtained by subtraction, at the scale of the residuals,
-            so a response with a large mean relative to its spread loses no precision.  Partitioned
-            builds that are summed afterwards must pass the same array (or False) to every partition.
+            so a response with a large mean relative to its spread loses no precision.  The least-squares
+            coefficients are refined once from the residuals of the first solution (computed row by row),
+            and the centred products follow from the residuals' products.  Partitioned builds that are
+            summed afterwards must pass the same array (or False) to every partition.
+        select : callable, optional
+            Given the R factor of X (from the row blocks, a TSQR), the indices of the columns to keep;
+            the others (aliased fixed effects) are dropped before the response is centred.  The kept
+            indices are in the result's ``kept``.
+        chunk_rows : int, optional
+            Rows per block for row sources (default :data:`CHUNK_ROWS`).
         """
-        n, p = X.shape
+        y = np.asarray(y, dtype=float)
+        n, pfull = len(y), X.shape[1]
         w_sqrt = None
         log_w = 0.0
         if weights is not None:
             pos = weights > 0
             log_w = float(np.sum(np.log(weights[pos])))
             w_sqrt = np.sqrt(weights)
-            X = X * w_sqrt[:, None]
-            y = y * w_sqrt
-        xx = np.empty((p + 1, p + 1))
-        xx[:p, :p] = X.T @ X
-        shift = None
-        if isinstance(center, np.ndarray):
-            shift = center
-        elif center:
-            shift = _ols_shift(xx[:p, :p], X, y)
-        if shift is not None:
-            y = y - X @ shift
-        xx[:p, p] = xx[p, :p] = X.T @ y
-        xx[p, p] = y @ y
-        diag, xz = [], []
-        for b in blocks:
-            d = np.empty((b.nlevels, b.p, b.p))
-            for i in range(b.p):
-                zi = b.Z[:, i] if w_sqrt is None else b.Z[:, i] * w_sqrt
-                for j in range(i + 1):
-                    zj = b.Z[:, j] if w_sqrt is None else b.Z[:, j] * w_sqrt
-                    d[:, i, j] = np.bincount(b.codes, weights=zi * zj, minlength=b.nlevels)
+        fixed_shift = center if isinstance(center, np.ndarray) else None
+        respond = center is not True  # y's products in the first pass, unless y is centred on its OLS fit
+        eager = isinstance(X, np.ndarray) and all(isinstance(b.Z, np.ndarray) for b in blocks)
+        ranges = row_ranges(n, chunk_rows, whole=eager)
+        c = pfull + 1
+        xx = np.zeros((c, c))
+        diag = [np.zeros((b.nlevels, b.p, b.p)) for b in blocks]
+        xz = [np.zeros((c, b.q)) for b in blocks]
+        off: dict[tuple[int, int], sp.csr_matrix] = {}
+        R = np.zeros((0, pfull)) if select is not None else None
+        for a, e in ranges:
+            Xc, yc, wc = _weighted_rows(X, y, w_sqrt, a, e)
+            if fixed_shift is not None:
+                yc = yc - Xc @ fixed_shift
+            xx[:pfull, :pfull] += Xc.T @ Xc
+            xx[:pfull, pfull] += Xc.T @ yc
+            if respond:
+                xx[pfull, pfull] += yc @ yc
+            if R is not None and pfull:
+                R = np.linalg.qr(Xc if not len(R) else np.vstack([R, Xc]), mode="r")
+            Zs = [_weighted_z(b, a, e, wc) for b in blocks]
+            for k, (b, Zc) in enumerate(zip(blocks, Zs)):
+                codes = b.codes[a:e]
+                d = diag[k]
+                for i in range(b.p):
+                    for j in range(i + 1):
+                        d[:, i, j] += np.bincount(codes, weights=Zc[:, i] * Zc[:, j], minlength=b.nlevels)
+                for col in range(pfull):
+                    xz[k][col] += _z_cross(codes, Zc, Xc[:, col], b.nlevels)
+                if respond:
+                    xz[k][pfull] += _z_cross(codes, Zc, yc, b.nlevels)
+                for j in range(k):
+                    part = _zz_cross(codes, Zc, blocks[k], blocks[j].codes[a:e], Zs[j], blocks[j])
+                    off[(k, j)] = part if (k, j) not in off else (off[(k, j)] + part).tocsr()
+        for d in diag:
+            for i in range(d.shape[1]):
+                for j in range(i):
                     d[:, j, i] = d[:, i, j]
-            diag.append(d)
-            A = np.empty((p + 1, b.q))
-            for c in range(p):
-                A[c] = _z_cross(b, X[:, c], w_sqrt)
-            A[p] = _z_cross(b, y, w_sqrt)
-            xz.append(A)
-        off = {}
-        for k in range(len(blocks)):
-            for j in range(k):
-                off[(k, j)] = _zz_cross(blocks[k], blocks[j], w_sqrt)
+        kept = np.arange(pfull)
+        if R is not None:
+            kept = np.asarray(select(R), dtype=int)
+            if len(kept) < pfull:
+                idx = np.concatenate([kept, [pfull]])
+                xx = np.ascontiguousarray(xx[np.ix_(idx, idx)])
+                xz = [np.ascontiguousarray(A[idx]) for A in xz]
+                X = X[:, kept] if isinstance(X, np.ndarray) else _ColumnSubset(X, kept)
+                if fixed_shift is not None:
+                    fixed_shift = fixed_shift[kept]
+        p = len(kept)
+        shift = fixed_shift
+        if respond:
+            xx[p, :p] = xx[:p, p]
+        else:
+            xy, yy, zy, shift = _response_products(blocks, X, y, w_sqrt, xx[:p, :p], [A[:p] for A in xz], ranges,
+                                                   xty=xx[:p, p].copy())
+            xx[:p, p] = xx[p, :p] = xy
+            xx[p, p] = yy
+            for A, v in zip(xz, zy):
+                A[p] = v
         return cls(blocks=blocks, diag=diag, off=off, xz=xz, xx=xx, n=n, p=p, log_weights=log_w, w_sqrt=w_sqrt,
-                   beta_offset=shift)
+                   beta_offset=shift, kept=kept)
 
 
-def _ols_shift(xtx: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray | None:
-    """Least-squares coefficients of y on X (two refinement steps), or None when X is empty."""
-    p = X.shape[1]
-    if p == 0:
-        return None
-    try:
-        c = np.linalg.cholesky(xtx)
-    except np.linalg.LinAlgError:
-        return None
-    b = np.zeros(p)
-    r = y
-    for _ in range(2):  # iterative refinement: the second pass recovers digits lost in X'X
-        step = np.linalg.solve(c.T, np.linalg.solve(c, X.T @ r))
-        b = b + step
-        r = y - X @ b
-    return b
+class _ColumnSubset:
+    """Some columns of a row source (the non-aliased fixed effects)."""
+
+    def __init__(self, source: object, columns: np.ndarray):
+        self.source, self.columns = source, np.asarray(columns, dtype=int)
+        self.shape = (source.shape[0], len(self.columns))  # type: ignore[attr-defined]
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        return row_block(self.source, start, stop)[:, self.columns]
 
 
-def _z_cross(b: ReBlock, v: np.ndarray, w_sqrt: np.ndarray | None) -> np.ndarray:
-    """Z_k' v (level-major, length q_k) for a column v already scaled by the weights."""
-    out = np.empty((b.nlevels, b.p))
-    for a in range(b.p):
-        z = b.Z[:, a] if w_sqrt is None else b.Z[:, a] * w_sqrt
-        out[:, a] = np.bincount(b.codes, weights=z * v, minlength=b.nlevels)
+def _weighted_rows(X: object, y: np.ndarray, w_sqrt: np.ndarray | None, a: int, e: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Rows a:e of X and y, scaled by the square-root weights."""
+    Xc, yc = row_block(X, a, e), y[a:e]
+    if w_sqrt is None:
+        return Xc, yc, None
+    wc = w_sqrt[a:e]
+    return Xc * wc[:, None], yc * wc, wc
+
+
+def _weighted_z(b: ReBlock, a: int, e: int, wc: np.ndarray | None) -> np.ndarray:
+    Zc = row_block(b.Z, a, e)
+    return Zc if wc is None else Zc * wc[:, None]
+
+
+def _response_products(blocks: list[ReBlock], X: object, y: np.ndarray, w_sqrt: np.ndarray | None,
+                       xtx: np.ndarray, zx: list[np.ndarray], ranges: list[tuple[int, int]],
+                       xty: np.ndarray | None = None) -> tuple[np.ndarray, float, list[np.ndarray], np.ndarray | None]:
+    """X'y, y'y and Z_k'y for y centred on its least-squares fit on X, and the fit's coefficients.
+
+    With b0 from the normal equations (``xty`` = X'y, computed here when not given) and r = y - X b0
+    computed row by row, one refinement d = (X'X)^-1 X'r gives the coefficients b0 + d; the centred
+    response is r - X d, whose products follow from r's: X'r - X'X d, r'r - 2 d'X'r + d'X'X d and
+    Z'r - Z'X d, all at the scale of the residuals.
+    """
+    p = xtx.shape[0]
+    chol = None
+    if p:
+        try:
+            chol = np.linalg.cholesky(xtx)
+        except np.linalg.LinAlgError:
+            chol = None
+    b0 = None
+    if chol is not None:
+        if xty is None:
+            xty = np.zeros(p)
+            for a, e in ranges:
+                Xc, yc, _ = _weighted_rows(X, y, w_sqrt, a, e)
+                xty += Xc.T @ yc
+        b0 = _chol_solve(chol, xty)
+    xr = np.zeros(p)
+    rr = 0.0
+    zr = [np.zeros(b.q) for b in blocks]
+    for a, e in ranges:
+        Xc, yc, wc = _weighted_rows(X, y, w_sqrt, a, e)
+        r = yc - Xc @ b0 if b0 is not None else yc
+        if p:
+            xr += Xc.T @ r
+        rr += float(r @ r)
+        for k, b in enumerate(blocks):
+            zr[k] += _z_cross(b.codes[a:e], _weighted_z(b, a, e, wc), r, b.nlevels)
+    if b0 is None:
+        return xr, rr, zr, None
+    d = _chol_solve(chol, xr)
+    xy = xr - xtx @ d
+    yy = rr - 2.0 * float(d @ xr) + float(d @ xtx @ d)
+    zy = [v - A.T @ d for v, A in zip(zr, zx)]
+    return xy, yy, zy, b0 + d
+
+
+def _chol_solve(chol: np.ndarray, v: np.ndarray) -> np.ndarray:
+    return sla.cho_solve((chol, True), v, check_finite=False)
+
+
+def _z_cross(codes: np.ndarray, Z: np.ndarray, v: np.ndarray, nlevels: int) -> np.ndarray:
+    """Z' v (level-major, length nlevels * p) for rows with level ``codes`` and values ``Z``."""
+    p = Z.shape[1]
+    out = np.empty((nlevels, p))
+    for a in range(p):
+        out[:, a] = np.bincount(codes, weights=Z[:, a] * v, minlength=nlevels)
     return out.ravel()
 
 
-def _zz_cross(bk: ReBlock, bj: ReBlock, w_sqrt: np.ndarray | None) -> sp.csr_matrix:
-    """Z_k' Z_j as a sparse q_k x q_j matrix."""
+def _zz_cross(codes_k: np.ndarray, Zk: np.ndarray, bk: ReBlock, codes_j: np.ndarray, Zj: np.ndarray,
+              bj: ReBlock) -> sp.csr_matrix:
+    """Z_k' Z_j over some rows, as a sparse q_k x q_j matrix."""
     rows, cols, vals = [], [], []
+    ck = codes_k.astype(np.int64) * bk.p
+    cj = codes_j.astype(np.int64) * bj.p
     for a in range(bk.p):
-        za = bk.Z[:, a] if w_sqrt is None else bk.Z[:, a] * w_sqrt
         for c in range(bj.p):
-            zc = bj.Z[:, c] if w_sqrt is None else bj.Z[:, c] * w_sqrt
-            rows.append(bk.codes * bk.p + a)
-            cols.append(bj.codes * bj.p + c)
-            vals.append(za * zc)
+            rows.append(ck + a)
+            cols.append(cj + c)
+            vals.append(Zk[:, a] * Zj[:, c])
     coo = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(bk.q, bj.q))
     return coo.tocsr()

@@ -134,7 +134,7 @@ class DevianceFunction:
         self.evaluations += 1
         if self.small is None:
             try:
-                self.factor.update(np.asarray(theta, dtype=float), objective_only=True)
+                self.factor.update(np.asarray(theta, dtype=float), objective_only="vector")
                 val = self._criterion()
             except (np.linalg.LinAlgError, ValueError, FloatingPointError):
                 return math.inf
@@ -177,10 +177,11 @@ class DevianceFunction:
     def solve(self, theta: np.ndarray) -> Solution:
         """All estimates at ``theta``."""
         f = self.factor
-        f.update(np.asarray(theta, dtype=float))
+        one = len(self.cp.blocks) == 1  # one term: in level chunks, keeping no per-level factor
+        f.update(np.asarray(theta, dtype=float), objective_only=one)
         obj = self._criterion()
         beta_c = f.solve_fixef()  # for the centred response (see CrossProducts.build)
-        u = f.solve_u(beta_c)
+        u = f.solve_u_levels(beta_c) if one else f.solve_u(beta_c)
         b = f.b_of_u(u)
         beta = beta_c if self.cp.beta_offset is None else beta_c + self.cp.beta_offset
         pwrss = f.pwrss()

@@ -7,9 +7,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from ..core import CrossProducts, ReBlock
 from ..formula import ParsedFormula, parse_formula
-from .fixed import FixedDesign, build_fixed, build_response
+from . import lazy
+from .fixed import FixedDesign, build_fixed, build_response, nonaliased_columns, with_kept
 from .frame import DataError, ModelFrame, as_pandas, build_model_frame, group_codes
+from .lazy import RowMatrix
 from .random import ReTerm, build_random_terms
 
 __all__ = ["DataError", "ModelDesign", "ReTerm", "as_pandas", "group_codes", "encode_groups", "lformula"]
@@ -28,6 +31,9 @@ class ModelDesign:
     fixed : FixedDesign
     terms : list of ReTerm
         Random-effects terms in engine order (decreasing number of levels).
+    cross : CrossProducts or None
+        The cross-products of [Z X y], when the design was read in row blocks (large data: X and Z are
+        not held, see :mod:`lmmflow.design.lazy`); otherwise formed by the fit.
     """
 
     formula: ParsedFormula
@@ -35,6 +41,7 @@ class ModelDesign:
     y: np.ndarray
     fixed: FixedDesign
     terms: list[ReTerm]
+    cross: CrossProducts | None = None
 
     @property
     def n(self) -> int:
@@ -42,8 +49,17 @@ class ModelDesign:
         return len(self.y)
 
     def with_response(self, y: np.ndarray) -> ModelDesign:
-        """The same design with another response vector."""
-        return replace(self, y=np.asarray(y, dtype=float))
+        """The same design with another response vector (its cross-products are formed by the fit)."""
+        return replace(self, y=np.asarray(y, dtype=float), cross=None)
+
+    @property
+    def streamed(self) -> bool:
+        """Whether X or some term's Z is read in row blocks rather than held."""
+        return isinstance(self.fixed.matrix, RowMatrix) or any(isinstance(t.matrix, RowMatrix) for t in self.terms)
+
+    def blocks(self) -> list[ReBlock]:
+        """The engine's view of the random-effects terms (codes, values, lambda pattern)."""
+        return [ReBlock(codes=t.codes, Z=t.matrix, nlevels=t.nlevels, mask=t.theta_mask) for t in self.terms]
 
     @property
     def X(self) -> np.ndarray:
@@ -83,9 +99,21 @@ def lformula(formula: str, data: object, weights: object = None, offset: object 
     df = as_pandas(data)
     frame = build_model_frame(parsed, df, weights=weights, offset=offset)
     y = build_response(parsed.response, frame.data)
-    fixed = build_fixed(parsed.fixed, frame.data)
-    terms = build_random_terms(parsed.random, frame.data)
-    return ModelDesign(formula=parsed, frame=frame, y=y, fixed=fixed, terms=terms)
+    stream = len(y) >= lazy.STREAM_MIN_ROWS
+    fixed = build_fixed(parsed.fixed, frame.data, stream=stream)
+    terms = build_random_terms(parsed.random, frame.data, stream=stream)
+    design = ModelDesign(formula=parsed, frame=frame, y=y, fixed=fixed, terms=terms)
+    if not design.streamed:
+        return design
+    # large data: one pass over the rows in blocks forms the cross-products (and, from the R factor of the
+    # blocks, finds aliased fixed-effect columns); X and Z are never held whole
+    unchecked = isinstance(fixed.matrix, RowMatrix) and not fixed.dropped and len(fixed.kept) == fixed.p
+    y_eng = y if frame.offset is None else y - frame.offset
+    cross = CrossProducts.build(design.blocks(), fixed.matrix, y_eng, frame.weights,
+                                select=nonaliased_columns if unchecked else None)
+    if unchecked:
+        fixed = with_kept(fixed, cross.kept)
+    return replace(design, fixed=fixed, cross=cross)
 
 
 def encode_groups(term: ReTerm, data: pd.DataFrame) -> np.ndarray:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from formulaic import model_matrix
 from formulaic.model_spec import ModelSpec
 
 from ..formula import FormulaError
-from .matrices import NumericSpec, build_matrix
+from .lazy import RowMatrix
+from .matrices import NumericSpec, build_matrix, build_spec
 
-__all__ = ["FixedDesign", "build_fixed", "build_response", "nonaliased_columns", "rename_intercept"]
+__all__ = ["FixedDesign", "build_fixed", "build_response", "nonaliased_columns", "rename_intercept", "with_kept"]
 
 
 def rename_intercept(names: list[str]) -> list[str]:
@@ -20,17 +19,18 @@ def rename_intercept(names: list[str]) -> list[str]:
     return ["(Intercept)" if n == "Intercept" else n for n in names]
 
 
-@dataclass(frozen=True)
 class FixedDesign:
     """The fixed-effects matrix and how to rebuild it for new data.
 
-    Attributes
-    ----------
-    X : numpy.ndarray
-        n x p, full column rank (aliased columns removed).
+    Parameters and attributes
+    -------------------------
+    X : numpy.ndarray or RowMatrix
+        n x p, full column rank (aliased columns removed).  Given as a :class:`~lmmflow.design.lazy.RowMatrix`
+        for large data: then ``X`` builds the whole matrix on first access, and ``matrix`` reads it in
+        row blocks without holding it.
     names : list of str
         Column names in lme4's style (``(Intercept)``, ``recipe[T.B]:temp``).
-    spec : formulaic.model_spec.ModelSpec
+    spec : formulaic.model_spec.ModelSpec or NumericSpec
         The encoding (levels, contrasts) to apply to new data.
     kept : numpy.ndarray
         Indices of the columns of the formulaic matrix that were kept.
@@ -38,16 +38,36 @@ class FixedDesign:
         Names of aliased columns dropped.
     """
 
-    X: np.ndarray
-    names: list[str]
-    spec: ModelSpec | NumericSpec
-    kept: np.ndarray
-    dropped: list[str]
+    def __init__(self, X: np.ndarray | RowMatrix, names: list[str], spec: ModelSpec | NumericSpec,
+                 kept: np.ndarray, dropped: list[str]):
+        self._X = X
+        self.names = list(names)
+        self.spec = spec
+        self.kept = np.asarray(kept)
+        self.dropped = list(dropped)
+
+    @property
+    def X(self) -> np.ndarray:
+        """The whole n x p matrix (built on first access when the design reads it in row blocks)."""
+        return self._X if isinstance(self._X, np.ndarray) else self._X.full()
+
+    @property
+    def matrix(self) -> np.ndarray | RowMatrix:
+        """The matrix as the engine reads it: an array, or a row source (``rows(start, stop)``)."""
+        return self._X
+
+    @property
+    def p(self) -> int:
+        """Number of columns."""
+        return self._X.shape[1]
 
     def encode(self, data: pd.DataFrame) -> np.ndarray:
         """The fixed-effects matrix of new data, encoded as at fit time."""
         mm = self.spec.get_model_matrix(data, na_action="ignore")
         return np.asarray(mm, dtype=float)[:, self.kept]
+
+    def __repr__(self) -> str:
+        return f"FixedDesign(names={self.names}, dropped={self.dropped})"
 
 
 def nonaliased_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
@@ -77,8 +97,28 @@ def nonaliased_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
     return np.asarray(keep, dtype=int)
 
 
-def build_fixed(rhs: str, frame: pd.DataFrame) -> FixedDesign:
-    """Build the fixed-effects matrix for ``rhs`` on the model frame."""
+def build_fixed(rhs: str, frame: pd.DataFrame, stream: bool = False) -> FixedDesign:
+    """Build the fixed-effects matrix for ``rhs`` on the model frame.
+
+    With ``stream``, when the encoding can be fixed without encoding every row (see
+    :func:`lmmflow.design.matrices.build_spec`), the design holds a :class:`RowMatrix` of all the
+    formula's columns and no aliased column is dropped yet: the caller finds them from the R factor of the
+    row blocks (:meth:`lmmflow.core.CrossProducts.build` with ``select``) and calls :meth:`with_kept`.
+    """
+    if stream:
+        try:
+            found = build_spec(rhs, frame)
+        except Exception as exc:
+            raise FormulaError(f"cannot build the fixed effects {rhs!r}: {exc}") from exc
+        if found is not None:
+            spec, raw_names = found
+            names = rename_intercept(raw_names)
+
+            def encode(rows: pd.DataFrame) -> np.ndarray:
+                return spec.get_model_matrix(rows, na_action="ignore")
+
+            source = RowMatrix(encode, frame, len(names), f"fixed effects {rhs!r}", names)
+            return FixedDesign(X=source, names=names, spec=spec, kept=np.arange(len(names)), dropped=[])
     try:
         X, raw_names, spec = build_matrix(rhs, frame)
     except Exception as exc:
@@ -93,6 +133,22 @@ def build_fixed(rhs: str, frame: pd.DataFrame) -> FixedDesign:
     X = X if len(kept) == X.shape[1] else np.ascontiguousarray(X[:, kept])
     return FixedDesign(X=X, names=[names[j] for j in kept],
                        spec=spec, kept=kept, dropped=dropped)
+
+
+def with_kept(fixed: FixedDesign, kept: np.ndarray) -> FixedDesign:
+    """A streamed design's fixed part restricted to the non-aliased columns ``kept``."""
+    kept = np.asarray(kept, dtype=int)
+    if len(kept) == len(fixed.names):
+        return fixed
+    source = fixed.matrix
+    names = [fixed.names[j] for j in kept]
+
+    def encode(rows: pd.DataFrame) -> np.ndarray:
+        return np.asarray(fixed.spec.get_model_matrix(rows, na_action="ignore"), dtype=float)[:, kept]
+
+    sub = RowMatrix(encode, source.frame, len(kept), source.label, names)
+    dropped = [fixed.names[j] for j in range(len(fixed.names)) if j not in set(kept.tolist())]
+    return FixedDesign(X=sub, names=names, spec=fixed.spec, kept=kept, dropped=dropped)
 
 
 def build_response(response: str, frame: pd.DataFrame) -> np.ndarray:

@@ -6,6 +6,7 @@ formula needs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -51,12 +52,33 @@ def _vars(rhs: str, what: str) -> set[str]:
         raise FormulaError(f"cannot read the {what} {rhs!r}: {exc}") from exc
 
 
-def required_columns(parsed: ParsedFormula) -> dict[str, set[str]]:
-    """The data columns each part of the formula reads: response, fixed, and each random term."""
-    out: dict[str, set[str]] = {"response": _vars(parsed.response, "response")}
-    out["fixed"] = _vars(parsed.fixed, "fixed-effects part")
+_NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?![\w.(])(?!\s*=[^=])")
+_STRING = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def _named_columns(expr: str, columns: Iterable[object]) -> set[str]:
+    """Bare names in ``expr`` that are columns of the data.
+
+    formulaic does not report the variables of stateful transforms (``center(Days)`` reads nothing, by
+    its account), so the names that stand alone in the expression (not a function, module or keyword
+    argument, not inside a string) and that the data has are added.
+    """
+    cols = {str(c) for c in columns}
+    return {m for m in _NAME.findall(_STRING.sub("", expr)) if m in cols}
+
+
+def required_columns(parsed: ParsedFormula, columns: Iterable[object] = ()) -> dict[str, set[str]]:
+    """The data columns each part of the formula reads: response, fixed, and each random term.
+
+    ``columns`` (the data's) lets names that formulaic misses inside stateful transforms be found.
+    """
+    columns = list(columns)
+    out: dict[str, set[str]] = {"response": _vars(parsed.response, "response") | _named_columns(parsed.response,
+                                                                                                  columns)}
+    out["fixed"] = _vars(parsed.fixed, "fixed-effects part") | _named_columns(parsed.fixed, columns)
     for term in parsed.random:
-        out[f"({term.label})"] = _vars(term.expr, f"random term ({term.label})") | set(term.group)
+        out[f"({term.label})"] = (_vars(term.expr, f"random term ({term.label})") | set(term.group)
+                                  | _named_columns(term.expr, columns))
     return out
 
 
@@ -126,7 +148,7 @@ def build_model_frame(
     """
     if len(data) == 0:
         raise DataError("the data has no rows: pass a frame with at least a few observations")
-    needed = required_columns(parsed)
+    needed = required_columns(parsed, data.columns)
     cols: list[str] = []
     for part, names in needed.items():
         for col in sorted(names):

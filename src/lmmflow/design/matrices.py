@@ -1,9 +1,10 @@
-"""Model matrices of formula parts: formulaic for the general case, a direct path for plain numeric
-columns (``1 + time``), and cached formula parsing.
+"""Model matrices of formula parts: formulaic for the general case, a direct path for numeric columns
+and their products (``1 + time``, ``time * group``), and cached formula parsing.
 
 Parsing a formula string is pure, so parsed formulas are cached.  Encoding is not (categorical levels
 and stateful transforms depend on the data), so it is never cached; the direct path applies only when
-every term is the intercept or a numeric column, where no encoding decision exists.
+every term is the intercept, a numeric column or a product of numeric columns, where no encoding decision
+exists.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 from formulaic import Formula, model_matrix
 
-__all__ = ["NumericSpec", "build_matrix", "parsed", "required_variables"]
+__all__ = ["NumericSpec", "build_matrix", "build_spec", "numeric_spec", "parsed", "required_variables"]
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -34,53 +35,69 @@ def required_variables(rhs: str) -> frozenset[str]:
 
 
 @lru_cache(maxsize=512)
-def _plain_terms(rhs: str) -> tuple[bool, tuple[str, ...]] | None:
-    """(intercept, columns) when ``rhs`` is only '1'/'0'/'-1' and bare column names joined by '+'."""
-    text = rhs.replace(" ", "")
-    intercept, cols = True, []
-    terms = re.split(r"(?=[+-])", text)
-    for tok in terms:
-        if not tok:
-            continue
-        sign, name = (tok[0], tok[1:]) if tok[0] in "+-" else ("+", tok)
-        if name == "1":
-            intercept = sign == "+"
-        elif name == "0" and sign == "+":
-            intercept = False
-        elif sign == "+" and _IDENT.match(name) and name not in cols:
-            cols.append(name)
+def _plain_terms(rhs: str) -> tuple[tuple[str, ...], ...] | None:
+    """The terms of ``rhs`` as tuples of column names (``()`` for the intercept), in formulaic's column
+    order, when every factor is a bare column name (``1 + time``, ``time * group``); otherwise None."""
+    try:
+        terms = list(parsed(rhs))
+    except Exception:  # noqa: BLE001 - formulaic raises several kinds; the general path reports them
+        return None
+    out = []
+    for term in terms:
+        names = tuple(str(f.expr) for f in term.factors)
+        if names == ("1",):
+            out.append(())
+        elif names and all(_IDENT.match(nm) for nm in names):
+            out.append(names)
         else:
             return None
-    return intercept, tuple(cols)
+    return tuple(out)
 
 
 @dataclass(frozen=True)
 class NumericSpec:
-    """Encoding of a formula part made only of an intercept and numeric columns.
+    """Encoding of a formula part made only of an intercept, numeric columns and their products.
 
-    Offers formulaic's ``get_model_matrix(data, na_action=...)`` so the rest of lmmflow treats both alike.
+    Offers formulaic's ``get_model_matrix(data, na_action=...)`` so the rest of lmmflow treats both alike;
+    the columns and their names are formulaic's (``Intercept``, ``time``, ``time:group``).
     """
 
-    intercept: bool
-    columns: tuple[str, ...]
+    terms: tuple[tuple[str, ...], ...]
 
     @property
     def column_names(self) -> list[str]:
         """Names of the matrix columns, formulaic's style."""
-        return (["Intercept"] if self.intercept else []) + list(self.columns)
+        return ["Intercept" if not t else ":".join(t) for t in self.terms]
 
     def get_model_matrix(self, data: pd.DataFrame, na_action: str = "ignore") -> np.ndarray:  # noqa: ARG002
         """The matrix for ``data``."""
-        n = len(data)
-        out = np.empty((n, int(self.intercept) + len(self.columns)))
-        j = 0
-        if self.intercept:
-            out[:, 0] = 1.0
-            j = 1
-        for col in self.columns:
-            out[:, j] = data[col].to_numpy(dtype=float)
-            j += 1
+        out = np.empty((len(data), len(self.terms)))
+        cols: dict[str, np.ndarray] = {}
+        for j, term in enumerate(self.terms):
+            if not term:
+                out[:, j] = 1.0
+                continue
+            for k, name in enumerate(term):
+                if name not in cols:
+                    cols[name] = data[name].to_numpy(dtype=float)
+                if k == 0:
+                    out[:, j] = cols[name]
+                else:
+                    out[:, j] *= cols[name]
         return out
+
+
+def _numeric(frame: pd.DataFrame, col: str) -> bool:
+    s = frame[col]
+    return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+
+
+def numeric_spec(rhs: str, frame: pd.DataFrame) -> NumericSpec | None:
+    """The direct encoding of ``rhs`` when it applies (bare numeric columns and their products)."""
+    terms = _plain_terms(rhs)
+    if terms is None or not all(c in frame.columns and _numeric(frame, c) for t in terms for c in t):
+        return None
+    return NumericSpec(terms=terms)
 
 
 def build_matrix(rhs: str, frame: pd.DataFrame) -> tuple[np.ndarray, list[str], object]:
@@ -88,12 +105,32 @@ def build_matrix(rhs: str, frame: pd.DataFrame) -> tuple[np.ndarray, list[str], 
 
     Raises whatever formulaic raises for a formula it cannot read (callers wrap it with the term).
     """
-    plain = _plain_terms(rhs)
-    if plain is not None and all(
-        c in frame.columns and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
-        for c in plain[1]
-    ):
-        spec = NumericSpec(intercept=plain[0], columns=plain[1])
+    spec = numeric_spec(rhs, frame)
+    if spec is not None:
         return spec.get_model_matrix(frame), spec.column_names, spec
     mm = model_matrix(parsed(rhs), frame, na_action="ignore")
     return np.asarray(mm, dtype=float), [str(c) for c in mm.columns], mm.model_spec
+
+
+def build_spec(rhs: str, frame: pd.DataFrame) -> tuple[object, list[str]] | None:
+    """The encoding of ``rhs`` for ``frame`` and its column names, found without encoding every row.
+
+    The direct numeric path needs no data; formulaic's spec is built on the prototype rows (every level
+    of each categorical column, :func:`lmmflow.design.lazy.prototype_rows`).  Returns None when the
+    encoding depends on the data otherwise (stateful transforms, ``C(...)``): then the caller builds the
+    matrix whole.
+    """
+    spec = numeric_spec(rhs, frame)
+    if spec is not None:
+        return spec, spec.column_names
+    if "C(" in rhs.replace(" ", ""):
+        return None
+    from .lazy import prototype_rows
+
+    used = [c for c in required_variables(rhs) if c in frame.columns]
+    categorical = [c for c in used if not _numeric(frame, c)]
+    proto = frame.iloc[prototype_rows(frame, categorical)]
+    mm = model_matrix(parsed(rhs), proto, na_action="ignore")
+    if getattr(mm.model_spec, "transform_state", None):
+        return None
+    return mm.model_spec, [str(c) for c in mm.columns]

@@ -8,8 +8,6 @@ Terms are ordered by decreasing number of levels, as lme4 orders them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 from formulaic.model_spec import ModelSpec
@@ -17,17 +15,17 @@ from formulaic.model_spec import ModelSpec
 from ..formula import FormulaError, RandomTerm
 from .fixed import rename_intercept
 from .frame import DataError, group_codes
-from .matrices import build_matrix
+from .lazy import RowMatrix
+from .matrices import build_matrix, build_spec
 
 __all__ = ["ReTerm", "build_random_terms"]
 
 
-@dataclass
 class ReTerm:
     """One grouping factor's random effects (after merging ``||`` pieces).
 
-    Attributes
-    ----------
+    Parameters and attributes
+    -------------------------
     group : str
         Grouping factor name as lme4 prints it (``Subject``, ``batch:cask``).
     group_cols : tuple of str
@@ -36,25 +34,41 @@ class ReTerm:
         Level labels (strings) in code order.
     codes : numpy.ndarray
         Level code of each row.
-    Z : numpy.ndarray
-        n x p values of the term's columns for each row.
+    Z : numpy.ndarray or RowMatrix
+        n x p values of the term's columns for each row; a :class:`~lmmflow.design.lazy.RowMatrix` for
+        large data (``Z`` then builds the whole matrix on first access, ``matrix`` reads row blocks).
     cnames : list of str
         Names of the p columns (``(Intercept)``, ``Days``).
     blocks : list of list of int
         Column indices of each correlated block: one block for ``(x | g)``, one per piece for ``(x || g)``.
     specs : list of ModelSpec
         The encoding of each block's expression, to rebuild Z for new data.
+    exprs : list of str
+        Each block's expression.
     """
 
-    group: str
-    group_cols: tuple[str, ...]
-    levels: pd.Index
-    codes: np.ndarray
-    Z: np.ndarray
-    cnames: list[str]
-    blocks: list[list[int]]
-    specs: list[ModelSpec] = field(repr=False)
-    exprs: list[str] = field(default_factory=list)
+    def __init__(self, group: str, group_cols: tuple[str, ...], levels: pd.Index, codes: np.ndarray,
+                 Z: np.ndarray | RowMatrix, cnames: list[str], blocks: list[list[int]], specs: list[ModelSpec],
+                 exprs: list[str] | None = None):
+        self.group = group
+        self.group_cols = group_cols
+        self.levels = levels
+        self.codes = codes
+        self._Z = Z
+        self.cnames = cnames
+        self.blocks = blocks
+        self.specs = specs
+        self.exprs = list(exprs or [])
+
+    @property
+    def Z(self) -> np.ndarray:
+        """The whole n x p matrix of the term's values (built on first access for large data)."""
+        return self._Z if isinstance(self._Z, np.ndarray) else self._Z.full()
+
+    @property
+    def matrix(self) -> np.ndarray | RowMatrix:
+        """The values as the engine reads them: an array, or a row source (``rows(start, stop)``)."""
+        return self._Z
 
     @property
     def nlevels(self) -> int:
@@ -64,7 +78,7 @@ class ReTerm:
     @property
     def p(self) -> int:
         """Number of random effects per level."""
-        return self.Z.shape[1]
+        return self._Z.shape[1]
 
     @property
     def theta_mask(self) -> np.ndarray:
@@ -82,8 +96,25 @@ class ReTerm:
         cols = [np.asarray(s.get_model_matrix(data, na_action="ignore"), dtype=float) for s in self.specs]
         return np.column_stack(cols) if cols else np.zeros((len(data), 0))
 
+    def __repr__(self) -> str:
+        return f"ReTerm(group={self.group!r}, cnames={self.cnames}, nlevels={self.nlevels})"
 
-def _term_matrix(expr: str, frame: pd.DataFrame, label: str) -> tuple[np.ndarray, list[str], ModelSpec]:
+
+def _term_matrix(expr: str, frame: pd.DataFrame, label: str, stream: bool = False
+                 ) -> tuple[np.ndarray | RowMatrix, list[str], ModelSpec]:
+    if stream:
+        try:
+            found = build_spec(expr, frame)
+        except Exception as exc:
+            raise FormulaError(f"cannot build random term ({label}): {exc}") from exc
+        if found is not None:
+            spec, raw = found
+            names = rename_intercept(raw)
+
+            def encode(rows: pd.DataFrame) -> np.ndarray:
+                return spec.get_model_matrix(rows, na_action="ignore")
+
+            return RowMatrix(encode, frame, len(names), f"random term ({label})", names), names, spec
     try:
         Z, names, spec = build_matrix(expr, frame)
     except Exception as exc:
@@ -93,8 +124,27 @@ def _term_matrix(expr: str, frame: pd.DataFrame, label: str) -> tuple[np.ndarray
     return Z, rename_intercept(names), spec
 
 
-def build_random_terms(terms: tuple[RandomTerm, ...], frame: pd.DataFrame) -> list[ReTerm]:
+def _stack_columns(pieces: list[np.ndarray | RowMatrix], frame: pd.DataFrame, label: str,
+                   names: list[str]) -> np.ndarray | RowMatrix:
+    """The term's columns side by side: one array, or a row source over the pieces' encodings."""
+    if any(isinstance(z, np.ndarray) for z in pieces):
+        arrays = [z if isinstance(z, np.ndarray) else z.full() for z in pieces]
+        return np.ascontiguousarray(arrays[0] if len(arrays) == 1 else np.column_stack(arrays))
+    if len(pieces) == 1:
+        return pieces[0]
+    encoders = [z.encode_rows for z in pieces]
+
+    def encode(rows: pd.DataFrame) -> np.ndarray:
+        return np.column_stack([e(rows) for e in encoders])
+
+    return RowMatrix(encode, frame, sum(z.shape[1] for z in pieces), label, names)
+
+
+def build_random_terms(terms: tuple[RandomTerm, ...], frame: pd.DataFrame, stream: bool = False) -> list[ReTerm]:
     """Build every random-effects term on the model frame, merged and ordered.
+
+    With ``stream``, the terms' values are row sources (:class:`~lmmflow.design.lazy.RowMatrix`) where the
+    encoding allows it, so Z is never held whole.
 
     Raises
     ------
@@ -105,13 +155,15 @@ def build_random_terms(terms: tuple[RandomTerm, ...], frame: pd.DataFrame) -> li
     n = len(frame)
     merged: dict[tuple[str, ...], list[tuple[RandomTerm, np.ndarray, list[str], ModelSpec]]] = {}
     for term in terms:
-        Z, names, spec = _term_matrix(term.expr, frame, term.label)
+        Z, names, spec = _term_matrix(term.expr, frame, term.label, stream)
         if Z.shape[1] == 0:
             raise FormulaError(f"random term ({term.label}) has no columns")
         merged.setdefault(term.group, []).append((term, Z, names, spec))
     out: list[ReTerm] = []
     for group, pieces in merged.items():
         codes, levels = group_codes(frame, group)
+        if len(levels) < 2**31 - 1:
+            codes = codes.astype(np.int32)  # half the memory of the per-row codes
         names_seen: list[str] = []
         groups_of_pieces: list[list[tuple[RandomTerm, np.ndarray, list[str], ModelSpec]]] = [[]]
         for piece in pieces:
@@ -122,14 +174,14 @@ def build_random_terms(terms: tuple[RandomTerm, ...], frame: pd.DataFrame) -> li
                 groups_of_pieces[-1].append(piece)
                 names_seen += piece[2]
         for grp in groups_of_pieces:
-            Z = np.column_stack([pc[1] for pc in grp])
             cnames = [nm for pc in grp for nm in pc[2]]
+            Z = _stack_columns([pc[1] for pc in grp], frame, f"random term (... | {':'.join(group)})", cnames)
             blocks, start = [], 0
             for pc in grp:
                 blocks.append(list(range(start, start + len(pc[2]))))
                 start += len(pc[2])
             out.append(ReTerm(group=":".join(group), group_cols=group, levels=levels, codes=codes,
-                              Z=np.ascontiguousarray(Z), cnames=cnames, blocks=blocks,
+                              Z=Z, cnames=cnames, blocks=blocks,
                               specs=[pc[3] for pc in grp], exprs=[pc[0].expr for pc in grp]))
     for t in out:
         label = f"(... | {t.group})"

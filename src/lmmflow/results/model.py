@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..control import LmerControl
 from ..core import DevianceFunction, ReBlock, Solution
+from ..core.crossprod import row_block, row_ranges
 from ..design import ModelDesign
 from ..optim import OptSummary
 
@@ -19,7 +20,7 @@ __all__ = ["LmerResult", "make_blocks"]
 
 def make_blocks(design: ModelDesign) -> list[ReBlock]:
     """The engine's view of a design's random-effects terms."""
-    return [ReBlock(codes=t.codes, Z=t.Z, nlevels=t.nlevels, mask=t.theta_mask) for t in design.terms]
+    return design.blocks()
 
 
 class LmerResult:
@@ -119,7 +120,7 @@ class LmerResult:
     @property
     def npar(self) -> int:
         """Number of parameters: fixed effects, covariance parameters and the residual variance."""
-        return self.design.fixed.X.shape[1] + len(self.solution.theta) + 1
+        return self.design.fixed.p + len(self.solution.theta) + 1
 
     @property
     def loglik(self) -> float:
@@ -254,13 +255,24 @@ class LmerResult:
         return False
 
     # ---- fitted values and residuals ---------------------------------------------------------------
-    def _linear_predictor(self, with_re: bool = True) -> np.ndarray:
-        eta = self.design.X @ self.solution.beta
-        if with_re:
-            for term, b in zip(self.design.terms, self.solution.b):
-                eta = eta + np.einsum("ip,ip->i", term.Z, b[term.codes])
-        if self.offset is not None:
-            eta = eta + self.offset
+    def _linear_predictor(self, with_re: bool = True, beta: np.ndarray | None = None,
+                          b: list[np.ndarray] | None = None, add_offset: bool = True) -> np.ndarray:
+        """X beta (+ Z b) (+ offset) for the rows used, formed in row blocks for large data.
+
+        ``beta`` and ``b`` default to the estimates; a design read in row blocks is never held whole.
+        """
+        d = self.design
+        beta = self.solution.beta if beta is None else beta
+        b = self.solution.b if b is None else b
+        eta = np.empty(self.nobs)
+        for a, e in row_ranges(self.nobs, whole=not d.streamed):
+            v = row_block(d.fixed.matrix, a, e) @ beta
+            if with_re:
+                for term, bk in zip(d.terms, b):
+                    v = v + np.einsum("ip,ip->i", row_block(term.matrix, a, e), bk[term.codes[a:e]])
+            eta[a:e] = v
+        if add_offset and self.offset is not None:
+            eta += self.offset
         return eta
 
     @cached_property
@@ -302,7 +314,7 @@ class LmerResult:
             raise ValueError("new_y has missing or infinite values")
         return fit_design(self.design.with_response(y), reml=self.reml, control=self.control,
                           cross=self.devfun.cp.with_response(y - (self.offset if self.offset is not None else 0.0),
-                                                               self.design.X),
+                                                               self.design.fixed.matrix),
                           data_name=self.data_name)
 
     def update(self, formula: str | None = None, data: Any = None, reml: bool | None = None,

@@ -73,20 +73,18 @@ def simulate(m: LmerResult, nsim: int = 1, seed: int | None = None, use_u: bool 
     """Responses simulated from the fitted model: new random effects (unless ``use_u``) and residuals."""
     rng = np.random.default_rng(seed)
     n = m.nobs
-    base = m.design.X @ m.solution.beta
-    if m.offset is not None:
-        base = base + m.offset
+    base = m._linear_predictor(with_re=False)
     w = m.weights
     scale = m.sigma / (np.sqrt(w) if w is not None else 1.0)
     lams = m.devfun.factor.lambdas_of(m.solution.theta)
+    zero = np.zeros_like(m.solution.beta)
     out = np.empty((n, nsim))
     for s in range(nsim):
-        y = base.copy()
-        for term, lam, b_hat in zip(m.design.terms, lams, m.solution.b):
-            if use_u:
-                b = b_hat
-            else:
-                b = rng.standard_normal((term.nlevels, term.p)) @ lam.T * m.sigma
-            y += np.einsum("ip,ip->i", term.Z, b[term.codes])
+        if use_u:
+            bs = m.solution.b
+        else:
+            bs = [rng.standard_normal((term.nlevels, term.p)) @ lam.T * m.sigma
+                  for term, lam in zip(m.design.terms, lams)]
+        y = base + m._linear_predictor(beta=zero, b=bs, add_offset=False)
         out[:, s] = y + scale * rng.standard_normal(n)
     return pd.DataFrame(out, index=m.data.index, columns=[f"sim_{i + 1}" for i in range(nsim)])
