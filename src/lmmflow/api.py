@@ -17,6 +17,7 @@ import pandas as pd
 
 from .control import LmerControl
 from .core import CrossProducts, DevianceFunction
+from .core.dense import SmallDenseObjective
 from .design import ModelDesign, lformula
 from .optim import optimize_theta
 from .optim.threads import blas_threads
@@ -73,14 +74,17 @@ def fit_design(design: ModelDesign, reml: bool = True, control: LmerControl | No
     dense = max((t.nlevels * t.p for t in design.terms[1:]), default=0)  # rows of the largest dense block
     if reml and design.n <= design.fixed.p:
         raise ValueError(f"REML needs more observations ({design.n}) than fixed effects ({design.fixed.p})")
-    if control.optimizer == "auto":
-        # gradient-based for several terms, unless the dense block is so large that the gradient's extra
-        # factorizations (selected inversion) cost more than the evaluations they save
-        control = control.replace(optimizer="lbfgsb" if len(design.terms) > 1 and dense < 2000 else "bobyqa")
     with blas_threads(control.blas_threads):
         devfun = DevianceFunction(cross if cross is not None else _cross_products(design), reml=reml)
+        if control.optimizer == "auto":
+            # gradient-based where the gradient is cheap: small models (one dense system, see
+            # core/dense.py) and several terms, unless the dense block is so large that the gradient's
+            # selected inversion costs more than the evaluations it saves
+            gradient_pays = isinstance(devfun.small, SmallDenseObjective) or (len(design.terms) > 1 and dense < 2000)
+            control = control.replace(optimizer="lbfgsb" if gradient_pays else "bobyqa")
         opt = optimize_theta(devfun, devfun.theta0, devfun.lower, control=control, record=record,
-                             value_and_grad=devfun.value_and_gradient)
+                             value_and_grad=devfun.value_and_gradient,
+                             cheap_gradient=isinstance(devfun.small, SmallDenseObjective))
         if not opt.converged and control.optimizer == "lbfgsb":
             # a gradient method that stopped early gets a second opinion from BOBYQA, started where it stopped
             retry = optimize_theta(devfun, opt.theta, devfun.lower, control=control.replace(optimizer="bobyqa"),

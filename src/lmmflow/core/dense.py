@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.linalg.lapack import dpotrf as _potrf
+from scipy.linalg.lapack import dtrtri as _trtri
 
 from .crossprod import CrossProducts
 
@@ -56,6 +57,7 @@ class SmallDenseObjective:
         self.cols = np.concatenate(cols)
         self.tidx = np.concatenate(tidx)
         self.diag = np.arange(q)
+        self.n_theta = int(self.tidx.max()) + 1 if len(self.tidx) else 0
         self.work = np.empty((q + c, q + c))
 
     @staticmethod
@@ -63,21 +65,59 @@ class SmallDenseObjective:
         """Whether a model is small enough for the dense path to pay."""
         return sum(b.q for b in cp.blocks) + cp.p + 1 <= MAX_DENSE_SIZE
 
-    def __call__(self, theta: np.ndarray) -> tuple[float, float, float]:
-        """(log det of the random-effects block, log det R_X R_X', penalized RSS) at ``theta``."""
+    def _factor(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Lambda, Lambda'Z'Z and the upper factor U (U'U = Omega) of the whole system at ``theta``."""
         q = self.q
         lam = np.zeros((q, q))
         lam[self.rows, self.cols] = theta[self.tidx]
         m = self.work
-        top = lam.T @ self.azz @ lam
+        la = lam.T @ self.azz
+        top = la @ lam
         top[self.diag, self.diag] += 1.0
         m[:q, :q] = top
         b = lam.T @ self.azx
         m[:q, q:] = b
         m[q:, :q] = b.T
         m[q:, q:] = self.axx
-        c, info = _potrf(m.T, lower=0, clean=0, overwrite_a=0)  # the transpose is the F-ordered view
+        # C-ordered Omega is its own transpose; LAPACK sees the F-ordered view and returns U with U'U = Omega
+        c, info = _potrf(m.T, lower=0, clean=0, overwrite_a=0)
         if info != 0:
             raise np.linalg.LinAlgError("not positive definite")
+        return lam, la, c
+
+    def _parts(self, c: np.ndarray) -> tuple[float, float, float]:
+        q = self.q
         d = np.diagonal(c)
         return (2.0 * float(np.log(d[:q]).sum()), 2.0 * float(np.log(d[q:q + self.p]).sum()), float(d[-1] ** 2))
+
+    def __call__(self, theta: np.ndarray) -> tuple[float, float, float]:
+        """(log det of the random-effects block, log det R_X R_X', penalized RSS) at ``theta``."""
+        return self._parts(self._factor(theta)[2])
+
+    def with_gradients(self, theta: np.ndarray) -> tuple[tuple[float, float, float], np.ndarray]:
+        """The three parts and the gradients of log det of Omega's leading blocks (3 x n_theta).
+
+        With Omega = [[Lambda'Z'Z Lambda + I, Lambda'Z'[X y]], [., [X y]'[X y]]] = L L', the parts are
+        log-determinants of leading blocks: D1 (the q random effects), D2 (q + p) and D3 (all), with
+        log|R_X|^2 = D2 - D1 and log(pwrss) = D3 - D2.  The derivative of Omega in theta_j is E + E'
+        with E's first q columns P dLambda, P = [Lambda'Z'Z; [X y]'Z]; so
+
+            d D_k / d theta_j = 2 sum over the entries (r, s) of Lambda holding theta_j of G_k[r, s],
+            G_k = P[:k]' Omega_k^-1[:k, :q] = (W P)[:k]' W[:k, :q],  W = L^-1,
+
+        which needs one triangular inverse and three small products, and holds on the boundary too.
+        """
+        q = self.q
+        lam, la, u = self._factor(theta)
+        w, info = _trtri(u, lower=0)  # upper inverse: W = L^-1 = (U^-1)'
+        if info != 0:
+            raise np.linalg.LinAlgError("singular factor")
+        W = np.triu(w).T  # lower triangular (LAPACK leaves the other triangle as it found it)
+        P = np.vstack([la, self.azx.T])  # (q + c) x q
+        WP = W @ P
+        sizes = (q, q + self.p, W.shape[0])
+        grads = np.empty((3, self.n_theta))
+        for i, k in enumerate(sizes):
+            G = WP[:k].T @ W[:k, :q]
+            grads[i] = 2.0 * np.bincount(self.tidx, weights=G[self.rows, self.cols], minlength=self.n_theta)
+        return self._parts(u), grads

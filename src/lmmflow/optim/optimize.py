@@ -85,6 +85,7 @@ class OptSummary:
 
 
 _TINY_GAIN = 1e-13  # predicted Newton gains below this share of |objective| are rounding: no step
+_BOUNDARY_STEP = 1e-3  # a step off a bound that tells a saddle point on it from a minimum
 
 
 def _run_nlopt(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray,
@@ -183,7 +184,8 @@ def fd_gradient_hessian(fn: Callable[[np.ndarray], float], x: np.ndarray, free: 
 
 def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower: np.ndarray,
                    control: LmerControl | None = None, record: bool = False,
-                   value_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None) -> OptSummary:
+                   value_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None,
+                   cheap_gradient: bool = False) -> OptSummary:
     """Minimize ``fn`` over theta >= ``lower``.
 
     Parameters
@@ -197,6 +199,11 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
         Keep every (theta, objective) pair in the summary's ``log``.
     value_and_grad : callable, optional
         Objective and gradient together, for gradient-based optimizers (``"lbfgsb"``).
+    cheap_gradient : bool
+        The gradient costs about as much as the objective (small models): after L-BFGS-B, always check
+        and polish the optimum with a Hessian from gradient differences, so fits of the same model through
+        different (equally exact) arithmetic end at the same point; otherwise that check is skipped when
+        L-BFGS-B's own curvature estimate shows the optimum reached.
 
     Returns
     -------
@@ -234,6 +241,17 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
             return v, g
 
         x, fmin, ret = _run_lbfgsb(counted, np.maximum(x0, lower), lower, control, counted_vg)
+        # A diagonal entry of lambda on its bound can be a stationary point that is no minimum: the
+        # covariance depends on it only through its square, so the gradient there is exactly zero and a
+        # gradient method stops.  A step into the interior tells; if it lowers the objective, the fit is
+        # not converged and the caller (fit_design) continues with BOBYQA from that better point.
+        for j in np.flatnonzero(np.isfinite(lower) & (x <= lower + 1e-8)):
+            xt = x.copy()
+            xt[j] = lower[j] + _BOUNDARY_STEP
+            ft = counted(xt)
+            if ft < fmin - _TINY_GAIN * max(abs(fmin), 1.0):
+                x, fmin, ret = xt, ft, "ABNORMAL: a parameter on its bound at a saddle point"
+                break
     else:
         runner = _run_cobyqa if control.optimizer == "cobyqa" else _run_nlopt
         x, fmin, ret = runner(counted, np.maximum(x0, lower), lower, control)
@@ -252,11 +270,12 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
             x, fmin = xs, fs
     grad = hess = None
     grad_free: np.ndarray | None = None
-    converged = ret not in ("MAXEVAL_REACHED", "MAXTIME_REACHED")  # round-off stops: the check below decides
+    converged = ret not in ("MAXEVAL_REACHED", "MAXTIME_REACHED") and not ret.startswith("ABNORMAL")
     if ret == "MAXEVAL_REACHED":
         messages.append(f"the optimizer reached maxeval={control.maxeval} evaluations")
     skip_check = False
-    if control.optimizer == "lbfgsb" and value_and_grad is not None and ret.startswith("CONVERGENCE"):
+    if (control.optimizer == "lbfgsb" and value_and_grad is not None and ret.startswith("CONVERGENCE")
+            and not cheap_gradient):
         # L-BFGS-B's own gradient and inverse-Hessian approximation at its end point give the Newton
         # decrement for free; the finite-difference Hessian check is needed only when it is not tiny
         res = _run_lbfgsb.last  # type: ignore[attr-defined]
