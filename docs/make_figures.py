@@ -3,12 +3,17 @@
 Run from the repository root:  python docs/make_figures.py
 
 Uses ``lf.simulate_growth`` when the installed lmmflow has it (else the same model simulated here with
-numpy), and ``lf.profile`` for the profile figure when available (else that figure is skipped).
+numpy), and ``lf.profile`` for the profile figure when available (else that figure is skipped). With
+Debian's ``chromium`` on the PATH it also takes screenshots of the explorer (docs/explorer.md) and of the
+top of a report (docs/workflow.md); without it those two images are left as they are.
 """
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -50,6 +55,38 @@ def save(obj, name: str) -> None:
     print(f"{path.name:28s} {size / 1024:6.1f} KB{flag}")
 
 
+def screenshot(page: Path, name: str, width: int, height: int) -> None:
+    """Save a headless-Chromium screenshot of ``page`` (the top ``width`` x ``height`` pixels) as a small PNG."""
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        print(f"{name}.png skipped: chromium is not installed")
+        return
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory() as tmp:
+        shot = Path(tmp) / "shot.png"
+        subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                        f"--user-data-dir={tmp}/profile", "--virtual-time-budget=5000",
+                        f"--window-size={width},{height}", f"--screenshot={shot}", page.resolve().as_uri()],
+                       capture_output=True, timeout=120, check=True)
+        path = OUT / f"{name}.png"
+        Image.open(shot).convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(path, optimize=True)
+    size = path.stat().st_size
+    flag = "  TOO BIG" if size > MAX_BYTES else ""
+    print(f"{path.name:28s} {size / 1024:6.1f} KB{flag}")
+
+
+def page_images() -> None:
+    """The explorer on the tutorial's values, and the top of the tutorial's report."""
+    with tempfile.TemporaryDirectory() as tmp:
+        page = lf.write_explorer(Path(tmp) / "explorer.html")
+        screenshot(page, "explorer", 1200, 900)
+        data = lf.simulate_growth(n_units=200, times=range(5), seed=9)
+        lf.report(data, "y ~ time + (1 + time | id)", out=Path(tmp) / "report", formats=("html",), seed=9,
+                  title="lmmflow tutorial: growth of 'y' over time")
+        screenshot(Path(tmp) / "report" / "report.html", "report", 1100, 1250)
+
+
 def main() -> int:
     OUT.mkdir(exist_ok=True)
     df = growth_data()
@@ -75,6 +112,7 @@ def main() -> int:
         print(f"profile_zeta.png skipped: lf.profile is not available ({exc})")
     else:
         save(lf.plots.profile_zeta(prof, ncols=2), "profile_zeta")
+    page_images()
     return 0
 
 

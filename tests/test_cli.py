@@ -92,8 +92,11 @@ def runs(long_csv, wide_csv, tmp_path_factory) -> dict:
     if has("wide_to_long"):
         cases["wide"] = ["report", W, "--formula", FORMULA, "--wide", "--id", "id", "--waves", "y0=0,y1=1,y3=3,y6=6",
                          "--out", str(tmp / "wide"), "--formats", "txt", "--no-figures"]
+        cases["wide_html"] = ["report", W, "--formula", FORMULA, "--wide", "--id", "id", "--waves",
+                              "y0=0,y1=1,y3=3,y6=6", "--out", str(tmp / "wide_html"), "--formats", "html",
+                              "--no-figures"]
     if has("simulate_growth") and has("write_explorer"):
-        cases["tutorial"] = ["tutorial", "--out", str(tmp / "tut"), "--units", "40", "--waves", "4", "--seed", "3"]
+        cases["tutorial"] = ["tutorial", "--out", str(tmp / "tut")]  # the README's first command, defaults and all
     if has("write_explorer"):
         cases["explore"] = ["explore", "--out", str(tmp / "e1.html")]
     order = sorted(cases, key=lambda k: k not in ("tutorial", "report", "wide"))  # the slow ones first
@@ -169,15 +172,86 @@ def test_report_wide_with_unequal_spacing(runs):
 
 
 @pytest.mark.skipif(not (has("simulate_growth") and has("write_explorer")), reason="pieces not available yet")
-def test_tutorial_small(runs):
+def test_tutorial_writes_everything(runs):
     res, out = runs["tutorial"], runs["tmp"] / "tut"
     assert res.returncode == 0, res.stderr
     for name in ("report.html", "summary.txt", "summary.md", "blups.csv", "fixed_effects.csv", "data.csv",
-                 "explorer.html", "spaghetti.png", "shrinkage.png", "trajectories.png"):
-        assert (out / name).exists(), name
+                 "explorer.html", "spaghetti.png", "residuals_vs_fitted.png", "qq_residuals.png", "qq_ranef.png",
+                 "caterpillar.png", "shrinkage.png", "trajectories.png", "prediction_curve.png",
+                 "variance_over_time.png", "icc_over_time.png"):
+        assert (out / name).stat().st_size > 0, name
     d = pd.read_csv(out / "data.csv")
-    assert len(d) == 160 and set(d.columns) >= {"id", "time", "y"}
+    assert len(d) == 1000 and d["id"].nunique() == 200 and set(d.columns) >= {"id", "time", "y"}
     assert "Open" in res.stdout and "report.html" in res.stdout
+    assert "Traceback" not in res.stderr
+
+
+@pytest.mark.skipif(not (has("simulate_growth") and has("write_explorer")), reason="pieces not available yet")
+def test_tutorial_numbers_are_a_direct_fit_of_its_data(runs):
+    """The README's main job: every number of the report is the number a direct lf.lmer fit of the simulated
+    data gives (the data are the documented simulation: 200 units x 5 waves, seed 9)."""
+    import html
+    import warnings
+
+    import numpy as np
+
+    from lmmflow.cli import TUTORIAL_SEED
+    from lmmflow.reporting.summary_text import fmt_num, fmt_p, fmt_unit
+
+    out = runs["tmp"] / "tut"
+    data = pd.read_csv(out / "data.csv", dtype={"id": str})
+    sim = lf.simulate_growth(n_units=200, times=(0, 1, 2, 3, 4), seed=TUTORIAL_SEED)
+    pd.testing.assert_frame_equal(data, sim, check_dtype=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m1 = lf.lmer(FORMULA, sim)
+        m0 = lf.lmer("y ~ time + (1 | id)", sim)
+        ml1, ml0 = m1.update(reml=False), m0.update(reml=False)
+    # tables
+    fe = pd.read_csv(out / "fixed_effects.csv").set_index("term")
+    tab = m1.coef_table()
+    np.testing.assert_allclose(fe["estimate"], m1.fixef, rtol=1e-10)
+    np.testing.assert_allclose(fe["std_error"], m1.std_errors, rtol=1e-10)
+    np.testing.assert_allclose(fe["df"], tab["df"], rtol=1e-8)
+    np.testing.assert_allclose(fe["p_value"], tab["p_value"], rtol=1e-8)
+    blups = pd.read_csv(out / "blups.csv", dtype={"id": str}).set_index("id")
+    np.testing.assert_allclose(blups["blup_(Intercept)"], m1.ranef["id"]["(Intercept)"].loc[blups.index], rtol=1e-8)
+    np.testing.assert_allclose(blups["blup_time"], m1.ranef["id"]["time"].loc[blups.index], rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(blups["coef_time"], m1.coef["id"]["time"].loc[blups.index], rtol=1e-8)
+    # the written summary, in summary.txt, on stdout and in report.html
+    b0, b1 = m1.fixef["(Intercept)"], m1.fixef["time"]
+    vc = m1.varcorr
+    chisq = 2 * (ml1.loglik - ml0.loglik)
+    from scipy import stats
+
+    expected = [
+        f"The average initial level (time = 0) was {fmt_num(b0)} (SE = {fmt_num(m1.std_errors['(Intercept)'])}",
+        f"increased by {fmt_num(b1)} points per unit of time",
+        f"χ²(2) = {fmt_num(chisq)}, {fmt_p(stats.chi2.sf(chisq, 2))}, ΔAIC = {fmt_num(ml0.aic - ml1.aic, 1)}",
+        f"initial level (SD = {fmt_num(vc['sdcor'].iloc[0])})",
+        f"rate of change (SD = {fmt_num(vc['sdcor'].iloc[1])} per unit of time)",
+        f"r = {fmt_unit(vc['sdcor'].iloc[2])}",
+        f"The residual SD was {fmt_num(m1.sigma)}.",
+        f"(ICC = {fmt_unit(float(lf.icc(m0)['adjusted']))})",
+        f"(marginal R² = {fmt_unit(float(lf.r2(m1)['marginal']))})",
+    ]
+    txt = " ".join((out / "summary.txt").read_text(encoding="utf-8").split())
+    stdout = " ".join(runs["tutorial"].stdout.split())
+    page = " ".join(html.unescape((out / "report.html").read_text(encoding="utf-8")).replace("\u00a0", " ").split())
+    for frag in expected:
+        assert frag in txt, frag
+        assert frag in stdout, frag
+        assert frag in page, frag
+
+
+def test_tutorial_options(capsys, tmp_path):
+    res = call(capsys, "tutorial", "--out", str(tmp_path / "t"), "--units", "40", "--waves", "4", "--seed", "3",
+               "--no-explorer")
+    assert res.returncode == 0, res.stderr
+    d = pd.read_csv(tmp_path / "t" / "data.csv")
+    assert len(d) == 160 and sorted(d["time"].unique()) == [0, 1, 2, 3]
+    assert not (tmp_path / "t" / "explorer.html").exists()
+    assert "40 units x 4 waves, seed 3" in res.stdout
 
 
 @pytest.mark.skipif(not has("write_explorer"), reason="lmmflow.write_explorer not available yet")
@@ -229,6 +303,61 @@ def test_usage_errors_are_one_line(runs, capsys):
     assert_one_line_error(call(capsys, "fit", runs["long"], FORMULA, "--ddf", "bogus"), "--ddf")
     res = call(capsys, "nonsense")
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_output_folder_that_is_a_file(runs, capsys, tmp_path):
+    f = tmp_path / "taken"
+    f.write_text("x")
+    assert_one_line_error(call(capsys, "tutorial", "--out", str(f)), "is a file")
+    assert_one_line_error(call(capsys, "report", runs["long"], "--formula", FORMULA, "--out", str(f)), "is a file")
+
+
+def test_empty_and_ragged_files(capsys, tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    assert_one_line_error(call(capsys, "fit", str(empty), FORMULA), "empty.csv", "is empty")
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("id,time,y\n1,0,2.5\n1,1,3.5,7,8\n")
+    assert_one_line_error(call(capsys, "fit", str(ragged), FORMULA), "ragged.csv", "could not be read")
+
+
+def test_wave_labels_as_time(capsys, tmp_path):
+    d = lf.simulate_growth(n_units=30, times=(0, 1, 2, 3), seed=1)
+    d["time"] = "w" + d["time"].astype(str)
+    p = tmp_path / "labels.csv"
+    d.to_csv(p, index=False)
+    for args in (("fit", str(p), FORMULA), ("report", str(p), "--formula", FORMULA, "--out", str(tmp_path / "r"))):
+        assert_one_line_error(call(capsys, *args), "'time' holds text", "'w0'", "numeric times")
+    # a random slope on a text column that the data can identify (two phases, four waves) is fitted as lme4 would
+    d["phase"] = d["time"].map({"w0": "pre", "w1": "pre", "w2": "post", "w3": "post"})
+    d.to_csv(p, index=False)
+    res = call(capsys, "fit", str(p), "y ~ phase + (1 + phase | id)")
+    assert res.returncode == 0, res.stderr
+    assert "phase" in res.stdout
+
+
+@pytest.mark.parametrize("cmd", ["tutorial", "fit", "report", "simulate", "explore"])
+def test_every_command_has_an_example_in_the_docs(cmd):
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert f"$ lmmflow {cmd} " in docs
+    assert f"## `lmmflow {cmd}`" in docs
+
+
+@pytest.mark.skipif(not has("wide_to_long"), reason="lmmflow.wide_to_long not available yet")
+def test_reproduce_section_of_a_wide_report(runs):
+    """report.html ends with Python that reads the same file and reshapes it as --wide --waves did."""
+    import html
+    import re
+
+    assert runs["wide_html"].returncode == 0, runs["wide_html"].stderr
+    text = (runs["tmp"] / "wide_html" / "report.html").read_text(encoding="utf-8")
+    found = re.search(r'<section id="code">.*?<pre>(.*?)</pre>', text, re.S)
+    assert found, "no Reproduce section"
+    code = html.unescape(found.group(1))
+    assert f"data = lf.read_data({runs['wide_csv']!r})" in code
+    assert ("data = lf.wide_to_long(data, id_col='id', wave_cols={'y0': 0, 'y1': 1, 'y3': 3, 'y6': 6}, "
+            "value_name='y', time_name='time')") in code
+    assert "lf.report(data, 'y ~ time + (1 + time | id)', compare='y ~ time + (1 | id)'" in code
 
 
 def test_debug_shows_traceback(runs):

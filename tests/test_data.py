@@ -349,6 +349,12 @@ def test_read_data_errors(tmp_path):
     empty.mkdir()
     with pytest.raises(DataError, match="no Parquet files"):
         read_data(empty)
+    (tmp_path / "zero.csv").write_text("")
+    with pytest.raises(DataError, match=r"zero\.csv' is empty"):
+        read_data(tmp_path / "zero.csv")
+    (tmp_path / "ragged.csv").write_text("a,b\n1,2\n1,2,3,4\n")
+    with pytest.raises(DataError, match=r"ragged\.csv' could not be read as CSV"):
+        read_data(tmp_path / "ragged.csv")
 
 
 def test_as_pandas():

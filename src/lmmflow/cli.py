@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
              "      --waves \"y1=0,y2=1,y3=3,y4=6\" --out report\n"
              "  lmmflow report d.csv --formula \"score ~ wave + (wave | person)\" \\\n"
              "      --compare \"score ~ wave + (1 | person)\" --out rep --formats html,txt\n")
-    r.add_argument("data", help="CSV or Parquet file")
+    r.add_argument("data", help="CSV or Parquet file, long format (one row per unit and occasion) or wide with --wide")
     r.add_argument("--formula", required=True, help="the main model, e.g. \"y ~ time + (1 + time | id)\"")
     r.add_argument("--compare", help="nested model to compare with (default: the random-intercept model)")
     r.add_argument("--no-compare", action="store_true", help="skip the model comparison")
@@ -118,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(or \"y1,y2,y3\" for 0,1,2)")
     r.add_argument("--title", default="Linear mixed model report", help="report title")
     r.add_argument("--level", type=float, default=0.95, help="confidence level (default: %(default)s)")
-    r.add_argument("--ddf", default="satterthwaite", choices=["satterthwaite", "kenward-roger", "residual", "none"])
+    r.add_argument("--ddf", default="satterthwaite", choices=["satterthwaite", "kenward-roger", "residual", "none"],
+                   help="degrees of freedom of the t tests (default: %(default)s)")
     r.add_argument("--formats", default="html,md,txt", help="documents to write (default: %(default)s)")
     r.add_argument("--seed", type=int, help="seed for the units drawn in the trajectory plot")
     r.add_argument("--no-figures", action="store_true", help="numbers and text only (faster)")
@@ -199,8 +200,13 @@ def _note(msg: str) -> None:
     print(f"{PROG}: note: {msg}", file=sys.stderr, flush=True)
 
 
-def _wide_to_long(df: Any, formula: str, id_col: str | None, waves: str | None, time: str | None) -> Any:
-    """Reshape wide data for ``formula``: the response and time columns get the formula's names."""
+def _wide_to_long(df: Any, formula: str, id_col: str | None, waves: str | None,
+                  time: str | None) -> tuple[Any, str]:
+    """Reshape wide data for ``formula``: the response and time columns get the formula's names.
+
+    Returns the long frame and the arguments of the same :func:`lmmflow.wide_to_long` call as Python source
+    (for the report's "Reproduce" section).
+    """
     from . import wide_to_long
     from .formula import parse_formula
     from .reporting.workflow import suggest_waves, wide_columns
@@ -224,23 +230,40 @@ def _wide_to_long(df: Any, formula: str, id_col: str | None, waves: str | None, 
     if time is None:
         names = re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", parsed.fixed + " " + " ".join(t.expr for t in parsed.random))
         time = next((n for n in names if n not in df.columns and n != parsed.response), "time")
-    long = _call_filtered(wide_to_long, df, id_col=id_col, wave_cols=mapping, value_name=parsed.response,
-                          time_name=time, time_col=time)
-    rename = {}
-    if parsed.response not in long.columns and "y" in long.columns:
-        rename["y"] = parsed.response
-    if time not in long.columns and "time" in long.columns:
-        rename["time"] = time
-    return long.rename(columns=rename)
+    with warnings.catch_warnings(record=True) as caught:  # missed waves: one note line, not a warning dump
+        warnings.simplefilter("always")
+        long = wide_to_long(df, id_col=id_col, wave_cols=mapping, value_name=parsed.response, time_name=time)
+    _emit_warnings(caught)
+    wave_cols = {c: int(v) if float(v).is_integer() else v for c, v in mapping.items()}
+    call = f"id_col={id_col!r}, wave_cols={wave_cols!r}, value_name={parsed.response!r}, time_name={time!r}"
+    return long, call
 
 
-def _call_filtered(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    import inspect
+def _fit(formula: str, df: Any, reml: bool = True) -> Any:
+    """``lmer(formula, df)``; a failure caused by wave labels in a random slope says so."""
+    from . import lmer
+    from .reporting.workflow import text_time_hint
 
-    params = inspect.signature(fn).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return fn(*args, **kwargs)
-    return fn(*args, **{k: v for k, v in kwargs.items() if k in params})
+    try:
+        return lmer(formula, df, reml=reml)
+    except ValueError as exc:  # DataError is a ValueError
+        hint = text_time_hint(df, formula)
+        if hint:
+            raise CliError(f"{hint} (the fit said: {' '.join(str(exc).split())})") from exc
+        raise
+
+
+def _out_dir(path: str, create: bool = True) -> Path:
+    """The output folder ``path`` (created unless ``create`` is False); a clear error when a file is in the way."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out {path!r} is a file; give a folder name (it is created if needed)")
+    if create:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CliError(f"cannot create the output folder {path!r}: {exc.strerror or exc}") from None
+    return out
 
 
 def _emit_warnings(caught: Sequence[warnings.WarningMessage]) -> None:
@@ -259,8 +282,7 @@ def cmd_tutorial(a: argparse.Namespace) -> int:
     if a.waves < 3:
         raise CliError("--waves must be at least 3 for a random-slope model")
     t0 = _time.perf_counter()
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _out_dir(a.out)
     _say(f"lmmflow tutorial: {a.units} units x {a.waves} waves, seed {a.seed} -> {out}/")
     data = simulate_growth(n_units=a.units, times=tuple(range(a.waves)), seed=a.seed)
     data.to_csv(out / "data.csv", index=False)
@@ -269,6 +291,7 @@ def cmd_tutorial(a: argparse.Namespace) -> int:
     rep = report(data, TUTORIAL_FORMULA, compare=TUTORIAL_COMPARE, title="lmmflow tutorial: growth of 'y' over time",
                  seed=a.seed)
     _say(f"  3-9  fitted {TUTORIAL_COMPARE} and {TUTORIAL_FORMULA}; compared, checked and interpreted them")
+    rep.values["source"] = "data.csv"  # written next to report.html
     files = rep.write(out)
     if not a.no_explorer:
         try:
@@ -291,14 +314,13 @@ def cmd_tutorial(a: argparse.Namespace) -> int:
 
 def cmd_fit(a: argparse.Namespace) -> int:
     """Fit one model and print its summary."""
-    from . import lmer
     from .reporting.workflow import check_long_format
 
     df = _read(a.data)
     check_long_format(df, a.formula, hint="cli")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        m = lmer(a.formula, df, reml=not a.ml)
+        m = _fit(a.formula, df, reml=not a.ml)
         text = str(m.summary(ddf=a.ddf))
     _say(text)
     _emit_warnings(caught)
@@ -317,9 +339,11 @@ def cmd_report(a: argparse.Namespace) -> int:
         raise CliError(f"--formats: choose from html, md, txt (got {a.formats!r})")
     if not (0 < a.level < 1):
         raise CliError(f"--level must be between 0 and 1, got {a.level}")
+    _out_dir(a.out, create=False)
     df = _read(a.data)
+    reshape = None
     if a.wide:
-        df = _wide_to_long(df, a.formula, a.id_col, a.waves, a.time)
+        df, reshape = _wide_to_long(df, a.formula, a.id_col, a.waves, a.time)
     elif a.waves or a.id_col:
         raise CliError("--id and --waves go with --wide (data with one row per unit)")
     from .reporting.workflow import check_long_format
@@ -330,9 +354,11 @@ def cmd_report(a: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         unit = a.unit or (a.id_col if a.wide else None)
-        rep = report(df, a.formula, compare=compare, out=a.out, time=a.time, unit=unit,
+        rep = report(df, a.formula, compare=compare, time=a.time, unit=unit,
                      title=a.title, level=a.level, seed=a.seed, formats=formats, ddf=a.ddf,
                      figures=not a.no_figures)
+    rep.values["source"], rep.values["reshape"] = a.data, reshape
+    rep.write(_out_dir(a.out), formats)
     _emit_warnings([w for w in caught if "df not available" not in str(w.message)])
     for note in rep.notes:
         _note(note)
@@ -365,7 +391,7 @@ def cmd_simulate(a: argparse.Namespace) -> int:
 
 def cmd_explore(a: argparse.Namespace) -> int:
     """Write the explorer, optionally opened on a fitted model."""
-    from . import lmer, write_explorer
+    from . import write_explorer
 
     model = None
     if bool(a.model) != bool(a.formula):
@@ -377,7 +403,7 @@ def cmd_explore(a: argparse.Namespace) -> int:
         check_long_format(df, a.formula, hint="cli")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = lmer(a.formula, df)
+            model = _fit(a.formula, df)
     write_explorer(a.out, model=model)
     _say(f"wrote {a.out}" + (f" (opened on {a.formula})" if model is not None else ""))
     return 0

@@ -478,7 +478,13 @@ def read_data(path: str | os.PathLike[str], **kwargs: Any) -> pd.DataFrame:
     if ext in _CSV_SUFFIXES:
         if _CSV_SUFFIXES[ext] != "," and "sep" not in kwargs and "delimiter" not in kwargs:
             kwargs["sep"] = _CSV_SUFFIXES[ext]
-        return pd.read_csv(p, **kwargs)
+        try:
+            return pd.read_csv(p, **kwargs)
+        except pd.errors.EmptyDataError:
+            raise DataError(f"{str(p)!r} is empty: it has no header row and no data") from None
+        except pd.errors.ParserError as exc:
+            detail = " ".join(str(exc).split())
+            raise DataError(f"{str(p)!r} could not be read as {ext[1:].upper()}: {detail}") from None
     if ext in _PARQUET_SUFFIXES:
         return _read_parquet(p, **kwargs)
     supported = sorted(_CSV_SUFFIXES) + sorted(_PARQUET_SUFFIXES)

@@ -9,7 +9,7 @@ import pytest
 
 from lmmflow.explore import explorer_html, write_explorer
 
-from ._helpers import CHROMIUM, dump_dom, fake_growth_model, needs_chromium, screenshot
+from ._helpers import dump_dom, fake_growth_model, needs_chromium, screenshot
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 
@@ -259,4 +259,13 @@ def test_screenshot_renders(page, tmp_path):
     out = screenshot(page, tmp_path / "shot.png")
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
-    assert CHROMIUM is not None
+
+
+@pytest.mark.parametrize(("n_units", "line", "point"), [(12, 0.6, 0.5), (200, 0.25, 0.18)])
+def test_many_model_units_are_drawn_fainter(tmp_path, n_units, line, point):
+    path = write_explorer(tmp_path / "many.html", fake_growth_model(n_units=n_units))
+    dom = dump_dom(path)
+    group = dom["model-units"]
+    assert len(group.find_all("g", "model-unit-group")) == n_units
+    style = dict(part.split(":") for part in group.attrs["style"].replace(" ", "").split(";") if part)
+    assert float(style["--model-line"]) == pytest.approx(line) and float(style["--model-point"]) == pytest.approx(point)

@@ -62,3 +62,16 @@ def test_shrinkage_frame_with_split_terms(make_growth):
     frame = lf.plots.shrinkage_frame(m)
     ols = lf.lm_list("y ~ time", df, "id")
     pd.testing.assert_series_equal(frame["ols_time"], ols["time"].reindex(frame.index), check_names=False)
+
+
+def test_sd_label_compares_the_two_spreads(model, growth):
+    ax = lf.plots.shrinkage(model, term="time")
+    label = [t.get_text() for t in ax.texts if t.get_text().startswith("SD across units")]
+    assert len(label) == 1
+    ols_txt, blup_txt = label[0].split("OLS ")[1].split(", BLUP ")
+    assert len(ols_txt.split(".")[1]) == len(blup_txt.split(".")[1])  # same number of decimals
+    ols = lf.lm_list("y ~ time", growth, "id")["time"].std(ddof=1)
+    blup = model.coef["id"]["time"].std(ddof=1)
+    step = 10.0 ** -len(ols_txt.split(".")[1])
+    assert abs(float(ols_txt) - ols) <= step / 2 + 1e-12 and abs(float(blup_txt) - blup) <= step / 2 + 1e-12
+    assert float(blup_txt) < float(ols_txt)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -30,12 +31,26 @@ def needs(*names: str) -> pytest.MarkDecorator:
 
 
 def chromium() -> str | None:
-    """Path of a Chromium binary, if installed."""
+    """Path of a Chromium binary: $LMMFLOW_CHROMIUM, else the first of the usual names on PATH; None if absent."""
+    env = os.environ.get("LMMFLOW_CHROMIUM")
+    if env:
+        return env if Path(env).exists() or shutil.which(env) else None
     for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
         path = shutil.which(name)
         if path:
             return path
     return None
+
+
+def chromium_or_skip() -> str:
+    """The Chromium path; skips the test without one, or fails it where CI requires the browser
+    (LMMFLOW_REQUIRE_BROWSER=1, set by .ci/run)."""
+    exe = chromium()
+    if exe is None:
+        if os.environ.get("LMMFLOW_REQUIRE_BROWSER") == "1":
+            pytest.fail("LMMFLOW_REQUIRE_BROWSER=1 but no Chromium was found (apt-get install chromium)")
+        pytest.skip("chromium not installed (apt-get install -y chromium); CI installs it")
+    return exe
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from .conftest import chromium
+from .conftest import chromium_or_skip
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +58,7 @@ def test_sections_and_summary(page, rep):
 
 @pytest.mark.browser
 def test_renders_in_headless_chromium(rep, rep_dir, tmp_path):
-    exe = chromium()
-    if exe is None:
-        pytest.skip("chromium not installed (apt-get install -y chromium); CI installs it")
+    exe = chromium_or_skip()
     url = (rep_dir / "report.html").resolve().as_uri()
     flags = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000"]
     dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
@@ -74,3 +72,31 @@ def test_renders_in_headless_chromium(rep, rep_dir, tmp_path):
                    capture_output=True, timeout=120)
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000  # a blank page compresses to a few kB
+
+
+def test_reproduce_code_reruns_the_report(growth, tmp_path, monkeypatch):
+    """The Python in section 9 reads the data file and gives the same numbers."""
+    import html
+    import io
+    from contextlib import redirect_stdout
+
+    import numpy as np
+    import pandas as pd
+
+    import lmmflow as lf
+
+    from .conftest import FORMULA
+
+    data = tmp_path / "growth.csv"
+    growth.to_csv(data, index=False)
+    rep = lf.report(data, FORMULA, out=tmp_path / "first", formats=("html",), figures=False, level=0.9)
+    page = (tmp_path / "first" / "report.html").read_text(encoding="utf-8")
+    code = html.unescape(re.search(r'<section id="code">.*?<pre>(.*?)</pre>', page, re.S).group(1))
+    assert f"lf.read_data({str(data)!r})" in code and "level=0.9" in code
+    monkeypatch.chdir(tmp_path)
+    with redirect_stdout(io.StringIO()):
+        exec(code.replace("out='report'", "out='again', figures=False"), {})
+    first, again = (pd.read_csv(tmp_path / d / "fixed_effects.csv") for d in ("first", "again"))
+    np.testing.assert_allclose(again["estimate"], first["estimate"], rtol=1e-12)
+    np.testing.assert_allclose(again["conf_low"], first["conf_low"], rtol=1e-12)
+    assert rep.values["level"] == 0.9

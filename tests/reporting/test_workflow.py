@@ -305,3 +305,22 @@ def test_singular_component_is_named():
     rand = {"sds": [{"group": "id", "term": "time", "sd": 1e-9}], "sigma": 5.0,
             "cors": [{"group": "id", "term1": "(Intercept)", "term2": "time", "r": -1.0}]}
     assert singular_parts(rand) == ["SD of time | id = 0.00", "correlation of (Intercept) and time | id = -1.00"]
+
+
+def test_wave_labels_in_a_random_slope_are_named():
+    from lmmflow.reporting.workflow import text_time_hint
+
+    d = lf.simulate_growth(n_units=20, times=(0, 1, 2), seed=5)
+    d["time"] = "wave " + d["time"].astype(str)
+    with pytest.raises(lf.DataError, match=r"column 'time' holds text \('wave 0', 'wave 1', 'wave 2'\)"):
+        lf.report(d, FORMULA, figures=False)
+    assert text_time_hint(d, "y ~ time + (1 | id)") == ""  # no random slope on it
+    assert text_time_hint(d.assign(time=0.0), FORMULA) == ""
+    assert text_time_hint(d, "y ~ time + (1 + time | id") == ""  # an unparseable formula is reported elsewhere
+
+
+def test_source_is_recorded(growth, tmp_path):
+    p = tmp_path / "d.csv"
+    growth.to_csv(p, index=False)
+    assert lf.report(p, FORMULA, figures=False).values["source"] == str(p)
+    assert lf.report(growth, FORMULA, figures=False).values["source"] is None

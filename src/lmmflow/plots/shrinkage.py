@@ -92,6 +92,17 @@ def _draw(ax: Any, frame: pd.DataFrame, name: str, fixed: float, max_units: int 
     return len(x), int(ok.sum())
 
 
+def _same_decimals(a: float, b: float) -> str:
+    """The label's two SDs with one number of decimals (three significant digits of the larger), so they compare.
+
+    >>> _same_decimals(10.71, 9.534), _same_decimals(1.862, 0.6296)
+    ('10.7, BLUP 9.5', '1.86, BLUP 0.63')
+    """
+    big = max(abs(v) for v in (a, b) if np.isfinite(v)) if np.isfinite([a, b]).any() else 0.0
+    dec = int(min(6, max(0, 2 - np.floor(np.log10(big))))) if big > 0 else 2
+    return f"{a:.{dec}f}, BLUP {b:.{dec}f}"
+
+
 def shrinkage(m: LmerResult, unit: str | None = None, term: str | None = None, ax: Any = None,
               formula: str | None = None, max_units: int | None = 400, seed: int | None = None,
               legend: bool = True) -> Any:
@@ -156,7 +167,7 @@ def _shrinkage_on(m: LmerResult, frame: pd.DataFrame, t: ReTerm, term: str | Non
     ax.set_ylabel("Mixed-model estimate (partial pooling)")
     shown = f"{drawn} of {len(frame)}" if drawn < len(frame) else f"{drawn}"
     ax.set_title(f"Shrinkage of {name} ({shown} units)")
-    ax.text(0.98, 0.02, f"SD across units: OLS {sd_ols:.3g}, BLUP {sd_blup:.3g}", transform=ax.transAxes,
+    ax.text(0.98, 0.02, f"SD across units: OLS {_same_decimals(sd_ols, sd_blup)}", transform=ax.transAxes,
             ha="right", va="bottom", fontsize=8, color="0.3")
     if legend:
         ax.legend(loc="upper left", frameon=False, fontsize=8)

@@ -263,14 +263,51 @@ def _blup_section(rep: Report) -> str:
     ])
 
 
+def reproduce_code(values: dict) -> str:
+    """Python that reruns the report: read the data (and reshape it, if it was wide), then :func:`lmmflow.report`.
+
+    Parameters
+    ----------
+    values : dict
+        ``Report.values``; ``source`` (the data file, if known) and ``reshape`` (the arguments of a
+        :func:`lmmflow.wide_to_long` call) are used when present.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> print(reproduce_code({"formula": "y ~ time + (1 | id)", "source": "d.csv", "ddf": "satterthwaite"}))
+    import lmmflow as lf
+    <BLANKLINE>
+    data = lf.read_data('d.csv')
+    rep = lf.report(data, 'y ~ time + (1 | id)', compare=False, out='report')
+    print(rep.text)
+    <BLANKLINE>
+    m = rep.models['main']
+    print(m.summary())
+    """
+    src = values.get("source")
+    read = (f"data = lf.read_data({src!r})" if src
+            else "data = lf.read_data('data.csv')  # or the DataFrame that was analysed")
+    lines = ["import lmmflow as lf", "", read]
+    if values.get("reshape"):
+        lines.append(f"data = lf.wide_to_long(data, {values['reshape']})")
+    args = [repr(values["formula"]), f"compare={values['compare_formula']!r}" if values.get("compare_formula")
+            else "compare=False"]
+    if values.get("level", 0.95) != 0.95:
+        args.append(f"level={values['level']!r}")
+    if values.get("ddf", "satterthwaite") != "satterthwaite":
+        args.append(f"ddf={values['ddf']!r}")
+    args.append("out='report'")
+    lines += [f"rep = lf.report(data, {', '.join(args)})", "print(rep.text)", "", "m = rep.models['main']",
+              "print(m.summary())"]
+    return "\n".join(lines)
+
+
 def _code_section(rep: Report) -> str:
-    v = rep.values
-    args = [f"{v['formula']!r}"]
-    if v.get("compare_formula"):
-        args.append(f"compare={v['compare_formula']!r}")
-    code = (f"import lmmflow as lf\n\ndata = lf.read_data(\"data.csv\")\nrep = lf.report(data, {', '.join(args)}, "
-            f"out=\"report\")\nprint(rep.text)\n\nm = rep.models[\"main\"]\nprint(m.summary())")
-    return _pre(code)
+    return _pre(reproduce_code(rep.values))
 
 
 def build_html(rep: Report) -> str:

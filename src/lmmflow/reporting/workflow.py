@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ..results import LmerResult
 
 __all__ = ["Report", "check_long_format", "data_check", "default_compare", "infer_roles", "report", "suggest_waves",
-           "wide_columns"]
+           "text_time_hint", "wide_columns"]
 
 DEFAULT_TITLE = "Linear mixed model report"
 FORMATS = ("html", "md", "txt")
@@ -143,6 +143,47 @@ def check_long_format(df: pd.DataFrame, formula: str, hint: str = "python") -> N
             msg += (f"; columns {_short_list(waves)} look like waves of WIDE data (one row per unit): reshape "
                     f"with lf.wide_to_long(df, id_col={id_hint!r}, wave_cols={py_spec}) first")
     raise DataError(msg)
+
+
+def text_time_hint(df: pd.DataFrame, formula: str) -> str:
+    """A hint for a failed fit whose random slopes are on text columns (wave labels where times were meant).
+
+    A random slope on a text column is a slope per category, one random effect per label and unit, which a
+    growth model with one row per unit and wave cannot identify. lme4 allows such terms, so this is only
+    added to the message of a fit that failed.
+
+    Parameters
+    ----------
+    df : DataFrame
+    formula : str
+
+    Returns
+    -------
+    str
+        ``""`` when no random slope is on a text column, else a sentence that names the column, shows some of
+        its labels and says how to make it numeric.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"id": [1, 1, 2], "wave": ["w1", "w2", "w1"], "y": [1.0, 2.0, 3.0]})
+    >>> text_time_hint(d, "y ~ wave + (1 + wave | id)").split(":")[0]
+    "column 'wave' holds text ('w1', 'w2'), not numbers"
+    """
+    try:
+        parsed = parse_formula(formula)
+    except FormulaError:
+        return ""
+    for term in parsed.random:
+        for var in _expr_vars(term.expr):
+            if var not in df.columns or pd.api.types.is_numeric_dtype(df[var]) or pd.api.types.is_bool_dtype(df[var]):
+                continue
+            labels = [str(v) for v in pd.unique(df[var].dropna())]
+            shown = ", ".join(repr(v) for v in labels[:4]) + (", ..." if len(labels) > 4 else "")
+            return (f"column {var!r} holds text ({shown}), not numbers: in a random slope it becomes categories "
+                    "with one random effect per label and unit, not a time; replace the labels by numeric times "
+                    "(e.g. 0, 1, 2, ...)")
+    return ""
 
 
 def _is_attribute(name: str, formula: str) -> bool:
@@ -573,7 +614,13 @@ def report(data: Any, formula: str, compare: str | bool | None = None, out: str 
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m1 = lmer(formula, df, reml=reml, quiet=True)
+        try:
+            m1 = lmer(formula, df, reml=reml, quiet=True)
+        except (ValueError, np.linalg.LinAlgError) as exc:  # DataError is a ValueError
+            hint = text_time_hint(df, formula)
+            if hint:
+                raise DataError(f"{hint} (the fit said: {' '.join(str(exc).split())})") from exc
+            raise
         m0 = lmer(compare, df, reml=reml, quiet=True) if compare else None
     info["n_obs"] = int(m1.nobs)
     info["n_dropped"] = int(m1.n_dropped)
@@ -581,7 +628,9 @@ def report(data: Any, formula: str, compare: str | bool | None = None, out: str 
     tables: dict[str, pd.DataFrame] = {"missing": missing}
     values: dict[str, Any] = {"title": title, "formula": formula, "compare_formula": compare, "response": response,
                               "time": time, "unit": unit, "level": level, "reml": reml, "data": info,
-                              "formats": tuple(formats), "seed": seed}
+                              "formats": tuple(formats), "seed": seed,
+                              "source": os.fspath(data) if isinstance(data, (str, os.PathLike)) else None,
+                              "reshape": None}
     notes: list[str] = []
 
     # comparison (ML refits)

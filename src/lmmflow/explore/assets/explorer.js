@@ -206,7 +206,11 @@
           tag("polyline", { "class": "model-unit", "data-unit": u.id, "data-b0": u.b0, "data-b1": u.b1,
             points: pts([lo, hi], [u.b0 + u.b1 * lo, u.b0 + u.b1 * hi], X, Y) }));
       });
-      body.push(tag("g", { id: "model-units", "data-n": MODEL.length }, ml.join("")));
+      // many units: fainter lines and points, so the band, the mean and the simulated lines stay visible
+      var nm = Math.max(MODEL.length, 1);
+      body.push(tag("g", { id: "model-units", "data-n": MODEL.length,
+        style: "--model-line: " + r2(clamp(3.5 / Math.sqrt(nm), 0.12, 0.6)) + "; --model-point: " +
+          r2(clamp(2.5 / Math.sqrt(nm), 0.08, 0.5)) }, ml.join("")));
     }
     var meanY = times.map(function (t) { return p.gamma00 + p.gamma10 * t; });
     body.push(tag("polyline", { id: "mean-line", "class": "mean", points: pts(times, meanY, X, Y) }));
@@ -234,7 +238,8 @@
     svg.setAttribute("data-y-range", yLock.join(" "));
     var cap = units.length + " simulated units" + (noise ? " (observed, with noise)" : " (noise-free unit lines)") +
       (showModel ? "; orange: the model's " + MODEL.length + " units, BLUP lines and data" : "") +
-      "; blue: mean trajectory" + (band ? ", shaded: 95% of unit lines" : "") + "; orange bar: spread at time zero";
+      "; blue: mean trajectory" + (band ? ", shaded: 95% of unit lines" : "") +
+      "; magenta bar: 95% of the intercepts at time zero";
     $("traj-caption").textContent = cap;
     return fan;
   }
