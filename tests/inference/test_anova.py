@@ -66,6 +66,21 @@ def test_single_coefficient_f_equals_t_squared(sleepstudy: pd.DataFrame) -> None
     assert c["f_value"].iloc[0] == pytest.approx(t.loc["Days", "t_value"] ** 2, rel=1e-12)
 
 
+@pytest.mark.parametrize("formula", ["Reaction ~ Days + (Days | Subject)", "Reaction ~ Days + (1 | Subject)"])
+def test_single_coefficient_kr_f_equals_kr_t_squared(sleepstudy: pd.DataFrame, formula: str) -> None:
+    """With one numerator df Kenward-Roger's F scaling is exactly 1 (A1 = A2 when q = 1), so the KR F test of
+    a coefficient is its squared KR t test, with the same df and p (lmerTest: 45.853 on 1 and 17 df)."""
+    m = lf.lmer(formula, sleepstudy)
+    a = lf.anova(m, ddf="kenward-roger")
+    t = m.coef_table(ddf="kenward-roger")
+    assert a.loc["Days", "f_value"] == pytest.approx(t.loc["Days", "t_value"] ** 2, rel=1e-10)
+    assert a.loc["Days", "den_df"] == pytest.approx(t.loc["Days", "df"], rel=1e-10)
+    assert a.loc["Days", "p_value"] == pytest.approx(t.loc["Days", "p_value"], rel=1e-8)
+    c = lf.contrast(m, "Days", ddf="kenward-roger")
+    assert c.loc["Days", "t_value"] == pytest.approx(t.loc["Days", "t_value"], rel=1e-12)
+    assert c.loc["Days", "df"] == pytest.approx(t.loc["Days", "df"], rel=1e-12)
+
+
 def test_numeric_terms_without_interaction(reference: dict) -> None:
     """With two numeric terms (and no factors) type III tests each coefficient: F = t^2."""
     case = _case(reference, "growth_rs_reml")
@@ -91,8 +106,12 @@ def test_kenward_roger_table(cake: lf.LmerResult) -> None:
     assert "Kenward-Roger" in a.attrs["heading"]
     assert np.all(np.isfinite(a["p_value"]))
     ml = cake.update(reml=False)
-    with pytest.raises(ValueError, match="REML"):
+    with pytest.raises(ValueError, match="Kenward-Roger needs a REML fit"):
         lf.anova(ml, ddf="kenward-roger")
+    with pytest.raises(ValueError, match="Kenward-Roger needs a REML fit"):
+        lf.contrast(ml, [[0, 0, 0, 1, 0, 0]], ddf="kenward-roger")
+    with pytest.raises(ValueError, match="Kenward-Roger needs a REML fit"):
+        lf.contrast(ml, [[0, 0, 0, 1, 0, 0]], ddf="kenward-roger", joint=True)
 
 
 def test_type1_single_term(sleepstudy: pd.DataFrame) -> None:

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 import lmmflow as lf
 from lmmflow.inference import bootstrap as boot_mod
@@ -40,13 +41,23 @@ def test_default_statistic_and_shape(fm1: lf.LmerResult, boot1000: BootstrapResu
 
 
 def test_bootstrap_intervals_agree_with_profile(fm1: lf.LmerResult, boot1000: BootstrapResult) -> None:
+    """Fixed effects: the percentile ends are within Monte-Carlo error of the profile ends (3.5 MC standard
+    errors of a 2.5% quantile of 1000 replicates, ``sd * sqrt(a (1 - a) / R) / phi(z_a)``, about 0.08 of the
+    interval's width).  Variance parameters: the two methods differ by more than MC error in a sample of 18
+    subjects (the percentile interval of sigma is the chi-square interval reflected, [22.7, 28.4] against the
+    profile's [22.9, 28.9]; SDs and the correlation carry their small-sample bias), so they are held to a
+    fraction of the interval's width."""
     prof = fm1.confint(method="profile")
     bci = boot1000.confint(level=0.95, type="perc")
+    a = 0.025
+    for name in ("(Intercept)", "Days"):
+        v = boot1000.replicates[name].to_numpy()
+        mc_se = v.std(ddof=1) * np.sqrt(a * (1 - a) / len(v)) / stats.norm.pdf(stats.norm.ppf(a))
+        for side in ("lower", "upper"):
+            assert abs(bci.loc[name, side] - prof.loc[name, side]) <= 3.5 * mc_se, (name, side)
     width = prof["upper"] - prof["lower"]
-    # Monte Carlo error of a 2.5% quantile from 1000 replicates is a few % of the width; SDs and the
-    # correlation also carry the (known) small-sample bias of their bootstrap distributions
-    tol = pd.Series({"(Intercept)": 0.08, "Days": 0.08, "sigma": 0.08, "sd_(Intercept)|Subject": 0.2,
-                     "sd_Days|Subject": 0.2, "cor_Days.(Intercept)|Subject": 0.3})
+    tol = pd.Series({"sigma": 0.08, "sd_(Intercept)|Subject": 0.2, "sd_Days|Subject": 0.2,
+                     "cor_Days.(Intercept)|Subject": 0.3})
     for side in ("lower", "upper"):
         err = ((bci[side] - prof[side]).abs() / width)[tol.index]
         assert (err <= tol).all(), err

@@ -140,12 +140,13 @@ def test_component_quantities_are_consistent(reference: dict, name: str) -> None
 
 def test_finite_difference_fallback_agrees_with_analytic(reference: dict) -> None:
     """The fall-back for large crossed models (differences of factor evaluations in theta) agrees with the
-    analytic Hessian (rel 1e-5) and Jacobian (rel 1e-7)."""
-    for name in ("penicillin_crossed", "sleepstudy_rs_reml"):
+    analytic Hessian (rel 1e-6) and Jacobian (rel 1e-7), also with a small theta element (sleepstudy's
+    off-diagonal 0.015, growth's -0.096), whose steps are floored at a tenth of the largest element."""
+    for name in ("penicillin_crossed", "sleepstudy_rs_reml", "growth_rs_reml"):
         m = _fit(reference, name)
         d = dv.variance_derivatives(m)
         H, J = dv.fd_varpar_derivatives(m)
-        assert np.max(np.abs(H - d.hessian_varpar)) <= 1e-5 * np.max(np.abs(H))
+        assert np.max(np.abs(H - d.hessian_varpar)) <= 1e-6 * np.max(np.abs(H))
         assert np.max(np.abs(J - d.vcov_jacobian_varpar)) <= 1e-7 * np.max(np.abs(J))
 
 

@@ -132,3 +132,16 @@ def test_twenty_thousand_rows_runs(reference: dict) -> None:
     assert len(big) == 20_000
     assert np.all(np.isfinite(df)) and np.all(df > 1000)
     assert np.all(np.diag(v) >= np.diag(m.vcov.to_numpy()) * (1 - 1e-8))
+
+
+def test_too_large_for_exact_kr_says_so(reference: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Crossed terms beyond the exact size limit: a clear error naming the alternative, not a run that never
+    finishes (pbkrtest forms n x n matrices); Satterthwaite still works there (finite differences)."""
+    from lmmflow.inference import derivatives as dv
+
+    case = next(c for c in reference["cases"] if c["name"] == "penicillin_crossed")
+    m = lf.lmer(case["formula"], load_case(case), quiet=True)
+    monkeypatch.setattr(dv, "DENSE_MAX", 10)
+    with pytest.raises(NotImplementedError, match="ddf='satterthwaite'"):
+        m.coef_table(ddf="kenward-roger")
+    assert np.isfinite(m.coef_table(ddf="satterthwaite")["df"]).all()

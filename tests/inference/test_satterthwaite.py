@@ -119,3 +119,17 @@ def test_ml_fit_uses_ml_deviance(reference: dict) -> None:
     case = next(c for c in reference["cases"] if c["name"] == "dyestuff_ml")
     m = _fit(case)
     assert st.satterthwaite_df(m)[0] == pytest.approx(case["satterthwaite"]["df"]["(Intercept)"], rel=1e-6)
+
+
+def test_summary_shows_satterthwaite_by_default(sleepstudy: pd.DataFrame) -> None:
+    """As lmerTest's summary: Satterthwaite's df and p-values unless asked otherwise."""
+    m = lf.lmer("Reaction ~ Days + (Days | Subject)", sleepstudy)
+    text = str(m.summary())
+    assert "t-tests use Satterthwaite's method" in text and "Pr(>|t|)" in text
+    pd.testing.assert_frame_equal(m.summary().coefficients, m.coef_table(ddf="satterthwaite"))
+    assert "Pr(>|t|)" not in str(m.summary(ddf="none"))
+    t = m.coef_table(ddf="residual")
+    np.testing.assert_array_equal(t["df"], m.nobs - 2)
+    assert np.isinf(m.coef_table(ddf="none")["df"]).all()
+    with pytest.raises(ValueError, match="ddf"):
+        m.coef_table(ddf="bogus")

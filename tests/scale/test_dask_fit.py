@@ -131,3 +131,21 @@ def test_errors(client):
         lf.lmer("y ~ time", ddf)
     with pytest.raises(DataError, match="only 1 level"):
         lf.lmer("y ~ time + (1 | one)", ddf.assign(one=1))
+
+
+def test_driver_holds_no_per_row_arrays(client):
+    """The driver keeps level-sized arrays only: no rows of X, Z, codes, y, weights or the frame, and
+    cross-products whose shapes follow the levels and terms, not the 2,400 rows."""
+    df = growth_frame(seed=13)
+    md, m = fit_both("y ~ time * group + (1 + time | id)", df)
+    nl, p = len(md.ranef["id"]), len(md.fixef)
+    assert md.design.X.shape == (0, p)
+    assert all(t.Z.shape[0] == 0 and t.codes.shape == (0,) for t in md.design.terms)
+    assert md.devfun.cp.w_sqrt is None and md.design.frame.data is None and md.design.frame.rows is None
+    with pytest.raises(AttributeError, match="per-row"):
+        md.design.y  # noqa: B018
+    cp = md.devfun.cp
+    assert cp.diag[0].shape == (nl, 2, 2) and cp.xz[0].shape == (p + 1, 2 * nl) and cp.xx.shape == (p + 1, p + 1)
+    sol = md.solution
+    for name, value in [*vars(md).items(), *((f, getattr(sol, f)) for f in sol.__dataclass_fields__)]:
+        assert not isinstance(value, np.ndarray) or value.shape[:1] != (md.nobs,), name

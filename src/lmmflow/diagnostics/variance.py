@@ -58,16 +58,44 @@ def variance_decomposition(m: LmerResult) -> dict[str, float]:
     >>> round(v["random"], 1), round(v["residual"], 1)
     (1378.2, 960.5)
     """
-    eta = m.design.X @ m.fixef.to_numpy()
-    var_f = float(np.var(eta, ddof=1)) if len(eta) > 1 else 0.0
+    var_f, zz = _fixed_variance_and_zz(m)
     by_term: dict[str, float] = {}
-    for term, S in zip(m.design.terms, m.re_covariances):
-        Z = term.Z
+    for term, S, ztz in zip(m.design.terms, m.re_covariances, zz):
         # mean_i z_i' S z_i = <S, Z'Z> / n
-        v = float(np.sum(S * (Z.T @ Z)) / Z.shape[0])
+        v = float(np.sum(S * ztz) / m.nobs)
         by_term[term.group] = by_term.get(term.group, 0.0) + v
     return {"fixed": var_f, "random": float(sum(by_term.values())), "residual": m.sigma ** 2,
             "by_term": by_term}
+
+
+def _fixed_variance_and_zz(m: LmerResult) -> tuple[float, list[np.ndarray]]:
+    """var(X beta) (ddof 1) and each term's Z'Z, in row blocks (X and Z are never held whole).
+
+    A fit whose rows are not in memory (Dask) gives them from its cross-products: X'X and the per-level
+    blocks of Z'Z, which needs an intercept (the column sums of X) and no prior weights.
+    """
+    from ..core.crossprod import row_block, row_ranges
+
+    n = m.nobs
+    d = m.design
+    if getattr(d.frame, "data", None) is None:
+        cp, names = m.devfun.cp, list(m.fixef.index)
+        if m.weights is not None or "(Intercept)" not in names:
+            raise ValueError("r2 / icc of a fit on Dask data need an intercept and no prior weights (they are "
+                             "computed from the cross-products there); fit a sample in memory instead")
+        beta = m.fixef.to_numpy()
+        xtx = cp.xx[:-1, :-1]
+        total = float(xtx[names.index("(Intercept)")] @ beta)
+        ss = float(beta @ xtx @ beta) - total * total / n
+        return (ss / (n - 1) if n > 1 else 0.0), [D.sum(axis=0) for D in cp.diag]
+    eta = m._linear_predictor(with_re=False, add_offset=False)
+    var_f = float(np.var(eta, ddof=1)) if n > 1 else 0.0
+    zz = [np.zeros((t.p, t.p)) for t in d.terms]
+    for a, e in row_ranges(n, whole=not d.streamed):
+        for k, term in enumerate(d.terms):
+            Zc = row_block(term.matrix, a, e)
+            zz[k] += Zc.T @ Zc
+    return var_f, zz
 
 
 def _warn_singular(m: LmerResult, what: str) -> None:

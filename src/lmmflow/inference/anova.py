@@ -17,6 +17,12 @@ tests ``temp`` as the slope averaged over the recipes and ``recipe`` at ``temp =
 lmerTest do); numeric main effects in models without interactions and factors are tested by their
 own coefficients.  Models with a single term use the type I (sequential, Doolittle) contrasts, as
 lmerTest does.  Factors must be treatment-coded (lmmflow's default).
+
+Fits on a Dask DataFrame (``lmmflow.scale``) keep no rows on the driver: type I contrasts come from the
+cross-products ``X'X``; type III contrasts of models whose fixed terms are all numeric are each term's own
+coefficients (no term contains another), and with factors they need the rows, so they raise (use
+``contrast()``).  Likelihood-ratio tests of Dask fits check the rows used by a hash of their partition and
+index (one pass over the data per model).
 """
 
 from __future__ import annotations
@@ -131,7 +137,15 @@ def _model_spec(m: LmerResult) -> Any:
         return spec
     from formulaic import model_matrix
 
-    return model_matrix(m.design.formula.fixed, m.data, na_action="ignore").model_spec
+    data = m.data
+    if not isinstance(data, pd.DataFrame) and hasattr(data, "_meta"):
+        data = data._meta  # a Dask fit's direct (numeric-only) path: the columns' types are all formulaic needs
+    return model_matrix(m.design.formula.fixed, data, na_action="ignore").model_spec
+
+
+def _rows_on_driver(m: LmerResult) -> bool:
+    """Whether the fit's rows are in memory (False for a fit on a Dask DataFrame)."""
+    return m.design.X.shape[0] == m.nobs
 
 
 def _factor_lists(m: LmerResult) -> dict[str, list[str]]:
@@ -153,13 +167,24 @@ def type1_contrasts(m: LmerResult) -> dict[str, np.ndarray]:
     >>> type1_contrasts(m)["Days"]
     array([[0., 1.]])
     """
-    X = m.design.X
     labels, cols, _, _ = _fixed_terms(m)
-    R = np.linalg.cholesky(X.T @ X)
+    R = np.linalg.cholesky(_xtx(m))
     Lunit = R / np.diag(R)[None, :]
     Lunit[np.abs(Lunit) < 1e-6] = 0.0
     Lt = Lunit.T
     return {t: Lt[cols[t]] for t in labels if cols[t]}
+
+
+def _xtx(m: LmerResult) -> np.ndarray:
+    """X'X (unweighted, as lmerTest's ``crossprod(X)``), from the rows or, for a Dask fit, the cross-products."""
+    if _rows_on_driver(m):
+        X = m.design.X
+        return X.T @ X
+    if m.weights is not None:
+        raise NotImplementedError("type I contrasts of a weighted fit on a Dask DataFrame need the unweighted X'X, "
+                                  "which the fit does not keep; use lf.contrast(m, L)")
+    p = m.devfun.cp.p
+    return np.asarray(m.devfun.cp.xx[:p, :p], dtype=float)
 
 
 def _zapsmall(x: np.ndarray, digits: int = 7) -> np.ndarray:
@@ -193,6 +218,13 @@ def type3_contrasts(m: LmerResult) -> dict[str, np.ndarray]:
     labels, cols, vars_, nums = _fixed_terms(m)
     if p <= 1 or len(labels) <= 1:
         return type1_contrasts(m)
+    if not _rows_on_driver(m):
+        if all(nums[t] == vars_[t] for t in labels):  # numeric terms only: nothing contains anything
+            eye = np.eye(p)
+            return {t: eye[cols[t]] for t in labels if cols[t]}
+        raise NotImplementedError("type III contrasts of a model with factors need the rows of the design, which a "
+                                  "fit on a Dask DataFrame keeps in its partitions; test the terms with "
+                                  "lf.contrast(m, L, joint=True), or fit the pandas frame")
     factor_lists = _factor_lists(m)
     data = m.data
     blocks, col_term = [], []
@@ -431,6 +463,21 @@ def contrast(m: LmerResult, L: Any, ddf: str = "satterthwaite", joint: bool = Fa
 
 
 # ---- likelihood-ratio tests ---------------------------------------------------------------------------
+def _partition_hash(df: pd.DataFrame, part: int) -> int:
+    """A hash of the (partition, index) pairs of a partition's rows (order-free, modulo 2**64)."""
+    keys = pd.DataFrame({"part": np.full(len(df), part), "index": np.asarray(df.index)})
+    return int(pd.util.hash_pandas_object(keys, index=False).to_numpy(dtype=np.uint64).sum(dtype=np.uint64))
+
+
+def _dask_rows_key(m: LmerResult) -> tuple[int, int, int]:
+    """(partitions, rows, hash of the rows used) of a fit on a Dask DataFrame: one pass over its partitions."""
+    import dask
+
+    parts = m.data.to_delayed()
+    hashes = dask.compute(*[dask.delayed(_partition_hash)(part, i) for i, part in enumerate(parts)])
+    return len(parts), m.nobs, int(np.sum(np.asarray(hashes, dtype=np.uint64), dtype=np.uint64))
+
+
 def _check_same_data(models: list[LmerResult]) -> None:
     from ..results.model import LmerResult
 
@@ -438,12 +485,26 @@ def _check_same_data(models: list[LmerResult]) -> None:
         if not isinstance(mm, LmerResult):
             raise TypeError(f"anova/compare_models take fitted models, got {type(mm).__name__}")
     first = models[0]
+    rows_msg = ("models were fit to different rows ({a} and {b} observations, or different row labels): "
+                "likelihoods of different data cannot be compared; drop the rows with missing values in any "
+                "model's columns first and refit all models on the same frame")
+    on_driver = [_rows_on_driver(mm) for mm in models]
+    if not all(on_driver):
+        if any(on_driver):
+            raise ValueError("compare a fit on a Dask DataFrame with fits of the same Dask frame (whether their rows "
+                             "agree cannot be checked against an in-memory fit)")
+        key0 = _dask_rows_key(first)
+        for mm in models[1:]:
+            if mm.design.formula.response != first.design.formula.response:
+                raise ValueError(
+                    f"models have different responses ({first.design.formula.response!r} and "
+                    f"{mm.design.formula.response!r}): likelihoods of different responses cannot be compared")
+            if _dask_rows_key(mm) != key0:
+                raise ValueError(rows_msg.format(a=first.nobs, b=mm.nobs))
+        return
     for mm in models[1:]:
         if mm.nobs != first.nobs or not mm.data.index.equals(first.data.index):
-            raise ValueError(
-                f"models were fit to different rows ({first.nobs} and {mm.nobs} observations, or different row "
-                "labels): likelihoods of different data cannot be compared; drop the rows with missing values "
-                "in any model's columns first and refit all models on the same frame")
+            raise ValueError(rows_msg.format(a=first.nobs, b=mm.nobs))
         if mm.design.formula.response != first.design.formula.response or not np.array_equal(
                 mm.design.y, first.design.y):
             raise ValueError(
@@ -529,6 +590,8 @@ def _reductions(expr: str) -> list[tuple[str, str | None]]:
 
 def _lm_loglik(m: LmerResult, reml: bool) -> float:
     """Log-likelihood of the linear model with the same fixed effects (R's ``logLik(lm, REML=)``)."""
+    if not _rows_on_driver(m):
+        return _lm_loglik_cross(m, reml)
     X = m.design.X
     y = m.design.y - (m.offset if m.offset is not None else 0.0)
     w = m.weights
@@ -541,6 +604,22 @@ def _lm_loglik(m: LmerResult, reml: bool) -> float:
     N = n - p if reml else n
     val = 0.5 * ((float(np.sum(np.log(w[w > 0]))) if w is not None else 0.0)
                  - N * (math.log(2 * math.pi) + 1.0 - math.log(N) + math.log(float(res @ res))))
+    if reml:
+        val -= float(np.sum(np.log(np.abs(np.diag(R)))))
+    return val
+
+
+def _lm_loglik_cross(m: LmerResult, reml: bool) -> float:
+    """:func:`_lm_loglik` from the cross-products ``[X y]'[X y]`` (weighted, y less the offset), for a fit whose
+    rows are not on the driver."""
+    cp = m.devfun.cp
+    p, n = cp.p, cp.n
+    xx = np.asarray(cp.xx, dtype=float)
+    R = np.linalg.cholesky(xx[:p, :p])
+    r = np.linalg.solve(R, xx[:p, p])
+    rss = float(xx[p, p] - r @ r)
+    N = n - p if reml else n
+    val = 0.5 * (cp.log_weights - N * (math.log(2 * math.pi) + 1.0 - math.log(N) + math.log(rss)))
     if reml:
         val -= float(np.sum(np.log(np.abs(np.diag(R)))))
     return val
@@ -573,6 +652,10 @@ def ranova(m: LmerResult) -> AnovaFrame:
     parsed = m.design.formula
     rand = list(parsed.random)
     rows = [("<none>", m.npar, m.loglik)]
+    data, weights, offset = m.data, m.weights, m.offset
+    if not _rows_on_driver(m) and (m.design.plan.weights is not None or m.design.plan.offset is not None):
+        # a Dask fit: its lazy model frame lacks the weights and offset columns; refit on its source by name
+        data, weights, offset = m.design.source, m.design.plan.weights, m.design.plan.offset
     for i, term in enumerate(rand):
         for dropped, new in _reductions(term.expr):
             others = [f"({t.expr} | {t.group_name})" for j, t in enumerate(rand) if j != i]
@@ -583,8 +666,7 @@ def ranova(m: LmerResult) -> AnovaFrame:
                 rows.append((label, m.design.X.shape[1] + 1, _lm_loglik(m, m.reml)))
                 continue
             formula = f"{parsed.response} ~ {parsed.fixed} + " + " + ".join(others)
-            fit = lmer(formula, m.data, reml=m.reml, weights=m.weights, offset=m.offset, control=m.control,
-                       quiet=True)
+            fit = lmer(formula, data, reml=m.reml, weights=weights, offset=offset, control=m.control, quiet=True)
             if fit.nobs != m.nobs:
                 raise ValueError("number of rows in use has changed: remove missing values first")
             rows.append((label, fit.npar, fit.loglik))
@@ -639,7 +721,8 @@ def compare_models(*models: LmerResult, names: Sequence[str] | None = None, refi
     if len(names) != len(models_l):
         raise ValueError(f"{len(names)} names for {len(models_l)} models")
     X0 = models_l[0].design.X
-    same_fixed = all(mm.design.X.shape == X0.shape and np.array_equal(mm.design.X, X0) for mm in models_l)
+    same_fixed = all(mm.fixef_names == models_l[0].fixef_names and mm.design.X.shape == X0.shape
+                     and np.array_equal(mm.design.X, X0) for mm in models_l)
     mixed = len({mm.reml for mm in models_l}) > 1
     if refit is None:
         refit = (not same_fixed or mixed) and any(mm.reml for mm in models_l)

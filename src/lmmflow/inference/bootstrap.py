@@ -36,7 +36,7 @@ from ..core import CrossProducts, DevianceFunction
 from ..optim import OptSummary, optimize_theta
 from ..optim.batched import batched_cholesky, batched_newton
 from ..optim.threads import blas_threads
-from .intervals import all_parameter_names, sdcor_from_theta
+from .intervals import all_parameter_names, check_scale, sdcor_from_theta, sdcor_to_vcov, variance_layout
 from .parallel import parallel_map
 
 if TYPE_CHECKING:
@@ -405,6 +405,9 @@ class BootstrapResult:
     seed : int or None
     elapsed : float
         Seconds spent.
+    layout : list or None
+        With the default statistic, where the SDs and correlations sit (see
+        :func:`lmmflow.inference.intervals.variance_layout`), for intervals on the ``vcov`` scale.
 
     Examples
     --------
@@ -416,10 +419,13 @@ class BootstrapResult:
     >>> ci = b.confint(level=0.9, type="basic")
     >>> bool((ci["lower"] < b.t0).all() and (b.t0 < ci["upper"]).all())
     True
+    >>> list(b.confint(scale="vcov").index)
+    ['var_(Intercept)|Subject', 'var_Residual', '(Intercept)', 'Days']
     """
 
     def __init__(self, replicates: pd.DataFrame, t0: pd.Series, failures: BootstrapFailures, nsim: int,
-                 seed: Any, elapsed: float, n_jobs: int, use_u: bool, newton: int = 0):
+                 seed: Any, elapsed: float, n_jobs: int, use_u: bool, newton: int = 0,
+                 layout: list[tuple[str, int, int]] | None = None):
         self.replicates = replicates
         self.t0 = t0
         self.failures = failures
@@ -429,40 +435,84 @@ class BootstrapResult:
         self.n_jobs = n_jobs
         self.use_u = use_u
         self.n_newton = newton
+        self.layout = layout
 
-    def confint(self, level: float = 0.95, type: str = "perc", parm: Any = None) -> pd.DataFrame:  # noqa: A002
+    def on_scale(self, scale: str = "sdcor") -> tuple[pd.DataFrame, pd.Series]:
+        """The replicates and ``t0`` on the ``sdcor`` (as computed) or ``vcov`` scale.
+
+        On the ``vcov`` scale the columns are ``var_...``, ``cov_...``, ``var_Residual`` and the fixed
+        effects; a covariance is 0 in a replicate with an SD of 0 (where the correlation is undefined).
+
+        Raises
+        ------
+        ValueError
+            ``scale="vcov"`` for a bootstrap of a user statistic.
+        """
+        if check_scale(scale) == "sdcor":
+            return self.replicates, self.t0
+        if self.layout is None:
+            raise ValueError("scale='vcov' needs the default statistic (the model's parameters); transform the "
+                             "replicates of a user statistic yourself")
+        from .intervals import _vcov_name
+
+        cols = [_vcov_name(c) if i <= len(self.layout) else c for i, c in enumerate(self.replicates.columns)]
+        reps = pd.DataFrame(sdcor_to_vcov(self.layout, self.replicates.to_numpy(dtype=float)),
+                            index=self.replicates.index, columns=cols)
+        t0 = pd.Series(sdcor_to_vcov(self.layout, self.t0.to_numpy(dtype=float)), index=cols, name=self.t0.name)
+        return reps, t0
+
+    def confint(self, level: float = 0.95, type: str = "perc", parm: Any = None,  # noqa: A002
+                scale: str = "sdcor") -> pd.DataFrame:
         """Bootstrap confidence intervals.
 
         Parameters
         ----------
         level : float
+            Confidence level, strictly between 0 and 1.
         type : {"perc", "basic", "norm"}
             Percentile interval; basic (reflected percentile) interval ``2 t0 - q``; normal interval
             ``t0 - bias -+ z * sd`` (``boot.ci``'s three simple types).
         parm : list of str, optional
-            Statistics to include (default all).
+            Statistics to include (default all), named as on ``scale``.
+        scale : {"sdcor", "vcov"}
+            Intervals for SDs and correlations, or (default statistic only) for variances and covariances,
+            computed from the replicates transformed to that scale.
 
         Returns
         -------
         pandas.DataFrame
-            Indexed by statistic: lower, upper.  NaN replicates (a correlation when an SD is 0) are ignored.
+            Indexed by statistic: lower, upper.  ``attrs["n_used"]`` holds the replicates behind each
+            interval, ``attrs["nsim"]`` and ``attrs["n_failed"]`` the replicates asked for and the failed refits.
+
+        Warns
+        -----
+        BootstrapWarning
+            When a statistic is undefined (NaN) in some replicates (a correlation in a refit with an SD of
+            0): its interval uses the others, and the warning says how many were left out.
         """
         level = float(level)
         if not 0 < level < 1:
             raise ValueError(f"level={level}: a confidence level strictly between 0 and 1")
+        if type not in ("perc", "basic", "norm"):
+            raise ValueError(f"type={type!r}: use 'perc', 'basic' or 'norm'")
         a = (1.0 - level) / 2.0
-        t = self.replicates
+        t, t0s = self.on_scale(scale)
         cols = list(t.columns) if parm is None else [parm] if isinstance(parm, str) else list(parm)
-        lo, hi = [], []
+        unknown = [c for c in cols if c not in t.columns]
+        if unknown:
+            raise ValueError(f"unknown statistic(s) {unknown}; the statistics are {list(t.columns)}")
+        lo, hi, used, undefined = [], [], [], []
         for c in cols:
             v = t[c].to_numpy(dtype=float)
             v = v[np.isfinite(v)]
-            t0 = float(self.t0[c])
+            used.append(v.size)
+            if v.size < len(t):
+                undefined.append(f"{c} ({len(t) - v.size})")
+            t0 = float(t0s[c])
             if v.size == 0:
                 lo.append(np.nan)
                 hi.append(np.nan)
-                continue
-            if type == "perc":
+            elif type == "perc":
                 q = np.quantile(v, [a, 1 - a])
                 lo.append(q[0])
                 hi.append(q[1])
@@ -470,15 +520,19 @@ class BootstrapResult:
                 q = np.quantile(v, [a, 1 - a])
                 lo.append(2 * t0 - q[1])
                 hi.append(2 * t0 - q[0])
-            elif type == "norm":
+            else:
                 z = stats.norm.ppf(1 - a)
                 center = 2 * t0 - v.mean()
-                sd = v.std(ddof=1)
+                sd = v.std(ddof=1) if v.size > 1 else np.nan
                 lo.append(center - z * sd)
                 hi.append(center + z * sd)
-            else:
-                raise ValueError(f"type={type!r}: use 'perc', 'basic' or 'norm'")
-        return pd.DataFrame({"lower": lo, "upper": hi}, index=pd.Index(cols, name="parameter"))
+        if undefined:
+            warnings.warn(f"statistics undefined in some of the {len(t)} successful replicates, whose intervals use "
+                          f"the others: {', '.join(undefined)} (a correlation is undefined in a refit with an SD of "
+                          "0; scale='vcov' has a covariance of 0 there)", BootstrapWarning, stacklevel=2)
+        out = pd.DataFrame({"lower": lo, "upper": hi}, index=pd.Index(cols, name="parameter"))
+        out.attrs.update({"n_used": dict(zip(cols, used)), "nsim": self.nsim, "n_failed": self.failures.count})
+        return out
 
     def summary(self) -> pd.DataFrame:
         """original, bias, std_error (as ``print(bootMer(...))``), plus mean and the number of replicates."""
@@ -537,6 +591,11 @@ def bootstrap(m: LmerResult, statistic: Callable[[Any], Any] | None = None, nsim
         ``.replicates`` (successful replicates x statistics), ``.failures`` (failed refits, counted and
         reported with a :class:`BootstrapWarning`), ``.confint(level, type)``, ``.summary()``.
 
+    Raises
+    ------
+    NotImplementedError
+        For a fit on a Dask DataFrame (its rows are not on the driver to simulate from).
+
     Notes
     -----
     A replicate fails when its refit raises, does not converge, or the statistic raises; failed replicates
@@ -555,6 +614,10 @@ def bootstrap(m: LmerResult, statistic: Callable[[Any], Any] | None = None, nsim
     """
     if int(nsim) < 1:
         raise ValueError("nsim must be at least 1")
+    if m.design.X.shape[0] != m.nobs:
+        raise NotImplementedError("the parametric bootstrap simulates every row's response on the driver, and a fit "
+                                  "on a Dask DataFrame keeps its rows in the partitions: bootstrap a fit of an "
+                                  "in-memory frame (client= runs its refits on a Dask cluster)")
     nsim = int(nsim)
     t_start = time.perf_counter()
     names, t0 = _t0(m, statistic)
@@ -596,4 +659,5 @@ def bootstrap(m: LmerResult, statistic: Callable[[Any], Any] | None = None, nsim
                       f"(see result.failures); first: {first}", BootstrapWarning, stacklevel=2)
     return BootstrapResult(table, pd.Series(t0, index=names, name="original"), failures, nsim,
                            seed if not isinstance(seed, np.random.SeedSequence) else seed.entropy,
-                           time.perf_counter() - t_start, n_jobs, use_u, newton)
+                           time.perf_counter() - t_start, n_jobs, use_u, newton,
+                           layout=variance_layout(m) if statistic is None else None)

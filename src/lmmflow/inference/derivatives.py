@@ -642,14 +642,17 @@ def _richardson(est: list[np.ndarray]) -> np.ndarray:
     return cur[0]
 
 
-def fd_varpar_derivatives(m: LmerResult, d: float = 1e-3, r: int = 2) -> tuple[np.ndarray, np.ndarray]:
+def fd_varpar_derivatives(m: LmerResult, d: float = 1e-2, r: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Hessian of the deviance and Jacobian of Var(beta) in ``(theta, sigma)`` by finite differences.
 
     Only theta is differenced (each evaluation one update of the blocked factor, cost independent
     of n); the sigma parts are analytic.  The points ``theta +- h e_t`` serve both the Jacobian and the
     Hessian's diagonal; the off-diagonal uses ``theta +- h e_t +- h e_u``; ``r`` step sizes (halved)
-    are combined by Richardson extrapolation.  The fall-back for crossed models beyond
-    :data:`DENSE_MAX` (about ``2 r t^2`` factor updates for t theta parameters).
+    are combined by Richardson extrapolation.  The steps are ``h_t = d * max(|theta_t|, max|theta| / 10)``:
+    relative to the element, but not below a tenth of the largest, since second differences of a
+    deviance in the thousands over a step of 1e-5 (a small off-diagonal element times 1e-3) lose about
+    1e-5 of the Hessian to rounding.  The fall-back for crossed models beyond :data:`DENSE_MAX` (about
+    ``2 r t^2`` factor updates for t theta parameters).
 
     Returns
     -------
@@ -670,7 +673,8 @@ def fd_varpar_derivatives(m: LmerResult, d: float = 1e-3, r: int = 2) -> tuple[n
         logdet = f.logdet_re() + (f.logdet_rx() if m.reml else 0.0)
         return np.concatenate([[logdet, f.pwrss()], (rinv.T @ rinv).ravel()])
 
-    h0 = _steps(theta, d, 1e-6, 1e-3)
+    floor = 0.1 * float(np.max(np.abs(theta))) if nt else 0.0
+    h0 = np.where(np.maximum(np.abs(theta), floor) > 1e-6, d * np.maximum(np.abs(theta), floor), 1e-3)
     try:
         base = parts(theta)
         jac_est: list[list[np.ndarray]] = [[] for _ in range(nt)]

@@ -5,6 +5,14 @@ the standard deviations and correlations in the order of theta (``sd_(Intercept)
 ``cor_Days.(Intercept)|Subject``, ``sd_Days|Subject``), then the residual standard deviation
 ``sigma``, then the fixed effects.  This module also holds the conversions between theta and that
 standard-deviation / correlation scale that the profile and the bootstrap share.
+
+With ``scale="vcov"`` the variance parameters are variances and covariances instead
+(``var_(Intercept)|Subject``, ``cov_Days.(Intercept)|Subject``, ``var_Days|Subject``, ``var_Residual``),
+and so are their intervals: a profile interval of a variance is the squared interval of its SD (the
+profile is invariant to a monotone change of parameter), a covariance is profiled on its own, and
+bootstrap intervals come from the replicates transformed to that scale.  An interval is never reported
+on a scale other than the one asked for (broom.mixed's ``tidy(scales = "vcov", conf.int = TRUE)`` gives
+SD-scale intervals next to variance estimates).
 """
 
 from __future__ import annotations
@@ -18,10 +26,13 @@ from scipy import stats
 if TYPE_CHECKING:
     from ..results.model import LmerResult
 
-__all__ = ["confint", "select_parameters", "sdcor_from_theta", "theta_from_sdcor", "variance_parameter_names",
-           "wald_intervals"]
+__all__ = ["all_parameter_names", "confint", "ran_pars_intervals", "sdcor_from_theta", "sdcor_to_vcov",
+           "select_parameters", "theta_from_sdcor", "variance_layout", "variance_parameter_names", "wald_intervals"]
 
 METHODS = ("profile", "wald", "boot")
+SCALES = ("sdcor", "vcov")
+RESIDUAL_VAR = "var_Residual"
+"""The name of the residual variance (``sigma`` squared) on the ``vcov`` scale."""
 
 
 # ---- names and the sd/cor scale ---------------------------------------------------------------------
@@ -49,6 +60,77 @@ def variance_parameter_names(m: LmerResult) -> list[str]:
             else:
                 names.append(f"cor_{term.cnames[r]}.{term.cnames[c]}|{g}")
     return names
+
+
+def check_scale(scale: str) -> str:
+    """``"sdcor"`` or ``"vcov"`` (broom.mixed's ``scales`` values), or a ValueError."""
+    s = str(scale).lower().replace("-", "").replace("_", "")
+    if s not in SCALES:
+        raise ValueError(f"scale={scale!r}: use 'sdcor' (standard deviations and correlations) or 'vcov' "
+                         "(variances and covariances)")
+    return s
+
+
+def variance_layout(m: LmerResult) -> list[tuple[str, int, int]]:
+    """For each element of theta: ``("sd", t, t)``, or ``("cor", i, j)`` with i, j the positions of its two SDs.
+
+    Examples
+    --------
+    >>> import lmmflow as lf
+    >>> m = lf.lmer("Reaction ~ Days + (Days | Subject)", lf.load_dataset("sleepstudy"))
+    >>> variance_layout(m)
+    [('sd', 0, 0), ('cor', 2, 0), ('sd', 2, 2)]
+    """
+    f = m.devfun.factor
+    out: list[tuple[str, int, int]] = []
+    for sl, (rows, cols) in zip(f.slices, f.positions):
+        diag = {int(r): sl.start + k for k, (r, c) in enumerate(zip(rows, cols)) if r == c}
+        for k, (r, c) in enumerate(zip(rows, cols)):
+            t = sl.start + k
+            out.append(("sd", t, t) if r == c else ("cor", diag[int(r)], diag[int(c)]))
+    return out
+
+
+def sdcor_to_vcov(layout: list[tuple[str, int, int]], values: np.ndarray) -> np.ndarray:
+    """Variances, covariances and sigma^2 from SDs, correlations and sigma (the first ``len(layout) + 1`` columns).
+
+    The remaining columns (fixed effects) are copied.  A covariance is 0 where one of its SDs is 0 (its
+    correlation is then undefined, NaN, but the covariance is not).
+
+    Parameters
+    ----------
+    layout : list
+        From :func:`variance_layout`.
+    values : numpy.ndarray
+        ``(..., k)`` with ``k >= len(layout) + 1``: sd/cor in theta's order, sigma, anything else.
+
+    Examples
+    --------
+    >>> sdcor_to_vcov([("sd", 0, 0), ("cor", 2, 0), ("sd", 2, 2)], np.array([2.0, 0.5, 3.0, 4.0, 7.0]))
+    array([ 4.,  3.,  9., 16.,  7.])
+    """
+    v = np.asarray(values, dtype=float)
+    out = v.copy()
+    nt = len(layout)
+    for t, (kind, i, j) in enumerate(layout):
+        if kind == "sd":
+            out[..., t] = v[..., t] ** 2
+        else:
+            prod = v[..., i] * v[..., j]
+            with np.errstate(invalid="ignore"):
+                out[..., t] = np.where(prod == 0, 0.0, v[..., t] * prod)
+    out[..., nt] = v[..., nt] ** 2
+    return out
+
+
+def _vcov_name(name: str) -> str:
+    if name == "sigma":
+        return RESIDUAL_VAR
+    if name.startswith("sd_"):
+        return "var_" + name[3:]
+    if name.startswith("cor_"):
+        return "cov_" + name[4:]
+    return name
 
 
 def _positions(m: LmerResult) -> list[tuple[slice, np.ndarray, np.ndarray, int]]:
@@ -181,13 +263,26 @@ def _check_level(level: float) -> float:
     return level
 
 
-def all_parameter_names(m: LmerResult) -> list[str]:
-    """Variance parameters, ``sigma``, then fixed effects: the rows of every interval table."""
-    return [*variance_parameter_names(m), "sigma", *m.fixef_names]
+def all_parameter_names(m: LmerResult, scale: str = "sdcor") -> list[str]:
+    """Variance parameters, ``sigma``, then fixed effects: the rows of every interval table.
+
+    With ``scale="vcov"``: ``var_``/``cov_`` instead of ``sd_``/``cor_``, and ``var_Residual`` for ``sigma``.
+
+    Examples
+    --------
+    >>> import lmmflow as lf
+    >>> m = lf.lmer("Reaction ~ Days + (Days | Subject)", lf.load_dataset("sleepstudy"))
+    >>> all_parameter_names(m, scale="vcov")[:4]
+    ['var_(Intercept)|Subject', 'cov_Days.(Intercept)|Subject', 'var_Days|Subject', 'var_Residual']
+    """
+    names = [*variance_parameter_names(m), "sigma"]
+    if check_scale(scale) == "vcov":
+        names = [_vcov_name(nm) for nm in names]
+    return [*names, *m.fixef_names]
 
 
 # ---- Wald -----------------------------------------------------------------------------------------------
-def wald_intervals(m: LmerResult, level: float = 0.95, ddf: str | None = None) -> pd.DataFrame:
+def wald_intervals(m: LmerResult, level: float = 0.95, ddf: str | None = None, scale: str = "sdcor") -> pd.DataFrame:
     """Wald intervals: fixed effects +/- a normal quantile times the standard error; NaN for variances.
 
     This is lme4's ``confint(m, method = "Wald")``, which gives no Wald interval for the variance
@@ -199,6 +294,8 @@ def wald_intervals(m: LmerResult, level: float = 0.95, ddf: str | None = None) -
     level : float
     ddf : {"satterthwaite", "kenward-roger", "residual"}, optional
         Use t quantiles with these degrees of freedom instead of the normal (lme4 uses the normal).
+    scale : {"sdcor", "vcov"}
+        Names of the (NaN) variance rows.
 
     Returns
     -------
@@ -222,14 +319,14 @@ def wald_intervals(m: LmerResult, level: float = 0.95, ddf: str | None = None) -
         table = m.coef_table(ddf=ddf)
         se = table["std_error"].to_numpy()
         q = stats.t.ppf(1.0 - a, table["df"].to_numpy())
-    vn = variance_parameter_names(m) + ["sigma"]
+    vn = all_parameter_names(m, scale)[:len(variance_parameter_names(m)) + 1]
     lower = np.concatenate([np.full(len(vn), np.nan), est - q * se])
     upper = np.concatenate([np.full(len(vn), np.nan), est + q * se])
     return pd.DataFrame({"lower": lower, "upper": upper}, index=pd.Index(vn + m.fixef_names, name="parameter"))
 
 
 # ---- the front door -----------------------------------------------------------------------------------
-def confint(m: LmerResult, method: str = "profile", level: float = 0.95, parm: Any = None,
+def confint(m: LmerResult, method: str = "profile", level: float = 0.95, parm: Any = None, scale: str = "sdcor",
             **kwargs: Any) -> pd.DataFrame:
     """Confidence intervals for the parameters of a fit (lme4's ``confint.merMod``).
 
@@ -241,20 +338,26 @@ def confint(m: LmerResult, method: str = "profile", level: float = 0.95, parm: A
         Wald intervals (fixed effects only; NaN rows for the variance parameters), or parametric-bootstrap
         intervals.
     level : float
-        Confidence level.
+        Confidence level, strictly between 0 and 1; used by every method (lme4 ignores it for
+        ``method = "boot"``, lme4 issue #543).
     parm : None, list, "theta_" or "beta_"
         Which parameters: all (default), names, 0-based positions, the covariance parameters and sigma
-        (``"theta_"``) or the fixed effects (``"beta_"``).
+        (``"theta_"``) or the fixed effects (``"beta_"``).  Names are those of ``scale``.
+    scale : {"sdcor", "vcov"}
+        The variance parameters as standard deviations and correlations (lme4's, the default) or as
+        variances and covariances (``var_...``, ``cov_...``, ``var_Residual``), with intervals on that
+        scale (see the module notes).
     **kwargs
         ``"wald"``: ``ddf`` for t-based intervals.  ``"profile"``: passed to :func:`lmmflow.profile`
-        (``alphamax``, ``maxpts``, ``delta``).  ``"boot"``: passed to :func:`lmmflow.bootstrap` (``nsim``,
-        default 500, ``seed``, ``n_jobs``, ``client``, ``use_u``) and ``boot_type`` (``"perc"``, ``"basic"``,
-        ``"norm"``).  No progress bar unless ``progress=True``.
+        (``alphamax``, ``maxpts``, ``delta``, ``n_jobs``, ``client``).  ``"boot"``: passed to
+        :func:`lmmflow.bootstrap` (``nsim``, default 500, ``seed``, ``n_jobs``, ``client``, ``use_u``) and
+        ``boot_type`` (``"perc"``, ``"basic"``, ``"norm"``).  No progress bar unless ``progress=True``.
 
     Returns
     -------
     pandas.DataFrame
-        Indexed by parameter with lme4's names: lower, upper.
+        Indexed by parameter with lme4's names: lower, upper.  Bootstrap intervals carry
+        ``attrs["nsim"]`` and ``attrs["n_failed"]`` (failed refits are also reported by a warning).
 
     Examples
     --------
@@ -264,27 +367,88 @@ def confint(m: LmerResult, method: str = "profile", level: float = 0.95, parm: A
     [[240.18, 262.63], [7.92, 13.01]]
     """
     level = _check_level(level)
+    scale = check_scale(scale)
     meth = str(method).lower()
     if meth not in METHODS:
         raise ValueError(f"method={method!r}: use one of {METHODS}")
-    names = all_parameter_names(m)
+    names = all_parameter_names(m, scale)
     wanted = select_parameters(names, len(names) - len(m.fixef_names), parm)
     if meth == "wald":
         ddf = kwargs.pop("ddf", None)
         if kwargs:
             raise TypeError(f"confint(method='wald') got unexpected arguments {sorted(kwargs)}")
-        return wald_intervals(m, level=level, ddf=ddf).loc[wanted]
+        return wald_intervals(m, level=level, ddf=ddf, scale=scale).loc[wanted]
     kwargs.pop("ddf", None)  # the tidy() front door passes it for every method
     if meth == "profile":
         from .profile import profile
 
         kwargs.setdefault("progress", False)
-        prof = profile(m, which=wanted, **kwargs)
+        prof = profile(m, which=wanted, scale=scale, **kwargs)
         return prof.confint(level=level).loc[wanted]
     from .bootstrap import bootstrap
 
+    if "statistic" in kwargs:
+        raise TypeError("confint(method='boot') bootstraps the model's parameters; for another statistic call "
+                        "lf.bootstrap(m, statistic, ...).confint()")
     boot_type = kwargs.pop("boot_type", kwargs.pop("type", "perc"))
     kwargs.setdefault("nsim", 500)
     kwargs.setdefault("progress", False)
     res = bootstrap(m, **kwargs)
-    return res.confint(level=level, type=boot_type).loc[wanted]
+    out = res.confint(level=level, type=boot_type, scale=scale).loc[wanted]
+    out.attrs.update({"nsim": res.nsim, "n_failed": res.failures.count})
+    return out
+
+
+def ran_pars_intervals(m: LmerResult, method: str = "profile", level: float = 0.95, scale: str = "sdcor",
+                       **kwargs: Any) -> pd.DataFrame:
+    """Intervals for the rows of ``m.varcorr`` (the ``ran_pars`` rows of :func:`lmmflow.tidy`), on ``scale``.
+
+    Parameters
+    ----------
+    m : LmerResult
+    method : {"profile", "boot", "wald"}
+        ``"wald"`` gives NaN (as lme4: no Wald intervals for variance parameters).
+    level : float
+    scale : {"sdcor", "vcov"}
+        The intervals of the ``sdcor`` column (SDs and correlations) or of the ``vcov`` column
+        (variances and covariances) of ``m.varcorr``.
+    **kwargs
+        Passed to :func:`confint`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per row of ``m.varcorr``, in its order (same index): parameter (the name in
+        :func:`confint`), estimate (the ``sdcor`` or ``vcov`` value), lower, upper.
+
+    Examples
+    --------
+    >>> import lmmflow as lf
+    >>> m = lf.lmer("Yield ~ 1 + (1 | Batch)", lf.load_dataset("dyestuff"))
+    >>> r = ran_pars_intervals(m, "profile", scale="vcov")
+    >>> r["parameter"].tolist()
+    ['var_(Intercept)|Batch', 'var_Residual']
+    >>> bool((r["lower"] < r["estimate"]).all() and (r["estimate"] < r["upper"]).all())
+    True
+    """
+    scale = check_scale(scale)
+    vc = m.varcorr
+    names = []
+    for _, r in vc.iterrows():
+        v2 = r["var2"]
+        if r["group"] == "Residual":
+            nm = "sigma"
+        elif v2 is None or (isinstance(v2, float) and np.isnan(v2)):
+            nm = f"sd_{r['var1']}|{r['group']}"
+        else:
+            nm = f"cor_{v2}.{r['var1']}|{r['group']}"
+        names.append(_vcov_name(nm) if scale == "vcov" else nm)
+    ci = confint(m, method=method, level=level, parm="theta_", scale=scale, **kwargs)
+    missing = [nm for nm in names if nm not in ci.index]
+    if missing:
+        raise RuntimeError(f"no interval for {missing}: the names of m.varcorr and confint() disagree")
+    out = pd.DataFrame({"parameter": names, "estimate": vc["sdcor" if scale == "sdcor" else "vcov"].to_numpy(),
+                        "lower": ci.loc[names, "lower"].to_numpy(), "upper": ci.loc[names, "upper"].to_numpy()},
+                       index=vc.index)
+    out.attrs.update(ci.attrs)
+    return out

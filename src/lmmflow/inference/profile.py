@@ -26,6 +26,13 @@ The points are placed as lme4 places them: from the estimate, each step aims at 
 previous step), until |zeta| passes ``cutoff = sqrt(chi2_{1-alphamax}(number of parameters))`` or the
 parameter reaches a bound.  Intervals come from the inverse of a natural cubic interpolating spline of
 zeta (lme4's ``interpSpline`` / ``backSpline``).
+
+On the variance / covariance scale (``scale="vcov"``: ``var_...``, ``cov_...``, ``var_Residual``) a
+variance's profile is its SD's profile with the values squared (the constrained optimum is the same set of
+models, so zeta is unchanged and the interval is the squared SD interval).  A covariance ``c`` is not a
+monotone function of one sd/cor parameter, so it is profiled on its own: with ``c`` fixed, the other
+variance parameters are optimized with the term's second SD eliminated, ``sd_2 = |c| / (u sd_1)`` and
+``cor = sign(c) u`` with ``u`` in (0, 1] (box constraints only; ``c = 0`` fixes ``cor = 0``).
 """
 
 from __future__ import annotations
@@ -41,7 +48,15 @@ from scipy import interpolate, stats
 
 from ..core import DevianceFunction
 from ..optim.threads import blas_threads
-from .intervals import all_parameter_names, sdcor_from_theta, select_parameters, theta_from_sdcor
+from .intervals import (
+    all_parameter_names,
+    check_scale,
+    sdcor_from_theta,
+    sdcor_to_vcov,
+    select_parameters,
+    theta_from_sdcor,
+    variance_layout,
+)
 from .parallel import parallel_map
 
 if TYPE_CHECKING:
@@ -176,6 +191,9 @@ class Profile:
         |zeta| beyond which a profile stops.
     bounds : dict
         ``name -> (lower, upper)`` bounds of each parameter (0 for SDs, +-1 for correlations).
+    squared : tuple of str
+        Parameters (variances, on the ``vcov`` scale) whose values are the squares of a profiled SD: their
+        intervals are the squared SD intervals exactly (the spline is fitted on the SD).
 
     Examples
     --------
@@ -194,6 +212,7 @@ class Profile:
     base: float
     cutoff: float
     bounds: dict[str, tuple[float, float]]
+    squared: tuple[str, ...] = ()
     _splines: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -210,6 +229,8 @@ class Profile:
             rows = self.frame[self.frame["parameter"] == name]
             rows = rows[np.isfinite(rows["zeta"])].drop_duplicates("value").sort_values("value")
             x, z = rows["value"].to_numpy(), rows["zeta"].to_numpy()
+            if name in self.squared:
+                x = np.sqrt(np.maximum(x, 0.0))  # the SD that was profiled
             forward = backward = None
             if len(x) >= 3:
                 forward = interpolate.CubicSpline(x, z, bc_type="natural")
@@ -263,8 +284,9 @@ class Profile:
                 continue
             zmin, zmax = np.nanmin(zr), np.nanmax(zr)
             b_lo, b_hi = self.bounds.get(nm, (-np.inf, np.inf))
-            lo.append(float(back(-z)) if -z >= zmin else (b_lo if np.isfinite(b_lo) else np.nan))
-            hi.append(float(back(z)) if z <= zmax else (b_hi if np.isfinite(b_hi) else np.nan))
+            power = 2 if nm in self.squared else 1
+            lo.append(float(back(-z)) ** power if -z >= zmin else (b_lo if np.isfinite(b_lo) else np.nan))
+            hi.append(float(back(z)) ** power if z <= zmax else (b_hi if np.isfinite(b_hi) else np.nan))
         return pd.DataFrame({"lower": lo, "upper": hi}, index=pd.Index(names, name="parameter"))
 
     def __repr__(self) -> str:
@@ -313,7 +335,7 @@ def _fill(zeta_fn: Callable[[float, np.ndarray], tuple[float, np.ndarray, np.nda
 
 def profile(m: LmerResult, which: Any = None, alphamax: float = 0.01, maxpts: int = 100,
             delta: float | None = None, progress: bool = True, delta_cutoff: float = 1 / 8,
-            maxmult: float = 10.0, n_jobs: int = 1, client: Any = None) -> Profile:
+            maxmult: float = 10.0, n_jobs: int = 1, client: Any = None, scale: str = "sdcor") -> Profile:
     """Profile the likelihood of a fit over each parameter (lme4's ``profile``).
 
     Parameters
@@ -339,6 +361,9 @@ def profile(m: LmerResult, which: Any = None, alphamax: float = 0.01, maxpts: in
     client : dask.distributed.Client, optional
         Profile the parameters as tasks on a Dask cluster instead (the ML fit's cross-products are sent
         to each worker once).
+    scale : {"sdcor", "vcov"}
+        Profile the standard deviations and correlations (lme4's) or the variances and covariances
+        (names ``var_...``, ``cov_...``, ``var_Residual``; every column of ``frame`` is then on that scale).
 
     Returns
     -------
@@ -361,11 +386,14 @@ def profile(m: LmerResult, which: Any = None, alphamax: float = 0.01, maxpts: in
     """
     from tqdm.auto import tqdm
 
+    scale = check_scale(scale)
     mml = m.update(reml=False) if m.reml else m
     obj = _Objective(mml)
     names = all_parameter_names(mml)
+    out_names = all_parameter_names(mml, scale)
     nvp = obj.ntheta + 1
-    targets = select_parameters(names, nvp, which)
+    targets = select_parameters(out_names, nvp, which)
+    layout = variance_layout(mml)
     theta_hat = mml.solution.theta.copy()
     sig_hat = mml.sigma
     est = np.concatenate([sdcor_from_theta(obj.layout, theta_hat, sig_hat), [sig_hat], mml.solution.beta])
@@ -377,37 +405,57 @@ def profile(m: LmerResult, which: Any = None, alphamax: float = 0.01, maxpts: in
                            f"({base:.8g}); cannot profile")
     lower = np.array([0.0 if np.isfinite(lo) else -1.0 for lo in obj.theta_lower] + [0.0])
     upper = np.array([np.inf if np.isfinite(lo) else 1.0 for lo in obj.theta_lower] + [np.inf])
-    bounds = {nm: (float(lower[i]), float(upper[i])) for i, nm in enumerate(names[:nvp])}
-    bounds.update({nm: (-np.inf, np.inf) for nm in names[nvp:]})
+    vcov = scale == "vcov"
+    tasks = []
+    for nm in targets:
+        i = out_names.index(nm)
+        if i >= nvp:
+            tasks.append(("fixed", i - nvp, 0, 0))
+        elif vcov and i < nvp - 1 and layout[i][0] == "cor":
+            tasks.append(("cov", i, layout[i][1], layout[i][2]))
+        else:
+            tasks.append(("variance", i, 0, 0))
+    bounds = {nm: (float(lower[i]), float(upper[i])) for i, nm in enumerate(out_names[:nvp])}
+    if vcov:  # variances >= 0, covariances unbounded
+        bounds.update({out_names[t[1]]: (-np.inf, np.inf) for t in tasks if t[0] == "cov"})
+    bounds.update({nm: (-np.inf, np.inf) for nm in out_names[nvp:]})
     cutoff = math.sqrt(stats.chi2.ppf(1 - alphamax, len(names)))
     delta = cutoff * delta_cutoff if delta is None else float(delta)
-    on_bound = [names[i] for i in range(nvp) if names[i] in targets and (est[i] <= lower[i] or est[i] >= upper[i])]
-    if on_bound:
-        warnings.warn(f"the ML fit is singular ({', '.join(on_bound)} at a bound): the profile of such a parameter "
-                      "starts at its bound and its interval reports the bound as a limit; intervals for the other "
-                      "parameters are computed but may be unreliable", ProfileWarning, stacklevel=2)
+    on_bound = [out_names[i] for i in range(nvp) if est[i] <= lower[i] or est[i] >= upper[i]]
+    if on_bound or mml.is_singular:
+        where = (f"{', '.join(on_bound)} at a bound" if on_bound
+                 else "a covariance matrix of the random effects is singular: its correlations are linearly dependent")
+        warnings.warn(f"the ML fit is singular ({where}): the profile of a parameter at its bound starts there and its "
+                      "interval reports the bound as a limit; the profiles of the others may stop short of the "
+                      "cutoff (NaN limits) and their intervals are unreliable", ProfileWarning, stacklevel=2)
     payload = _ProfileWork(obj=obj, names=names, nvp=nvp, est=est, lower=lower, upper=upper, delta=delta,
                            cutoff=cutoff, maxpts=maxpts, maxmult=maxmult, theta_hat=theta_hat,
                            std_errors=mml.std_errors.to_numpy(dtype=float), base=base,
                            blas=getattr(m.control, "blas_threads", 1))
     bar = tqdm(total=len(targets), desc="profile", unit="param", disable=not progress, delay=1.0, leave=False)
     try:
-        done = parallel_map(_profile_one, targets, n_jobs=n_jobs, client=client, payload=payload,
+        done = parallel_map(_profile_one, tasks, n_jobs=n_jobs, client=client, payload=payload,
                             on_result=lambda i, r: bar.update(1))
     finally:
         bar.close()
     rows: list[dict[str, Any]] = []
-    for name, (pts, _) in zip(targets, done):
+    for name, task, (pts, _) in zip(targets, tasks, done):
         for v, z, row in sorted(pts, key=lambda t: t[0]):
-            rows.append({"parameter": name, "value": v, "zeta": z, **dict(zip(names, row))})
+            if vcov:
+                row = sdcor_to_vcov(layout, row)
+                if task[0] == "variance":
+                    v = v * v  # the SD's profile on the variance scale (a monotone map: same zeta)
+            rows.append({"parameter": name, "value": v, "zeta": z, **dict(zip(out_names, row))})
     lowest = min([base] + [low for _, low in done])
     if lowest < base - 1e-6 * max(1.0, abs(base)):
         warnings.warn(f"profiling found a deviance {base - lowest:.3g} below the fit's: the ML fit may not have "
                       "converged; refit and profile again", ProfileWarning, stacklevel=2)
-    frame = pd.DataFrame(rows, columns=["parameter", "value", "zeta", *names])
+    frame = pd.DataFrame(rows, columns=["parameter", "value", "zeta", *out_names])
     frame = frame.drop_duplicates(["parameter", "value"]).reset_index(drop=True)
-    return Profile(frame=frame, estimates=pd.Series(est, index=names, name="estimate"), base=base, cutoff=cutoff,
-                   bounds=bounds)
+    est_out = sdcor_to_vcov(layout, est) if vcov else est
+    squared = tuple(nm for nm, task in zip(targets, tasks) if vcov and task[0] == "variance")
+    return Profile(frame=frame, estimates=pd.Series(est_out, index=out_names, name="estimate"), base=base,
+                   cutoff=cutoff, bounds=bounds, squared=squared)
 
 
 @dataclass
@@ -430,8 +478,11 @@ class _ProfileWork:
     blas: Any
 
 
-def _profile_one(work: _ProfileWork, name: str) -> tuple[list[tuple[float, float, np.ndarray]], float]:
-    """One parameter's profile points (value, zeta, row of all parameters) and the lowest deviance seen."""
+def _profile_one(work: _ProfileWork, task: tuple[str, int, int, int],
+                 ) -> tuple[list[tuple[float, float, np.ndarray]], float]:
+    """One parameter's profile points (value, zeta, row of all parameters on the sd/cor scale) and the lowest
+    deviance seen.  ``task``: ``("variance", i, 0, 0)``, ``("fixed", j, 0, 0)`` or ``("cov", i, r, c)`` (the
+    covariance of theta element i, whose SDs are elements r and c)."""
     base = work.base
     lowest = [base]
 
@@ -440,13 +491,17 @@ def _profile_one(work: _ProfileWork, name: str) -> tuple[list[tuple[float, float
             lowest[0] = dev
         return max(dev - base, 0.0)
 
-    w, nvp = work.names.index(name), work.nvp
+    kind, w, r, c = task
+    nvp = work.nvp
     with blas_threads(work.blas):
-        if w < nvp:
+        if kind == "variance":
             pts = _profile_variance(work.obj, w, work.est, work.lower, work.upper, work.delta, work.cutoff,
                                     work.maxpts, work.maxmult, record)
+        elif kind == "cov":
+            pts = _profile_covariance(work.obj, w, r, c, work.est, work.lower, work.upper, work.delta,
+                                      work.cutoff, work.maxpts, work.maxmult, record)
         else:
-            pts = _profile_fixed(work.obj, w - nvp, work.est, work.theta_hat, work.std_errors[w - nvp],
+            pts = _profile_fixed(work.obj, w, work.est, work.theta_hat, work.std_errors[w],
                                  work.delta, work.cutoff, work.maxpts, work.maxmult, record, nvp)
     return [(v, z, row) for v, z, row, _ in pts], lowest[0]
 
@@ -482,6 +537,69 @@ def _profile_variance(obj: _Objective, w: int, est: np.ndarray, lower: np.ndarra
     pts = _fill(zeta, centre, second, delta, cutoff, lower[w], upper[w], maxpts, maxmult)
     if pw > lower[w]:
         pts += _fill(zeta, second, centre, delta, cutoff, lower[w], upper[w], maxpts, maxmult)[2:]
+    return pts
+
+
+def _profile_covariance(obj: _Objective, w: int, r: int, c: int, est: np.ndarray, lower: np.ndarray,
+                        upper: np.ndarray, delta: float, cutoff: float, maxpts: int, maxmult: float,
+                        record: Callable[[float], float]) -> list[tuple[float, float, np.ndarray, np.ndarray]]:
+    """Profile of the covariance ``cor_w * sd_r * sd_c`` (see the module notes for the parameterization)."""
+    nvp = len(lower)
+    free = np.array([i for i in range(nvp) if i not in (w, c)])  # x != 0: sd_c and cor_w follow from (x, sd_r, u)
+    free0 = np.array([i for i in range(nvp) if i != w])  # x == 0: cor_w = 0, the SDs free
+    cov_hat = float(est[w] * est[r] * est[c])
+    floor = 1e-3 * float(est[nvp - 1])  # an SD of this size stands in for one at 0 when a start is built
+
+    def assemble(x: float, y: np.ndarray) -> np.ndarray | None:
+        v = np.empty(nvp)
+        if x == 0:
+            v[free0] = y
+            v[w] = 0.0
+            return v
+        v[free] = y[:-1]
+        u, a = float(y[-1]), float(v[r])
+        if not (u > 0 and a > 0):
+            return None
+        v[w] = math.copysign(u, x)
+        v[c] = abs(x) / (u * a)
+        return v
+
+    def start_for(x: float, v: np.ndarray) -> np.ndarray:
+        if x == 0:
+            return v[free0].copy()
+        sr, sc = max(float(v[r]), floor), max(float(v[c]), floor)
+        u = abs(x) / (sr * sc)
+        if u > 0.99:  # |cor| would exceed 1: grow both SDs until it is 0.99
+            k = math.sqrt(u / 0.99)
+            sr, u = sr * k, 0.99
+        y = np.concatenate([v[free], [u]])
+        y[list(free).index(r)] = sr
+        return y
+
+    def zeta(x: float, start: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        if x == 0:
+            lo, hi = lower[free0], upper[free0]
+        else:
+            lo, hi = np.r_[lower[free], 1e-12], np.r_[upper[free], 1.0]
+
+        def fn(y: np.ndarray) -> float:
+            v = assemble(x, y)
+            return math.inf if v is None else obj.variance(v)
+
+        y, dev = _bobyqa(fn, start_for(x, start), lo, hi)
+        v = assemble(x, y)
+        if v is None or not math.isfinite(dev):
+            return math.nan, np.full(nvp + obj.p, np.nan), start
+        obj.variance(v, keep_factor=True)  # leave the factor at the optimum to read beta
+        z = math.copysign(math.sqrt(record(dev)), x - cov_hat)
+        return z, np.concatenate([v, obj.beta()]), v
+
+    centre = (cov_hat, 0.0, est.copy(), est[:nvp].copy())
+    step = 0.01 * abs(cov_hat) if cov_hat != 0 else 1e-3 * max(float(est[r] * est[c]), floor * floor)
+    z1, row1, st1 = zeta(cov_hat + step, est[:nvp].copy())
+    second = (cov_hat + step, z1, row1, st1)
+    pts = _fill(zeta, centre, second, delta, cutoff, -np.inf, np.inf, maxpts, maxmult)
+    pts += _fill(zeta, second, centre, delta, cutoff, -np.inf, np.inf, maxpts, maxmult)[2:]
     return pts
 
 

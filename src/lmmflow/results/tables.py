@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -46,7 +46,8 @@ def ranef_frames(m: LmerResult, cond_sd: bool = False) -> dict[str, pd.DataFrame
 
 
 def tidy(m: LmerResult, effects: str = "fixed", conf_int: bool = False, conf_level: float = 0.95,
-         conf_method: str = "wald", ddf: str | None = None, scales: str = "sdcor") -> pd.DataFrame:
+         conf_method: str = "wald", ddf: str | None = None, scales: str = "sdcor", scale: str | None = None,
+         **kwargs: Any) -> pd.DataFrame:
     """A tidy frame of one kind of estimate, with broom.mixed's columns.
 
     Parameters
@@ -62,7 +63,12 @@ def tidy(m: LmerResult, effects: str = "fixed", conf_int: bool = False, conf_lev
     ddf : {"satterthwaite", "kenward-roger", "residual", "none"}, optional
         For fixed effects: degrees of freedom for df and p_value (default: Satterthwaite).
     scales : {"sdcor", "vcov"}
-        For ``ran_pars``: standard deviations and correlations, or variances and covariances.
+        For ``ran_pars``: standard deviations and correlations, or variances and covariances; the
+        intervals (profile or bootstrap) are on the same scale.
+    scale : {"sdcor", "vcov"}, optional
+        The same as ``scales`` (which it overrides when given).
+    **kwargs
+        Passed to the interval method (e.g. ``nsim=1000, seed=1`` for ``conf_method="boot"``).
 
     Returns
     -------
@@ -87,32 +93,30 @@ def tidy(m: LmerResult, effects: str = "fixed", conf_int: bool = False, conf_lev
                             "std_error": table["std_error"].to_numpy(), "statistic": table["t_value"].to_numpy(),
                             "df": table["df"].to_numpy(), "p_value": table["p_value"].to_numpy()})
         if conf_int:
-            ci = m.confint(method=conf_method, level=conf_level, parm="beta_", ddf=ddf)
+            ci = m.confint(method=conf_method, level=conf_level, parm="beta_", ddf=ddf, **kwargs)
             out["conf_low"] = ci.loc[out["term"], "lower"].to_numpy()
             out["conf_high"] = ci.loc[out["term"], "upper"].to_numpy()
         return out
     if effects == "ran_pars":
+        from ..inference.intervals import check_scale, ran_pars_intervals
+
+        scales = check_scale(scales if scale is None else scale)
         vc = m.varcorr
         col = "sdcor" if scales == "sdcor" else "vcov"
-        terms, names = [], []
+        terms = []
         for _, r in vc.iterrows():
             if r["group"] == "Residual":
                 terms.append("sd__Observation" if scales == "sdcor" else "var__Observation")
-                names.append("sigma")
             elif r["var2"] is None or (isinstance(r["var2"], float) and np.isnan(r["var2"])):
                 terms.append(("sd__" if scales == "sdcor" else "var__") + str(r["var1"]))
-                names.append(f"sd_{r['var1']}|{r['group']}")
             else:
                 terms.append(("cor__" if scales == "sdcor" else "cov__") + f"{r['var1']}.{r['var2']}")
-                names.append(f"cor_{r['var2']}.{r['var1']}|{r['group']}")
         out = pd.DataFrame({"effect": "ran_pars", "group": vc["group"].to_numpy(), "term": terms,
                             "estimate": vc[col].to_numpy()})
         if conf_int:
-            if scales != "sdcor":
-                raise ValueError("confidence intervals for ran_pars are given on the sdcor scale; use scales='sdcor'")
-            ci = m.confint(method=conf_method, level=conf_level, parm="theta_")
-            out["conf_low"] = [ci.loc[n, "lower"] if n in ci.index else np.nan for n in names]
-            out["conf_high"] = [ci.loc[n, "upper"] if n in ci.index else np.nan for n in names]
+            ci = ran_pars_intervals(m, method=conf_method, level=conf_level, scale=scales, **kwargs)
+            out["conf_low"] = ci["lower"].to_numpy()
+            out["conf_high"] = ci["upper"].to_numpy()
         return out
     if effects == "ran_vals":
         est, sds = ranef_frames(m), ranef_frames(m, cond_sd=True)
