@@ -77,10 +77,13 @@ def fit_design(design: ModelDesign, reml: bool = True, control: LmerControl | No
     with blas_threads(control.blas_threads):
         devfun = DevianceFunction(cross if cross is not None else _cross_products(design), reml=reml)
         if control.optimizer == "auto":
-            # gradient-based where the gradient is cheap: small models (one dense system, see
-            # core/dense.py) and several terms, unless the dense block is so large that the gradient's
-            # selected inversion costs more than the evaluations it saves
-            gradient_pays = isinstance(devfun.small, SmallDenseObjective) or (len(design.terms) > 1 and dense < 2000)
+            # gradient-based for several terms, unless the dense block is so large that the gradient's
+            # selected inversion costs more than the evaluations it saves; derivative-free for one term
+            # (evaluations are cheap, the gradient costs several) and for small models, whose evaluation
+            # is one product and one Cholesky (core/dense.py): there 60 of them cost less than the 20
+            # value-and-gradient calls L-BFGS-B needs
+            small = isinstance(devfun.small, SmallDenseObjective)
+            gradient_pays = not small and len(design.terms) > 1 and dense < 2000
             control = control.replace(optimizer="lbfgsb" if gradient_pays else "bobyqa")
         opt = optimize_theta(devfun, devfun.theta0, devfun.lower, control=control, record=record,
                              value_and_grad=devfun.value_and_gradient,

@@ -121,3 +121,15 @@ def test_weights_and_offset_validation(sleepstudy: pd.DataFrame) -> None:
         lf.lmer(F, sleepstudy, offset=np.ones(3))
     with pytest.raises(DataError, match="non-negative"):
         lf.lmer(F, sleepstudy, weights=-np.ones(len(sleepstudy)))
+
+
+def test_fit_does_not_see_later_changes_to_the_callers_frame(sleepstudy: pd.DataFrame) -> None:
+    """The model frame shares the caller's columns without copying them, copy-on-write: changing the
+    caller's frame afterwards (in place or by assignment) leaves the fit's data and predictions alone."""
+    df = sleepstudy.copy()
+    m = lf.lmer("Reaction ~ Days + (Days | Subject)", df)
+    data0, fitted0 = m.data.copy(), m.predict()
+    df.loc[0, "Reaction"] = 9999.0
+    df["Days"] = df["Days"] * 100
+    pd.testing.assert_frame_equal(m.data, data0)
+    pd.testing.assert_series_equal(m.predict(), fitted0)

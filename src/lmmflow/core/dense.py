@@ -2,9 +2,12 @@
 
 For a model with few random effects (sleepstudy has 36) the cost of an evaluation is the number of
 numpy calls, not arithmetic.  Here the whole system [Z X y]'[Z X y] is one dense (q + p + 1) square
-matrix; an evaluation is Lambda (one scatter), two products, one Cholesky.  The blocked factor remains
-the reference implementation (and serves gradients, solutions and everything large); the tests check
-that both give the same objective.  Imports only numpy and scipy.
+matrix Omega.  Omega is a quadratic function of theta, so it is laid out once as a fixed combination of
+matrices, and an evaluation is one matrix-vector product (with (1, theta, theta_s theta_t)) and one
+Cholesky (sleepstudy: 17 us, against 25 us forming Lambda'Z'Z Lambda each time).  Its gradient comes
+from the same factor (:meth:`SmallDenseObjective.with_gradients`).  The blocked factor remains the
+reference implementation (and serves solutions and everything large); the tests check that both give
+the same objective and gradient.  Imports only numpy and scipy.
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ from scipy.linalg.lapack import dtrtri as _trtri
 
 from .crossprod import CrossProducts
 
-__all__ = ["MAX_DENSE_SIZE", "SmallDenseObjective"]
+__all__ = ["MAX_DENSE_SIZE", "MAX_QUADRATIC_VALUES", "SmallDenseObjective"]
 
 MAX_DENSE_SIZE = 150
+MAX_QUADRATIC_VALUES = 2_000_000
+"""Largest (terms x size^2) of Omega written as a quadratic form in theta (16 MB); larger small models form
+Lambda'Z'Z Lambda by two products at each evaluation instead."""
 
 
 class SmallDenseObjective:
@@ -59,6 +65,37 @@ class SmallDenseObjective:
         self.diag = np.arange(q)
         self.n_theta = int(self.tidx.max()) + 1 if len(self.tidx) else 0
         self.work = np.empty((q + c, q + c))
+        self.terms = self._quadratic_terms() if self._quadratic_size() <= MAX_QUADRATIC_VALUES else None
+
+    def _quadratic_size(self) -> int:
+        k = self.n_theta
+        return (1 + k + k * (k + 1) // 2) * (self.q + self.p + 1) ** 2
+
+    def _quadratic_terms(self) -> np.ndarray:
+        """Omega(theta) as a fixed combination: Omega = sum_i v_i T_i with v = (1, theta_t, theta_s theta_t).
+
+        Lambda = sum_t theta_t E_t (E_t the indicator of theta_t's entries), so Omega's blocks are
+        Lambda'Z'Z Lambda + I = I + sum_(s,t) theta_s theta_t E_s'Z'Z E_t and Lambda'Z'[X y] = sum_t theta_t E_t'Z'[X y].
+        """
+        q, k = self.q, self.n_theta
+        N = q + self.p + 1
+        E = []
+        for t in range(k):
+            e = np.zeros((q, q))
+            sel = self.tidx == t
+            e[self.rows[sel], self.cols[sel]] = 1.0
+            E.append(e)
+        T = np.zeros((1 + k + k * (k + 1) // 2, N, N))
+        T[0, :q, :q] = np.eye(q)
+        T[0, q:, q:] = self.axx
+        for t in range(k):
+            T[1 + t, :q, q:] = E[t].T @ self.azx
+            T[1 + t, q:, :q] = T[1 + t, :q, q:].T
+        self._pairs = [(s, t) for s in range(k) for t in range(s, k)]
+        for i, (s, t) in enumerate(self._pairs):
+            prod = E[s].T @ self.azz @ E[t]
+            T[1 + k + i, :q, :q] = prod if s == t else prod + prod.T
+        return T.reshape(len(T), N * N)
 
     @staticmethod
     def fits(cp: CrossProducts) -> bool:
@@ -92,7 +129,16 @@ class SmallDenseObjective:
 
     def __call__(self, theta: np.ndarray) -> tuple[float, float, float]:
         """(log det of the random-effects block, log det R_X R_X', penalized RSS) at ``theta``."""
-        return self._parts(self._factor(theta)[2])
+        if self.terms is None:
+            return self._parts(self._factor(theta)[2])
+        th = [float(x) for x in theta]
+        v = np.array([1.0, *th, *(th[a] * th[b] for a, b in self._pairs)])
+        N = self.q + self.p + 1
+        m = (v @ self.terms).reshape(N, N)
+        c, info = _potrf(m, lower=0, clean=0, overwrite_a=1)  # symmetric: the C-ordered array is its transpose
+        if info != 0:
+            raise np.linalg.LinAlgError("not positive definite")
+        return self._parts(c)
 
     def with_gradients(self, theta: np.ndarray) -> tuple[tuple[float, float, float], np.ndarray]:
         """The three parts and the gradients of log det of Omega's leading blocks (3 x n_theta).
