@@ -20,7 +20,7 @@ from .core import CrossProducts, DevianceFunction
 from .core.dense import SmallDenseObjective
 from .design import ModelDesign, lformula
 from .optim import optimize_theta
-from .optim.threads import blas_threads
+from .optim.threads import HEAVY_DENSE, IdleCoreLapack, blas_threads
 from .results.model import LmerResult, make_blocks
 
 __all__ = ["fit_design", "lmer", "load_dataset", "make_deviance"]
@@ -76,6 +76,8 @@ def fit_design(design: ModelDesign, reml: bool = True, control: LmerControl | No
         raise ValueError(f"REML needs more observations ({design.n}) than fixed effects ({design.fixed.p})")
     with blas_threads(control.blas_threads):
         devfun = DevianceFunction(cross if cross is not None else _cross_products(design), reml=reml)
+        if control.blas_threads == "auto" and dense >= HEAVY_DENSE:
+            devfun.factor.dense_hook = IdleCoreLapack()  # idle cores for the large dense factorizations
         if control.optimizer == "auto":
             # gradient-based for several terms, unless the dense block is so large that the gradient's
             # selected inversion costs more than the evaluations it saves; derivative-free for one term

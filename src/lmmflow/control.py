@@ -45,11 +45,11 @@ class LmerControl:
     theta0 : sequence of float, optional
         Starting value of theta (default: identity).
     blas_threads : int, "auto" or None
-        BLAS threads while fitting.  ``"auto"`` (default): one thread per BLAS library; numpy's and
+        BLAS threads while fitting.  ``"auto"`` (default): one thread per BLAS library (numpy's and
         scipy's separate OpenBLAS pools contend in the fitting loop, and OpenBLAS's threaded Cholesky
-        slows down up to 90-fold when another process holds a core (docs/engine.md).  An int sets every
-        library (e.g. the number of cores, on an idle machine with large crossed models); ``None``
-        leaves them alone.
+        slows down up to 90-fold when another process holds a core), except that the factorizations of
+        a dense block of 1,000+ rows get the cores that are idle at that moment (docs/engine.md).  An
+        int sets every library; ``None`` leaves them alone.
 
     Examples
     --------

@@ -14,6 +14,8 @@ This module imports only numpy and scipy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
@@ -210,6 +212,9 @@ class BlockedCholesky:
                 )
         self.scalar = [b.p == 1 for b in cp.blocks]
         self._buffers: dict[object, np.ndarray] = {}
+        # called with a dense block's size before each large dense factorization or inversion; the fit
+        # sets it to give LAPACK the cores that are idle at that moment (lmmflow.optim.threads)
+        self.dense_hook: Callable[[int], None] | None = None
         self._logdet0: float | None = None
         b0 = cp.blocks[0]
         # a strided level-minor view of the (p_x + 1) x q0 block (no copy)
@@ -398,6 +403,8 @@ class BlockedCholesky:
                 Lkj = sla.solve_triangular(self.Ld[(j, j)], M.T, lower=True, check_finite=False).T
                 self.Ld[(k, j)] = Lkj
                 S -= Lkj @ Lkj.T
+            if self.dense_hook is not None:
+                self.dense_hook(bk.q)
             Lkk = dense_cholesky(S)
             self.Ld[(k, k)] = Lkk
             MX = self._xz_scaled(k) - (Lk0 @ LX0.T).T

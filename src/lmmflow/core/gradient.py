@@ -47,6 +47,8 @@ def _trailing_inverse(f) -> np.ndarray:  # noqa: ANN001 - BlockedCholesky
         for j in range(1, k + 1):
             LR[starts[k - 1]:starts[k], starts[j - 1]:starts[j]] = f.Ld[(k, j)]
     # C-ordered lower = Fortran-ordered upper of the transpose: no copy for LAPACK
+    if f.dense_hook is not None:
+        f.dense_hook(Q)
     inv, info = sla.lapack.dpotri(LR.T, lower=0, overwrite_c=1)
     if info != 0:
         raise np.linalg.LinAlgError(f"dpotri failed (info={info})")

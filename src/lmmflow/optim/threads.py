@@ -1,4 +1,4 @@
-"""Limits on BLAS threads while a model is fitted.
+"""BLAS threads while a model is fitted: one per library, and idle cores for large dense factorizations.
 
 numpy and scipy wheels each ship their own OpenBLAS, each with its own thread pool.  lmmflow runs one
 BLAS thread per library during a fit and parallelizes across processes instead (bootstrap, batch fits,
@@ -9,20 +9,30 @@ profiles, Dask), for two measured reasons (docs/engine.md, "Threads"):
   slower on a 2-core machine);
 - OpenBLAS's multithreaded Cholesky collapses when another process holds a core: a 1,128 x 1,128
   ``dpotrf`` took 18 ms on one thread and 1.6 s on two while one core was busy (a 90-fold slowdown), and
-  the QR of InstEval's 73,421 x 28 fixed-effects matrix 0.35 s instead of 10 ms.  On an idle machine two
-  threads gained at most a quarter of the fit time (InstEval: 0.43 s against 0.56 s), so the default
-  does not gamble on the machine being idle.
+  the QR of InstEval's 73,421 x 28 fixed-effects matrix 0.35 s instead of 10 ms.
+
+What threads do pay for is a large dense factorization on cores nobody else uses.  So, for a model with
+a dense block of at least :data:`HEAVY_DENSE` rows, :class:`IdleCoreLapack` looks, just before each such
+factorization or inversion, at how many tasks other than this process's own are runnable (Linux's
+``/proc/loadavg`` and ``/proc/self/task``; a few file reads, 0.1 ms against the 15 ms of InstEval's
+Cholesky) and gives scipy's LAPACK one thread plus the idle cores; numpy's pool stays at one.  A
+process that starts meanwhile costs at most the one factorization under way.  Elsewhere (no ``/proc``)
+nothing changes.
 
 threadpoolctl does the limiting; without it nothing is limited.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["blas_threads"]
+__all__ = ["HEAVY_DENSE", "IdleCoreLapack", "blas_threads", "idle_cores"]
+
+HEAVY_DENSE = 1000
+"""Dense blocks at least this large get the idle cores (InstEval: 1,128 lecturers)."""
 
 _controller: Any = None
 
@@ -66,3 +76,59 @@ def blas_threads(limit: int | str | None) -> Iterator[None]:
     finally:
         for lc, k in zip(libs, before):
             lc.set_num_threads(k)
+
+
+def idle_cores() -> int | None:
+    """Cores not in use by other tasks at this instant, besides the calling thread's; None where unknown.
+
+    Linux only: the runnable tasks of ``/proc/loadavg`` minus this process's own running threads (whose
+    BLAS workers may still be spinning from the previous call).
+
+    Examples
+    --------
+    >>> n = idle_cores()
+    >>> n is None or 0 <= n < (os.cpu_count() or 1)
+    True
+    """
+    try:
+        with open("/proc/loadavg") as fh:
+            runnable = int(fh.read().split()[3].split("/")[0])
+        own = 0
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{tid}/stat") as fh:
+                    stat = fh.read()
+            except OSError:
+                continue
+            if stat[stat.rindex(")") + 2] == "R":
+                own += 1
+    except (OSError, ValueError, IndexError):
+        return None
+    cores = os.cpu_count() or 1
+    others = max(0, runnable - max(own, 1))
+    return max(0, cores - 1 - others)
+
+
+class IdleCoreLapack:
+    """A dense-block hook (``BlockedCholesky.dense_hook``): scipy's LAPACK gets 1 + the idle cores.
+
+    Parameters
+    ----------
+    max_threads : int, optional
+        At most this many threads (default: all cores).
+    """
+
+    def __init__(self, max_threads: int | None = None):
+        self.libs = [lc for lc in _libraries() if "numpy" not in os.path.basename(os.path.dirname(lc.filepath))]
+        self.max_threads = max_threads or (os.cpu_count() or 1)
+        self.current = 1
+
+    def __call__(self, size: int) -> None:
+        if size < HEAVY_DENSE or not self.libs:
+            return
+        free = idle_cores()
+        want = 1 if free is None else max(1, min(self.max_threads, 1 + free))
+        if want != self.current:
+            for lc in self.libs:
+                lc.set_num_threads(want)
+            self.current = want
