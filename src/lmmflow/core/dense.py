@@ -75,7 +75,8 @@ class SmallDenseObjective:
         """Omega(theta) as a fixed combination: Omega = sum_i v_i T_i with v = (1, theta_t, theta_s theta_t).
 
         Lambda = sum_t theta_t E_t (E_t the indicator of theta_t's entries), so Omega's blocks are
-        Lambda'Z'Z Lambda + I = I + sum_(s,t) theta_s theta_t E_s'Z'Z E_t and Lambda'Z'[X y] = sum_t theta_t E_t'Z'[X y].
+        Lambda'Z'Z Lambda + I = I + sum_(s,t) theta_s theta_t E_s'Z'Z E_t and
+        Lambda'Z'[X y] = sum_t theta_t E_t'Z'[X y].
         """
         q, k = self.q, self.n_theta
         N = q + self.p + 1
