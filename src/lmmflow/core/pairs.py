@@ -64,12 +64,12 @@ class PairProduct:
         R = (ak @ E).tocsr()
         del E
         row = np.repeat(np.arange(R.shape[0], dtype=np.int64), np.diff(R.indptr))
-        col, grp = np.divmod(R.indices, G)
-        vals = R.data
+        idx, vals = R.indices, R.data
         del R
-        if lower:
-            keep = row >= col
-            row, col, grp, vals = row[keep], col[keep], grp[keep], vals[keep]
+        if lower:  # column j*G + g with j <= row
+            keep = idx < (row + 1) * G
+            row, idx, vals = row[keep], idx[keep], vals[keep]
+        col, grp = np.divmod(idx, G)
         pos = row * qj + col
         size = ak.shape[0] * qj
         if size <= 256_000_000:  # number the positions through a dense mark: no sort

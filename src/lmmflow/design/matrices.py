@@ -108,8 +108,8 @@ def build_matrix(rhs: str, frame: pd.DataFrame) -> tuple[np.ndarray, list[str], 
     spec = numeric_spec(rhs, frame)
     if spec is not None:
         return spec.get_model_matrix(frame), spec.column_names, spec
-    mm = model_matrix(parsed(rhs), frame, na_action="ignore")
-    return np.asarray(mm, dtype=float), [str(c) for c in mm.columns], mm.model_spec
+    mm = model_matrix(parsed(rhs), frame, na_action="ignore", output="numpy")  # no DataFrame to interleave
+    return np.ascontiguousarray(mm, dtype=float), [str(c) for c in mm.model_spec.column_names], mm.model_spec
 
 
 def build_spec(rhs: str, frame: pd.DataFrame) -> tuple[object, list[str]] | None:
@@ -130,7 +130,7 @@ def build_spec(rhs: str, frame: pd.DataFrame) -> tuple[object, list[str]] | None
     used = [c for c in required_variables(rhs) if c in frame.columns]
     categorical = [c for c in used if not _numeric(frame, c)]
     proto = frame.iloc[prototype_rows(frame, categorical)]
-    mm = model_matrix(parsed(rhs), proto, na_action="ignore")
+    mm = model_matrix(parsed(rhs), proto, na_action="ignore", output="numpy")
     if getattr(mm.model_spec, "transform_state", None):
         return None
-    return mm.model_spec, [str(c) for c in mm.columns]
+    return mm.model_spec, [str(c) for c in mm.model_spec.column_names]
