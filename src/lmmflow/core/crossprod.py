@@ -14,7 +14,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-__all__ = ["CHUNK_ROWS", "CrossProducts", "ReBlock", "row_block", "row_ranges", "theta_layout"]
+__all__ = ["CHUNK_ROWS", "CrossProducts", "ReBlock", "r_update", "row_block", "row_ranges", "theta_layout"]
 
 
 CHUNK_ROWS = 1 << 16
@@ -30,6 +30,12 @@ def row_block(M: object, start: int, stop: int) -> np.ndarray:
     if isinstance(M, np.ndarray):
         return M[start:stop]
     return M.rows(start, stop)  # type: ignore[attr-defined]
+
+
+def r_update(R: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The R factor of a QR decomposition of [A; rows] from R, the factor of A (a TSQR step, up to row
+    signs); an empty R starts one.  Column relations of a tall matrix are those of its R."""
+    return np.linalg.qr(rows if not len(R) else np.vstack([R, rows]), mode="r")
 
 
 def row_ranges(n: int, chunk_rows: int | None = None, whole: bool = False) -> list[tuple[int, int]]:
@@ -164,8 +170,7 @@ class CrossProducts:
         """
         p = self.p
         y = np.asarray(y, dtype=float)
-        eager = isinstance(X, np.ndarray) and all(isinstance(b.Z, np.ndarray) for b in self.blocks)
-        ranges = row_ranges(len(y), whole=eager)
+        ranges = row_ranges(len(y), whole=_held(X, self.blocks))
         xy, yy, zy, shift = _response_products(self.blocks, X, y, self.w_sqrt, self.xx[:p, :p],
                                                [A[:p] for A in self.xz], ranges)
         xz = []
@@ -222,8 +227,7 @@ class CrossProducts:
             w_sqrt = np.sqrt(weights)
         fixed_shift = center if isinstance(center, np.ndarray) else None
         respond = center is not True  # y's products in the first pass, unless y is centred on its OLS fit
-        eager = isinstance(X, np.ndarray) and all(isinstance(b.Z, np.ndarray) for b in blocks)
-        ranges = row_ranges(n, chunk_rows, whole=eager)
+        ranges = row_ranges(n, chunk_rows, whole=_held(X, blocks))
         c = pfull + 1
         xx = np.zeros((c, c))
         diag = [np.zeros((b.nlevels, b.p, b.p)) for b in blocks]
@@ -239,7 +243,7 @@ class CrossProducts:
             if respond:
                 xx[pfull, pfull] += yc @ yc
             if R is not None and pfull:
-                R = np.linalg.qr(Xc if not len(R) else np.vstack([R, Xc]), mode="r")
+                R = r_update(R, Xc)
             Zs = [_weighted_z(b, a, e, wc) for b in blocks]
             for k, (b, Zc) in enumerate(zip(blocks, Zs)):
                 local, m, where = _local_levels(b.codes[a:e], b.nlevels)
@@ -281,6 +285,11 @@ class CrossProducts:
                 A[p] = v
         return cls(blocks=blocks, diag=diag, off=off, xz=xz, xx=xx, n=n, p=p, log_weights=log_w, w_sqrt=w_sqrt,
                    beta_offset=shift, kept=kept)
+
+
+def _held(X: object, blocks: list[ReBlock]) -> bool:
+    """Whether X and every term's Z are arrays (used whole) rather than row sources (read in blocks)."""
+    return isinstance(X, np.ndarray) and all(isinstance(b.Z, np.ndarray) for b in blocks)
 
 
 class _ColumnSubset:

@@ -107,7 +107,7 @@ def lformula(formula: str, data: object, weights: object = None, offset: object 
         return design
     # large data: one pass over the rows in blocks forms the cross-products (and, from the R factor of the
     # blocks, finds aliased fixed-effect columns); X and Z are never held whole
-    unchecked = isinstance(fixed.matrix, RowMatrix) and not fixed.dropped and len(fixed.kept) == fixed.p
+    unchecked = isinstance(fixed.matrix, RowMatrix)  # a streamed fixed part: aliased columns not yet found
     y_eng = y if frame.offset is None else y - frame.offset
     cross = CrossProducts.build(design.blocks(), fixed.matrix, y_eng, frame.weights,
                                 select=nonaliased_columns if unchecked else None)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-__all__ = ["STREAM_MIN_ROWS", "RowMatrix", "prototype_rows"]
+__all__ = ["STREAM_MIN_ROWS", "RowMatrix", "prototype_rows", "whole"]
 
 STREAM_MIN_ROWS = 250_000
 """Frames with at least this many rows are fitted without holding X and Z (their matrices are read in row
@@ -123,3 +123,8 @@ def prototype_rows(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
         first[codes[::-1] + 1] = np.arange(len(codes) - 1, -1, -1)  # codes -1 (missing) land in slot 0
         picks.append(first[1:][first[1:] >= 0])
     return np.unique(np.concatenate(picks))
+
+
+def whole(M: np.ndarray | RowMatrix) -> np.ndarray:
+    """The whole matrix: an array as it is, a :class:`RowMatrix` built (once) and kept."""
+    return M if isinstance(M, np.ndarray) else M.full()

@@ -17,9 +17,15 @@ import numpy as np
 import pandas as pd
 from formulaic import Formula, model_matrix
 
-__all__ = ["NumericSpec", "build_matrix", "build_spec", "numeric_spec", "parsed", "required_variables"]
+__all__ = ["NumericSpec", "build_matrix", "build_spec", "numeric_spec", "parsed", "rename_intercept",
+           "required_variables", "row_source"]
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def rename_intercept(names: list[str]) -> list[str]:
+    """formulaic calls the intercept ``Intercept``; lme4 prints ``(Intercept)``."""
+    return ["(Intercept)" if n == "Intercept" else n for n in names]
 
 
 @lru_cache(maxsize=512)
@@ -134,3 +140,20 @@ def build_spec(rhs: str, frame: pd.DataFrame) -> tuple[object, list[str]] | None
     if getattr(mm.model_spec, "transform_state", None):
         return None
     return mm.model_spec, [str(c) for c in mm.model_spec.column_names]
+
+
+def row_source(rhs: str, frame: pd.DataFrame, label: str) -> tuple[object, list[str], object] | None:
+    """A :class:`~lmmflow.design.lazy.RowMatrix` of ``rhs`` on ``frame`` (encoded block by block), its
+    column names (lme4's style) and spec; None when the encoding needs every row (see :func:`build_spec`)."""
+    from .lazy import RowMatrix
+
+    found = build_spec(rhs, frame)
+    if found is None:
+        return None
+    spec, raw = found
+    names = rename_intercept(raw)
+
+    def encode(rows: pd.DataFrame) -> np.ndarray:
+        return spec.get_model_matrix(rows, na_action="ignore")
+
+    return RowMatrix(encode, frame, len(names), label, names), names, spec

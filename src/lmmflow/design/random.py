@@ -13,10 +13,9 @@ import pandas as pd
 from formulaic.model_spec import ModelSpec
 
 from ..formula import FormulaError, RandomTerm
-from .fixed import rename_intercept
 from .frame import DataError, group_codes
-from .lazy import RowMatrix
-from .matrices import build_matrix, build_spec
+from .lazy import RowMatrix, whole
+from .matrices import build_matrix, rename_intercept, row_source
 
 __all__ = ["ReTerm", "build_random_terms"]
 
@@ -63,7 +62,7 @@ class ReTerm:
     @property
     def Z(self) -> np.ndarray:
         """The whole n x p matrix of the term's values (built on first access for large data)."""
-        return self._Z if isinstance(self._Z, np.ndarray) else self._Z.full()
+        return whole(self._Z)
 
     @property
     def matrix(self) -> np.ndarray | RowMatrix:
@@ -104,17 +103,11 @@ def _term_matrix(expr: str, frame: pd.DataFrame, label: str, stream: bool = Fals
                  ) -> tuple[np.ndarray | RowMatrix, list[str], ModelSpec]:
     if stream:
         try:
-            found = build_spec(expr, frame)
+            found = row_source(expr, frame, f"random term ({label})")
         except Exception as exc:
             raise FormulaError(f"cannot build random term ({label}): {exc}") from exc
         if found is not None:
-            spec, raw = found
-            names = rename_intercept(raw)
-
-            def encode(rows: pd.DataFrame) -> np.ndarray:
-                return spec.get_model_matrix(rows, na_action="ignore")
-
-            return RowMatrix(encode, frame, len(names), f"random term ({label})", names), names, spec
+            return found
     try:
         Z, names, spec = build_matrix(expr, frame)
     except Exception as exc:
@@ -128,7 +121,7 @@ def _stack_columns(pieces: list[np.ndarray | RowMatrix], frame: pd.DataFrame, la
                    names: list[str]) -> np.ndarray | RowMatrix:
     """The term's columns side by side: one array, or a row source over the pieces' encodings."""
     if any(isinstance(z, np.ndarray) for z in pieces):
-        arrays = [z if isinstance(z, np.ndarray) else z.full() for z in pieces]
+        arrays = [whole(z) for z in pieces]
         return np.ascontiguousarray(arrays[0] if len(arrays) == 1 else np.column_stack(arrays))
     if len(pieces) == 1:
         return pieces[0]

@@ -22,6 +22,7 @@ import scipy.sparse as sp
 
 from ..control import LmerControl
 from ..core import CrossProducts, ReBlock
+from ..core.crossprod import r_update
 from ..design.fixed import FixedDesign, nonaliased_columns
 from ..formula import parse_formula
 from ._dask import as_dask_frame, require_dask, share, stream_results
@@ -124,7 +125,7 @@ class CrossAccumulator:
             self.off[(k, j)] = (self.off[(k, j)]
                                 + sp.csr_matrix((coo.data, (rows, cols)), shape=self.off[(k, j)].shape)).tocsr()
         if self.pfull:
-            self.r = np.linalg.qr(np.vstack([self.r, part["r"]]), mode="r")
+            self.r = r_update(self.r, part["r"])
 
     def cross_products(self, masks: list[np.ndarray], kept: np.ndarray,
                        shift: np.ndarray | None = None) -> CrossProducts:
