@@ -18,6 +18,7 @@ import pandas as pd
 from .control import LmerControl
 from .core import CrossProducts, DevianceFunction
 from .core.dense import SmallDenseObjective
+from .core.start import moment_theta
 from .design import ModelDesign, lformula
 from .optim import optimize_theta
 from .optim.threads import HEAVY_DENSE, IdleCoreLapack, blas_threads
@@ -87,7 +88,15 @@ def fit_design(design: ModelDesign, reml: bool = True, control: LmerControl | No
             small = isinstance(devfun.small, SmallDenseObjective)
             gradient_pays = not small and len(design.terms) > 1 and dense < 2000
             control = control.replace(optimizer="lbfgsb" if gradient_pays else "bobyqa")
-        opt = optimize_theta(devfun, devfun.theta0, devfun.lower, control=control, record=record,
+        start, scale = devfun.theta0, None
+        if control.optimizer == "lbfgsb" and control.theta0 is None:
+            # scalar terms: a moment estimate from the cross-products starts the gradient method next to the
+            # optimum, with a first step of a tenth of each value (InstEval: 7 evaluations instead of 11);
+            # lme4's start otherwise
+            moments = moment_theta(devfun.cp)
+            if moments is not None:
+                start, scale = moments, 0.1 * moments
+        opt = optimize_theta(devfun, start, devfun.lower, control=control, record=record, scale=scale,
                              value_and_grad=devfun.value_and_gradient,
                              cheap_gradient=isinstance(devfun.small, SmallDenseObjective))
         if not opt.converged and control.optimizer == "lbfgsb":

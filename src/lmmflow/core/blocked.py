@@ -384,7 +384,7 @@ class BlockedCholesky:
                 w0 = (lam0[0, 0] / d0) ** 2
                 S[dk, dk] = tk * tk * cp.diag[k][:, 0, 0] + 1.0
                 pk = self.pairs[(k, k)]
-                S[pk.rows, pk.cols] -= (tk * tk) * pk.values(w0)
+                S.reshape(-1)[pk.flat] -= (tk * tk) * pk.values(w0)  # S is C-contiguous: a view
             else:
                 Akk = sandwich(lamk, cp.diag[k])
                 r, cc = self._diag_index[k]
@@ -395,7 +395,7 @@ class BlockedCholesky:
                 if self.pairs:
                     M = self._scaled_off(k, j).toarray()
                     pkj = self.pairs[(k, j)]
-                    M[pkj.rows, pkj.cols] -= (lamk[0, 0] * lams[j][0, 0]) * pkj.values(w0)
+                    M.reshape(-1)[pkj.flat] -= (lamk[0, 0] * lams[j][0, 0]) * pkj.values(w0)
                 else:
                     M = self._scaled_off(k, j).toarray() - (Lk0 @ self.Lsp[j].T).toarray()
                 for i in range(1, j):

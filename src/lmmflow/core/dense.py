@@ -13,6 +13,7 @@ the same objective and gradient.  Imports only numpy and scipy.
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import solve_triangular as _solve_triangular
 from scipy.linalg.lapack import dpotrf as _potrf
 from scipy.linalg.lapack import dtrtri as _trtri
 
@@ -65,6 +66,7 @@ class SmallDenseObjective:
         self.diag = np.arange(q)
         self.n_theta = int(self.tidx.max()) + 1 if len(self.tidx) else 0
         self.work = np.empty((q + c, q + c))
+        self._cuts = np.array([0, q], dtype=np.intp)
         self.terms = self._quadratic_terms() if self._quadratic_size() <= MAX_QUADRATIC_VALUES else None
 
     def _quadratic_size(self) -> int:
@@ -80,21 +82,25 @@ class SmallDenseObjective:
         """
         q, k = self.q, self.n_theta
         N = q + self.p + 1
-        E = []
-        for t in range(k):
-            e = np.zeros((q, q))
-            sel = self.tidx == t
-            e[self.rows[sel], self.cols[sel]] = 1.0
-            E.append(e)
+        # E_t moves row R_t[i] to column C_t[i] (one entry per level, distinct rows and columns), so
+        # E_s'A E_t is A[R_s, R_t] placed at (C_s, C_t): index operations, no q x q products
+        R = [self.rows[self.tidx == t] for t in range(k)]
+        C = [self.cols[self.tidx == t] for t in range(k)]
         T = np.zeros((1 + k + k * (k + 1) // 2, N, N))
         T[0, :q, :q] = np.eye(q)
         T[0, q:, q:] = self.axx
         for t in range(k):
-            T[1 + t, :q, q:] = E[t].T @ self.azx
+            T[1 + t, C[t], q:] = self.azx[R[t]]
             T[1 + t, q:, :q] = T[1 + t, :q, q:].T
         self._pairs = [(s, t) for s in range(k) for t in range(s, k)]
+        # the coefficient vector (1, theta, theta_s theta_t), refilled in place at each evaluation
+        self._pair_a = np.array([s for s, _ in self._pairs], dtype=np.intp)
+        self._pair_b = np.array([t for _, t in self._pairs], dtype=np.intp)
+        self._coef = np.zeros(1 + k + len(self._pairs))
+        self._coef[0] = 1.0
         for i, (s, t) in enumerate(self._pairs):
-            prod = E[s].T @ self.azz @ E[t]
+            prod = np.zeros((q, q))
+            prod[np.ix_(C[s], C[t])] = self.azz[np.ix_(R[s], R[t])]
             T[1 + k + i, :q, :q] = prod if s == t else prod + prod.T
         return T.reshape(len(T), N * N)
 
@@ -124,16 +130,21 @@ class SmallDenseObjective:
         return lam, la, c
 
     def _parts(self, c: np.ndarray) -> tuple[float, float, float]:
-        q = self.q
-        d = np.diagonal(c)
-        return (2.0 * float(np.log(d[:q]).sum()), 2.0 * float(np.log(d[q:q + self.p]).sum()), float(d[-1] ** 2))
+        q, p = self.q, self.p
+        d = c.ravel()[::c.shape[0] + 1]  # the diagonal of the square factor (a strided view)
+        if p:
+            a, b = np.add.reduceat(np.log(d[:q + p]), self._cuts).tolist()  # one log, both sums
+        else:
+            a, b = float(np.log(d[:q]).sum()), 0.0
+        return 2.0 * a, 2.0 * b, float(d[-1]) ** 2
 
     def __call__(self, theta: np.ndarray) -> tuple[float, float, float]:
         """(log det of the random-effects block, log det R_X R_X', penalized RSS) at ``theta``."""
         if self.terms is None:
             return self._parts(self._factor(theta)[2])
-        th = [float(x) for x in theta]
-        v = np.array([1.0, *th, *(th[a] * th[b] for a, b in self._pairs)])
+        v, k = self._coef, self.n_theta
+        v[1:1 + k] = theta
+        np.multiply(theta[self._pair_a], theta[self._pair_b], out=v[1 + k:])
         N = self.q + self.p + 1
         m = (v @ self.terms).reshape(N, N)
         c, info = _potrf(m, lower=0, clean=0, overwrite_a=1)  # symmetric: the C-ordered array is its transpose
@@ -168,3 +179,27 @@ class SmallDenseObjective:
             G = WP[:k].T @ W[:k, :q]
             grads[i] = 2.0 * np.bincount(self.tidx, weights=G[self.rows, self.cols], minlength=self.n_theta)
         return self._parts(u), grads
+
+    def solution(self, theta: np.ndarray) -> tuple[tuple[float, float, float], np.ndarray, np.ndarray, np.ndarray]:
+        """The penalized least-squares solution at ``theta`` from one factor of Omega.
+
+        With Omega = U'U (U upper, blocks for u, beta and y), back substitution gives beta from
+        U_22 beta = U_23 and u from U_11 u = U_13 - U_12 beta; R_X (lower, as the blocked factor's) is U_22'.
+
+        Returns
+        -------
+        parts : tuple
+            As :meth:`__call__`.
+        beta : numpy.ndarray
+            Fixed effects (of the response the cross-products hold).
+        u : numpy.ndarray
+            Spherical random effects, all terms, level-major (length q).
+        rx : numpy.ndarray
+            p x p lower factor R_X of the fixed-effects block.
+        """
+        q, p = self.q, self.p
+        U = np.triu(self._factor(np.asarray(theta, dtype=float))[2])
+        beta = (_solve_triangular(U[q:q + p, q:q + p], U[q:q + p, -1], lower=False, check_finite=False)
+                if p else np.zeros(0))
+        u = _solve_triangular(U[:q, :q], U[:q, -1] - U[:q, q:q + p] @ beta, lower=False, check_finite=False)
+        return self._parts(U), beta, u, np.ascontiguousarray(U[q:q + p, q:q + p].T)

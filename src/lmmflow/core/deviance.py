@@ -196,12 +196,33 @@ class DevianceFunction:
             grad[j] = (self(theta + step) - val) / _BOUND_STEP
         return val, grad
 
+    def _dense_solve(self, theta: np.ndarray) -> Solution:
+        """:meth:`solve` for a small model, from one factor of its dense system (the blocked factor is not
+        touched: its users update it to the theta they need)."""
+        parts, beta_c, u_all, rx = self.small.solution(theta)
+        obj = self._criterion(parts)
+        lams = self.factor.lambdas_of(theta)
+        u, b, start = [], [], 0
+        for blk, lam in zip(self.cp.blocks, lams):
+            uk = u_all[start:start + blk.q]
+            start += blk.q
+            u.append(uk)
+            b.append(uk.reshape(blk.nlevels, blk.p) @ lam.T)
+        beta = beta_c if self.cp.beta_offset is None else beta_c + self.cp.beta_offset
+        pwrss = parts[2]
+        dof = self.cp.n - self.cp.p if self.reml else self.cp.n
+        rx_inv = np.linalg.inv(rx) if self.cp.p else np.zeros((0, 0))
+        return Solution(theta=theta.copy(), objective=obj, beta=beta, b=b, u=u, sigma=math.sqrt(pwrss / dof),
+                        pwrss=pwrss, logdet_re=parts[0], logdet_rx=parts[1], rx_inv=rx_inv)
+
     def with_reml(self, reml: bool) -> DevianceFunction:
         """The same model's other criterion (sharing the cross-products)."""
         return DevianceFunction(self.cp, reml=reml)
 
     def solve(self, theta: np.ndarray) -> Solution:
         """All estimates at ``theta``."""
+        if isinstance(self.small, SmallDenseObjective):
+            return self._dense_solve(np.asarray(theta, dtype=float))
         f = self.factor
         one = len(self.cp.blocks) == 1  # one term: in level chunks, keeping no per-level factor
         f.update(np.asarray(theta, dtype=float), objective_only=one)

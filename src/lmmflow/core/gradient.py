@@ -81,9 +81,14 @@ def sum_inverse_diag_blocks(f) -> list[np.ndarray]:  # noqa: ANN001 - BlockedCho
         for (k, j), pk in f.pairs.items():
             scale = f.lambdas[k][0, 0] * f.lambdas[j][0, 0]
             vals = scale * pk.values(w)
-            sub = sigma_r[starts[k - 1] + pk.rows, starts[j - 1] + pk.cols]
-            weight = np.where(pk.rows == pk.cols, 1.0, 2.0) if k == j else 2.0
-            total += float(np.sum(weight * vals * sub))
+            Q = sigma_r.shape[1]
+            whole = (k, j) == (1, 1) and Q == cp.blocks[1].q  # the block is all of sigma_r: same positions
+            flat = pk.flat if whole else (starts[k - 1] + pk.rows) * Q + starts[j - 1] + pk.cols
+            sub = sigma_r.reshape(-1)[flat]  # C-contiguous (the transpose of LAPACK's Fortran array)
+            if k == j:  # off-diagonal entries stand for both triangles
+                total += 2.0 * float(vals @ sub) - float(np.sum((vals * sub)[pk.rows == pk.cols]))
+            else:
+                total += 2.0 * float(vals @ sub)
         S0[0, 0] += total
         out[0] = S0
         return out

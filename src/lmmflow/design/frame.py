@@ -172,8 +172,10 @@ def build_model_frame(
         complete &= ~np.isnan(off)
     for col in cols:  # one pass per column: missing values, and infinite values in numeric columns
         s = frame[col]
+        if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu":
+            continue  # numpy integers: neither missing nor infinite
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-            vals = s.to_numpy(dtype=float, na_value=np.nan)
+            vals = s.to_numpy() if s.dtype == np.float64 else s.to_numpy(dtype=float, na_value=np.nan)
             finite = np.isfinite(vals)
             if not finite.all():
                 k = int(np.isinf(vals).sum())
@@ -237,8 +239,11 @@ def group_codes(frame: pd.DataFrame, columns: Iterable[str]) -> tuple[np.ndarray
             codes = s.cat.codes.to_numpy()
             levels = pd.Index(s.cat.categories.astype(str))
         else:
-            if len(s) <= 20_000 and not pd.api.types.is_numeric_dtype(s):
-                # small text columns: numpy's sort-based unique beats hashing's fixed cost
+            if len(s) <= 20_000 and isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu":
+                # small integer columns (no missing values): numpy's sort-based unique beats hashing's fixed cost
+                uniques, codes = np.unique(s.to_numpy(), return_inverse=True)
+            elif len(s) <= 20_000 and not pd.api.types.is_numeric_dtype(s):
+                # small text columns: likewise
                 uniques, codes = np.unique(s.to_numpy(dtype=object), return_inverse=True)
             else:
                 codes, uniques = pd.factorize(s, sort=True)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import nlopt
 import numpy as np
 from scipy.optimize import Bounds, minimize
+from scipy.sparse.linalg import LinearOperator
 
 from ..control import LmerControl
 
@@ -122,10 +123,22 @@ def _run_cobyqa(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.nda
 
 
 def _run_lbfgsb(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray, control: LmerControl,
-                value_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]]) -> tuple[np.ndarray, float, str]:
-    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
-    res = minimize(value_and_grad, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                value_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]],
+                scale: np.ndarray | None = None) -> tuple[np.ndarray, float, str]:
+    # L-BFGS-B's first step has unit length; in the variables theta / scale it has length ``scale``
+    s = np.ones(len(x0)) if scale is None else np.asarray(scale, dtype=float)
+
+    def scaled(z: np.ndarray) -> tuple[float, np.ndarray]:
+        v, g = value_and_grad(z * s)
+        return v, np.asarray(g, dtype=float) * s
+
+    bounds = [(lo / si if np.isfinite(lo) else None, None) for lo, si in zip(lower, s)]
+    res = minimize(scaled, x0 / s, jac=True, method="L-BFGS-B", bounds=bounds,
                    options={"maxfun": control.maxeval, "ftol": control.ftol_rel, "gtol": 1e-8, "maxcor": 20})
+    if scale is not None:  # back to theta: x, the gradient and the inverse-Hessian approximation
+        inv_z = res.hess_inv
+        res.x, res.jac = res.x * s, res.jac / s
+        res.hess_inv = LinearOperator((len(s), len(s)), matvec=lambda v: s * inv_z.matvec(s * v), dtype=float)
     _run_lbfgsb.last = res  # type: ignore[attr-defined]  # final gradient and inverse-Hessian approximation
     return np.asarray(res.x, dtype=float), float(res.fun), str(res.message)
 
@@ -185,7 +198,7 @@ def fd_gradient_hessian(fn: Callable[[np.ndarray], float], x: np.ndarray, free: 
 def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower: np.ndarray,
                    control: LmerControl | None = None, record: bool = False,
                    value_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None,
-                   cheap_gradient: bool = False) -> OptSummary:
+                   cheap_gradient: bool = False, scale: np.ndarray | None = None) -> OptSummary:
     """Minimize ``fn`` over theta >= ``lower``.
 
     Parameters
@@ -204,6 +217,10 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
         and polish the optimum with a Hessian from gradient differences, so fits of the same model through
         different (equally exact) arithmetic end at the same point; otherwise that check is skipped when
         L-BFGS-B's own curvature estimate shows the optimum reached.
+    scale : numpy.ndarray, optional
+        For L-BFGS-B: the length of its first step in each coordinate (it works on theta / scale, and its
+        first step has unit length).  Default 1: suits lme4's start; a start already close to the optimum
+        (:func:`lmmflow.core.start.moment_theta`) wants a shorter one.
 
     Returns
     -------
@@ -240,7 +257,7 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
                 return 1e300, np.zeros_like(x)
             return v, g
 
-        x, fmin, ret = _run_lbfgsb(counted, np.maximum(x0, lower), lower, control, counted_vg)
+        x, fmin, ret = _run_lbfgsb(counted, np.maximum(x0, lower), lower, control, counted_vg, scale=scale)
         # A diagonal entry of lambda on its bound can be a stationary point that is no minimum: the
         # covariance depends on it only through its square, so the gradient there is exactly zero and a
         # gradient method stops.  A step into the interior tells; if it lowers the objective, the fit is
