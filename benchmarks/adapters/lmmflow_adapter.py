@@ -2,8 +2,10 @@
 
 The adapter modules share one small interface, used by :class:`~benchmarks.adapters.runner.PythonAdapter`
 and the worker: ``NAME``, ``KINDS``, ``version()``, ``cannot_express(problem)``, ``prepare(problem, frame,
-options)``, ``fit(problem, frame)`` and optionally ``extra_info()``.  Library imports happen inside the
-functions, so the harness can ask ``cannot_express`` without importing the library.
+options)``, ``fit(problem, frame)`` and optionally ``extra_info()``, and ``fit_model`` / ``summarize``, the
+two halves of ``fit``, of which the worker times only the first (the library's fit call, as the R script
+times ``lmer()`` alone).  Library imports happen inside the functions, so the harness can ask
+``cannot_express`` without importing the library.
 """
 
 from __future__ import annotations
@@ -46,8 +48,25 @@ def prepare(problem: Problem, frame: pd.DataFrame, options: dict[str, Any]) -> t
     return frame, 1.0, ""
 
 
+def fit_model(problem: Problem, frame: pd.DataFrame) -> Any:
+    """The timed part: ``lmmflow.lmer`` on ``problem`` (as the R script times ``lmer()`` alone)."""
+    import lmmflow as lf
+
+    return lf.lmer(problem.formula, frame, reml=problem.reml)
+
+
+def summarize(m: Any) -> FitOutput:
+    """The estimates of a fit from :func:`fit_model` (not timed)."""
+    info = getattr(m, "optinfo", None)
+    return FitOutput(objective=float(m.objective), fixef=dict(m.fixef), sigma=float(m.sigma),
+                     theta=[float(t) for t in m.theta], converged=getattr(info, "converged", None),
+                     messages=list(getattr(info, "messages", ()) or ()),
+                     info={"optimizer": getattr(info, "optimizer", None),
+                           "evaluations": getattr(info, "evaluations", None)})
+
+
 def fit(problem: Problem, frame: pd.DataFrame) -> FitOutput:
-    """Fit ``problem`` with ``lmmflow.lmer``.
+    """Fit ``problem`` with ``lmmflow.lmer`` and read its estimates.
 
     Parameters
     ----------
@@ -58,15 +77,7 @@ def fit(problem: Problem, frame: pd.DataFrame) -> FitOutput:
     -------
     FitOutput
     """
-    import lmmflow as lf
-
-    m = lf.lmer(problem.formula, frame, reml=problem.reml)
-    info = getattr(m, "optinfo", None)
-    return FitOutput(objective=float(m.objective), fixef=dict(m.fixef), sigma=float(m.sigma),
-                     theta=[float(t) for t in m.theta], converged=getattr(info, "converged", None),
-                     messages=list(getattr(info, "messages", ()) or ()),
-                     info={"optimizer": getattr(info, "optimizer", None),
-                           "evaluations": getattr(info, "evaluations", None)})
+    return summarize(fit_model(problem, frame))
 
 
 def extra_info() -> dict[str, str]:

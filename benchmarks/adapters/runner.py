@@ -91,7 +91,8 @@ class PythonAdapter(Adapter):
     """A Python library, measured in a fresh ``python -m benchmarks.adapters.pyworker`` process.
 
     The adapter module (``module``) defines ``NAME``, ``KINDS``, ``version()``, ``cannot_express(problem)``,
-    ``prepare(problem, frame, options)`` and ``fit(problem, frame)``; see ``lmmflow_adapter`` for an example.
+    ``prepare(problem, frame, options)`` and ``fit(problem, frame)`` (optionally split into a timed
+    ``fit_model`` and an untimed ``summarize``); see ``lmmflow_adapter`` for an example.
 
     Parameters
     ----------

@@ -107,6 +107,24 @@ def _theta(cov_re: np.ndarray, scale: float) -> list[float]:
     return [float(v) for v in chol.T[np.triu_indices(len(chol))]]
 
 
+def fit_model(problem: Problem, frame: pd.DataFrame) -> Any:
+    """The timed part: ``statsmodels.formula.api.mixedlm(...).fit`` (default optimizers)."""
+    import statsmodels.formula.api as smf
+
+    f = parse_formula(problem.formula)
+    term = f.random[0]
+    model = smf.mixedlm(f"{f.response} ~ {f.fixed}", frame, groups=frame[term.group_name],
+                        re_formula=_re_formula(term.expr))
+    return model.fit(reml=problem.reml)
+
+
+def summarize(res: Any) -> FitOutput:
+    """The estimates of a fit from :func:`fit_model` (not timed); ``objective`` is ``-2 * llf``."""
+    return FitOutput(objective=float(-2 * res.llf), fixef={k: float(v) for k, v in res.fe_params.items()},
+                     sigma=float(np.sqrt(res.scale)), theta=_theta(res.cov_re, res.scale),
+                     converged=bool(res.converged), info={"optimizer": str(res.method)})
+
+
 def fit(problem: Problem, frame: pd.DataFrame) -> FitOutput:
     """Fit ``problem`` with ``statsmodels.formula.api.mixedlm`` (default optimizers).
 
@@ -120,16 +138,7 @@ def fit(problem: Problem, frame: pd.DataFrame) -> FitOutput:
     FitOutput
         ``objective`` is ``-2 * llf`` (REML or ML log-likelihood, as asked).
     """
-    import statsmodels.formula.api as smf
-
-    f = parse_formula(problem.formula)
-    term = f.random[0]
-    model = smf.mixedlm(f"{f.response} ~ {f.fixed}", frame, groups=frame[term.group_name],
-                        re_formula=_re_formula(term.expr))
-    res = model.fit(reml=problem.reml)
-    return FitOutput(objective=float(-2 * res.llf), fixef={k: float(v) for k, v in res.fe_params.items()},
-                     sigma=float(np.sqrt(res.scale)), theta=_theta(res.cov_re, res.scale),
-                     converged=bool(res.converged), info={"optimizer": str(res.method)})
+    return summarize(fit_model(problem, frame))
 
 
 def extra_info() -> dict[str, str]:

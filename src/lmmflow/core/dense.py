@@ -99,9 +99,11 @@ class SmallDenseObjective:
         self._coef = np.zeros(1 + k + len(self._pairs))
         self._coef[0] = 1.0
         for i, (s, t) in enumerate(self._pairs):
-            prod = np.zeros((q, q))
-            prod[np.ix_(C[s], C[t])] = self.azz[np.ix_(R[s], R[t])]
-            T[1 + k + i, :q, :q] = prod if s == t else prod + prod.T
+            blk = T[1 + k + i, :q, :q]  # a view
+            vals = self.azz[R[s][:, None], R[t][None, :]]
+            blk[C[s][:, None], C[t][None, :]] = vals
+            if s != t:  # and the transpose (positions of both may coincide: add)
+                blk[C[t][:, None], C[s][None, :]] += vals.T
         return T.reshape(len(T), N * N)
 
     @staticmethod

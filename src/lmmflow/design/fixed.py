@@ -84,6 +84,9 @@ def nonaliased_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
         return np.arange(0)
     norms = np.sqrt(np.einsum("ij,ij->j", X, X))
     R = _r_factor(X)  # X = QR: column relations of X are those of R, at p x p cost
+    if R.shape[0] >= p and np.all(np.abs(np.diagonal(R)) > tol * norms):
+        # |R_jj| is column j's distance from the span of the columns before it: none is aliased
+        return np.arange(p)
     basis = np.zeros((R.shape[0], 0))
     keep: list[int] = []
     for j in range(p):

@@ -182,6 +182,10 @@ def build_model_frame(
                 if k:
                     raise DataError(f"column {col!r} has {k} infinite value(s): remove or recode them before fitting")
                 complete &= finite
+        elif isinstance(s.dtype, pd.CategoricalDtype):
+            missing = np.asarray(s.array.codes) < 0  # code -1 is a missing value
+            if missing.any():
+                complete &= ~missing
         elif s.hasnans:
             complete &= ~s.isna().to_numpy()
     for arr, name in ((w, "weights"), (off, "offset")):
@@ -235,9 +239,7 @@ def group_codes(frame: pd.DataFrame, columns: Iterable[str]) -> tuple[np.ndarray
     for col in columns:
         s = frame[col]
         if isinstance(s.dtype, pd.CategoricalDtype):
-            s = s.cat.remove_unused_categories()
-            codes = s.cat.codes.to_numpy()
-            levels = pd.Index(s.cat.categories.astype(str))
+            codes, levels = _categorical_codes(s)
         else:
             if len(s) <= 20_000 and isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu":
                 # small integer columns (no missing values): numpy's sort-based unique beats hashing's fixed cost
@@ -265,6 +267,19 @@ def group_codes(frame: pd.DataFrame, columns: Iterable[str]) -> tuple[np.ndarray
             rest //= len(levels)
         labels.append(":".join(parts_levels[i][j] for i, j in enumerate(reversed(idx))))
     return codes.astype(np.int64), pd.Index(labels)
+
+
+def _categorical_codes(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Codes and text labels of a categorical column's used categories (in the categories' order)."""
+    cats = s.dtype.categories
+    codes = np.asarray(s.array.codes)  # the Categorical's own codes (s.cat.codes builds a Series)
+    used = np.bincount(codes[codes >= 0], minlength=len(cats)) > 0
+    if not used.all():  # unused categories are no levels: renumber the used ones
+        codes = np.where(codes >= 0, (np.cumsum(used) - 1)[codes], -1)
+        cats = cats[used]
+    if cats.dtype.kind in "iu":  # the labels astype(str) gives, without its per-call overhead
+        return codes, pd.Index([str(v) for v in cats.tolist()])
+    return codes, pd.Index(cats.astype(str))
 
 
 def _label(value: object) -> str:

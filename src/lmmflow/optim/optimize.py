@@ -173,22 +173,16 @@ def fd_gradient_hessian(fn: Callable[[np.ndarray], float], x: np.ndarray, free: 
     m = len(idx)
     f0 = fn(x) if f0 is None else f0
     h = rel_step * np.maximum(np.abs(x[idx]), 0.1)
-    grad = np.zeros(m)
-    hess = np.zeros((m, m))
-    fp, fm = np.zeros(m), np.zeros(m)
-    for a in range(m):
-        e = np.zeros_like(x)
-        e[idx[a]] = h[a]
-        fp[a], fm[a] = fn(x + e), fn(x - e)
-        grad[a] = (fp[a] - fm[a]) / (2 * h[a])
-        hess[a, a] = (fp[a] - 2 * f0 + fm[a]) / h[a] ** 2
+    steps = np.zeros((m, len(x)))
+    steps[np.arange(m), idx] = h
+    fp = np.array([fn(x + e) for e in steps])
+    fm = np.array([fn(x - e) for e in steps])
+    grad = (fp - fm) / (2 * h)
+    hess = np.diag((fp - 2 * f0 + fm) / h ** 2)
     for a in range(m):
         for b in range(a):
-            ea = np.zeros_like(x)
-            eb = np.zeros_like(x)
-            ea[idx[a]] = h[a]
-            eb[idx[b]] = h[b]
-            fpp, fmm = fn(x + ea + eb), fn(x - ea - eb)
+            e = steps[a] + steps[b]
+            fpp, fmm = fn(x + e), fn(x - e)
             # second difference along the diagonal direction minus the two pure ones
             hess[a, b] = hess[b, a] = (fpp - 2 * f0 + fmm - hess[a, a] * h[a] ** 2 - hess[b, b] * h[b] ** 2) / (
                 2 * h[a] * h[b])
