@@ -4,12 +4,14 @@ the analytic gradient against finite differences, the blocked factor against den
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 
 import lmmflow as lf
 from lmmflow.core import CrossProducts, DevianceFunction
 from lmmflow.core.dense import SmallDenseObjective
+from lmmflow.core.gradient import profiled_gradient
 from lmmflow.results.model import make_blocks
 
 from ..conftest import load_case
@@ -113,6 +115,32 @@ def test_fill_products_equal_sparse_products(reference: dict) -> None:
     fn.factor.pairs = {}
     assert fn.blocked(theta) == pytest.approx(a, rel=1e-13)
     np.testing.assert_allclose(fn.factor.Ld[(1, 1)], ld, rtol=1e-12, atol=1e-14)
+
+
+def test_fill_products_three_terms_objective_and_gradient() -> None:
+    """Three scalar terms (a (k, j) fill block besides the diagonal ones): the fixed-pattern layout gives
+    the objective and the analytic gradient of sparse products, and the gradient equals central differences."""
+    rng = np.random.default_rng(11)
+    n = 600
+    df = pd.DataFrame({"a": rng.integers(0, 40, n), "b": rng.integers(0, 12, n), "c": rng.integers(0, 7, n),
+                       "x": rng.normal(size=n)})
+    df["y"] = (1 + 0.5 * df["x"] + rng.normal(size=40)[df["a"]] + 0.7 * rng.normal(size=12)[df["b"]]
+               + 0.4 * rng.normal(size=7)[df["c"]] + rng.normal(size=n))
+    fn = lf.make_deviance("y ~ x + (1 | a) + (1 | b) + (1 | c)", df, reml=False)
+    assert len(fn.factor.pairs) == 3  # (1, 1), (2, 1), (2, 2)
+    theta = np.array([0.9, 0.6, 0.35])
+
+    def blocked_value_and_gradient() -> tuple[float, np.ndarray]:  # the blocked factor, not the dense path
+        return fn.blocked(theta), profiled_gradient(fn, theta, updated=True)
+
+    v_pairs, g_pairs = blocked_value_and_gradient()
+    fn.factor.pairs = {}
+    v_sparse, g_sparse = blocked_value_and_gradient()
+    assert v_pairs == pytest.approx(v_sparse, rel=1e-13)
+    np.testing.assert_allclose(g_pairs, g_sparse, rtol=1e-9, atol=1e-9)
+    h = 1e-6
+    fd = [(fn(theta + h * e) - fn(theta - h * e)) / (2 * h) for e in np.eye(3)]
+    np.testing.assert_allclose(g_pairs, fd, rtol=1e-5, atol=1e-5)
 
 
 def test_cross_products_with_new_response(sleepstudy) -> None:

@@ -326,6 +326,7 @@ class BlockedCholesky:
         cp = self.cp
         theta = np.asarray(theta, dtype=float)
         self.theta = theta.copy()
+        self.complete_theta: np.ndarray | None = None  # set once the whole factor is formed at theta
         self.lambdas = lams = self.lambdas_of(theta)
         self.__dict__.pop("_pending_theta", None)
         self._logdet0 = None
@@ -375,7 +376,12 @@ class BlockedCholesky:
                      np.arange(b0.nlevels + 1)), shape=(b0.q, b0.q)).tocsr()
         for k in range(1, len(cp.blocks)):
             bk, lamk = cp.blocks[k], lams[k]
-            Lk0 = (self._scaled_off(k, 0) @ right0).tocsr()
+            if self.scalar[0] and self.scalar[k]:  # t_k t_0 A_k0 diag(1/d0): a scaling of A's values
+                A = cp.off[(k, 0)].tocsr()  # no copy when it is CSR already
+                col_scale = (lamk[0, 0] * lam0[0, 0]) / d0
+                Lk0 = sp.csr_matrix((A.data * col_scale[A.indices], A.indices, A.indptr), shape=A.shape)
+            else:
+                Lk0 = (self._scaled_off(k, 0) @ right0).tocsr()
             self.Lsp[k] = Lk0
             S = self._dense_buffer(k)
             dk = np.arange(bk.q)
@@ -414,6 +420,7 @@ class BlockedCholesky:
             self.LX.append(LXk)
             S_xx -= LXk @ LXk.T
         self.LXX = np.linalg.cholesky(S_xx)
+        self.complete_theta = self.theta
 
     def release(self) -> None:
         """Drop work arrays and copies that can be rebuilt; the factor stays at its theta.

@@ -224,8 +224,12 @@ class DevianceFunction:
         if isinstance(self.small, SmallDenseObjective):
             return self._dense_solve(np.asarray(theta, dtype=float))
         f = self.factor
+        theta = np.asarray(theta, dtype=float)
         one = len(self.cp.blocks) == 1  # one term: in level chunks, keeping no per-level factor
-        f.update(np.asarray(theta, dtype=float), objective_only=one)
+        done = getattr(f, "complete_theta", None)
+        if one or done is None or not np.array_equal(done, theta):
+            f.update(theta, objective_only=one)  # else the factor is already complete at theta (the optimum
+            # is usually the optimizer's last evaluation: a dense factorization saved)
         obj = self._criterion()
         beta_c = f.solve_fixef()  # for the centred response (see CrossProducts.build)
         u = f.solve_u_levels(beta_c) if one else f.solve_u(beta_c)

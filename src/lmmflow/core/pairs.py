@@ -42,8 +42,8 @@ class PairProduct:
     flat : numpy.ndarray
         The same positions in the flattened (C-ordered) q_k x q_j block: a scatter or gather through
         them is three times as fast as through (rows, cols).
-    T : scipy.sparse.csr_matrix
-        ``product[rows, cols] = T @ w_groups``.
+    T : scipy.sparse.csc_matrix
+        ``product[rows, cols] = T @ w_groups`` (one column per group).
     """
 
     def __init__(self, Ak: sp.spmatrix, Aj: sp.spmatrix, lower: bool, groups: np.ndarray | None = None):
@@ -58,21 +58,22 @@ class PairProduct:
         first = np.full(G, -1, dtype=np.int64)
         first[groups[::-1]] = np.arange(nl)[::-1]  # a representative level of each group
         self.rep = first
-        # E (l x qj*G): row c holds column c of Aj, moved to columns j*G + group(c); then Ak @ E gives every
-        # group's product side by side, R[i, j*G + g] = sum over c in g of Ak[i, c] Aj[j, c]
+        # E' (G*qj x l): column c holds column c of Aj, moved to rows group(c)*qj + j; then E' Ak' gives every
+        # group's product stacked, R'[g*qj + j, i] = sum over c in g of Ak[i, c] Aj[j, c], a CSR matrix whose
+        # entries come grouped by group: T is built in CSC form with no sorting, and its product with the
+        # weights is a column-by-column accumulation
         counts = np.diff(aj.indptr)
         col_group = np.repeat(groups, counts)
-        E = sp.csr_matrix((aj.data, (np.repeat(np.arange(nl), counts), aj.indices.astype(np.int64) * G + col_group)),
-                          shape=(nl, qj * G))
-        R = (ak @ E).tocsr()
-        del E
-        row = np.repeat(np.arange(R.shape[0], dtype=np.int64), np.diff(R.indptr))
-        idx, vals = R.indices, R.data
-        del R
-        if lower:  # column j*G + g with j <= row
-            keep = idx < (row + 1) * G
-            row, idx, vals = row[keep], idx[keep], vals[keep]
-        col, grp = np.divmod(idx, G)
+        Et = sp.csr_matrix((aj.data, (col_group * qj + aj.indices.astype(np.int64), np.repeat(np.arange(nl), counts))),
+                           shape=(G * qj, nl))
+        Rt = Et @ sp.csr_matrix(ak.T)
+        del Et
+        grp, col = np.divmod(np.repeat(np.arange(Rt.shape[0], dtype=np.int64), np.diff(Rt.indptr)), qj)
+        row, vals = Rt.indices.astype(np.int64), Rt.data
+        del Rt
+        if lower:  # entries with col <= row
+            keep = col <= row
+            row, col, grp, vals = row[keep], col[keep], grp[keep], vals[keep]
         pos = row * qj + col
         size = ak.shape[0] * qj
         if size <= 256_000_000:  # number the positions through a dense mark: no sort
@@ -84,7 +85,8 @@ class PairProduct:
         else:
             uniq, ids = np.unique(pos, return_inverse=True)
         del pos, row, col
-        self.T = sp.csr_matrix((vals, (ids, grp)), shape=(len(uniq), G))
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(grp, minlength=G))])  # entries are in group order
+        self.T = sp.csc_matrix((vals, ids, indptr), shape=(len(uniq), G))
         self.flat = uniq.astype(np.intp)  # row * q_j + col: positions in the C-ordered q_k x q_j block
         self.rows = self.flat // qj
         self.cols = self.flat % qj
