@@ -68,13 +68,23 @@ class PairProduct:
                            shape=(G * qj, nl))
         Rt = Et @ sp.csr_matrix(ak.T)
         del Et
-        grp, col = np.divmod(np.repeat(np.arange(Rt.shape[0], dtype=np.int64), np.diff(Rt.indptr)), qj)
-        row, vals = Rt.indices.astype(np.int64), Rt.data
-        del Rt
+        counts = np.diff(Rt.indptr)  # entries of each row g*qj + j
+        small = np.int32 if max(qj, ak.shape[0]) < 2**31 else np.int64
+        col = np.repeat(np.tile(np.arange(qj, dtype=small), G), counts)  # j of each entry
+        row, vals = Rt.indices, Rt.data
         if lower:  # entries with col <= row
             keep = col <= row
-            row, col, grp, vals = row[keep], col[keep], grp[keep], vals[keep]
-        pos = row * qj + col
+            if len(keep):  # kept entries of each row, from the running count at the row boundaries
+                kept = np.cumsum(keep, dtype=np.int32 if len(keep) < 2**31 else np.int64)
+                ind = Rt.indptr
+                counts = np.diff(np.where(ind > 0, kept[np.maximum(ind - 1, 0)], 0))
+                del kept
+            row, col, vals = row[keep], col[keep], vals[keep]
+            del keep
+        del Rt
+        indptr = np.concatenate([[0], np.cumsum(counts.reshape(G, qj).sum(axis=1))])  # entries in group order
+        del counts
+        pos = row.astype(np.int64) * qj + col
         size = ak.shape[0] * qj
         if size <= 256_000_000:  # number the positions through a dense mark: no sort
             seen = np.zeros(size, dtype=bool)
@@ -85,7 +95,6 @@ class PairProduct:
         else:
             uniq, ids = np.unique(pos, return_inverse=True)
         del pos, row, col
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(grp, minlength=G))])  # entries are in group order
         self.T = sp.csc_matrix((vals, ids, indptr), shape=(len(uniq), G))
         self.flat = uniq.astype(np.intp)  # row * q_j + col: positions in the C-ordered q_k x q_j block
         self.rows = self.flat // qj
