@@ -13,7 +13,7 @@ import pandas as pd
 from formulaic.model_spec import ModelSpec
 
 from ..formula import FormulaError, RandomTerm
-from .frame import DataError, group_codes
+from .frame import DataError, LevelLabels, group_codes_lazy
 from .lazy import RowMatrix, whole
 from .matrices import build_matrix, rename_intercept, row_source
 
@@ -30,7 +30,8 @@ class ReTerm:
     group_cols : tuple of str
         The data columns forming the factor.
     levels : pandas.Index
-        Level labels (strings) in code order.
+        Level labels (strings) in code order (given as a :class:`~lmmflow.design.frame.LevelLabels`, they
+        are formed on first access).
     codes : numpy.ndarray
         Level code of each row.
     Z : numpy.ndarray or RowMatrix
@@ -46,12 +47,12 @@ class ReTerm:
         Each block's expression.
     """
 
-    def __init__(self, group: str, group_cols: tuple[str, ...], levels: pd.Index, codes: np.ndarray,
+    def __init__(self, group: str, group_cols: tuple[str, ...], levels: pd.Index | LevelLabels, codes: np.ndarray,
                  Z: np.ndarray | RowMatrix, cnames: list[str], blocks: list[list[int]], specs: list[ModelSpec],
                  exprs: list[str] | None = None):
         self.group = group
         self.group_cols = group_cols
-        self.levels = levels
+        self._levels = levels if isinstance(levels, LevelLabels) else LevelLabels.of(pd.Index(levels))
         self.codes = codes
         self._Z = Z
         self.cnames = cnames
@@ -70,9 +71,14 @@ class ReTerm:
         return self._Z
 
     @property
+    def levels(self) -> pd.Index:
+        """Level labels (strings) in code order."""
+        return self._levels.index
+
+    @property
     def nlevels(self) -> int:
         """Number of levels of the grouping factor."""
-        return len(self.levels)
+        return len(self._levels)
 
     @property
     def p(self) -> int:
@@ -154,7 +160,7 @@ def build_random_terms(terms: tuple[RandomTerm, ...], frame: pd.DataFrame, strea
         merged.setdefault(term.group, []).append((term, Z, names, spec))
     out: list[ReTerm] = []
     for group, pieces in merged.items():
-        codes, levels = group_codes(frame, group)
+        codes, levels = group_codes_lazy(frame, group)
         if len(levels) < 2**31 - 1:
             codes = codes.astype(np.int32)  # half the memory of the per-row codes
         names_seen: list[str] = []
