@@ -22,6 +22,10 @@ from .results import LmerResult, tidy
 
 __version__ = "0.1.0"
 
+from .optim.threads import find_blas_libraries as _find_blas_libraries  # noqa: E402
+
+_find_blas_libraries()  # numpy's and scipy's BLAS are loaded by now: the first fit need not look for them
+
 _LAZY = {
     # inference
     "anova": "lmmflow.inference.anova",

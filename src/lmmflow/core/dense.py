@@ -13,9 +13,9 @@ the same objective and gradient.  Imports only numpy and scipy.
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import solve_triangular as _solve_triangular
 from scipy.linalg.lapack import dpotrf as _potrf
 from scipy.linalg.lapack import dtrtri as _trtri
+from scipy.linalg.lapack import dtrtrs as _trtrs
 
 from .crossprod import CrossProducts
 
@@ -140,10 +140,8 @@ class SmallDenseObjective:
             a, b = float(np.log(d[:q]).sum()), 0.0
         return 2.0 * a, 2.0 * b, float(d[-1]) ** 2
 
-    def __call__(self, theta: np.ndarray) -> tuple[float, float, float]:
-        """(log det of the random-effects block, log det R_X R_X', penalized RSS) at ``theta``."""
-        if self.terms is None:
-            return self._parts(self._factor(theta)[2])
+    def _upper(self, theta: np.ndarray) -> np.ndarray:
+        """The factor U (U'U = Omega, upper triangle; the other holds leftovers) from the quadratic form."""
         v, k = self._coef, self.n_theta
         v[1:1 + k] = theta
         np.multiply(theta[self._pair_a], theta[self._pair_b], out=v[1 + k:])
@@ -152,7 +150,13 @@ class SmallDenseObjective:
         c, info = _potrf(m, lower=0, clean=0, overwrite_a=1)  # symmetric: the C-ordered array is its transpose
         if info != 0:
             raise np.linalg.LinAlgError("not positive definite")
-        return self._parts(c)
+        return c
+
+    def __call__(self, theta: np.ndarray) -> tuple[float, float, float]:
+        """(log det of the random-effects block, log det R_X R_X', penalized RSS) at ``theta``."""
+        if self.terms is None:
+            return self._parts(self._factor(theta)[2])
+        return self._parts(self._upper(theta))
 
     def with_gradients(self, theta: np.ndarray) -> tuple[tuple[float, float, float], np.ndarray]:
         """The three parts and the gradients of log det of Omega's leading blocks (3 x n_theta).
@@ -200,8 +204,11 @@ class SmallDenseObjective:
             p x p lower factor R_X of the fixed-effects block.
         """
         q, p = self.q, self.p
-        U = np.triu(self._factor(np.asarray(theta, dtype=float))[2])
-        beta = (_solve_triangular(U[q:q + p, q:q + p], U[q:q + p, -1], lower=False, check_finite=False)
-                if p else np.zeros(0))
-        u = _solve_triangular(U[:q, :q], U[:q, -1] - U[:q, q:q + p] @ beta, lower=False, check_finite=False)
+        theta = np.asarray(theta, dtype=float)
+        U = np.triu(self._factor(theta)[2] if self.terms is None else self._upper(theta))
+        U = np.asfortranarray(U)
+        beta, info_b = _trtrs(U[q:q + p, q:q + p], U[q:q + p, -1]) if p else (np.zeros(0), 0)
+        u, info_u = _trtrs(U[:q, :q], U[:q, -1] - U[:q, q:q + p] @ beta)
+        if info_b or info_u:
+            raise np.linalg.LinAlgError("singular factor")
         return self._parts(U), beta, u, np.ascontiguousarray(U[q:q + p, q:q + p].T)

@@ -19,6 +19,7 @@ import numpy as np
 from .blocked import BlockedCholesky
 from .crossprod import CrossProducts, ReBlock
 from .dense import SmallDenseObjective
+from .gradient import profiled_gradient
 from .patterns import PatternObjective
 
 __all__ = ["DevianceFunction", "Solution"]
@@ -159,14 +160,10 @@ class DevianceFunction:
 
     def gradient(self, theta: np.ndarray) -> np.ndarray:
         """Analytic gradient of the objective at ``theta`` (see :mod:`lmmflow.core.gradient`)."""
-        from .gradient import profiled_gradient
-
         return profiled_gradient(self, np.asarray(theta, dtype=float))
 
     def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Objective and its gradient at ``theta``, sharing one factorization."""
-        from .gradient import profiled_gradient
-
         if isinstance(self.small, SmallDenseObjective):
             return self._dense_value_and_gradient(np.asarray(theta, dtype=float))
         val = self.blocked(theta)

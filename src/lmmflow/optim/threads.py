@@ -29,12 +29,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["HEAVY_DENSE", "IdleCoreLapack", "blas_threads", "idle_cores"]
+__all__ = ["HEAVY_DENSE", "IdleCoreLapack", "blas_threads", "find_blas_libraries", "idle_cores"]
 
 HEAVY_DENSE = 1000
 """Dense blocks at least this large get the idle cores (InstEval: 1,128 lecturers)."""
 
 _controller: Any = None
+
+
+def find_blas_libraries() -> None:
+    """Locate the loaded BLAS libraries now (threadpoolctl scans the process's shared libraries, about
+    20 ms), so that the first fit does not pay for it; ``import lmmflow`` calls this once numpy's and
+    scipy's BLAS are loaded."""
+    _libraries()
 
 
 def _libraries() -> list[Any]:
