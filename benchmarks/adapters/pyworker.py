@@ -52,7 +52,8 @@ def _timed_fits(mod: ModuleType, problem: Problem, frame: Any, repeats: int) -> 
         return finish(model), times
     start = time.perf_counter()
     model = fit_once()
-    return finish(model), [time.perf_counter() - start]
+    elapsed = time.perf_counter() - start
+    return finish(model), [elapsed]
 
 
 def measure(spec: dict[str, Any]) -> RunResult:

@@ -164,3 +164,23 @@ def test_lme4_adapter_fits_sleepstudy():
     r = registry()["lme4"].run(PROBLEMS["sleepstudy_warm"], RunSettings(warm_repeats=2))
     assert r.status == OK, r.note
     assert r.objective == pytest.approx(1743.6283, abs=1e-3) and len(r.times) == 2
+
+
+def test_worker_times_only_the_fit_call():
+    """An adapter split into ``fit_model`` and ``summarize`` has only the first timed (as R times lmer())."""
+    import time
+    from types import SimpleNamespace
+
+    from benchmarks.adapters.base import FitOutput
+    from benchmarks.adapters.pyworker import _timed_fits
+
+    def summarize(model):
+        time.sleep(0.05)  # reading the estimates: must not count
+        return FitOutput(objective=model, fixef={}, sigma=1.0, theta=[1.0])
+
+    mod = SimpleNamespace(fit_model=lambda problem, frame: 1.0, summarize=summarize)
+    out, times = _timed_fits(mod, PROBLEMS["insteval_ml"], None, 1)
+    assert out.objective == 1.0 and len(times) == 1 and times[0] < 0.04
+    warm = PROBLEMS["sleepstudy_warm"]
+    out, times = _timed_fits(mod, warm, None, 3)
+    assert len(times) == 3 and max(times) < 0.04
