@@ -335,6 +335,8 @@ def _categorical_codes(s: pd.Series) -> tuple[np.ndarray, LevelLabels]:
 
 
 def _category_labels(cats: pd.Index) -> pd.Index:
+    if cats.dtype.kind == "f":  # as for a numeric column (and R's factor()): 1.0 is "1"
+        return pd.Index([_label(v) for v in cats.tolist()])
     if cats.dtype.kind in "iu" and len(cats) <= 1000:  # astype(str)'s labels without its fixed cost
         return pd.Index([str(v) for v in cats.tolist()])
     return pd.Index(cats.astype(str))
