@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -63,8 +64,13 @@ def _named_columns(expr: str, columns: Iterable[object]) -> set[str]:
     its account), so the names that stand alone in the expression (not a function, module or keyword
     argument, not inside a string) and that the data has are added.
     """
-    cols = {str(c) for c in columns}
-    return {m for m in _NAME.findall(_STRING.sub("", expr)) if m in cols}
+    cols = columns if isinstance(columns, (set, frozenset)) else {str(c) for c in columns}
+    return {m for m in _bare_names(expr) if m in cols}
+
+
+@lru_cache(maxsize=512)
+def _bare_names(expr: str) -> tuple[str, ...]:
+    return tuple(_NAME.findall(_STRING.sub("", expr)))
 
 
 def required_columns(parsed: ParsedFormula, columns: Iterable[object] = ()) -> dict[str, set[str]]:
@@ -72,7 +78,7 @@ def required_columns(parsed: ParsedFormula, columns: Iterable[object] = ()) -> d
 
     ``columns`` (the data's) lets names that formulaic misses inside stateful transforms be found.
     """
-    columns = list(columns)
+    columns = {str(c) for c in columns}
     out: dict[str, set[str]] = {"response": _vars(parsed.response, "response") | _named_columns(parsed.response,
                                                                                                   columns)}
     out["fixed"] = _vars(parsed.fixed, "fixed-effects part") | _named_columns(parsed.fixed, columns)
@@ -170,8 +176,9 @@ def build_model_frame(
         complete &= ~np.isnan(w)
     if off is not None:
         complete &= ~np.isnan(off)
+    series = {}
     for col in cols:  # one pass per column: missing values, and infinite values in numeric columns
-        s = frame[col]
+        s = series[col] = frame[col]
         if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu":
             continue  # numpy integers: neither missing nor infinite
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
@@ -201,7 +208,7 @@ def build_model_frame(
     frame = frame.iloc[rows] if n_dropped else frame
     resp = parsed.response
     if resp in frame.columns:
-        s = frame[resp]
+        s = series[resp] if not n_dropped and resp in series else frame[resp]
         if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
             raise DataError(
                 f"the response {resp!r} must be numeric, but it holds {s.dtype} values; "
