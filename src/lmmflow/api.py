@@ -79,26 +79,26 @@ def fit_design(design: ModelDesign, reml: bool = True, control: LmerControl | No
         devfun = DevianceFunction(cross if cross is not None else _cross_products(design), reml=reml)
         if control.blas_threads == "auto" and dense >= HEAVY_DENSE:
             devfun.factor.dense_hook = IdleCoreLapack()  # idle cores for the large dense factorizations
+        small = isinstance(devfun.small, SmallDenseObjective)
         if control.optimizer == "auto":
             # gradient-based for several terms, unless the dense block is so large that the gradient's
             # selected inversion costs more than the evaluations it saves; derivative-free for one term
             # (evaluations are cheap, the gradient costs several) and for small models, whose evaluation
             # is one product and one Cholesky (core/dense.py): there 60 of them cost less than the 20
             # value-and-gradient calls L-BFGS-B needs
-            small = isinstance(devfun.small, SmallDenseObjective)
             gradient_pays = not small and len(design.terms) > 1 and dense < 2000
             control = control.replace(optimizer="lbfgsb" if gradient_pays else "bobyqa")
         start, scale = devfun.theta0, None
         if control.optimizer == "lbfgsb" and control.theta0 is None:
             # scalar terms: a moment estimate from the cross-products starts the gradient method next to the
-            # optimum, with a first step of a tenth of each value (InstEval: 7 evaluations instead of 11);
+            # optimum, with a first step of a tenth of each value (InstEval: 6 evaluations instead of 11);
             # lme4's start otherwise
             moments = moment_theta(devfun.cp)
             if moments is not None:
                 start, scale = moments, 0.1 * moments
         opt = optimize_theta(devfun, start, devfun.lower, control=control, record=record, scale=scale,
                              value_and_grad=devfun.value_and_gradient,
-                             cheap_gradient=isinstance(devfun.small, SmallDenseObjective))
+                             cheap_gradient=small)
         if not opt.converged and control.optimizer == "lbfgsb":
             # a gradient method that stopped early gets a second opinion from BOBYQA, started where it stopped
             retry = optimize_theta(devfun, opt.theta, devfun.lower, control=control.replace(optimizer="bobyqa"),

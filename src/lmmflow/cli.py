@@ -241,16 +241,9 @@ def _wide_to_long(df: Any, formula: str, id_col: str | None, waves: str | None,
 
 def _fit(formula: str, df: Any, reml: bool = True) -> Any:
     """``lmer(formula, df)``; a failure caused by wave labels in a random slope says so."""
-    from . import lmer
-    from .reporting.workflow import text_time_hint
+    from .reporting.workflow import fit_with_time_hint
 
-    try:
-        return lmer(formula, df, reml=reml)
-    except ValueError as exc:  # DataError is a ValueError
-        hint = text_time_hint(df, formula)
-        if hint:
-            raise CliError(f"{hint} (the fit said: {' '.join(str(exc).split())})") from exc
-        raise
+    return fit_with_time_hint(formula, df, reml=reml)
 
 
 def _out_dir(path: str, create: bool = True) -> Path:

@@ -555,10 +555,11 @@ class BlockedCholesky:
         x[0] = stack_matmul_t(self.L0inv, r.reshape(b0.nlevels, b0.p, m)).reshape(b0.q, m)
         return x  # type: ignore[return-value]
 
-    def b_of_u(self, u: list[np.ndarray]) -> list[np.ndarray]:
-        """Random effects b = Lambda u for each term, as nlevels x p arrays."""
+    def b_of_u(self, u: list[np.ndarray], lambdas: list[np.ndarray] | None = None) -> list[np.ndarray]:
+        """Random effects b = Lambda u for each term, as nlevels x p arrays (with the factor's lambdas, or
+        ``lambdas`` when given)."""
         out = []
-        for b, lam, uk in zip(self.cp.blocks, self.lambdas, u):
+        for b, lam, uk in zip(self.cp.blocks, self.lambdas if lambdas is None else lambdas, u):
             out.append(uk.reshape(b.nlevels, b.p) @ lam.T)
         return out
 

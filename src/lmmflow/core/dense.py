@@ -141,7 +141,10 @@ class SmallDenseObjective:
         return 2.0 * a, 2.0 * b, float(d[-1]) ** 2
 
     def _upper(self, theta: np.ndarray) -> np.ndarray:
-        """The factor U (U'U = Omega, upper triangle; the other holds leftovers) from the quadratic form."""
+        """The factor U (U'U = Omega, upper triangle; the other holds leftovers): from the quadratic form,
+        or, where that layout would be too large, from Lambda formed at ``theta``."""
+        if self.terms is None:
+            return self._factor(theta)[2]
         v, k = self._coef, self.n_theta
         v[1:1 + k] = theta
         np.multiply(theta[self._pair_a], theta[self._pair_b], out=v[1 + k:])
@@ -154,8 +157,6 @@ class SmallDenseObjective:
 
     def __call__(self, theta: np.ndarray) -> tuple[float, float, float]:
         """(log det of the random-effects block, log det R_X R_X', penalized RSS) at ``theta``."""
-        if self.terms is None:
-            return self._parts(self._factor(theta)[2])
         return self._parts(self._upper(theta))
 
     def with_gradients(self, theta: np.ndarray) -> tuple[tuple[float, float, float], np.ndarray]:
@@ -205,8 +206,7 @@ class SmallDenseObjective:
         """
         q, p = self.q, self.p
         theta = np.asarray(theta, dtype=float)
-        U = np.triu(self._factor(theta)[2] if self.terms is None else self._upper(theta))
-        U = np.asfortranarray(U)
+        U = np.asfortranarray(np.triu(self._upper(theta)))
         beta, info_b = _trtrs(U[q:q + p, q:q + p], U[q:q + p, -1]) if p else (np.zeros(0), 0)
         u, info_u = _trtrs(U[:q, :q], U[:q, -1] - U[:q, q:q + p] @ beta)
         if info_b or info_u:

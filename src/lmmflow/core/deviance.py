@@ -197,20 +197,20 @@ class DevianceFunction:
         """:meth:`solve` for a small model, from one factor of its dense system (the blocked factor is not
         touched: its users update it to the theta they need)."""
         parts, beta_c, u_all, rx = self.small.solution(theta)
-        obj = self._criterion(parts)
-        lams = self.factor.lambdas_of(theta)
-        u, b, start = [], [], 0
-        for blk, lam in zip(self.cp.blocks, lams):
-            uk = u_all[start:start + blk.q]
-            start += blk.q
-            u.append(uk)
-            b.append(uk.reshape(blk.nlevels, blk.p) @ lam.T)
+        u = np.split(u_all, np.cumsum([blk.q for blk in self.cp.blocks])[:-1])
+        b = self.factor.b_of_u(u, self.factor.lambdas_of(theta))
+        return self._solution(theta, self._criterion(parts), beta_c, u, b, parts, rx)
+
+    def _solution(self, theta: np.ndarray, obj: float, beta_c: np.ndarray, u: list[np.ndarray],
+                  b: list[np.ndarray], parts: tuple[float, float, float], rx: np.ndarray) -> Solution:
+        """The :class:`Solution` from the factor's quantities (``parts``: log-determinants and pwrss)."""
         beta = beta_c if self.cp.beta_offset is None else beta_c + self.cp.beta_offset
         pwrss = parts[2]
         dof = self.cp.n - self.cp.p if self.reml else self.cp.n
         rx_inv = np.linalg.inv(rx) if self.cp.p else np.zeros((0, 0))
-        return Solution(theta=theta.copy(), objective=obj, beta=beta, b=b, u=u, sigma=math.sqrt(pwrss / dof),
-                        pwrss=pwrss, logdet_re=parts[0], logdet_rx=parts[1], rx_inv=rx_inv)
+        return Solution(theta=np.array(theta, dtype=float), objective=obj, beta=beta, b=b, u=u,
+                        sigma=math.sqrt(pwrss / dof), pwrss=pwrss, logdet_re=parts[0], logdet_rx=parts[1],
+                        rx_inv=rx_inv)
 
     def with_reml(self, reml: bool) -> DevianceFunction:
         """The same model's other criterion (sharing the cross-products)."""
@@ -227,16 +227,8 @@ class DevianceFunction:
         if one or done is None or not np.array_equal(done, theta):
             f.update(theta, objective_only=one)  # else the factor is already complete at theta (the optimum
             # is usually the optimizer's last evaluation: a dense factorization saved)
-        obj = self._criterion()
         beta_c = f.solve_fixef()  # for the centred response (see CrossProducts.build)
         u = f.solve_u_levels(beta_c) if one else f.solve_u(beta_c)
-        b = f.b_of_u(u)
-        beta = beta_c if self.cp.beta_offset is None else beta_c + self.cp.beta_offset
-        pwrss = f.pwrss()
-        dof = self.cp.n - self.cp.p if self.reml else self.cp.n
-        p = self.cp.p
-        rx = f.LXX[:p, :p]
-        rx_inv = np.linalg.inv(rx) if p else np.zeros((0, 0))
-        return Solution(theta=np.asarray(theta, dtype=float).copy(), objective=obj, beta=beta, b=b, u=u,
-                        sigma=math.sqrt(pwrss / dof), pwrss=pwrss, logdet_re=f.logdet_re(),
-                        logdet_rx=f.logdet_rx(), rx_inv=rx_inv)
+        parts = (f.logdet_re(), f.logdet_rx(), f.pwrss())
+        rx = f.LXX[:self.cp.p, :self.cp.p]
+        return self._solution(theta, self._criterion(parts), beta_c, u, f.b_of_u(u), parts, rx)

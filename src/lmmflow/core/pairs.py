@@ -8,7 +8,7 @@ observations, without weights).  So levels with equal diagonal entries share the
 them, the product is ``sum over groups g of w_g P_g`` with ``P_g`` the product restricted to the levels
 of group g.  The pattern never changes, so it is laid out once as a sparse matrix ``T`` (one row per
 non-zero of the product, one column per group) and each evaluation is one sparse matrix-vector product
-``T w``.  InstEval's 2,972 students fall into 97 groups, so ``T`` holds 0.6 times the entries of a
+``T w``.  InstEval's 2,972 students fall into 86 groups, so ``T`` holds 0.6 times the entries of a
 per-student layout and is built by one sparse product.  Imports only numpy and scipy.
 """
 

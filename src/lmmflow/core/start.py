@@ -1,7 +1,7 @@
 """A starting theta from moments, for models whose random-effects terms are all scalar.
 
 lme4 starts every fit at theta = 1.  For crossed or nested random intercepts fitted by a gradient method
-that start costs several evaluations, each a dense Cholesky and its inverse (InstEval: 11 against 7).  The
+that start costs several evaluations, each a dense Cholesky and its inverse (InstEval: 11 against 6).  The
 cross-products already hold what a method-of-moments estimate needs.  With r = (I - H) y the response
 centred on its least-squares fit on X (as :class:`~lmmflow.core.CrossProducts` stores it), V = sum_j
 sigma_j^2 Z_j Z_j' + sigma^2 I the model's covariance and D_k = Z_k'Z_k (diagonal for a scalar term),
@@ -67,23 +67,25 @@ def moment_theta(cp: CrossProducts) -> np.ndarray | None:
         F = np.zeros((0, 0))
     Q = [g.T @ g for g in G]  # G_j'G_j
     H = [(g @ F) / nl[:, None] for g, nl in zip(G, n_l)]  # D_k^-1 G_k F
+    trFQ = [float(np.sum(F * q)) for q in Q]  # tr(F G_j'G_j) = tr(G_j F G_j'), 0 without fixed effects
     A = np.zeros((K + 1, K + 1))
     rhs = np.zeros(K + 1)
     for k in range(K):
         nl = n_l[k]
         Pk = G[k].T @ H[k]  # G_k'D_k^-1 G_k F
+        PkF = Pk @ F
         rhs[k] = float(np.sum(cp.xz[k][p] ** 2 / nl))
         for j in range(K):
-            third = float(np.sum(Pk @ F * Q[j].T)) if p else 0.0  # tr(F G_k'D_k^-1 G_k F G_j'G_j)
+            third = float(np.sum(PkF * Q[j].T))  # tr(F G_k'D_k^-1 G_k F G_j'G_j)
             if j == k:
-                first, second = float(nl.sum()), float(np.sum(F * Q[k])) if p else 0.0
+                first, second = float(nl.sum()), trFQ[k]
             else:
                 B = cp.off[(k, j)] if k > j else cp.off[(j, k)].T.tocsr()
                 first = float(np.asarray(B.multiply(B).sum(axis=1)).ravel() @ (1.0 / nl))
-                second = float(np.sum((B.T @ H[k]) * G[j])) if p else 0.0
+                second = float(np.sum((B.T @ H[k]) * G[j]))
             A[k, j] = first - 2.0 * second + third
         A[k, K] = len(nl) - float(np.trace(Pk))
-        A[K, k] = float(nl.sum()) - (float(np.sum(F * Q[k])) if p else 0.0)
+        A[K, k] = float(nl.sum()) - trFQ[k]
     A[K, K] = cp.n - p
     rhs[K] = float(cp.xx[p, p])
     try:

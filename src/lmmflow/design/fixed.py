@@ -12,7 +12,8 @@ from ..formula import FormulaError
 from .lazy import RowMatrix, whole
 from .matrices import NumericSpec, build_matrix, rename_intercept, row_source
 
-__all__ = ["FixedDesign", "build_fixed", "build_response", "nonaliased_columns", "rename_intercept", "with_kept"]
+__all__ = ["FixedDesign", "build_fixed", "build_response", "dropped_names", "nonaliased_columns", "rename_intercept",
+           "with_kept"]
 
 
 class FixedDesign:
@@ -146,10 +147,16 @@ def build_fixed(rhs: str, frame: pd.DataFrame, stream: bool = False) -> FixedDes
         raise FormulaError(f"fixed-effect column(s) {bad} have missing or infinite values "
                            "(e.g. log of zero or a negative number); transform the data first")
     kept = nonaliased_columns(X)
-    dropped = [names[j] for j in range(len(names)) if j not in set(kept.tolist())]
+    dropped = dropped_names(names, kept)
     X = X if len(kept) == X.shape[1] else np.ascontiguousarray(X[:, kept])
     return FixedDesign(X=X, names=[names[j] for j in kept],
                        spec=spec, kept=kept, dropped=dropped)
+
+
+def dropped_names(names: list[str], kept: np.ndarray) -> list[str]:
+    """The names of the columns not in ``kept`` (the aliased ones), in order."""
+    keep = set(np.asarray(kept).tolist())
+    return [nm for j, nm in enumerate(names) if j not in keep]
 
 
 def with_kept(fixed: FixedDesign, kept: np.ndarray) -> FixedDesign:
@@ -159,13 +166,10 @@ def with_kept(fixed: FixedDesign, kept: np.ndarray) -> FixedDesign:
         return fixed
     source = fixed.matrix
     names = [fixed.names[j] for j in kept]
-
-    def encode(rows: pd.DataFrame) -> np.ndarray:
-        return np.asarray(fixed.spec.get_model_matrix(rows, na_action="ignore"), dtype=float)[:, kept]
-
-    sub = RowMatrix(encode, source.frame, len(kept), source.label, names)
-    dropped = [fixed.names[j] for j in range(len(fixed.names)) if j not in set(kept.tolist())]
-    return FixedDesign(X=sub, names=names, spec=fixed.spec, kept=kept, dropped=dropped)
+    # the kept columns' encoding is FixedDesign.encode of a design with these columns
+    encoder = FixedDesign(X=source, names=names, spec=fixed.spec, kept=kept, dropped=[])
+    sub = RowMatrix(encoder.encode, source.frame, len(kept), source.label, names)
+    return FixedDesign(X=sub, names=names, spec=fixed.spec, kept=kept, dropped=dropped_names(fixed.names, kept))
 
 
 def build_response(response: str, frame: pd.DataFrame) -> np.ndarray:

@@ -57,15 +57,14 @@ _NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?![\w.(])(?!\s*=[^=])")
 _STRING = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 
-def _named_columns(expr: str, columns: Iterable[object]) -> set[str]:
+def _named_columns(expr: str, columns: set[str]) -> set[str]:
     """Bare names in ``expr`` that are columns of the data.
 
     formulaic does not report the variables of stateful transforms (``center(Days)`` reads nothing, by
     its account), so the names that stand alone in the expression (not a function, module or keyword
     argument, not inside a string) and that the data has are added.
     """
-    cols = columns if isinstance(columns, (set, frozenset)) else {str(c) for c in columns}
-    return {m for m in _bare_names(expr) if m in cols}
+    return {m for m in _bare_names(expr) if m in columns}
 
 
 @lru_cache(maxsize=512)

@@ -21,6 +21,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from ..core.crossprod import row_ranges
+
 __all__ = ["STREAM_MIN_ROWS", "RowMatrix", "prototype_rows", "whole"]
 
 STREAM_MIN_ROWS = 250_000
@@ -86,11 +88,9 @@ class RowMatrix:
     def full(self) -> np.ndarray:
         """The whole matrix (built once, then kept)."""
         if self._full is None:
-            n = self.shape[0]
             out = np.empty(self.shape)
-            step = 1 << 16
-            for a in range(0, n, step):
-                out[a:a + step] = self.rows(a, min(n, a + step))
+            for a, e in row_ranges(self.shape[0]):
+                out[a:e] = self.rows(a, e)
             self._full = out
         return self._full
 

@@ -69,9 +69,10 @@ def variance_decomposition(m: LmerResult) -> dict[str, float]:
 
 
 def _fixed_variance_and_zz(m: LmerResult) -> tuple[float, list[np.ndarray]]:
-    """var(X beta) (ddof 1) and each term's Z'Z, in row blocks (X and Z are never held whole).
+    """var(X beta) (ddof 1) and each term's Z'Z, in row blocks (X and Z are never held whole); Z'Z is the
+    sum of the cross-products' per-level blocks when there are no prior weights.
 
-    A fit whose rows are not in memory (Dask) gives them from its cross-products: X'X and the per-level
+    A fit whose rows are not in memory (Dask) gives both from its cross-products: X'X and the per-level
     blocks of Z'Z, which needs an intercept (the column sums of X) and no prior weights.
     """
     from ..core.crossprod import row_block, row_ranges
@@ -90,7 +91,9 @@ def _fixed_variance_and_zz(m: LmerResult) -> tuple[float, list[np.ndarray]]:
         return (ss / (n - 1) if n > 1 else 0.0), [D.sum(axis=0) for D in cp.diag]
     eta = m._linear_predictor(with_re=False, add_offset=False)
     var_f = float(np.var(eta, ddof=1)) if n > 1 else 0.0
-    zz = [np.zeros((t.p, t.p)) for t in d.terms]
+    if m.weights is None:  # the cross-products hold each level's block of Z'Z: no pass over the rows
+        return var_f, [D.sum(axis=0) for D in m.devfun.cp.diag]
+    zz = [np.zeros((t.p, t.p)) for t in d.terms]  # unweighted Z'Z (the cross-products are weighted)
     for a, e in row_ranges(n, whole=not d.streamed):
         for k, term in enumerate(d.terms):
             Zc = row_block(term.matrix, a, e)

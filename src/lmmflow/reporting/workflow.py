@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ..results import LmerResult
 
 __all__ = ["Report", "check_long_format", "data_check", "default_compare", "infer_roles", "report", "suggest_waves",
-           "text_time_hint", "wide_columns"]
+           "fit_with_time_hint", "text_time_hint", "wide_columns"]
 
 DEFAULT_TITLE = "Linear mixed model report"
 FORMATS = ("html", "md", "txt")
@@ -143,6 +143,20 @@ def check_long_format(df: pd.DataFrame, formula: str, hint: str = "python") -> N
             msg += (f"; columns {_short_list(waves)} look like waves of WIDE data (one row per unit): reshape "
                     f"with lf.wide_to_long(df, id_col={id_hint!r}, wave_cols={py_spec}) first")
     raise DataError(msg)
+
+
+def fit_with_time_hint(formula: str, df: pd.DataFrame, **kwargs: Any) -> LmerResult:
+    """``lmer(formula, df, **kwargs)``; a fit that fails because a random slope is on a text column (wave
+    labels where times were meant) raises a :class:`DataError` that says so (see :func:`text_time_hint`)."""
+    from .. import lmer
+
+    try:
+        return lmer(formula, df, **kwargs)
+    except ValueError as exc:  # DataError and numpy's LinAlgError are ValueErrors
+        hint = text_time_hint(df, formula)
+        if hint:
+            raise DataError(f"{hint} (the fit said: {' '.join(str(exc).split())})") from exc
+        raise
 
 
 def text_time_hint(df: pd.DataFrame, formula: str) -> str:
@@ -614,13 +628,7 @@ def report(data: Any, formula: str, compare: str | bool | None = None, out: str 
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            m1 = lmer(formula, df, reml=reml, quiet=True)
-        except (ValueError, np.linalg.LinAlgError) as exc:  # DataError is a ValueError
-            hint = text_time_hint(df, formula)
-            if hint:
-                raise DataError(f"{hint} (the fit said: {' '.join(str(exc).split())})") from exc
-            raise
+        m1 = fit_with_time_hint(formula, df, reml=reml, quiet=True)
         m0 = lmer(compare, df, reml=reml, quiet=True) if compare else None
     info["n_obs"] = int(m1.nobs)
     info["n_dropped"] = int(m1.n_dropped)

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from ..control import LmerControl
 from ..core import CrossProducts, ReBlock
 from ..core.crossprod import r_update
-from ..design.fixed import FixedDesign, nonaliased_columns
+from ..design.fixed import FixedDesign, dropped_names, nonaliased_columns
 from ..formula import parse_formula
 from ._dask import as_dask_frame, require_dask, share, stream_results
 from .dask_design import DaskDesign, PartitionEncoder, build_plan, finish_design, partition_levels
@@ -187,7 +187,7 @@ def dask_cross_products(design: DaskDesign, client: Any = None) -> tuple[CrossPr
     stream_results(tasks, acc.add, client=client)
     names = design.fixed_names_full
     kept = nonaliased_columns(acc.r) if names else np.arange(0)
-    dropped = [names[j] for j in range(len(names)) if j not in set(kept.tolist())]
+    dropped = dropped_names(names, kept)
     fixed = FixedDesign(X=np.zeros((0, len(kept))), names=[names[j] for j in kept], spec=design.fixed.spec,
                         kept=np.asarray(kept), dropped=dropped)
     design.fixed = fixed
