@@ -16,6 +16,14 @@ from .api import fit_design, lmer, load_dataset, make_deviance
 from .control import LmerControl
 from .core import DevianceFunction
 from .design import DataError, ModelDesign, lformula
+from .exceptions import (
+    ConvergenceWarning,
+    DroppedRowsWarning,
+    FitMessage,
+    LmmflowWarning,
+    RankDeficiencyWarning,
+    SingularFitWarning,
+)
 from .formula import FormulaError, parse_formula
 from .optim import OptSummary, optimize_theta
 from .results import LmerResult, tidy
@@ -71,7 +79,13 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "ConvergenceWarning",
     "DataError",
+    "DroppedRowsWarning",
+    "FitMessage",
+    "LmmflowWarning",
+    "RankDeficiencyWarning",
+    "SingularFitWarning",
     "DevianceFunction",
     "FormulaError",
     "LmerControl",

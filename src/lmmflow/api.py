@@ -20,15 +20,12 @@ from .core import CrossProducts, DevianceFunction
 from .core.dense import SmallDenseObjective
 from .core.start import moment_theta
 from .design import ModelDesign, lformula
+from .exceptions import DroppedRowsWarning, FitMessage, RankDeficiencyWarning, SingularFitWarning  # noqa: F401
 from .optim import optimize_theta
 from .optim.threads import HEAVY_DENSE, IdleCoreLapack, blas_threads
 from .results.model import LmerResult, make_blocks
 
 __all__ = ["fit_design", "lmer", "load_dataset", "make_deviance"]
-
-
-class FitMessage(UserWarning):
-    """Something lme4 would say while fitting (dropped columns or rows, singular fit)."""
 
 
 def make_deviance(design: ModelDesign | str, data: Any = None, reml: bool = True,
@@ -159,13 +156,13 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset
     if not quiet:
         if design.fixed.dropped:
             warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {len(design.fixed.dropped)} "
-                          f"column(s): {design.fixed.dropped}", FitMessage, stacklevel=2)
+                          f"column(s): {design.fixed.dropped}", RankDeficiencyWarning, stacklevel=2)
         if design.frame.n_dropped:
             warnings.warn(f"{design.frame.n_dropped} row(s) with missing values in the model's columns were "
-                          "dropped", FitMessage, stacklevel=2)
+                          "dropped", DroppedRowsWarning, stacklevel=2)
         if m.is_singular:
             warnings.warn("boundary (singular) fit: a variance is (nearly) zero or a correlation is +/-1; "
-                          "see m.varcorr and consider a simpler random-effects structure", FitMessage,
+                          "see m.varcorr and consider a simpler random-effects structure", SingularFitWarning,
                           stacklevel=2)
     return m
 

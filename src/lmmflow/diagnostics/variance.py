@@ -28,14 +28,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..exceptions import SingularFitWarning
+
 if TYPE_CHECKING:
     from ..results.model import LmerResult
 
 __all__ = ["SingularFitWarning", "icc", "r2", "variance_decomposition"]
-
-
-class SingularFitWarning(UserWarning):
-    """A variance-explained measure of a boundary (singular) fit."""
 
 
 def variance_decomposition(m: LmerResult) -> dict[str, float]:

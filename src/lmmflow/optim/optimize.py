@@ -21,12 +21,9 @@ from scipy.optimize import Bounds, minimize
 from scipy.sparse.linalg import LinearOperator
 
 from ..control import LmerControl
+from ..exceptions import ConvergenceWarning
 
 __all__ = ["ConvergenceWarning", "OptSummary", "fd_gradient_hessian", "optimize_theta"]
-
-
-class ConvergenceWarning(UserWarning):
-    """The optimizer stopped where the objective could still fall noticeably."""
 
 
 @dataclass(frozen=True)

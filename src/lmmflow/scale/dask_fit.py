@@ -271,7 +271,8 @@ def lmer_dask(formula: str, data: Any, reml: bool = True, weights: str | None = 
     >>> m.fitted.compute().shape
     (180,)
     """
-    from ..api import FitMessage, fit_design
+    from ..api import fit_design
+    from ..exceptions import DroppedRowsWarning, RankDeficiencyWarning, SingularFitWarning
     from .result import DaskLmerResult
 
     t0 = time.perf_counter()
@@ -285,12 +286,12 @@ def lmer_dask(formula: str, data: Any, reml: bool = True, weights: str | None = 
     if not quiet:
         if design.fixed.dropped:
             warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {len(design.fixed.dropped)} "
-                          f"column(s): {design.fixed.dropped}", FitMessage, stacklevel=2)
+                          f"column(s): {design.fixed.dropped}", RankDeficiencyWarning, stacklevel=2)
         if design.frame.n_dropped:
             warnings.warn(f"{design.frame.n_dropped} row(s) with missing values in the model's columns were "
-                          "dropped", FitMessage, stacklevel=2)
+                          "dropped", DroppedRowsWarning, stacklevel=2)
         if res.is_singular:
             warnings.warn("boundary (singular) fit: a variance is (nearly) zero or a correlation is +/-1; "
-                          "see m.varcorr and consider a simpler random-effects structure", FitMessage,
+                          "see m.varcorr and consider a simpler random-effects structure", SingularFitWarning,
                           stacklevel=2)
     return res
