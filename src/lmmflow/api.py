@@ -67,7 +67,35 @@ def _cross_products(design: ModelDesign) -> CrossProducts:
 
 def fit_design(design: ModelDesign, reml: bool = True, control: LmerControl | None = None,
                cross: CrossProducts | None = None, record: bool = False, data_name: str = "data") -> LmerResult:
-    """Fit a model from a built design (and, optionally, its cross-products)."""
+    """Fit a model from a built design (and, optionally, its cross-products): lme4's ``optimizeLmer`` + ``mkMerMod``.
+
+    Parameters
+    ----------
+    design : ModelDesign
+        From :func:`lmmflow.lformula`.
+    reml : bool
+        REML (default) or maximum likelihood.
+    control : LmerControl, optional
+        Optimizer and checks.
+    cross : CrossProducts, optional
+        The cross-products of ``[Z X y]`` when already formed (large or distributed data).
+    record : bool
+        Keep every (theta, objective) pair in ``m.optinfo.log``.
+    data_name : str
+        The data's name in the printed call.
+
+    Returns
+    -------
+    LmerResult
+
+    Examples
+    --------
+    >>> import lmmflow as lf
+    >>> design = lf.lformula("Reaction ~ Days + (Days | Subject)", lf.load_dataset("sleepstudy"))
+    >>> m = lf.fit_design(design, reml=False)
+    >>> round(m.objective, 2)
+    1751.94
+    """
     control = control or LmerControl()
     dense = max((t.nlevels * t.p for t in design.terms[1:]), default=0)  # rows of the largest dense block
     if reml and design.n <= design.fixed.p:
