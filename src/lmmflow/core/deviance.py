@@ -21,6 +21,7 @@ from .crossprod import CrossProducts, ReBlock
 from .dense import SmallDenseObjective
 from .gradient import profiled_gradient
 from .patterns import PatternObjective
+from .schur import SchurObjective
 
 __all__ = ["DevianceFunction", "Solution"]
 
@@ -92,9 +93,14 @@ class DevianceFunction:
         self.evaluations = 0
         # small models: one dense matrix; larger one-term models whose levels share few patterns of
         # observations: per-pattern sums (for small ones, numpy's per-call cost makes them slower)
-        self.small: PatternObjective | SmallDenseObjective | None = (
-            SmallDenseObjective(cp, self.factor.slices, self.factor.positions) if SmallDenseObjective.fits(cp)
-            else PatternObjective.maybe(cp, *self.factor.positions[0]))
+        # several terms densely crossed with the first (subjects x items): a dense Schur complement
+        self.small: PatternObjective | SmallDenseObjective | SchurObjective | None
+        if SmallDenseObjective.fits(cp):
+            self.small = SmallDenseObjective(cp, self.factor.slices, self.factor.positions)
+        elif SchurObjective.fits(cp):
+            self.small = SchurObjective(cp, self.factor.slices, self.factor.positions)
+        else:
+            self.small = PatternObjective.maybe(cp, *self.factor.positions[0])
 
     @classmethod
     def from_arrays(cls, blocks: list[ReBlock], X: np.ndarray, y: np.ndarray, reml: bool = True,
@@ -164,7 +170,7 @@ class DevianceFunction:
 
     def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Objective and its gradient at ``theta``, sharing one factorization."""
-        if isinstance(self.small, SmallDenseObjective):
+        if isinstance(self.small, (SmallDenseObjective, SchurObjective)):
             return self._dense_value_and_gradient(np.asarray(theta, dtype=float))
         val = self.blocked(theta)
         if not math.isfinite(val):
@@ -172,8 +178,8 @@ class DevianceFunction:
         return val, profiled_gradient(self, np.asarray(theta, dtype=float), updated=True)
 
     def _dense_value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        """Objective and analytic gradient of a small model from its dense system (see
-        :meth:`SmallDenseObjective.with_gradients`)."""
+        """Objective and analytic gradient from a dense system (see :meth:`SmallDenseObjective.with_gradients`
+        and :class:`~lmmflow.core.schur.SchurObjective`)."""
         self.evaluations += 1
         try:
             parts, (d1, d2, d3) = self.small.with_gradients(theta)
