@@ -79,6 +79,8 @@ DATASETS: Mapping[str, DataSet] = MappingProxyType({
                        origin=f"{_MAKE} (and --scale 0.1 into benchmarks/data/small)"),
     "sleepstudy": DataSet("sleepstudy", SHARED / "reference" / "data" / "sleepstudy.csv",
                           origin="shared/reference/data/sleepstudy.csv"),
+    "kb07": DataSet("kb07", DATA_DIR / "kb07.csv", origin="python benchmarks/make_crossed.py"),
+    "kb07_large": DataSet("kb07_large", DATA_DIR / "kb07_large.csv", origin="python benchmarks/make_crossed.py"),
 })
 
 
@@ -151,6 +153,14 @@ PROBLEMS: Mapping[str, Problem] = MappingProxyType({p.name: p for p in (
     Problem("ratings1m_slope", "fit", "ratings", "rating ~ days + (1 + days | user) + (1 | item)", reml=False,
             categorical=("user", "item"), heavy=True,
             description="ratings, 1M rows, user random slopes crossed with item intercepts"),
+    Problem("kb07_ml", "fit", "kb07",
+            "rt ~ 1 + spkr * prec * load + (1 + spkr + prec + load | subj) + (1 + spkr + prec + load | item)",
+            reml=False, categorical=("subj", "item"),
+            description="kb07-shaped maximal model, 56 subjects x 32 items, 4 x 4 random effects on both (20 theta)"),
+    Problem("kb07_large_ml", "fit", "kb07_large",
+            "rt ~ 1 + spkr * prec * load + (1 + spkr + prec + load | subj) + (1 + spkr + prec + load | item)",
+            reml=False, categorical=("subj", "item"), heavy=True,
+            description="kb07-shaped maximal model, 300 subjects x 100 items x 2, 60k rows"),
     Problem("sleepstudy_warm", "warm", "sleepstudy", "Reaction ~ Days + (Days | Subject)", reml=True,
             categorical=("Subject",), repeats=50,
             description="sleepstudy, 180 rows: repeated warm fits in one process (default 50)"),

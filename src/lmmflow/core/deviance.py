@@ -190,10 +190,13 @@ class DevianceFunction:
             return math.inf, np.full(len(theta), np.nan)
         scale = self.cp.n - self.cp.p if self.reml else self.cp.n
         grad = (d2 if self.reml else d1) + scale * (d3 - d2)
-        # a diagonal entry of lambda at zero enters only through its square: the analytic derivative is
-        # exactly 0 there, a stationary point a gradient method would not leave; a one-sided difference
-        # into the interior gives the slope that tells whether to (as the blocked gradient does)
-        for j in np.flatnonzero(np.isfinite(self.lower) & (theta - self.lower < 1e-10)):
+        # a diagonal entry of lambda at zero whose column is zero too enters only through its square: the
+        # analytic derivative is exactly 0 there, a stationary point a gradient method would not leave; a
+        # one-sided difference into the interior gives the slope that tells whether to (as the blocked
+        # gradient does).  Where the derivative is not 0 (the column's other entries are not), the criterion
+        # is smooth through the bound and the analytic derivative is the one-sided one: no evaluation needed
+        tiny = 1e-9 * max(1.0, abs(val))
+        for j in np.flatnonzero(np.isfinite(self.lower) & (theta - self.lower < 1e-10) & (np.abs(grad) <= tiny)):
             step = np.zeros(len(theta))
             step[j] = _BOUND_STEP
             grad[j] = (self(theta + step) - val) / _BOUND_STEP
