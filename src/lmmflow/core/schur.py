@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.linalg.blas import dsyrk as _syrk
+from scipy.linalg.blas import dtrmm as _trmm
 from scipy.linalg.lapack import dpotrf as _potrf
 from scipy.linalg.lapack import dtrtri as _trtri
 
@@ -42,6 +43,12 @@ MAX_COUPLING_VALUES = 30_000_000
 """Largest dense coupling block N_r x q_1 (240 MB)."""
 MIN_DENSITY = 0.2
 """Share of nonzero entries in Z_k'Z_1 (k > 1) above which the dense coupling beats sparse fill."""
+
+
+def _lower_times(low: np.ndarray, b: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """alpha * low @ b for a lower-triangular C-ordered ``low``: BLAS's triangular product (half a general
+    one) on the Fortran views of the transposes, so nothing is copied."""
+    return _trmm(alpha, low.T, b.T, lower=0, side=1).T
 
 
 class SchurObjective:
@@ -212,10 +219,10 @@ class SchurObjective:
         if info != 0:
             raise np.linalg.LinAlgError("singular factor")
         lrr_inv = np.tril(lrr_inv)
-        wpr = lrr_inv @ rhs  # (N_r, q)
+        wpr = _lower_times(lrr_inv, rhs)  # (N_r, q)
         # W's columns: term 1 -> [L_11^-1 (own block); W_r1 = -L_rr^-1 L_r1 L_11^-1]; rest -> [0; L_rr^-1]
         lr1w = np.matmul(lr13, l11inv).transpose(1, 0, 2).reshape(nr, q1)
-        wr1 = -(lrr_inv @ lr1w)
+        wr1 = _lower_times(lrr_inv, lr1w, -1.0)
         # diagonal blocks of G_k, summed over levels, for the row ranges of the three leading blocks
         cuts = (qr, qr + self.p, nr)
         own1 = np.einsum("lia,lib->ab", wp1_diag, l11inv, optimize=True)  # rows of term 1 (all k)
