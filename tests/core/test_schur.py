@@ -118,3 +118,70 @@ def test_sparse_coupling_keeps_the_blocked_factor() -> None:
     df = pd.DataFrame({"y": rng.normal(size=n), "s": rng.integers(0, 600, n), "i": rng.integers(0, 250, n)})
     fn = lf.make_deviance("y ~ 1 + (1 | s) + (1 | i)", df)
     assert not SchurObjective.fits(fn.cp) and not isinstance(fn.small, SchurObjective)
+
+
+# ---------------------------------------------------------------------------------------------- nested terms
+def _nested(nschool: int = 12, nclass: int = 3, nstud: int = 5, ntime: int = 4, seed: int = 2) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n_st = nschool * nclass * nstud
+    school = np.repeat(np.arange(nschool), nclass * nstud * ntime)
+    klass = np.repeat(np.arange(nschool * nclass), nstud * ntime)
+    student = np.repeat(np.arange(n_st), ntime)
+    t = np.tile(np.arange(ntime, dtype=float), n_st)
+    y = (t + rng.normal(0, 1, nschool)[school] + rng.normal(0, 0.3, nschool)[school] * t
+         + rng.normal(0, 1, n_st)[student] + rng.normal(0, 0.5, n_st)[student] * t + rng.normal(0, 1, len(t)))
+    return pd.DataFrame({"y": y, "t": t, "school": school, "klass": klass % nclass, "student": student % nstud})
+
+
+NESTED = [
+    "y ~ t + (1 + t | school) + (1 + t | school:klass:student)",
+    "y ~ t + (1 + t | school) + (1 | school:klass) + (1 + t | school:klass:student)",
+    "y ~ t + (1 | school) + (0 + t | school) + (1 + t | school:klass:student)",
+]
+
+
+@pytest.mark.parametrize("reml", [False, True])
+@pytest.mark.parametrize("formula", NESTED)
+def test_nested_objective_and_gradient(formula: str, reml: bool) -> None:
+    """Students in classes in schools: the gathered Schur objective equals the blocked factor's, and its
+    log-determinant gradients equal central differences, interior and boundary."""
+    from lmmflow.core.nested import NestedSchurObjective
+
+    fn = lf.make_deviance(formula, _nested(), reml=reml)
+    assert NestedSchurObjective.fits(fn.cp)
+    so = NestedSchurObjective(fn.cp, fn.factor.slices, fn.factor.positions)
+    for theta in _thetas(fn):
+        assert fn._criterion(so(theta)) == pytest.approx(fn.blocked(theta), rel=1e-11, abs=1e-9)
+        _, grads = so.with_gradients(theta)
+        h = 1e-6
+        fd = np.zeros_like(grads)
+        for j in range(fn.n_theta):
+            e = np.zeros(fn.n_theta)
+            e[j] = h
+            hi, lo = so(theta + e), so(theta - e)
+            for k, (a, b) in enumerate([(hi[0], lo[0]), (hi[0] + hi[1], lo[0] + lo[1]),
+                                        (hi[0] + hi[1] + np.log(hi[2]), lo[0] + lo[1] + np.log(lo[2]))]):
+                fd[k, j] = (a - b) / (2 * h)
+        np.testing.assert_allclose(grads, fd, rtol=1e-6, atol=1e-6)
+
+
+def test_nested_fit_uses_it_and_reaches_bobyqas_optimum() -> None:
+    from lmmflow.core.nested import NestedSchurObjective
+
+    df = _nested(nschool=20, nclass=4, nstud=8)
+    formula = NESTED[0]
+    fn = lf.make_deviance(formula, df)
+    assert isinstance(fn.small, NestedSchurObjective)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lf.LmmflowWarning)
+        m = lf.lmer(formula, df)
+        ref = lf.lmer(formula, df, control=lf.LmerControl(optimizer="bobyqa", maxeval=100_000))
+    assert m.objective <= ref.objective + 1e-7 * abs(ref.objective)
+    np.testing.assert_allclose(m.fixef, ref.fixef, rtol=1e-4, atol=1e-5)
+
+
+def test_crossed_terms_are_not_taken_for_nested() -> None:
+    from lmmflow.core.nested import NestedSchurObjective
+
+    fn = lf.make_deviance("y ~ a + (1 + a | subj) + (1 | item)", _crossed())
+    assert not NestedSchurObjective.fits(fn.cp)

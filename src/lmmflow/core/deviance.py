@@ -20,6 +20,7 @@ from .blocked import BlockedCholesky
 from .crossprod import CrossProducts, ReBlock
 from .dense import SmallDenseObjective
 from .gradient import profiled_gradient
+from .nested import NestedSchurObjective
 from .patterns import PatternObjective
 from .schur import SchurObjective
 
@@ -99,6 +100,8 @@ class DevianceFunction:
             self.small = SmallDenseObjective(cp, self.factor.slices, self.factor.positions)
         elif SchurObjective.fits(cp):
             self.small = SchurObjective(cp, self.factor.slices, self.factor.positions)
+        elif NestedSchurObjective.fits(cp):  # students in schools: the same, gathered level by level
+            self.small = NestedSchurObjective(cp, self.factor.slices, self.factor.positions)
         else:
             self.small = PatternObjective.maybe(cp, *self.factor.positions[0])
 

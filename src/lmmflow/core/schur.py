@@ -91,10 +91,21 @@ class SchurObjective:
         self.starts = starts
         # constant blocks of the cross-products in the [term 1 | rest, X, y] order
         self.d1 = cp.diag[0]
+        self.arr = self._trailing(cp)
+        self._eye_rest = np.arange(self.qr)
+        self.ar1 = self._coupling(cp)
+
+    def _coupling(self, cp: CrossProducts) -> np.ndarray:
+        """A_r1 = [Z_r'Z_1; [X y]'Z_1], dense (N_r x q_1)."""
         ar1 = np.zeros((self.nr, self.q1))
-        for k in range(1, len(blocks)):
-            ar1[starts[k - 1]:starts[k]] = cp.off[(k, 0)].toarray()
+        for k in range(1, len(cp.blocks)):
+            ar1[self.starts[k - 1]:self.starts[k]] = cp.off[(k, 0)].toarray()
         ar1[self.qr:] = cp.xz[0]
+        return ar1
+
+    def _trailing(self, cp: CrossProducts) -> np.ndarray:
+        """A_rr: the cross-products of [Z_r X y] (N_r x N_r, both triangles)."""
+        blocks, starts = cp.blocks, self.starts
         arr = np.zeros((self.nr, self.nr))
         for k in range(1, len(blocks)):
             b = blocks[k]
@@ -109,8 +120,7 @@ class SchurObjective:
             arr[self.qr:, a:z] = cp.xz[k]
             arr[a:z, self.qr:] = cp.xz[k].T
         arr[self.qr:, self.qr:] = cp.xx
-        self.ar1, self.arr = ar1, arr
-        self._eye_rest = np.arange(self.qr)
+        return arr
 
     @staticmethod
     def fits(cp: CrossProducts) -> bool:
