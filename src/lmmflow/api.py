@@ -18,6 +18,7 @@ import pandas as pd
 from .control import LmerControl
 from .core import CrossProducts, DevianceFunction
 from .core.dense import SmallDenseObjective
+from .core.schur import SchurObjective
 from .core.start import moment_theta
 from .design import ModelDesign, lformula
 from .exceptions import DroppedRowsWarning, FitMessage, RankDeficiencyWarning, SingularFitWarning  # noqa: F401
@@ -111,7 +112,9 @@ def fit_design(design: ModelDesign, reml: bool = True, control: LmerControl | No
             # (evaluations are cheap, the gradient costs several) and for small models, whose evaluation
             # is one product and one Cholesky (core/dense.py): there 60 of them cost less than the 20
             # value-and-gradient calls L-BFGS-B needs
-            gradient_pays = not small and len(design.terms) > 1 and dense < 2000
+            # (the Schur objectives of crossed and nested designs hold no dense block of the fill's size)
+            schur = isinstance(devfun.small, SchurObjective)
+            gradient_pays = not small and len(design.terms) > 1 and (schur or dense < 2000)
             control = control.replace(optimizer="lbfgsb" if gradient_pays else "bobyqa")
         start, scale = devfun.theta0, None
         if control.optimizer == "lbfgsb" and control.theta0 is None:

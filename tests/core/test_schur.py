@@ -140,16 +140,22 @@ NESTED = [
 ]
 
 
-@pytest.mark.parametrize("reml", [False, True])
-@pytest.mark.parametrize("formula", NESTED)
-def test_nested_objective_and_gradient(formula: str, reml: bool) -> None:
-    """Students in classes in schools: the gathered Schur objective equals the blocked factor's, and its
-    log-determinant gradients equal central differences, interior and boundary."""
+def _nested_classes() -> list:
     from lmmflow.core.nested import NestedSchurObjective
+    from lmmflow.core.twolevel import TwoLevelObjective
 
+    return [(f, NestedSchurObjective) for f in NESTED] + [(NESTED[0], TwoLevelObjective)]
+
+
+@pytest.mark.parametrize("reml", [False, True])
+@pytest.mark.parametrize(("formula", "cls"), _nested_classes())
+def test_nested_objective_and_gradient(formula: str, cls: type, reml: bool) -> None:
+    """Students in classes in schools: the gathered Schur objectives (any depth; two levels with per-level
+    blocks of both terms) equal the blocked factor's, and their log-determinant gradients equal central
+    differences, interior and boundary."""
     fn = lf.make_deviance(formula, _nested(), reml=reml)
-    assert NestedSchurObjective.fits(fn.cp)
-    so = NestedSchurObjective(fn.cp, fn.factor.slices, fn.factor.positions)
+    assert cls.fits(fn.cp)
+    so = cls(fn.cp, fn.factor.slices, fn.factor.positions)
     for theta in _thetas(fn):
         assert fn._criterion(so(theta)) == pytest.approx(fn.blocked(theta), rel=1e-11, abs=1e-9)
         _, grads = so.with_gradients(theta)
@@ -165,13 +171,11 @@ def test_nested_objective_and_gradient(formula: str, reml: bool) -> None:
         np.testing.assert_allclose(grads, fd, rtol=1e-6, atol=1e-6)
 
 
-def test_nested_fit_uses_it_and_reaches_bobyqas_optimum() -> None:
-    from lmmflow.core.nested import NestedSchurObjective
-
+@pytest.mark.parametrize(("formula", "kind"), [(NESTED[0], "TwoLevelObjective"), (NESTED[1], "NestedSchurObjective")])
+def test_nested_fit_uses_it_and_reaches_bobyqas_optimum(formula: str, kind: str) -> None:
     df = _nested(nschool=20, nclass=4, nstud=8)
-    formula = NESTED[0]
     fn = lf.make_deviance(formula, df)
-    assert isinstance(fn.small, NestedSchurObjective)
+    assert type(fn.small).__name__ == kind
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", lf.LmmflowWarning)
         m = lf.lmer(formula, df)
@@ -182,6 +186,22 @@ def test_nested_fit_uses_it_and_reaches_bobyqas_optimum() -> None:
 
 def test_crossed_terms_are_not_taken_for_nested() -> None:
     from lmmflow.core.nested import NestedSchurObjective
+    from lmmflow.core.twolevel import TwoLevelObjective
 
     fn = lf.make_deviance("y ~ a + (1 + a | subj) + (1 | item)", _crossed())
-    assert not NestedSchurObjective.fits(fn.cp)
+    assert not NestedSchurObjective.fits(fn.cp) and not TwoLevelObjective.fits(fn.cp)
+
+
+def test_many_schools_keep_per_level_blocks() -> None:
+    """1,000 schools: no dense 2,000-square trailing block, and the fit takes the gradient route."""
+    from lmmflow.core.twolevel import TwoLevelObjective
+
+    df = _nested(nschool=1000, nclass=1, nstud=3, ntime=3)
+    fn = lf.make_deviance(NESTED[0], df)
+    assert isinstance(fn.small, TwoLevelObjective) and fn.small.arr.size == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lf.LmmflowWarning)
+        m = lf.lmer(NESTED[0], df)
+    assert m.optinfo.optimizer == "lbfgsb"
+    theta = m.theta
+    assert fn(theta) == pytest.approx(fn.blocked(theta), rel=1e-11)

@@ -23,6 +23,7 @@ from .gradient import profiled_gradient
 from .nested import NestedSchurObjective
 from .patterns import PatternObjective
 from .schur import SchurObjective
+from .twolevel import TwoLevelObjective
 
 __all__ = ["DevianceFunction", "Solution"]
 
@@ -95,12 +96,14 @@ class DevianceFunction:
         # small models: one dense matrix; larger one-term models whose levels share few patterns of
         # observations: per-pattern sums (for small ones, numpy's per-call cost makes them slower)
         # several terms densely crossed with the first (subjects x items): a dense Schur complement
-        self.small: PatternObjective | SmallDenseObjective | SchurObjective | None
+        self.small: PatternObjective | SmallDenseObjective | SchurObjective | None  # (Schur's subclasses too)
         if SmallDenseObjective.fits(cp):
             self.small = SmallDenseObjective(cp, self.factor.slices, self.factor.positions)
         elif SchurObjective.fits(cp):
             self.small = SchurObjective(cp, self.factor.slices, self.factor.positions)
-        elif NestedSchurObjective.fits(cp):  # students in schools: the same, gathered level by level
+        elif TwoLevelObjective.fits(cp):  # students in schools: per-level blocks of both terms
+            self.small = TwoLevelObjective(cp, self.factor.slices, self.factor.positions)
+        elif NestedSchurObjective.fits(cp):  # deeper nesting: the same, gathered level by level
             self.small = NestedSchurObjective(cp, self.factor.slices, self.factor.positions)
         else:
             self.small = PatternObjective.maybe(cp, *self.factor.positions[0])
