@@ -5,7 +5,9 @@
 - ``kb07.csv``: 56 subjects x 32 items, 1,792 rows (the shape of MixedModels.jl's kb07 data), three two-level
   predictors ``spkr``, ``prec``, ``load`` coded -0.5/0.5 (``spkr`` varies between items, ``prec`` and ``load``
   within subjects and items, counterbalanced), correlated 4 x 4 random effects for subjects and for items;
-- ``kb07_large.csv``: 300 subjects x 100 items x 2 repetitions, 60,000 rows, the same structure.
+- ``kb07_large.csv``: 300 subjects x 100 items x 2 repetitions, 60,000 rows, the same structure;
+- ``nested18k.csv``: 100 schools x 30 students x 6 waves (18,000 rows), random intercepts and slopes of time
+  for schools and for students within schools; ``nested1_8m.csv``: 10,000 schools, the same (1.8M rows).
 """
 
 from __future__ import annotations
@@ -50,11 +52,39 @@ def kb07_like(nsubj: int = 56, nitem: int = 32, reps: int = 1, seed: int = 1) ->
                          "spkr": spkr, "prec": prec, "load": load})
 
 
+def nested_growth(nschool: int = 100, nstud: int = 30, ntime: int = 6, seed: int = 1) -> pd.DataFrame:
+    """Students in schools measured over time, with random intercepts and slopes at both levels.
+
+    Parameters
+    ----------
+    nschool, nstud, ntime : int
+        Schools, students per school, waves per student.
+    seed : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns y, time, school, student (numbered within school).
+    """
+    rng = np.random.default_rng(seed)
+    n_st = nschool * nstud
+    school = np.repeat(np.arange(nschool), nstud * ntime)
+    student = np.repeat(np.arange(n_st), ntime)
+    t = np.tile(np.arange(ntime, dtype=float), n_st)
+    bs = rng.multivariate_normal([0, 0], [[4, .3], [.3, .25]], nschool)
+    bst = rng.multivariate_normal([0, 0], [[9, .5], [.5, 1]], n_st)
+    y = 10 + 1.5 * t + bs[school, 0] + bs[school, 1] * t + bst[student, 0] + bst[student, 1] * t
+    return pd.DataFrame({"y": (y + rng.normal(0, 2, len(t))).round(4), "time": t, "school": school,
+                         "student": student % nstud})
+
+
 def main(out: Path = OUT) -> None:
     out.mkdir(parents=True, exist_ok=True)
     kb07_like().to_csv(out / "kb07.csv", index=False)
     kb07_like(nsubj=300, nitem=100, reps=2, seed=2).to_csv(out / "kb07_large.csv", index=False)
-    print(f"wrote {out / 'kb07.csv'} and {out / 'kb07_large.csv'}")
+    nested_growth().to_csv(out / "nested18k.csv", index=False)
+    nested_growth(nschool=10_000, seed=2).to_csv(out / "nested1_8m.csv", index=False)
+    print(f"wrote kb07.csv, kb07_large.csv, nested18k.csv and nested1_8m.csv in {out}")
 
 
 if __name__ == "__main__":

@@ -81,6 +81,8 @@ DATASETS: Mapping[str, DataSet] = MappingProxyType({
                           origin="shared/reference/data/sleepstudy.csv"),
     "kb07": DataSet("kb07", DATA_DIR / "kb07.csv", origin="python benchmarks/make_crossed.py"),
     "kb07_large": DataSet("kb07_large", DATA_DIR / "kb07_large.csv", origin="python benchmarks/make_crossed.py"),
+    "nested18k": DataSet("nested18k", DATA_DIR / "nested18k.csv", origin="python benchmarks/make_crossed.py"),
+    "nested1_8m": DataSet("nested1_8m", DATA_DIR / "nested1_8m.csv", origin="python benchmarks/make_crossed.py"),
 })
 
 
@@ -161,6 +163,12 @@ PROBLEMS: Mapping[str, Problem] = MappingProxyType({p.name: p for p in (
             "rt ~ 1 + spkr * prec * load + (1 + spkr + prec + load | subj) + (1 + spkr + prec + load | item)",
             reml=False, categorical=("subj", "item"), heavy=True,
             description="kb07-shaped maximal model, 300 subjects x 100 items x 2, 60k rows"),
+    Problem("nested18k", "fit", "nested18k", "y ~ time + (1 + time | school) + (1 + time | school:student)",
+            reml=True, categorical=("school", "student"),
+            description="students in schools over time, 18k rows: intercepts and slopes at both levels"),
+    Problem("nested1_8m", "fit", "nested1_8m", "y ~ time + (1 + time | school) + (1 + time | school:student)",
+            reml=True, categorical=("school", "student"), heavy=True,
+            description="students in schools over time, 1.8M rows (10,000 schools)"),
     Problem("sleepstudy_warm", "warm", "sleepstudy", "Reaction ~ Days + (Days | Subject)", reml=True,
             categorical=("Subject",), repeats=50,
             description="sleepstudy, 180 rows: repeated warm fits in one process (default 50)"),
