@@ -223,3 +223,26 @@ def test_forty_crossed_terms_fit_in_under_a_minute() -> None:
     assert time.perf_counter() - t0 < 60
     assert m.optinfo.converged and len(m.theta) == k
     assert m.devfun(m.theta) == pytest.approx(m.devfun.blocked(m.theta), rel=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["dense", "nested", "twolevel"])
+def test_solution_equals_the_blocked_factors(kind: str) -> None:
+    """beta, the spherical random effects and R_X at theta from each Schur objective, as from the blocked factor."""
+    from lmmflow.core.nested import NestedSchurObjective
+    from lmmflow.core.twolevel import TwoLevelObjective
+
+    if kind == "dense":
+        fn = lf.make_deviance(MODELS[1][0], _crossed(), reml=False)
+        so = SchurObjective(fn.cp, fn.factor.slices, fn.factor.positions)
+    else:
+        cls = NestedSchurObjective if kind == "nested" else TwoLevelObjective
+        fn = lf.make_deviance(NESTED[1] if kind == "nested" else NESTED[0], _nested())
+        so = cls(fn.cp, fn.factor.slices, fn.factor.positions)
+    for theta in _thetas(fn)[1:]:
+        parts, beta, u, rx = so.solution(theta)
+        f = fn.factor
+        f.update(theta)
+        np.testing.assert_allclose(beta, f.solve_fixef(), rtol=1e-9, atol=1e-10)
+        np.testing.assert_allclose(u, np.concatenate(f.solve_u(f.solve_fixef())), rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(rx, f.LXX[:fn.cp.p, :fn.cp.p], rtol=1e-10, atol=1e-12)
+        assert parts == pytest.approx(so(theta), rel=1e-12)

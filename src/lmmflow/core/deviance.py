@@ -233,7 +233,7 @@ class DevianceFunction:
 
     def solve(self, theta: np.ndarray) -> Solution:
         """All estimates at ``theta``."""
-        if isinstance(self.small, SmallDenseObjective):
+        if isinstance(self.small, (SmallDenseObjective, SchurObjective)):
             return self._dense_solve(np.asarray(theta, dtype=float))
         f = self.factor
         theta = np.asarray(theta, dtype=float)

@@ -22,7 +22,7 @@ from scipy.linalg.lapack import dtrtri as _trtri
 
 from .blocked import batched_cholesky, batched_tri_inverse, sandwich
 from .crossprod import CrossProducts
-from .schur import MAX_TRAILING, SchurObjective
+from .schur import MAX_TRAILING, SchurObjective, _levels_solve_upper, _solve_upper
 
 __all__ = ["NestedSchurObjective"]
 
@@ -134,6 +134,16 @@ class NestedSchurObjective(SchurObjective):
         if info != 0:
             raise np.linalg.LinAlgError("not positive definite")
         return lams, l11, l11inv, cg, lrr, pg
+
+    def solution(self, theta: np.ndarray) -> tuple[tuple[float, float, float], np.ndarray, np.ndarray, np.ndarray]:
+        """The penalized least-squares solution, as :meth:`SchurObjective.solution`, from the gathered rows."""
+        _, l11, _, cg, lrr, _ = self._factor(np.asarray(theta, dtype=float))
+        x = _solve_upper(lrr[:-1, :-1].T, lrr[-1, :-1])
+        xg = np.append(x, 0.0)[self.rows[:, :-1]]  # each level's coupled rows of [u_r; beta]
+        rhs = cg[:, -1, :] - np.einsum("lra,lr->la", cg[:, :-1, :], xg)
+        u1 = _levels_solve_upper(l11, rhs)
+        q, p = self.qr, self.p
+        return self._parts(l11, lrr), x[q:q + p], np.concatenate([u1.ravel(), x[:q]]), lrr[q:q + p, q:q + p].copy()
 
     def with_gradients(self, theta: np.ndarray) -> tuple[tuple[float, float, float], np.ndarray]:
         theta = np.asarray(theta, dtype=float)

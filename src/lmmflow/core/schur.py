@@ -27,6 +27,7 @@ triangular solves with L_rr.  Imports only numpy and scipy.
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import solve_triangular
 from scipy.linalg.blas import dsyrk as _syrk
 from scipy.linalg.blas import dtrmm as _trmm
 from scipy.linalg.lapack import dpotrf as _potrf
@@ -49,6 +50,16 @@ def _lower_times(low: np.ndarray, b: np.ndarray, alpha: float = 1.0) -> np.ndarr
     """alpha * low @ b for a lower-triangular C-ordered ``low``: BLAS's triangular product (half a general
     one) on the Fortran views of the transposes, so nothing is copied."""
     return _trmm(alpha, low.T, b.T, lower=0, side=1).T
+
+
+def _solve_upper(upper: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """x with upper @ x = b for an upper-triangular ``upper``."""
+    return solve_triangular(upper, b, lower=False, check_finite=False) if len(b) else np.zeros(0)
+
+
+def _levels_solve_upper(lower: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per level, x_l with L_l' x_l = b_l for a stack of lower-triangular L (m, p, p) and b (m, p)."""
+    return np.linalg.solve(lower.transpose(0, 2, 1), b[:, :, None])[:, :, 0]
 
 
 class SchurObjective:
@@ -200,6 +211,30 @@ class SchurObjective:
         """(log det of the random-effects block, log det R_X R_X', penalized RSS) at ``theta``."""
         _, l11, _, _, lrr, _ = self._factor(np.asarray(theta, dtype=float))
         return self._parts(l11, lrr)
+
+    def solution(self, theta: np.ndarray) -> tuple[tuple[float, float, float], np.ndarray, np.ndarray, np.ndarray]:
+        """The penalized least-squares solution at ``theta`` from the same factor (no blocked factor).
+
+        With L = [[L_11, 0], [L_r1, L_rr]] and the y row last, [u_r; beta] solves L_rr[:-1, :-1]' x = the y row
+        of L_rr, then each level of the first term L_11,l' u_1,l = (y row of L_r1) - L_r1[:-1, l]' [u_r; beta].
+
+        Returns
+        -------
+        parts : tuple
+            As :meth:`__call__`.
+        beta : numpy.ndarray
+        u : numpy.ndarray
+            Spherical random effects of every term, in engine order (level-major within a term).
+        rx : numpy.ndarray
+            p x p lower factor R_X of the fixed-effects block.
+        """
+        _, l11, _, lr1, lrr, _ = self._factor(np.asarray(theta, dtype=float))
+        top = lrr[:-1, :-1]
+        x = _solve_upper(top.T, lrr[-1, :-1])
+        rhs = (lr1[-1] - lr1[:-1].T @ x).reshape(self.m1, self.p1)
+        u1 = _levels_solve_upper(l11, rhs)
+        q, p = self.qr, self.p
+        return self._parts(l11, lrr), x[q:q + p], np.concatenate([u1.ravel(), x[:q]]), lrr[q:q + p, q:q + p].copy()
 
     # ------------------------------------------------------------------ gradient
     def with_gradients(self, theta: np.ndarray) -> tuple[tuple[float, float, float], np.ndarray]:

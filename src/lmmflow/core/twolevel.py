@@ -23,6 +23,7 @@ import numpy as np
 from .blocked import batched_cholesky, batched_tri_inverse, sandwich
 from .crossprod import CrossProducts
 from .nested import MAX_GATHERED, NestedSchurObjective, _parents
+from .schur import _levels_solve_upper, _solve_upper
 
 __all__ = ["TwoLevelObjective"]
 
@@ -148,6 +149,21 @@ class TwoLevelObjective(NestedSchurObjective):
             r, cc = self.positions[1]
             grads[i, self.slices[1]] = 2.0 * g2[r, cc]
         return self._parts(l11, low), grads
+
+    def solution(self, theta: np.ndarray) -> tuple[tuple[float, float, float], np.ndarray, np.ndarray, np.ndarray]:
+        """The penalized least-squares solution, level by level: beta from the small block, then each level of
+        the second term, then each level of the first (see :meth:`SchurObjective.solution`)."""
+        _, l11, _, cg, low, _ = self._factor(np.asarray(theta, dtype=float))
+        l22, _, sb, l33 = low
+        p = self.p
+        beta = _solve_upper(l33[:p, :p].T, l33[p, :p])
+        l22inv = batched_tri_inverse(l22)
+        l32 = np.matmul(sb, l22inv.transpose(0, 2, 1))  # (m2, c, p2)
+        u2 = _levels_solve_upper(l22, l32[:, p, :] - l32[:, :p, :].transpose(0, 2, 1) @ beta)
+        coupled = np.concatenate([u2[self.par], np.broadcast_to(beta, (self.m1, p))], axis=1)  # (m1, p2 + p)
+        rhs = cg[:, -1, :] - np.einsum("lra,lr->la", cg[:, :-1, :], coupled)
+        u1 = _levels_solve_upper(l11, rhs)
+        return self._parts(l11, low), beta, np.concatenate([u1.ravel(), u2.ravel()]), l33[:p, :p].copy()
 
     def __call__(self, theta: np.ndarray) -> tuple[float, float, float]:
         _, l11, _, _, low, _ = self._factor(np.asarray(theta, dtype=float))
