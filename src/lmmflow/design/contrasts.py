@@ -33,6 +33,7 @@ CONTRASTS = {"treatment": "treatment", "contr.treatment": "treatment", "sum": "s
 """Accepted contrast names (lmmflow's and R's) and the kind each means."""
 
 _CALLER = re.compile(r"[A-Za-z0-9_.`\]]")
+_UNQUOTE = re.compile(r"`([A-Za-z.][\w.]*)`")
 
 
 def _categorical(s: pd.Series) -> bool:
@@ -175,6 +176,7 @@ def apply_contrasts(rhs: str, kinds: Mapping[str, str], frame: pd.DataFrame) -> 
 
 def r_names(names: list[str], spec: object, wrapped: Mapping[str, tuple]) -> list[str]:
     """formulaic's column names with the wrapped columns' parts as R prints them."""
+    names = [_UNQUOTE.sub(r"\1", n) if "`" in n else n for n in names]  # `Petal.Width` is printed Petal.Width
     if not wrapped:
         return names
     state = getattr(spec, "encoder_state", {}) or {}

@@ -198,6 +198,7 @@ def build_fixed(rhs: str, frame: pd.DataFrame, stream: bool = False, contrasts: 
             raise FormulaError(f"cannot build the fixed effects {rhs!r}: {exc}") from exc
         if found is not None:
             source, names, spec = found
+            names = r_names(names, spec, {})
             check_levels(spec, frame, "the fixed effects")
             return FixedDesign(X=source, names=names, spec=spec, kept=np.arange(len(names)), dropped=[],
                                offsets=offsets, contrasts=chosen)

@@ -82,7 +82,7 @@ def required_columns(parsed: ParsedFormula, columns: Iterable[object] = ()) -> d
                                                                                                   columns)}
     out["fixed"] = _vars(parsed.fixed, "fixed-effects part") | _named_columns(parsed.fixed, columns)
     for expr in getattr(parsed, "offsets", ()):  # offset(...) terms read columns too
-        out["fixed"] |= _vars(expr, "offset") | _named_columns(expr, columns)
+        out["fixed"] |= _vars(f"I({expr})", "offset") | _named_columns(expr, columns)
     for term in parsed.random:
         out[f"({term.label})"] = (_vars(term.expr, f"random term ({term.label})") | set(term.group)
                                   | _named_columns(term.expr, columns))

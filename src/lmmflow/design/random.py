@@ -13,9 +13,9 @@ import pandas as pd
 from formulaic.model_spec import ModelSpec
 
 from ..formula import FormulaError, RandomTerm
+from .contrasts import apply_contrasts, check_levels, r_names, resolve_contrasts
 from .frame import DataError, LevelLabels, group_codes_lazy
 from .lazy import RowMatrix, whole
-from .contrasts import apply_contrasts, check_levels, r_names, resolve_contrasts
 from .matrices import build_matrix, rename_intercept, required_variables, row_source
 
 __all__ = ["ReTerm", "build_random_terms"]
@@ -116,7 +116,7 @@ def _term_matrix(expr: str, frame: pd.DataFrame, label: str, stream: bool = Fals
             found = row_source(expr, frame, f"random term ({label})")
             if found is not None:
                 check_levels(found[2], frame, f"random term ({label})")
-                return found
+                return found[0], r_names(found[1], found[2], {}), found[2]
         Z, names, spec = build_matrix(expr, frame)
     except DataError:
         raise
