@@ -26,7 +26,7 @@ import pandas as pd
 from ..formula.rewrite import quote_name
 from .frame import DataError
 
-__all__ = ["CONTRASTS", "apply_contrasts", "check_levels", "r_names", "resolve_contrasts"]
+__all__ = ["CONTRASTS", "apply_contrasts", "check_levels", "r_names", "resolve_contrasts", "term_label"]
 
 CONTRASTS = {"treatment": "treatment", "contr.treatment": "treatment", "sum": "sum", "contr.sum": "sum",
              "helmert": "helmert", "contr.helmert": "helmert", "poly": "poly", "contr.poly": "poly"}
@@ -234,3 +234,17 @@ def check_levels(spec: object, frame: pd.DataFrame, where: str) -> None:
                 f"used{shown}; contrasts need a factor with 2 or more levels (R: \"contrasts can be applied only "
                 "to factors with 2 or more levels\"): drop it from the formula or check the data and missing values"
             )
+
+
+_WRAP = re.compile(r"C\((`[^`]+`|[A-Za-z_.][\w.]*), contr\.(?:treatment|sum|helmert|poly), levels=\[[^\]]*\]\)")
+
+
+def term_label(label: str) -> str:
+    """A term's label with lmmflow's contrast wrapping removed: ``C(f, contr.sum, levels=[...]):x`` is ``f:x``.
+
+    Examples
+    --------
+    >>> term_label("C(f, contr.sum, levels=['a', 'b']):x")
+    'f:x'
+    """
+    return _WRAP.sub(lambda m: m.group(1).strip("`") if "." in m.group(1) else m.group(1), label)

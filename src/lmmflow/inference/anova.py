@@ -35,6 +35,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..design.contrasts import term_label
+
 if TYPE_CHECKING:
     from ..results.model import LmerResult
 
@@ -118,7 +120,7 @@ def _fixed_terms(m: LmerResult) -> tuple[list[str], dict[str, list[int]], dict[s
         factors = [f.expr for f in term.factors if f.expr != "1"]
         if not factors:
             continue
-        label = str(term)
+        label = term_label(str(term))  # f:x, not the contrast coding's C(f, contr.sum, ...):x
         labels.append(label)
         cols[label] = [pos[j] for j in spec.term_indices[term] if j in pos]
         vars_[label] = set(factors)
