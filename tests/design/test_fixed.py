@@ -45,6 +45,7 @@ NAMES = [
     ("y ~ o + (1 | g)", {"o": "treatment"}, ["(Intercept)", "o[T.mid]", "o[T.hi]"]),
     ("y ~ o:x + (1 | g)", None, ["(Intercept)", "o[lo]:x", "o[mid]:x", "o[hi]:x"]),
     ("y ~ I(x^2) + (1 | g)", None, ["(Intercept)", "I(x ** 2)"]),
+    ("y ~ poly(x, 2) + (1 | g)", None, ["(Intercept)", "poly(x, 2)1", "poly(x, 2)2"]),
 ]
 
 

@@ -69,6 +69,7 @@ cases <- list(
       "`reaction time` ~ Petal.Width + (Petal.Width | `my g`)", sim, "formula_sim.csv"),
   one("names_log", "y ~ log(n) + I(Petal.Width^2) + (1 | `my g`)", "y ~ log(n) + I(Petal.Width^2) + (1 | `my g`)",
       sim, "formula_sim.csv"),
+  one("orthogonal_poly", "y ~ poly(x, 2) + z + (1 | g)", "y ~ poly(x, 2) + z + (1 | g)", sim, "formula_sim.csv"),
   one("unbracketed_bar", "Reaction ~ Days + 1 | Subject", "Reaction ~ Days + 1 | Subject", ss, "sleepstudy.csv"),
   one("contrast_sum", "y ~ f * x + (1 | g)", "y ~ f * x + (1 | g)", sim, "formula_sim.csv",
       contrasts = list(f = "contr.sum")),

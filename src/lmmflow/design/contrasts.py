@@ -34,6 +34,7 @@ CONTRASTS = {"treatment": "treatment", "contr.treatment": "treatment", "sum": "s
 
 _CALLER = re.compile(r"[A-Za-z0-9_.`\]]")
 _UNQUOTE = re.compile(r"`([A-Za-z.][\w.]*)`")
+_POLY = re.compile(r"(poly\([^\[\]]*\))\[(\d+)\]")
 
 
 def _categorical(s: pd.Series) -> bool:
@@ -177,6 +178,7 @@ def apply_contrasts(rhs: str, kinds: Mapping[str, str], frame: pd.DataFrame) -> 
 def r_names(names: list[str], spec: object, wrapped: Mapping[str, tuple]) -> list[str]:
     """formulaic's column names with the wrapped columns' parts as R prints them."""
     names = [_UNQUOTE.sub(r"\1", n) if "`" in n else n for n in names]  # `Petal.Width` is printed Petal.Width
+    names = [_POLY.sub(r"\1\2", n) if "poly(" in n else n for n in names]  # R's poly(x, 2)1, not poly(x, 2)[1]
     if not wrapped:
         return names
     state = getattr(spec, "encoder_state", {}) or {}
