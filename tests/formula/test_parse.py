@@ -36,6 +36,7 @@ CASES = [
     # R's '^' is a power inside calls, the interaction order outside
     ("y ~ I(x^2) + (a + b)^2 + (I(x^2) | g)", "y", "I(x**2) + (a + b)^2", [R("I(x**2)", ("g",), True)]),
     ("y ~ log(x^0.5) + (1 | g)", "y", "log(x**0.5)", [R("1", ("g",), True)]),
+    ("y^2 ~ x + (1 | g)", "y**2", "x", [R("1", ("g",), True)]),
     # lme4's expandDoubleVerts: one bar per term of the expanded left side
     ("y ~ x*z + (x*z || g)", "y", "x*z", [R("1", ("g",), False), R("0 + x", ("g",), False),
                                           R("0 + z", ("g",), False), R("0 + x:z", ("g",), False)]),

@@ -287,7 +287,7 @@ def parse_formula(formula: str) -> ParsedFormula:
     if not rhs:
         raise FormulaError(f"formula {formula!r} has nothing on the right of '~': write at least '1'")
     split_top_level(rhs, "+")  # bracket check with a clear message
-    lhs = caret_to_power(lhs)
+    lhs = caret_to_power(f"I({lhs})")[2:-1]  # the response is arithmetic: every '^' is a power
     rhs = caret_to_power(rhs)
     if _top_level_bar(rhs):
         # R's '|' binds more loosely than '+': 'y ~ x + 1 | g' is 'y ~ 1 + (x + 1 | g)', as lme4 reads it
