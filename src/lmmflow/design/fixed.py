@@ -71,7 +71,7 @@ class FixedDesign:
 
     def encode(self, data: pd.DataFrame) -> np.ndarray:
         """The fixed-effects matrix of new data, encoded as at fit time."""
-        mm = self.spec.get_model_matrix(data, na_action="ignore")
+        mm = self.spec.get_model_matrix(_plain_categories(data, self.contrasts), na_action="ignore")
         return np.asarray(mm, dtype=float)[:, self.kept]
 
     def formula_offset(self, data: pd.DataFrame) -> np.ndarray | None:
@@ -80,6 +80,16 @@ class FixedDesign:
 
     def __repr__(self) -> str:
         return f"FixedDesign(names={self.names}, dropped={self.dropped})"
+
+
+def _plain_categories(data: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """``data`` with the contrast-coded categorical columns as plain values: their levels are in the formula
+    (``C(f, contr.sum, levels=[...])``), and pandas objects to re-categorizing a categorical with other
+    categories."""
+    cats = [c for c in columns if c in data.columns and isinstance(data[c].dtype, pd.CategoricalDtype)]
+    if not cats:
+        return data
+    return data.assign(**{c: data[c].astype(object) for c in cats})
 
 
 _R_MATH = {"log": np.log, "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs, "log10": np.log10, "log2": np.log2,
@@ -103,7 +113,8 @@ def formula_offset(exprs: tuple[str, ...] | list[str], data: pd.DataFrame) -> np
     total = np.zeros(len(data))
     for expr in exprs:
         try:
-            mm = model_matrix(f"0 + I({expr})", data, na_action="ignore", output="numpy", context=_R_MATH)
+            with np.errstate(divide="ignore", invalid="ignore"):  # log(0) and the like: the error below says it
+                mm = model_matrix(f"0 + I({expr})", data, na_action="ignore", output="numpy", context=_R_MATH)
             vals = np.asarray(mm, dtype=float)
         except Exception as exc:
             raise FormulaError(f"cannot evaluate offset({expr}): {exc}") from exc
@@ -203,7 +214,7 @@ def build_fixed(rhs: str, frame: pd.DataFrame, stream: bool = False, contrasts: 
             return FixedDesign(X=source, names=names, spec=spec, kept=np.arange(len(names)), dropped=[],
                                offsets=offsets, contrasts=chosen)
     try:
-        X, raw_names, spec = build_matrix(rhs, frame)
+        X, raw_names, spec = build_matrix(rhs, _plain_categories(frame, chosen))
     except Exception as exc:
         raise FormulaError(f"cannot build the fixed effects {rhs!r}: {exc}") from exc
     check_levels(spec, frame, "the fixed effects")
