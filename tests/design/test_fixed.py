@@ -172,6 +172,11 @@ def test_names_that_are_not_identifiers(df: pd.DataFrame) -> None:
     assert m.objective == pytest.approx(ref.objective, rel=1e-10)
     assert m.design.terms[0].group == "my g"
     assert m.design.terms[0].cnames == ["(Intercept)", "Petal.Width"]
+    d = df.rename(columns={"x": "x-1", "y": "y|z", "g": "my-g"})
+    m = _fit("`y|z` ~ `x-1` + (`x-1` || `my-g`)", d)
+    ref = _fit("y ~ x + (x || g)", df)
+    assert list(m.fixef.index) == ["(Intercept)", "x-1"]
+    assert m.objective == pytest.approx(ref.objective, rel=1e-10)
 
 
 def test_double_bar_expands_per_term(df: pd.DataFrame) -> None:

@@ -52,6 +52,8 @@ CASES = [
     # names that are not identifiers
     ("`reaction time` ~ Petal.Width + (Petal.Width | `my g`)", "`reaction time`", "Petal.Width",
      [R("Petal.Width", ("my g",), True)]),
+    ("`re|act` ~ `day-s` - 1 + (`day-s` | `my-g`)", "`re|act`", "`day-s` - 1", [R("`day-s`", ("my-g",), True)]),
+    ("y ~ (`day-s` || g)", "y", "1", [R("1", ("g",), False), R("0 + `day-s`", ("g",), False)]),
 ]
 
 

@@ -91,9 +91,13 @@ def split_top_level(text: str, sep: str) -> list[str]:
     >>> split_top_level("1 + x + (a + b)", "+")
     ['1', 'x', '(a + b)']
     """
-    parts, depth, start = [], 0, 0
+    parts, depth, start, quoted = [], 0, 0, False
     for i, ch in enumerate(text):
-        if ch in "([{":
+        if ch == "`":
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif ch in "([{":
             depth += 1
         elif ch in ")]}":
             depth -= 1
@@ -111,9 +115,13 @@ def split_top_level(text: str, sep: str) -> list[str]:
 def _signed_terms(rhs: str) -> list[tuple[str, str]]:
     """Split a right-hand side into (sign, term) pairs at top-level ``+`` and ``-``."""
     out: list[tuple[str, str]] = []
-    depth, start, sign = 0, 0, "+"
+    depth, start, sign, quoted = 0, 0, "+", False
     for i, ch in enumerate(rhs):
-        if ch in "([{":
+        if ch == "`":
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif ch in "([{":
             depth += 1
         elif ch in ")]}":
             depth -= 1
@@ -230,7 +238,7 @@ def _double_bar_exprs(lhs: str, body: str) -> list[str]:
 
 def _bar_term(body: str) -> list[RandomTerm]:
     """Turn the inside of one ``( ... | ... )`` into random terms."""
-    m = re.search(r"\|\|?", body)
+    m = re.search(r"\|\|?", re.sub(r"`[^`]*`", lambda q: "_" * len(q.group()), body))  # a bar outside backticks
     assert m is not None
     lhs, rhs = body[: m.start()].strip(), body[m.end():].strip()
     correlated = m.group() == "|"
