@@ -92,7 +92,6 @@ def test_new_data_is_encoded_as_at_fit_time(df: pd.DataFrame) -> None:
 CONTRAST_ERRORS = [
     ({"f": "deviation"}, "not known"),
     ({"x": "sum"}, "numeric column"),
-    ({"zz": "sum"}, "do not use"),
     (["f"], "must be a dict"),
 ]
 
@@ -197,3 +196,16 @@ def test_unbracketed_bar_is_read_as_lme4_reads_it(df: pd.DataFrame) -> None:
 def test_term_label() -> None:
     assert term_label("C(f, contr.sum, levels=['a', 'b', 'c']):x") == "f:x"
     assert term_label("C(o, contr.poly, levels=[1, 2, 3])") == "o"
+
+
+UNAPPLIED = [
+    ("y ~ x + (1 | g)", {"f": "sum"}, "do not use"),
+    ("y ~ x + (1 | g)", {"zz": "sum"}, "do not use"),
+    ("y ~ x + C(f) + (1 | g)", {"f": "sum"}, "only inside"),
+]
+
+
+@pytest.mark.parametrize(("formula", "contrasts", "message"), UNAPPLIED)
+def test_contrasts_not_applied_warn_as_r_does(df: pd.DataFrame, formula: str, contrasts: dict, message: str) -> None:
+    with pytest.warns(lf.LmmflowWarning, match=message):
+        lf.lformula(formula, df, contrasts=contrasts)

@@ -18,11 +18,13 @@ Examples
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
+from ..exceptions import LmmflowWarning
 from ..formula.rewrite import quote_name
 from .frame import DataError
 
@@ -78,8 +80,10 @@ def resolve_contrasts(contrasts: Mapping[str, str] | None, frame: pd.DataFrame, 
             raise ValueError(f"contrast {kind!r} for column {col!r} is not known: use one of "
                              "'treatment', 'sum', 'helmert', 'poly'")
         if col not in frame.columns or col not in used:
-            raise ValueError(f"contrasts given for {col!r}, which the fixed effects do not use as a column; "
-                             f"the formula's columns are {sorted(used)}")
+            # R: "variable 'f' is absent, its contrast will be ignored"
+            warnings.warn(f"contrasts given for {col!r}, which the fixed effects do not use, are ignored; the fixed "
+                          f"part's columns are {sorted(used)}", LmmflowWarning, stacklevel=5)
+            continue
         if not _categorical(frame[col]):
             raise ValueError(f"contrasts given for the numeric column {col!r}: contrasts apply to categorical "
                              "columns; convert it first (e.g. df[col].astype(str)) to treat it as a factor")
@@ -172,6 +176,11 @@ def apply_contrasts(rhs: str, kinds: Mapping[str, str], frame: pd.DataFrame) -> 
         if new != rhs:
             wrapped[col] = (kind, levels)
             rhs = new
+        else:
+            # used only inside a call such as C(f) or I(f == "a"): R's contrasts= is ignored there too
+            warnings.warn(f"the {kind} contrasts for {col!r} are not applied: the formula uses {col!r} only inside "
+                          f"a function call; write {col} as a term of its own, or give C({col}, contr.{kind})",
+                          LmmflowWarning, stacklevel=5)
     return rhs, wrapped
 
 
