@@ -1,7 +1,7 @@
 # Regenerate formula_reference.json: lme4 fits of formula features (powers in I(), || on products and factors,
 # offset() terms, '.', non-syntactic names, an unbracketed bar, contrasts, ordered factors).
 #   cd tests/reference && Rscript make_formula.R
-suppressMessages({library(lme4); library(jsonlite)})
+suppressMessages({library(lme4); library(jsonlite); library(lmerTest)})
 set.seed(20261204)
 n_g <- 30; per <- 8
 d <- data.frame(g = rep(sprintf("G%02d", 1:n_g), each = per))
@@ -83,9 +83,13 @@ cases <- list(
   one("ordered_and_sum", "y ~ o + f + x + (1 | g)", "y ~ o + f + x + (1 | g)", sim, "formula_sim.csv",
       contrasts = list(f = "contr.sum"), reml = FALSE)
 )
+# lmerTest's type III anova does not depend on the coding: the same table for sum-coded f and ordered o
+a3 <- anova(lmerTest::lmer(y ~ f * x + o + (1 | g), data = sim, contrasts = list(f = "contr.sum")))
+anova3 <- list(formula = "y ~ f * x + o + (1 | g)", contrasts = list(f = "sum"), term = rownames(a3),
+               num_df = a3$NumDF, den_df = a3$DenDF, f_value = a3$`F value`)
 meta <- list(generator = paste("lme4", packageVersion("lme4"), R.version.string),
              note = paste("formula_sim.csv: o is an ordered factor (low < mid < high < top) in the tests;",
                           "'columns' restricts the data to those columns; 'offset' is an offset= argument"))
-writeLines(toJSON(list(meta = meta, cases = cases), auto_unbox = TRUE, digits = NA, na = "null", null = "null"),
+writeLines(toJSON(list(meta = meta, cases = cases, anova_type3 = anova3), auto_unbox = TRUE, digits = NA, na = "null", null = "null"),
            "formula_reference.json")
 cat("wrote", length(cases), "cases\n")

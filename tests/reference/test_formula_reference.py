@@ -83,3 +83,19 @@ def test_estimates_at_lme4_theta(case: dict) -> None:
     got, want = _fixef(m.fixef.to_dict()), _fixef(case["fixef"])
     for k, v in want.items():
         assert got[k] == pytest.approx(v, rel=1e-7, abs=1e-8 * case["sigma"]), k
+
+
+def test_type3_anova_does_not_depend_on_the_coding() -> None:
+    """lmerTest's type III table for a sum-coded factor and an ordered (polynomial-coded) one; lmmflow builds the
+    hypotheses on the treatment-coded twin and carries them over to the model's coding."""
+    ref = json.loads((HERE / "formula_reference.json").read_text())["anova_type3"]
+    df, _ = _data({"data": "formula_sim.csv"})
+    for contrasts in (ref["contrasts"], {"f": "helmert", "o": "treatment"}, None):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", lf.LmmflowWarning)
+            m = lf.lmer(ref["formula"], df, contrasts=contrasts)
+        a = lf.anova(m)
+        assert list(a.index) == ref["term"]
+        np.testing.assert_allclose(a["num_df"].to_numpy(dtype=float), ref["num_df"])
+        np.testing.assert_allclose(a["den_df"].to_numpy(dtype=float), ref["den_df"], rtol=1e-6)
+        np.testing.assert_allclose(a["f_value"].to_numpy(dtype=float), ref["f_value"], rtol=1e-6)
