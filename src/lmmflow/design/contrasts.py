@@ -28,7 +28,8 @@ from ..exceptions import LmmflowWarning
 from ..formula.rewrite import quote_name
 from .frame import DataError
 
-__all__ = ["CONTRASTS", "apply_contrasts", "check_levels", "r_names", "resolve_contrasts", "term_label"]
+__all__ = ["CONTRASTS", "apply_contrasts", "check_levels", "r_names", "resolve_contrasts", "term_label",
+           "used_levels"]
 
 CONTRASTS = {"treatment": "treatment", "contr.treatment": "treatment", "sum": "sum", "contr.sum": "sum",
              "helmert": "helmert", "contr.helmert": "helmert", "poly": "poly", "contr.poly": "poly"}
@@ -65,7 +66,14 @@ def resolve_contrasts(contrasts: Mapping[str, str] | None, frame: pd.DataFrame, 
     Raises
     ------
     ValueError
-        An unknown contrast name, a column the formula does not use, or a numeric column.
+        An unknown contrast name, or a numeric column (a column the formula does not use warns, as in R).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"f": ["a", "b"], "o": pd.Categorical(["lo", "hi"], ["lo", "hi"], ordered=True)})
+    >>> resolve_contrasts({"f": "contr.sum"}, d, {"f", "o"})
+    {'o': 'poly', 'f': 'sum'}
     """
     kinds: dict[str, str] = {}
     for col in used:
@@ -92,7 +100,14 @@ def resolve_contrasts(contrasts: Mapping[str, str] | None, frame: pd.DataFrame, 
 
 
 def used_levels(s: pd.Series) -> list[object]:
-    """The levels the rows hold, in the order formulaic sorts them (a categorical's own order)."""
+    """The levels the rows hold, in the order formulaic sorts them (a categorical's own order).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> used_levels(pd.Series(pd.Categorical(["b", "a"], categories=["b", "a", "unused"])))
+    ['b', 'a']
+    """
     if isinstance(s.dtype, pd.CategoricalDtype):
         present = set(pd.unique(s.dropna()).tolist())
         return [c for c in s.dtype.categories.tolist() if c in present]
@@ -185,7 +200,18 @@ def apply_contrasts(rhs: str, kinds: Mapping[str, str], frame: pd.DataFrame) -> 
 
 
 def r_names(names: list[str], spec: object, wrapped: Mapping[str, tuple]) -> list[str]:
-    """formulaic's column names with the wrapped columns' parts as R prints them."""
+    """formulaic's column names with the wrapped columns' parts as R prints them.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from formulaic import model_matrix
+    >>> d = pd.DataFrame({"f": ["a", "b", "c"]})
+    >>> rhs, wrapped = apply_contrasts("f", {"f": "poly"}, d)
+    >>> mm = model_matrix(rhs, d)
+    >>> r_names(list(mm.columns), mm.model_spec, wrapped)
+    ['Intercept', 'f.L', 'f.Q']
+    """
     names = [_UNQUOTE.sub(r"\1", n) if "`" in n else n for n in names]  # `Petal.Width` is printed Petal.Width
     names = [_POLY.sub(r"\1\2", n) if "poly(" in n else n for n in names]  # R's poly(x, 2)1, not poly(x, 2)[1]
     if not wrapped:
@@ -217,7 +243,18 @@ def r_names(names: list[str], spec: object, wrapped: Mapping[str, tuple]) -> lis
 
 def check_levels(spec: object, frame: pd.DataFrame, where: str) -> None:
     """A categorical predictor with fewer than two levels among the rows used is an error (R: "contrasts can
-    be applied only to factors with 2 or more levels"), where formulaic would drop it without a word."""
+    be applied only to factors with 2 or more levels"), where formulaic would drop it without a word.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from formulaic import model_matrix
+    >>> d = pd.DataFrame({"k": ["only", "only"]})
+    >>> check_levels(model_matrix("k", d).model_spec, d, "the fixed effects")
+    Traceback (most recent call last):
+    ...
+    lmmflow.design.frame.DataError: the categorical predictor 'k' in the fixed effects has only 1 level ...
+    """
     state = getattr(spec, "encoder_state", None)
     if not state:
         return
