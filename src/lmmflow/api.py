@@ -139,7 +139,8 @@ def fit_design(design: ModelDesign, reml: bool = True, control: LmerControl | No
 
 
 def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset: Any = None,
-         control: LmerControl | None = None, record: bool = False, quiet: bool = False) -> LmerResult:
+         control: LmerControl | None = None, record: bool = False, quiet: bool = False,
+         contrasts: dict[str, str] | None = None) -> LmerResult:
     """Fit a linear mixed model with lme4's formula language.
 
     Parameters
@@ -156,13 +157,17 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset
     reml : bool
         REML (default, as lme4) or maximum likelihood (``reml=False``; needed to compare fixed effects by LRT).
     weights, offset : str or array-like, optional
-        Prior weights (residual variance sigma^2 / w) and an offset, as lme4's.
+        Prior weights (residual variance sigma^2 / w) and an offset, as lme4's (added to the formula's
+        ``offset(...)`` terms).
     control : LmerControl, optional
         Optimizer and tolerances.
     record : bool
         Keep every optimizer evaluation in ``m.optinfo.log``.
     quiet : bool
         Do not warn about dropped rows/columns or singular fits (they are still in the summary).
+    contrasts : dict, optional
+        Column -> ``"treatment"``, ``"sum"``, ``"helmert"`` or ``"poly"`` (R's ``contrasts=``); ordered
+        categoricals get ``"poly"`` by default, as in R.
 
     Returns
     -------
@@ -180,9 +185,11 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset
     if _is_distributed(data):
         from .scale import lmer_dask  # optional: needs the lmmflow[dask] extra
 
+        if contrasts:
+            raise ValueError("contrasts= is not supported for Dask data yet: fit an in-memory frame")
         return lmer_dask(formula, data, reml=reml, weights=weights, offset=offset, control=control, quiet=quiet)
     with blas_threads((control or LmerControl()).blas_threads):  # the design's QR and products too
-        design = lformula(formula, data, weights=weights, offset=offset)
+        design = lformula(formula, data, weights=weights, offset=offset, contrasts=contrasts)
         m = fit_design(design, reml=reml, control=control, record=record)
     if not quiet:
         if design.fixed.dropped:

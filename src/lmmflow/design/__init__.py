@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 
 from ..core import CrossProducts, ReBlock
-from ..formula import ParsedFormula, parse_formula
+from ..formula import ParsedFormula, parse_formula, resolve_dot
 from . import lazy
-from .fixed import FixedDesign, build_fixed, build_response, nonaliased_columns, with_kept
+from .fixed import FixedDesign, build_fixed, build_response, formula_offset, nonaliased_columns, with_kept
 from .frame import DataError, ModelFrame, as_pandas, build_model_frame, group_codes
 from .lazy import RowMatrix
 from .random import ReTerm, build_random_terms
@@ -74,7 +74,8 @@ class ModelDesign:
         return self.fixed.X
 
 
-def lformula(formula: str, data: object, weights: object = None, offset: object = None) -> ModelDesign:
+def lformula(formula: str, data: object, weights: object = None, offset: object = None,
+             contrasts: dict[str, str] | None = None) -> ModelDesign:
     """Parse ``formula`` and build its model matrices on ``data`` (lme4's ``lFormula``).
 
     Parameters
@@ -84,7 +85,11 @@ def lformula(formula: str, data: object, weights: object = None, offset: object 
     data : pandas.DataFrame, polars.DataFrame or dict
         Long-format data; it is not modified.
     weights, offset : str, array-like or None
-        Prior weights / offset: a column name or one value per row.
+        Prior weights / offset: a column name or one value per row.  An ``offset=`` and the formula's
+        ``offset(...)`` terms are added, as in lme4.
+    contrasts : dict, optional
+        Column -> ``"treatment"``, ``"sum"``, ``"helmert"`` or ``"poly"`` for categorical predictors of the
+        fixed part (R's ``contrasts=``); ordered categoricals get ``"poly"`` unless given otherwise.
 
     Returns
     -------
@@ -104,10 +109,14 @@ def lformula(formula: str, data: object, weights: object = None, offset: object 
             "for a model without random effects use ordinary least squares (e.g. statsmodels.OLS)"
         )
     df = as_pandas(data)
+    parsed = resolve_dot(parsed, list(df.columns))
     frame = build_model_frame(parsed, df, weights=weights, offset=offset)
+    if parsed.offsets:  # offset(...) terms: added to an offset= argument, as lme4 adds them
+        off = formula_offset(parsed.offsets, frame.data)
+        frame = replace(frame, offset=off if frame.offset is None else frame.offset + off)
     y = build_response(parsed.response, frame.data)
     stream = len(y) >= lazy.STREAM_MIN_ROWS
-    fixed = build_fixed(parsed.fixed, frame.data, stream=stream)
+    fixed = build_fixed(parsed.fixed, frame.data, stream=stream, contrasts=contrasts, offsets=parsed.offsets)
     terms = build_random_terms(parsed.random, frame.data, stream=stream)
     design = ModelDesign(formula=parsed, frame=frame, y=y, fixed=fixed, terms=terms)
     if not design.streamed:

@@ -9,11 +9,13 @@ from formulaic.model_spec import ModelSpec
 
 from ..core.crossprod import r_update
 from ..formula import FormulaError
+from .contrasts import apply_contrasts, check_levels, r_names, resolve_contrasts
+from .frame import DataError
 from .lazy import RowMatrix, whole
-from .matrices import NumericSpec, build_matrix, rename_intercept, row_source
+from .matrices import NumericSpec, build_matrix, rename_intercept, required_variables, row_source
 
-__all__ = ["FixedDesign", "build_fixed", "build_response", "dropped_names", "nonaliased_columns", "rename_intercept",
-           "with_kept"]
+__all__ = ["FixedDesign", "build_fixed", "build_response", "dropped_names", "formula_offset", "nonaliased_columns",
+           "rename_intercept", "with_kept"]
 
 
 class FixedDesign:
@@ -33,15 +35,24 @@ class FixedDesign:
         Indices of the columns of the formulaic matrix that were kept.
     dropped : list of str
         Names of aliased columns dropped.
+    offsets : tuple of str
+        The expressions of the formula's ``offset(...)`` terms (:meth:`formula_offset` evaluates them on
+        new data).
+    contrasts : dict
+        The contrast of each categorical column coded otherwise than by treatment contrasts (``sum``,
+        ``helmert``, ``poly``; ordered categoricals get ``poly`` as in R); the spec encodes new data so.
     """
 
     def __init__(self, X: np.ndarray | RowMatrix, names: list[str], spec: ModelSpec | NumericSpec,
-                 kept: np.ndarray, dropped: list[str]):
+                 kept: np.ndarray, dropped: list[str], offsets: tuple[str, ...] = (),
+                 contrasts: dict[str, str] | None = None):
         self._X = X
         self.names = list(names)
         self.spec = spec
         self.kept = np.asarray(kept)
         self.dropped = list(dropped)
+        self.offsets = tuple(offsets)
+        self.contrasts = dict(contrasts or {})
 
     @property
     def X(self) -> np.ndarray:
@@ -60,11 +71,62 @@ class FixedDesign:
 
     def encode(self, data: pd.DataFrame) -> np.ndarray:
         """The fixed-effects matrix of new data, encoded as at fit time."""
-        mm = self.spec.get_model_matrix(data, na_action="ignore")
+        mm = self.spec.get_model_matrix(_plain_categories(data, self.contrasts), na_action="ignore")
         return np.asarray(mm, dtype=float)[:, self.kept]
+
+    def formula_offset(self, data: pd.DataFrame) -> np.ndarray | None:
+        """The sum of the formula's ``offset(...)`` terms on ``data`` (None when the formula has none)."""
+        return formula_offset(self.offsets, data)
 
     def __repr__(self) -> str:
         return f"FixedDesign(names={self.names}, dropped={self.dropped})"
+
+
+def _plain_categories(data: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """``data`` with the contrast-coded categorical columns as plain values: their levels are in the formula
+    (``C(f, contr.sum, levels=[...])``), and pandas objects to re-categorizing a categorical with other
+    categories."""
+    cats = [c for c in columns if c in data.columns and isinstance(data[c].dtype, pd.CategoricalDtype)]
+    if not cats:
+        return data
+    return data.assign(**{c: data[c].astype(object) for c in cats})
+
+
+_R_MATH = {"log": np.log, "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs, "log10": np.log10, "log2": np.log2,
+           "log1p": np.log1p, "np": np}
+"""R's names of the functions an offset commonly uses (``offset(log(n))``), besides numpy's."""
+
+
+def formula_offset(exprs: tuple[str, ...] | list[str], data: pd.DataFrame) -> np.ndarray | None:
+    """The sum of the offset expressions ``exprs`` evaluated on ``data``; None when there are none.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> formula_offset(("log(n)", "2 * x"), pd.DataFrame({"n": [1.0, 1.0], "x": [0.5, 1.0]})).tolist()
+    [1.0, 2.0]
+    """
+    if not exprs:
+        return None
+    from formulaic import model_matrix
+
+    total = np.zeros(len(data))
+    for expr in exprs:
+        try:
+            with np.errstate(divide="ignore", invalid="ignore"):  # log(0) and the like: the error below says it
+                mm = model_matrix(f"0 + I({expr})", data, na_action="ignore", output="numpy", context=_R_MATH)
+            vals = np.asarray(mm, dtype=float)
+        except Exception as exc:
+            raise FormulaError(f"cannot evaluate offset({expr}): {exc}") from exc
+        if vals.ndim != 2 or vals.shape[1] != 1:
+            raise FormulaError(f"offset({expr}) must be one numeric value per row")
+        vals = vals[:, 0]
+        if not np.isfinite(vals).all():
+            k = int((~np.isfinite(vals)).sum())
+            raise DataError(f"offset({expr}) is missing or infinite on {k} row(s) (e.g. log of zero or a negative "
+                            "number): fix or drop those rows first")
+        total += vals
+    return total
 
 
 def _r_factor(X: np.ndarray) -> np.ndarray:
@@ -121,14 +183,25 @@ def nonaliased_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
     return np.asarray(keep, dtype=int)
 
 
-def build_fixed(rhs: str, frame: pd.DataFrame, stream: bool = False) -> FixedDesign:
+def build_fixed(rhs: str, frame: pd.DataFrame, stream: bool = False, contrasts: dict[str, str] | None = None,
+                offsets: tuple[str, ...] = ()) -> FixedDesign:
     """Build the fixed-effects matrix for ``rhs`` on the model frame.
 
     With ``stream``, when the encoding can be fixed without encoding every row (see
     :func:`lmmflow.design.matrices.build_spec`), the design holds a :class:`RowMatrix` of all the
     formula's columns and no aliased column is dropped yet: the caller finds them from the R factor of the
     row blocks (:meth:`lmmflow.core.CrossProducts.build` with ``select``) and calls :meth:`with_kept`.
+
+    ``contrasts`` maps categorical columns to ``"treatment"``, ``"sum"``, ``"helmert"`` or ``"poly"`` (see
+    :mod:`lmmflow.design.contrasts`); ``offsets`` are the formula's offset expressions, kept for new data.
     """
+    try:
+        used = {c for c in required_variables(rhs) if c in frame.columns}
+    except Exception as exc:
+        raise FormulaError(f"cannot read the fixed effects {rhs!r}: {exc}") from exc
+    kinds = resolve_contrasts(contrasts, frame, used)
+    rhs, wrapped = apply_contrasts(rhs, kinds, frame)
+    chosen = {c: k for c, (k, _) in wrapped.items()}
     if stream:
         try:
             found = row_source(rhs, frame, f"fixed effects {rhs!r}")
@@ -136,12 +209,16 @@ def build_fixed(rhs: str, frame: pd.DataFrame, stream: bool = False) -> FixedDes
             raise FormulaError(f"cannot build the fixed effects {rhs!r}: {exc}") from exc
         if found is not None:
             source, names, spec = found
-            return FixedDesign(X=source, names=names, spec=spec, kept=np.arange(len(names)), dropped=[])
+            names = r_names(names, spec, {})
+            check_levels(spec, frame, "the fixed effects")
+            return FixedDesign(X=source, names=names, spec=spec, kept=np.arange(len(names)), dropped=[],
+                               offsets=offsets, contrasts=chosen)
     try:
-        X, raw_names, spec = build_matrix(rhs, frame)
+        X, raw_names, spec = build_matrix(rhs, _plain_categories(frame, chosen))
     except Exception as exc:
         raise FormulaError(f"cannot build the fixed effects {rhs!r}: {exc}") from exc
-    names = rename_intercept(raw_names)
+    check_levels(spec, frame, "the fixed effects")
+    names = r_names(rename_intercept(raw_names), spec, wrapped)
     if X.shape[1] and not np.isfinite(X).all():
         bad = [names[j] for j in range(X.shape[1]) if not np.isfinite(X[:, j]).all()]
         raise FormulaError(f"fixed-effect column(s) {bad} have missing or infinite values "
@@ -150,7 +227,7 @@ def build_fixed(rhs: str, frame: pd.DataFrame, stream: bool = False) -> FixedDes
     dropped = dropped_names(names, kept)
     X = X if len(kept) == X.shape[1] else np.ascontiguousarray(X[:, kept])
     return FixedDesign(X=X, names=[names[j] for j in kept],
-                       spec=spec, kept=kept, dropped=dropped)
+                       spec=spec, kept=kept, dropped=dropped, offsets=offsets, contrasts=chosen)
 
 
 def dropped_names(names: list[str], kept: np.ndarray) -> list[str]:
@@ -169,13 +246,19 @@ def with_kept(fixed: FixedDesign, kept: np.ndarray) -> FixedDesign:
     # the kept columns' encoding is FixedDesign.encode of a design with these columns
     encoder = FixedDesign(X=source, names=names, spec=fixed.spec, kept=kept, dropped=[])
     sub = RowMatrix(encoder.encode, source.frame, len(kept), source.label, names)
-    return FixedDesign(X=sub, names=names, spec=fixed.spec, kept=kept, dropped=dropped_names(fixed.names, kept))
+    return FixedDesign(X=sub, names=names, spec=fixed.spec, kept=kept, dropped=dropped_names(fixed.names, kept),
+                       offsets=fixed.offsets, contrasts=fixed.contrasts)
 
 
 def build_response(response: str, frame: pd.DataFrame) -> np.ndarray:
     """The response vector; an expression such as ``np.log(y)`` is evaluated by formulaic."""
-    if response in frame.columns:
-        y = frame[response].to_numpy(dtype=float)
+    plain = response[1:-1] if response.startswith("`") and response.endswith("`") else response
+    if plain in frame.columns:
+        s = frame[plain]
+        if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
+            raise DataError(f"the response {plain!r} must be numeric, but it holds {s.dtype} values; "
+                            "convert it (e.g. pd.to_numeric) or choose a numeric column")
+        y = s.to_numpy(dtype=float)
     else:
         try:
             y = np.asarray(model_matrix(f"0 + I({response})", frame, na_action="ignore"), dtype=float)

@@ -91,6 +91,8 @@ def required_columns(parsed: ParsedFormula, columns: Iterable[object] = ()) -> d
     out: dict[str, set[str]] = {"response": _vars(parsed.response, "response") | _named_columns(parsed.response,
                                                                                                   columns)}
     out["fixed"] = _vars(parsed.fixed, "fixed-effects part") | _named_columns(parsed.fixed, columns)
+    for expr in getattr(parsed, "offsets", ()):  # offset(...) terms read columns too
+        out["fixed"] |= _vars(f"I({expr})", "offset") | _named_columns(expr, columns)
     for term in parsed.random:
         out[f"({term.label})"] = (_vars(term.expr, f"random term ({term.label})") | set(term.group)
                                   | _named_columns(term.expr, columns))

@@ -34,10 +34,26 @@ def parsed(rhs: str) -> Formula:
     return Formula(rhs)
 
 
+_QUOTED = re.compile(r"`([^`]+)`")
+
+
 @lru_cache(maxsize=512)
 def required_variables(rhs: str) -> frozenset[str]:
-    """Variables a formula part reads."""
-    return frozenset(parsed(rhs).required_variables)
+    """Variables a formula part reads.
+
+    formulaic reports a backticked dotted name (`` `Petal.Width` ``) as the variable ``Petal``; the name
+    in backticks is the variable.
+    """
+    found = set(parsed(rhs).required_variables)
+    quoted = set(_QUOTED.findall(rhs))
+    if quoted:
+        bare = _QUOTED.sub(" ", rhs)
+        for name in quoted:
+            head = name.split(".")[0]
+            if "." in name and head in found and not re.search(r"(?<![\w.])" + re.escape(head) + r"(?![\w])", bare):
+                found.discard(head)
+            found.add(name)
+    return frozenset(found)
 
 
 @lru_cache(maxsize=512)

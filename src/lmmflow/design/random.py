@@ -13,9 +13,10 @@ import pandas as pd
 from formulaic.model_spec import ModelSpec
 
 from ..formula import FormulaError, RandomTerm
+from .contrasts import apply_contrasts, check_levels, r_names, resolve_contrasts
 from .frame import DataError, LevelLabels, group_codes_lazy
 from .lazy import RowMatrix, whole
-from .matrices import build_matrix, rename_intercept, row_source
+from .matrices import build_matrix, rename_intercept, required_variables, row_source
 
 __all__ = ["ReTerm", "build_random_terms"]
 
@@ -107,20 +108,24 @@ class ReTerm:
 
 def _term_matrix(expr: str, frame: pd.DataFrame, label: str, stream: bool = False
                  ) -> tuple[np.ndarray | RowMatrix, list[str], ModelSpec]:
-    if stream:
-        try:
-            found = row_source(expr, frame, f"random term ({label})")
-        except Exception as exc:
-            raise FormulaError(f"cannot build random term ({label}): {exc}") from exc
-        if found is not None:
-            return found
     try:
+        # lme4 codes a random term's factors with R's default contrasts: polynomial ones for ordered factors
+        used = {c for c in required_variables(expr) if c in frame.columns}
+        expr, wrapped = apply_contrasts(expr, resolve_contrasts(None, frame, used, defaults_only=True), frame)
+        if stream and not wrapped:
+            found = row_source(expr, frame, f"random term ({label})")
+            if found is not None:
+                check_levels(found[2], frame, f"random term ({label})")
+                return found[0], r_names(found[1], found[2], {}), found[2]
         Z, names, spec = build_matrix(expr, frame)
+    except DataError:
+        raise
     except Exception as exc:
         raise FormulaError(f"cannot build random term ({label}): {exc}") from exc
+    check_levels(spec, frame, f"random term ({label})")
     if not np.isfinite(Z).all():
         raise FormulaError(f"random term ({label}) has missing or infinite values after evaluation")
-    return Z, rename_intercept(names), spec
+    return Z, r_names(rename_intercept(names), spec, wrapped), spec
 
 
 def _stack_columns(pieces: list[np.ndarray | RowMatrix], frame: pd.DataFrame, label: str,

@@ -19,9 +19,11 @@ RandomTerm(expr='Days', group=('Subject',), correlated=True)
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-__all__ = ["FormulaError", "ParsedFormula", "RandomTerm", "parse_formula", "split_top_level"]
+from .rewrite import caret_to_power, expand_dot, has_dot, quote_dotted
+
+__all__ = ["FormulaError", "ParsedFormula", "RandomTerm", "parse_formula", "resolve_dot", "split_top_level"]
 
 
 class FormulaError(ValueError):
@@ -75,6 +77,8 @@ class ParsedFormula:
     response: str
     fixed: str
     random: tuple[RandomTerm, ...]
+    offsets: tuple[str, ...] = ()
+    """The expressions of the formula's ``offset(...)`` terms (summed, and added to an ``offset=`` argument)."""
 
 
 def split_top_level(text: str, sep: str) -> list[str]:
@@ -97,9 +101,13 @@ def split_top_level(text: str, sep: str) -> list[str]:
     >>> split_top_level("1 + x + (a + b)", "+")
     ['1', 'x', '(a + b)']
     """
-    parts, depth, start = [], 0, 0
+    parts, depth, start, quoted = [], 0, 0, False
     for i, ch in enumerate(text):
-        if ch in "([{":
+        if ch == "`":
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif ch in "([{":
             depth += 1
         elif ch in ")]}":
             depth -= 1
@@ -117,9 +125,13 @@ def split_top_level(text: str, sep: str) -> list[str]:
 def _signed_terms(rhs: str) -> list[tuple[str, str]]:
     """Split a right-hand side into (sign, term) pairs at top-level ``+`` and ``-``."""
     out: list[tuple[str, str]] = []
-    depth, start, sign = 0, 0, "+"
+    depth, start, sign, quoted = 0, 0, "+", False
     for i, ch in enumerate(rhs):
-        if ch in "([{":
+        if ch == "`":
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif ch in "([{":
             depth += 1
         elif ch in ")]}":
             depth -= 1
@@ -180,10 +192,12 @@ def _expand_group(group: str, bar: str) -> list[tuple[str, ...]]:
     out: list[tuple[str, ...]] = []
     prefix: list[str] = []
     for level in nested:
-        cols = [c.strip().strip("`") for c in level.split(":")]
-        for c in cols:
+        raw = [c.strip() for c in level.split(":")]
+        for c in raw:
             if not c or not _NAME.match(c) and not c.isidentifier():
-                raise FormulaError(f"grouping factor {c!r} in ({bar}) is not a column name")
+                raise FormulaError(f"grouping factor {c!r} in ({bar}) is not a column name: write a name with "
+                                   "spaces or other signs in backticks, e.g. (1 | `school id`)")
+        cols = [c.strip("`") for c in raw]
         prefix = cols + prefix  # lme4 writes the inner factor first: a/b -> a + b:a
         out.append(tuple(prefix))
     return out
@@ -207,9 +221,34 @@ def _has_intercept(expr: str) -> tuple[bool, list[str]]:
     return intercept, rest
 
 
+def _double_bar_exprs(lhs: str, body: str) -> list[str]:
+    """lme4's ``expandDoubleVerts``: ``(x * z || g)`` is ``(1 | g) + (0 + x | g) + (0 + z | g) + (0 + x:z | g)``,
+    one bar per *term* of the left side's expansion (a factor's columns stay one correlated block)."""
+    from formulaic import Formula
+
+    from .rewrite import quote_name
+
+    try:
+        terms = list(Formula(lhs))
+    except Exception as exc:  # noqa: BLE001 - formulaic raises several kinds of parse errors
+        raise FormulaError(f"cannot read the left side of ({body}): {exc}") from exc
+    intercept = False
+    exprs: list[str] = []
+    for term in terms:
+        names = [str(f.expr) for f in term.factors]
+        if names == ["1"]:
+            intercept = True
+            continue
+        exprs.append("0 + " + ":".join(n if "(" in n else quote_name(n) for n in names))
+    exprs = (["1"] if intercept else []) + exprs
+    if not exprs:
+        raise FormulaError(f"random term ({body}) has no effects")
+    return exprs
+
+
 def _bar_term(body: str) -> list[RandomTerm]:
     """Turn the inside of one ``( ... | ... )`` into random terms."""
-    m = re.search(r"\|\|?", body)
+    m = re.search(r"\|\|?", re.sub(r"`[^`]*`", lambda q: "_" * len(q.group()), body))  # a bar outside backticks
     assert m is not None
     lhs, rhs = body[: m.start()].strip(), body[m.end():].strip()
     correlated = m.group() == "|"
@@ -225,10 +264,7 @@ def _bar_term(body: str) -> list[RandomTerm]:
             raise FormulaError(f"random term ({body}) has no effects (0 and nothing else)")
         exprs = [lhs]
     else:
-        intercept, rest = _has_intercept(lhs)
-        exprs = (["1"] if intercept else []) + [f"0 + {t}" for t in rest]
-        if not exprs:
-            raise FormulaError(f"random term ({body}) has no effects")
+        exprs = _double_bar_exprs(lhs, body)
     return [RandomTerm(expr=e, group=g, correlated=correlated) for g in groups for e in exprs]
 
 
@@ -269,8 +305,20 @@ def parse_formula(formula: str) -> ParsedFormula:
     if not rhs:
         raise FormulaError(f"formula {formula!r} has nothing on the right of '~': write at least '1'")
     split_top_level(rhs, "+")  # bracket check with a clear message
+    lhs = caret_to_power(f"I({lhs})")[2:-1]  # the response is arithmetic: every '^' is a power
+    rhs = caret_to_power(rhs)
+    if _top_level_bar(rhs):
+        # R's '|' binds more loosely than '+': 'y ~ x + 1 | g' is 'y ~ 1 + (x + 1 | g)', as lme4 reads it
+        inner = [t for _, t in _signed_terms(rhs) if "|" in t and t.startswith("(") and _outer_pair(t)]
+        if inner:
+            raise FormulaError(
+                f"formula {formula!r} has a bar outside brackets beside bracketed random terms; R reads the "
+                "unbracketed bar as taking everything before it as its left side: write each random term in its "
+                "own brackets, e.g. 'y ~ x + (1 | g)'")
+        return ParsedFormula(formula=formula, response=lhs, fixed="1", random=tuple(_bar_term(rhs)))
     fixed_parts: list[str] = []
     random: list[RandomTerm] = []
+    offsets: list[str] = []
     for sign, term in _signed_terms(rhs):
         if term == "":
             raise FormulaError(f"formula {formula!r} has an empty term (two operators in a row?)")
@@ -281,6 +329,13 @@ def parse_formula(formula: str) -> ParsedFormula:
             random.extend(_bar_term(inner))
         elif "|" in term:
             raise FormulaError(f"the bar in {term!r} must sit inside its own parentheses, e.g. (1 | g)")
+        elif _OFFSET.match(term) and _outer_pair(term[term.index("("):]):
+            if sign == "-":
+                raise FormulaError(f"cannot subtract {term} in {formula!r}: write offset(-({term[7:-1]}))")
+            expr = term[term.index("(") + 1:-1].strip()
+            if not expr:
+                raise FormulaError(f"{term} in {formula!r} has no expression: write e.g. offset(log(n))")
+            offsets.append(expr)
         else:
             fixed_parts.append(("- " if sign == "-" else "+ ") + term)
     fixed = " ".join(fixed_parts).strip()
@@ -290,7 +345,59 @@ def parse_formula(formula: str) -> ParsedFormula:
         fixed = "1"
     elif fixed.startswith("- "):
         fixed = "1 " + fixed
-    return ParsedFormula(formula=formula, response=lhs, fixed=fixed, random=tuple(random))
+    return ParsedFormula(formula=formula, response=lhs, fixed=fixed, random=tuple(random), offsets=tuple(offsets))
+
+
+_OFFSET = re.compile(r"^offset\s*\(")
+
+
+def _top_level_bar(rhs: str) -> bool:
+    """Whether ``rhs`` has a ``|`` outside every bracket (and outside backticked names)."""
+    depth, quote = 0, False
+    for ch in rhs:
+        if ch == "`":
+            quote = not quote
+        elif quote:
+            continue
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            return True
+    return False
+
+
+def resolve_dot(parsed: ParsedFormula, columns: list[object]) -> ParsedFormula:
+    """The formula read against the data's columns: R's ``.`` replaced by the columns other than the
+    response's, and dotted column names (``Petal.Width``) quoted for formulaic.
+
+    As lme4 reads ``y ~ . + (1 | g)`` (through R's ``terms(formula, data = )``), ``.`` is every column but
+    the ones the response reads, grouping columns included.
+
+    Examples
+    --------
+    >>> resolve_dot(parse_formula("y ~ . + (1 | g)"), ["y", "x", "g"]).fixed
+    '(x + g)'
+    """
+    if any(has_dot(t.expr) for t in parsed.random):
+        raise FormulaError(f"'.' (all other columns) in a random term of {parsed.formula!r} is not supported: "
+                           "name the columns")
+    names = {str(c) for c in columns}
+    fixed = parsed.fixed
+    if has_dot(fixed):
+        resp = set(re.findall(r"[A-Za-z_.][\w.]*|`[^`]+`", parsed.response))
+        resp = {r.strip("`") for r in resp | {parsed.response}} & names
+        fixed = expand_dot(fixed, columns, exclude=resp)
+    if not any("." in n for n in names):
+        return parsed if fixed == parsed.fixed else replace(parsed, fixed=fixed)
+    return replace(
+        parsed,
+        response=quote_dotted(parsed.response, columns),
+        fixed=quote_dotted(fixed, columns),
+        random=tuple(replace(t, expr=quote_dotted(t.expr, columns)) for t in parsed.random),
+        offsets=tuple(quote_dotted(e, columns) for e in parsed.offsets),
+    )
 
 
 def _outer_pair(term: str) -> bool:

@@ -35,6 +35,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..design.contrasts import term_label
+
 if TYPE_CHECKING:
     from ..results.model import LmerResult
 
@@ -118,7 +120,7 @@ def _fixed_terms(m: LmerResult) -> tuple[list[str], dict[str, list[int]], dict[s
         factors = [f.expr for f in term.factors if f.expr != "1"]
         if not factors:
             continue
-        label = str(term)
+        label = term_label(str(term))  # f:x, not the contrast coding's C(f, contr.sum, ...):x
         labels.append(label)
         cols[label] = [pos[j] for j in spec.term_indices[term] if j in pos]
         vars_[label] = set(factors)
@@ -150,7 +152,7 @@ def _rows_on_driver(m: LmerResult) -> bool:
 
 def _factor_lists(m: LmerResult) -> dict[str, list[str]]:
     """The factors (variables) of each fixed term, in the order of the term."""
-    return {str(t): [f.expr for f in t.factors if f.expr != "1"] for t in _model_spec(m).terms}
+    return {term_label(str(t)): [f.expr for f in t.factors if f.expr != "1"] for t in _model_spec(m).terms}
 
 
 def _has_intercept(m: LmerResult) -> bool:
@@ -192,6 +194,22 @@ def _zapsmall(x: np.ndarray, digits: int = 7) -> np.ndarray:
     if mx == 0:
         return x
     return np.round(x, max(0, digits - math.ceil(math.log10(mx))))
+
+
+class _TreatmentTwin:
+    """A model's fixed part coded with treatment contrasts throughout (what type III contrasts are built on)."""
+
+    def __init__(self, m: LmerResult):
+        from dataclasses import replace
+
+        from ..design.fixed import build_fixed
+
+        twin = build_fixed(m.design.formula.fixed, m.data, contrasts=dict.fromkeys(m.design.fixed.contrasts,
+                                                                                  "treatment"))
+        self.design = replace(m.design, fixed=twin)
+        self.data = m.data
+        self.nobs = m.nobs
+        self.fixef_names = list(twin.names)
 
 
 def type3_contrasts(m: LmerResult) -> dict[str, np.ndarray]:
@@ -248,6 +266,12 @@ def type3_contrasts(m: LmerResult) -> dict[str, np.ndarray]:
     for k in range(p):
         hit = np.flatnonzero(np.abs(coef.T - np.eye(p)[k]).max(axis=1) < 1e-8)
         if not len(hit):
+            if m.design.fixed.contrasts and not isinstance(m, _TreatmentTwin):
+                # sum / Helmert / polynomial coding: lmerTest's type III hypotheses do not depend on the coding,
+                # so take them from the treatment-coded twin and carry them over (X = X_trt A, L = L_trt A)
+                twin = _TreatmentTwin(m)
+                A = np.linalg.lstsq(twin.design.X, X, rcond=None)[0]
+                return {t: Lt @ A for t, Lt in type3_contrasts(twin).items()}  # type: ignore[arg-type]
             raise NotImplementedError(
                 "type III contrasts need treatment-coded factors (lmmflow's default coding): column "
                 f"{m.fixef_names[k]!r} is not a column of the over-parameterized design; use type='I' or contrast()")

@@ -24,7 +24,7 @@ from ..control import LmerControl
 from ..core import CrossProducts, ReBlock
 from ..core.crossprod import r_update
 from ..design.fixed import FixedDesign, dropped_names, nonaliased_columns
-from ..formula import parse_formula
+from ..formula import FormulaError, parse_formula
 from ._dask import as_dask_frame, require_dask, share, stream_results
 from .dask_design import DaskDesign, PartitionEncoder, build_plan, finish_design, partition_levels
 from .dask_design import LevelSummary as _LevelSummary
@@ -213,6 +213,9 @@ def dask_design(formula: str, data: Any, weights: str | None = None, offset: str
     """
     require_dask()
     parsed = parse_formula(formula)
+    if parsed.offsets or "." in parsed.fixed.replace(" ", "").split("+"):
+        raise FormulaError(f"offset(...) terms and '.' in {formula!r} are not supported for Dask data yet: pass the "
+                           "offset as a column with offset='name' and name the predictors")
     if not parsed.random:
         from ..design.frame import DataError
 
