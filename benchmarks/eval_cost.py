@@ -17,8 +17,9 @@ import threadpoolctl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import lmmflow as lf  # noqa: E402
 from make_crossed import kb07_like, nested_growth  # noqa: E402
+
+import lmmflow as lf  # noqa: E402
 
 KB07 = "rt ~ 1 + spkr * prec * load + (1 + spkr + prec + load | subj) + (1 + spkr + prec + load | item)"
 NESTED = "y ~ time + (1 + time | school) + (1 + time | school:student)"
