@@ -149,3 +149,15 @@ def test_driver_holds_no_per_row_arrays(client):
     sol = md.solution
     for name, value in [*vars(md).items(), *((f, getattr(sol, f)) for f in sol.__dataclass_fields__)]:
         assert not isinstance(value, np.ndarray) or value.shape[:1] != (md.nobs,), name
+
+
+def test_ordered_categorical_is_refused_rather_than_coded_differently() -> None:
+    """In memory an ordered categorical gets polynomial contrasts (as R); a Dask fit would code it by treatment,
+    so it says so instead of returning other coefficients."""
+    import dask.dataframe as dd
+
+    df = lf.load_dataset("sleepstudy")
+    df["dose"] = pd.Categorical(np.where(df["Days"] < 3, "low", np.where(df["Days"] < 7, "mid", "high")),
+                                categories=["low", "mid", "high"], ordered=True)
+    with pytest.raises(lf.DataError, match="ordered categorical column.*dose"):
+        lf.lmer("Reaction ~ dose + (1 | Subject)", dd.from_pandas(df, npartitions=2))

@@ -356,6 +356,13 @@ def build_plan(parsed: ParsedFormula, ddf: Any, weights: str | None, offset: str
             raise DataError(f"{name}={value!r} is not a column of the data; columns are {list(ddf.columns)}")
     meta = normalize_text(ddf._meta_nonempty[cols])
     categorical = _categorical_columns([parsed.fixed] + [t.expr for t in parsed.random], meta)
+    grouping = {c for t in parsed.random for c in t.group}
+    ordered = sorted(c for c in categorical - grouping
+                     if isinstance(meta[c].dtype, pd.CategoricalDtype) and meta[c].dtype.ordered)
+    if ordered:  # in memory they get R's polynomial contrasts; treatment coding here would differ silently
+        raise DataError(f"ordered categorical column(s) {ordered}: R (and an in-memory lmmflow fit) code them with "
+                        "polynomial contrasts, which fits from Dask data do not support yet; fit an in-memory frame, "
+                        "or make them unordered (df[col].cat.as_unordered()) for treatment contrasts")
     groups = [tuple(t.group) for t in parsed.random]
     gather = list(dict.fromkeys([c for g in groups for c in g] + sorted(categorical)))
     interactions = tuple(dict.fromkeys(g for g in groups if len(g) > 1))
