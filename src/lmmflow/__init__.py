@@ -46,6 +46,10 @@ _LAZY = {
     # diagnostics
     "r2": "lmmflow.diagnostics.variance",
     "icc": "lmmflow.diagnostics.variance",
+    "hatvalues": "lmmflow.diagnostics.influence",
+    "cooks_distance": "lmmflow.diagnostics.influence",
+    "influence": "lmmflow.diagnostics.influence",
+    "Influence": "lmmflow.diagnostics.influence",
     # data
     "simulate_growth": "lmmflow.data",
     "wide_to_long": "lmmflow.data",
