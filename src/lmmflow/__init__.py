@@ -50,6 +50,9 @@ _LAZY = {
     "cooks_distance": "lmmflow.diagnostics.influence",
     "influence": "lmmflow.diagnostics.influence",
     "Influence": "lmmflow.diagnostics.influence",
+    # broom's trio (tidy is imported at once)
+    "glance": "lmmflow.results.broom",
+    "augment": "lmmflow.results.broom",
     # data
     "simulate_growth": "lmmflow.data",
     "wide_to_long": "lmmflow.data",
