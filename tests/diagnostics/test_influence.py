@@ -40,7 +40,10 @@ def at_theta(m: LmerResult, theta: list[float]) -> LmerResult:
 
 @pytest.fixture(scope="module")
 def fits() -> dict[str, LmerResult]:
-    return {c["name"]: fit(c) for c in CASES}
+    out = {c["name"]: fit(c) for c in CASES}
+    three = pd.read_csv(REF_DIR / "data" / "threelevel.csv")  # three terms, one with a slope: fill across terms
+    out["three_terms"] = lf.lmer("y ~ x + (1 + x | a) + (1 | a:b) + (1 | item)", three, quiet=True)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +77,7 @@ def test_hatvalues_of_own_fit(c: dict, fits: dict[str, LmerResult]) -> None:
 
 def test_hatvalues_equal_dense_hat_matrix(fits: dict[str, LmerResult]) -> None:
     """The row-block computation equals the diagonal of the explicit hat matrix, in any block size."""
-    for name in ("sleep_weights", "penicillin", "pastes_nested"):
+    for name in ("sleep_weights", "penicillin", "pastes_nested", "three_terms"):
         m = fits[name]
         X = m.design.X
         Zs, lams = [], m.devfun.factor.lambdas_of(m.solution.theta)
@@ -91,7 +94,9 @@ def test_hatvalues_equal_dense_hat_matrix(fits: dict[str, LmerResult]) -> None:
         np.testing.assert_allclose(lf.hatvalues(m).to_numpy(), np.diag(H), rtol=1e-9)
         f = m.devfun.factor
         f.update(m.solution.theta)
-        np.testing.assert_allclose(_hat_diagonal(f, m.design.fixed.matrix, chunk_rows=7), np.diag(H), rtol=1e-9)
+        for gram in (True, False):
+            got = _hat_diagonal(f, m.design.fixed.matrix, chunk_rows=7, gram=gram)
+            np.testing.assert_allclose(got, np.diag(H), rtol=1e-9)
 
 
 @pytest.mark.parametrize("c", CASES, ids=IDS)

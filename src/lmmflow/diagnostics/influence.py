@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 __all__ = ["Influence", "cooks_distance", "hatvalues", "influence"]
 
 _CHUNK_VALUES = 1 << 22  # values of the per-row work arrays (rows x effects of the later terms): 32 MiB
+_WARM_STEP = 0.1  # BOBYQA's initial trust radius for the refits started at the full fit's theta
+_GRAM_MAX = 5000  # later terms' effects up to which (L_r L_r')^-1 is formed (200 MiB at 5,000)
 
 
 # ---- observations --------------------------------------------------------------------------------------------
@@ -78,17 +80,27 @@ def hatvalues(m: LmerResult, chunk_rows: int | None = None) -> pd.Series:
     >>> round(float(h.iloc[0]), 5), round(float(h.sum()), 3)
     (0.2293, 29.022)
     """
+    from ..optim.threads import blas_threads
+
     f = m.devfun.factor
-    f.update(m.solution.theta)
-    try:
-        h = _hat_diagonal(f, m.design.fixed.matrix, chunk_rows)
-    finally:
-        f.release()
+    with blas_threads(m.control.blas_threads):  # as the fit: the dense factor and products use the cores
+        f.update(m.solution.theta)
+        try:
+            h = _hat_diagonal(f, m.design.fixed.matrix, chunk_rows)
+        finally:
+            f.release()
     return pd.Series(h, index=m.data.index, name="hat")
 
 
-def _hat_diagonal(f: Any, X: Any, chunk_rows: int | None) -> np.ndarray:
-    """``||L^-1 a_i||^2`` for every row, in row blocks (see the module docstring)."""
+def _hat_diagonal(f: Any, X: Any, chunk_rows: int | None, gram: bool | None = None) -> np.ndarray:
+    """``||L^-1 a_i||^2`` for every row, in row blocks (see the module docstring).
+
+    The first term's part of ``L^-1 a_i`` is one small per-level solve.  The later terms (crossed or nested
+    factors, Q effects in all, their factor ``L_r`` dense) see row i through a sparse vector ``r_i`` (its own
+    levels, minus the fill from its first-term level); with ``gram`` (default when Q <= 5,000) their part is
+    ``r_i' (L_r L_r')^-1 r_i`` from the inverse formed once, so each row costs a few products of its nonzeros;
+    otherwise a triangular solve per row block.
+    """
     cp: CrossProducts = f.cp
     blocks, K, p, n = cp.blocks, len(cp.blocks), cp.p, cp.n
     lams = f.lambdas
@@ -96,9 +108,25 @@ def _hat_diagonal(f: Any, X: Any, chunk_rows: int | None) -> np.ndarray:
     L0inv = f.L0inv  # (nlevels, p0, p0): the first term's per-level factors, inverted
     LX0 = f._level_major_lx0()[:p].reshape(p, b0.nlevels, b0.p) if p else None
     RX = f.LXX[:p, :p]
-    later = sum(b.q for b in blocks[1:])
+    Q = sum(b.q for b in blocks[1:])
+    gram = Q <= _GRAM_MAX if gram is None else gram
+    offsets = np.cumsum([0] + [b.q for b in blocks[1:]])
+    G = P = Lsp = None
+    if K > 1:
+        Lsp = sp.vstack([sp.csr_matrix(f.Lsp[k]) for k in range(1, K)], format="csr")
+        if gram:
+            Lr = np.zeros((Q, Q))
+            for k in range(1, K):
+                for j in range(1, k + 1):
+                    Lr[offsets[k - 1]:offsets[k], offsets[j - 1]:offsets[j]] = f.Ld[(k, j)]
+            Linv = sla.solve_triangular(Lr, np.eye(Q), lower=True, check_finite=False)
+            del Lr
+            G = Linv.T @ Linv  # (L_r L_r')^-1
+            P = np.hstack([f.LX[k][:p] for k in range(1, K)]) @ Linv if p else None  # LX_r L_r^-1
+            del Linv
     if chunk_rows is None:
-        chunk_rows = int(min(CHUNK_ROWS, max(256, _CHUNK_VALUES // max(1, later + p + b0.p))))
+        width = (Q if K > 1 else 0) + p + b0.p
+        chunk_rows = int(min(CHUNK_ROWS, max(256, _CHUNK_VALUES // max(1, width))))
     out = np.empty(n)
     for a, e in row_ranges(n, chunk_rows):
         nb = e - a
@@ -108,27 +136,38 @@ def _hat_diagonal(f: Any, X: Any, chunk_rows: int | None) -> np.ndarray:
         z0 = _scaled(row_block(b0.Z, a, e), ws) @ lams[0]
         c0 = np.einsum("ipq,iq->ip", L0inv[codes0], z0)
         h = np.einsum("ip,ip->i", c0, c0)
-        cs: list[np.ndarray] = []
+        xr = None
+        if p:
+            xr = _scaled(row_block(X, a, e), ws).T - np.einsum("jip,ip->ji", LX0[:, codes0, :], c0)  # p x nb
         if K > 1:
-            C0 = sp.csc_matrix((c0.ravel(), ((codes0 * b0.p)[:, None] + np.arange(b0.p)).ravel(),
-                                np.arange(0, nb * b0.p + 1, b0.p)), shape=(b0.q, nb))
+            cols = np.repeat(np.arange(nb), b0.p)
+            C0 = sp.csc_matrix((c0.ravel(), (((codes0 * b0.p)[:, None] + np.arange(b0.p)).ravel(), cols)),
+                               shape=(b0.q, nb))
+            parts = []
             for k in range(1, K):
                 bk = blocks[k]
-                rhs = np.zeros((bk.q, nb))
                 zk = _scaled(row_block(bk.Z, a, e), ws) @ lams[k]
-                rows = (bk.codes[a:e] * bk.p)[:, None] + np.arange(bk.p)
-                rhs[rows, np.arange(nb)[:, None]] = zk
-                rhs -= (f.Lsp[k] @ C0).toarray() if sp.issparse(f.Lsp[k]) else f.Lsp[k] @ C0.toarray()
-                for j in range(1, k):
-                    rhs -= f.Ld[(k, j)] @ cs[j - 1]
-                ck = sla.solve_triangular(f.Ld[(k, k)], rhs, lower=True, check_finite=False)
-                cs.append(ck)
-                h += np.einsum("ri,ri->i", ck, ck)
+                rows = (offsets[k - 1] + (bk.codes[a:e] * bk.p)[:, None] + np.arange(bk.p)).ravel()
+                parts.append(sp.csc_matrix((zk.ravel(), (rows, np.repeat(np.arange(nb), bk.p))), shape=(Q, nb)))
+            R = (sum(parts[1:], parts[0]) - Lsp @ C0).tocsc()  # Q x nb, a few nonzeros per column
+            if gram:
+                GR = np.asarray(R.T @ G)  # nb x Q
+                h += np.asarray(R.T.multiply(GR).sum(axis=1)).ravel()
+                if p:
+                    xr -= np.asarray(R.T @ P.T).T
+            else:
+                Rd = R.toarray()
+                cr = np.empty_like(Rd)
+                for k in range(1, K):
+                    sk = slice(offsets[k - 1], offsets[k])
+                    rhs = Rd[sk]
+                    for j in range(1, k):
+                        rhs = rhs - f.Ld[(k, j)] @ cr[offsets[j - 1]:offsets[j]]
+                    cr[sk] = sla.solve_triangular(f.Ld[(k, k)], rhs, lower=True, check_finite=False)
+                    if p:
+                        xr -= f.LX[k][:p] @ cr[sk]
+                h += np.einsum("ri,ri->i", cr, cr)
         if p:
-            xr = _scaled(row_block(X, a, e), ws).T  # p x nb
-            xr = xr - np.einsum("jip,ip->ji", LX0[:, codes0, :], c0)
-            for k in range(1, K):
-                xr -= f.LX[k][:p] @ cs[k - 1]
             cx = sla.solve_triangular(RX, xr, lower=True, check_finite=False)
             h += np.einsum("ji,ji->i", cx, cx)
         out[a:e] = h
@@ -213,9 +252,12 @@ def _refit_optimum(devfun: DevianceFunction, theta_hat: np.ndarray, control: Lme
     lower = devfun.lower
     bounded = np.isfinite(lower)
     other = control.replace(optimizer="lbfgsb" if control.optimizer != "lbfgsb" else "bobyqa")
+    # deleting one group moves the optimum little: a derivative-free search from theta-hat starts with a
+    # smaller trust region than from lme4's start (fewer evaluations; the tolerances are the fit's)
+    near = control.replace(initial_step=min(control.initial_step, _WARM_STEP))
     best: OptSummary | None = None
-    for start in (theta_hat, devfun.theta0):
-        for ctrl in (control, other):
+    for start, first in ((theta_hat, near), (devfun.theta0, control)):
+        for ctrl in (first, other):
             try:
                 opt = optimize_theta(devfun, start, lower, control=ctrl, value_and_grad=devfun.value_and_gradient)
             except Exception:  # noqa: BLE001 - the next optimizer or start is tried
