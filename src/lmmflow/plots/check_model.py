@@ -170,10 +170,12 @@ def check_ppc(m: LmerResult, ax: Any = None, nsim: int = 50, seed: int | None = 
     Examples
     --------
     >>> import lmmflow as lf
+    >>> import matplotlib.pyplot as plt
     >>> m = lf.lmer("Reaction ~ Days + (Days | Subject)", lf.load_dataset("sleepstudy"))
     >>> ax = lf.plots.check_ppc(m, nsim=20)
     >>> ax.get_title(loc="left"), len(ax.get_lines())
     ('Posterior Predictive Check', 21)
+    >>> plt.close(ax.figure)
     """
     ax = single_axes(ax)
     y = m.design.y
@@ -198,9 +200,12 @@ def check_linearity(m: LmerResult, ax: Any = None) -> Any:
     Examples
     --------
     >>> import lmmflow as lf
+    >>> import matplotlib.pyplot as plt
     >>> m = lf.lmer("Reaction ~ Days + (Days | Subject)", lf.load_dataset("sleepstudy"))
-    >>> lf.plots.check_linearity(m).get_xlabel()
+    >>> ax = lf.plots.check_linearity(m)
+    >>> ax.get_xlabel()
     'Fitted values'
+    >>> plt.close(ax.figure)
     """
     ax = single_axes(ax)
     x, r = m.fitted.to_numpy(), m.residuals.to_numpy()
@@ -221,9 +226,12 @@ def check_homogeneity(m: LmerResult, ax: Any = None) -> Any:
     Examples
     --------
     >>> import lmmflow as lf
+    >>> import matplotlib.pyplot as plt
     >>> m = lf.lmer("Reaction ~ Days + (Days | Subject)", lf.load_dataset("sleepstudy"))
-    >>> lf.plots.check_homogeneity(m).get_ylabel()
+    >>> ax = lf.plots.check_homogeneity(m)
+    >>> ax.get_ylabel()
     '$\\\\sqrt{|\\\\mathrm{Std.\\\\ residuals}|}$'
+    >>> plt.close(ax.figure)
     """
     ax = single_axes(ax)
     x, r, _ = _std_residuals(m)
@@ -259,12 +267,16 @@ def check_influence(m: LmerResult, ax: Any = None, groups: Any = None, threshold
     Examples
     --------
     >>> import lmmflow as lf
+    >>> import matplotlib.pyplot as plt
     >>> m = lf.lmer("Reaction ~ Days + (Days | Subject)", lf.load_dataset("sleepstudy"))
-    >>> lf.plots.check_influence(m).get_xlabel()
+    >>> ax = lf.plots.check_influence(m)
+    >>> ax.get_xlabel()
     'Leverage ($h_{ii}$)'
+    >>> plt.close(ax.figure)
     >>> ax = lf.plots.check_influence(m, groups="Subject", progress=False)
     >>> ax.get_title(loc="left")
     'Influential Groups'
+    >>> plt.close(ax.figure)
     """
     ax = single_axes(ax)
     if groups is not None:
@@ -321,9 +333,12 @@ def check_normality(m: LmerResult, ax: Any = None, level: float = 0.95) -> Any:
     Examples
     --------
     >>> import lmmflow as lf
+    >>> import matplotlib.pyplot as plt
     >>> m = lf.lmer("Reaction ~ Days + (Days | Subject)", lf.load_dataset("sleepstudy"))
-    >>> lf.plots.check_normality(m).get_title(loc="left")
+    >>> ax = lf.plots.check_normality(m)
+    >>> ax.get_title(loc="left")
     'Normality of Residuals'
+    >>> plt.close(ax.figure)
     """
     ax = single_axes(ax)
     _qq_band(ax, _std_residuals(m)[1], level)
@@ -345,9 +360,12 @@ def check_ranef_normality(m: LmerResult, ax: Any = None, group: str | None = Non
     Examples
     --------
     >>> import lmmflow as lf
+    >>> import matplotlib.pyplot as plt
     >>> m = lf.lmer("Reaction ~ Days + (Days | Subject)", lf.load_dataset("sleepstudy"))
-    >>> lf.plots.check_ranef_normality(m, effect="Days").get_title(loc="left")
+    >>> ax = lf.plots.check_ranef_normality(m, effect="Days")
+    >>> ax.get_title(loc="left")
     'Normality of Random Effects (Subject)'
+    >>> plt.close(ax.figure)
     """
     ax = single_axes(ax)
     re = m.ranef
@@ -392,12 +410,14 @@ def check_model(m: LmerResult, groups: Any = None, nsim: int = 50, seed: int | N
     Examples
     --------
     >>> import lmmflow as lf
+    >>> import matplotlib.pyplot as plt
     >>> m = lf.lmer("Reaction ~ Days + (Days | Subject)", lf.load_dataset("sleepstudy"))
     >>> fig = lf.plots.check_model(m)
     >>> [ax.get_title(loc="left") for ax in fig.axes if ax.get_visible()][:3]
     ['Posterior Predictive Check', 'Linearity', 'Homogeneity of Variance']
     >>> sum(ax.get_visible() for ax in fig.axes)
     7
+    >>> plt.close(fig)
     """
     import matplotlib.pyplot as plt
 
