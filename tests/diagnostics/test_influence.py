@@ -189,3 +189,19 @@ def test_rank_deficient_deletion_gives_nan_row() -> None:
         inf = lf.influence(m, "Subject", data=d, progress=False)
     assert inf.fixef.loc["308"].isna().all()
     assert inf.fixef.drop("308").notna().all().all()
+
+
+def test_streamed_design_gives_the_same_values(monkeypatch: pytest.MonkeyPatch, fits: dict[str, LmerResult]) -> None:
+    """A design read in row blocks (X and Z never held whole) gives the held design's hat values and refits."""
+    from lmmflow.core import crossprod
+    from lmmflow.design import lazy
+
+    monkeypatch.setattr(lazy, "STREAM_MIN_ROWS", 1)
+    monkeypatch.setattr(crossprod, "CHUNK_ROWS", 37)
+    c = next(c for c in CASES if c["name"] == "penicillin")
+    m = fit(c)
+    assert m.design.streamed
+    held = fits["penicillin"]
+    np.testing.assert_allclose(lf.hatvalues(m).to_numpy(), lf.hatvalues(held).to_numpy(), rtol=1e-6)
+    a, b = lf.influence(m, "plate", progress=False), lf.influence(held, "plate", progress=False)
+    np.testing.assert_allclose(a.fixef.to_numpy(), b.fixef.to_numpy(), rtol=1e-6)
