@@ -114,3 +114,15 @@ def test_smoother_follows_a_curve():
     x = np.linspace(0, 3, 400)
     gx, gy = smoother(x, np.sin(x))
     assert np.max(np.abs(gy - np.sin(gx))) < 0.05
+
+
+def test_ranef_panel_of_a_zero_variance_says_so():
+    rng = np.random.default_rng(1)
+    d = lf.load_dataset("sleepstudy")
+    d["noise"] = rng.normal(size=len(d))
+    d["g"] = np.repeat(np.arange(30), 6).astype(str)
+    m = lf.lmer("noise ~ 1 + (1 | g)", d, quiet=True)
+    assert m.is_singular
+    ax = lf.plots.check_ranef_normality(m)
+    assert "variance estimated as zero" in " ".join(t.get_text() for t in ax.texts)
+    assert not ax.lines  # no line or band through constant values

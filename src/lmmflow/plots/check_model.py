@@ -375,7 +375,14 @@ def check_ranef_normality(m: LmerResult, ax: Any = None, group: str | None = Non
     effect = effect or str(re[group].columns[0])
     if effect not in re[group].columns:
         raise ValueError(f"effect={effect!r} is not a random effect of {group!r}; use one of {list(re[group].columns)}")
-    _qq_band(ax, re[group][effect].to_numpy(), level)
+    values = re[group][effect].to_numpy()
+    if np.ptp(values) <= 1e-10 * max(1.0, float(np.max(np.abs(values)))):  # a zero variance: nothing to check
+        _points(ax, normal_scores(len(values)), np.sort(values))
+        ax.text(0.5, 0.6, "variance estimated as zero (singular fit):\nall conditional modes are equal",
+                transform=ax.transAxes, ha="center", fontsize=9, color=RED)
+        ax.set_xlabel("Standard normal distribution quantiles")
+    else:
+        _qq_band(ax, values, level)
     ax.set_ylabel(f"{effect}: conditional modes")
     _titles(ax, f"Normality of Random Effects ({group})", f"{effect}: dots should be plotted along the line")
     return ax
