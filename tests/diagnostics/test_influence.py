@@ -205,3 +205,14 @@ def test_streamed_design_gives_the_same_values(monkeypatch: pytest.MonkeyPatch, 
     np.testing.assert_allclose(lf.hatvalues(m).to_numpy(), lf.hatvalues(held).to_numpy(), rtol=1e-6)
     a, b = lf.influence(m, "plate", progress=False), lf.influence(held, "plate", progress=False)
     np.testing.assert_allclose(a.fixef.to_numpy(), b.fixef.to_numpy(), rtol=1e-6)
+
+
+def test_case_deletion_equals_refits_without_each_row() -> None:
+    d = lf.load_dataset("dyestuff")
+    m = lf.lmer("Yield ~ 1 + (1 | Batch)", d)
+    inf = lf.influence(m, progress=False)
+    assert inf.groups == "case" and len(inf.cooks_distance) == m.nobs
+    for i in (0, 17):
+        m1 = lf.lmer("Yield ~ 1 + (1 | Batch)", d.drop(index=i))
+        np.testing.assert_allclose(inf.fixef.loc[str(i)].to_numpy(), m1.fixef.to_numpy(), rtol=1e-7)
+        assert inf.sigma.loc[str(i)] == pytest.approx(m1.sigma, rel=1e-5)

@@ -21,7 +21,8 @@ kept rows only) and start at the full fit's theta.  From the deleted fits' beta_
     DFBETAS_j   = (beta - beta_(-j)) / se_(-j)
 
 as influence.ME defines them.  lme4's ``cooks.distance(influence(m, groups))`` is ``(G - p) / G`` times D_j
-(G groups) and its ``dfbetas()`` has the opposite sign (beta_(-j) - beta).
+(G groups) and its ``dfbetas()`` has the opposite sign (beta_(-j) - beta).  Without groups, ``influence(m)``
+deletes each observation in turn, as lme4's.
 """
 
 from __future__ import annotations
@@ -319,6 +320,8 @@ def _vc_values(sigma: float, covs: list[np.ndarray], layout: list[tuple[str, int
 
 def _group_codes(m: LmerResult, groups: Any, data: Any) -> tuple[str, np.ndarray, pd.Index]:
     n = m.nobs
+    if groups is None:  # each observation (lme4's influence(m) without groups: "case" deletion)
+        return "case", np.arange(n), pd.Index([str(v) for v in m.data.index], name="case")
     if isinstance(groups, str):
         source = m.data if data is None else data
         if groups not in source.columns:
@@ -347,7 +350,7 @@ def _group_codes(m: LmerResult, groups: Any, data: Any) -> tuple[str, np.ndarray
     return name, codes, pd.Index(uniques, name=name)
 
 
-def influence(m: LmerResult, groups: Any, data: Any = None, progress: bool = True, n_jobs: int = 1,
+def influence(m: LmerResult, groups: Any = None, data: Any = None, progress: bool = True, n_jobs: int = 1,
               client: Any = None) -> Influence:
     """Leave-one-group-out refits: Cook's distances, DFBETAS and changes in the variance components.
 
@@ -358,9 +361,10 @@ def influence(m: LmerResult, groups: Any, data: Any = None, progress: bool = Tru
     Parameters
     ----------
     m : LmerResult
-    groups : str or array-like
+    groups : str, array-like or None
         A column of the model's data (the model frame, or ``data``), e.g. ``"Subject"``, or one label per
-        row used.  Groups need not be a grouping factor of the model.
+        row used.  Groups need not be a grouping factor of the model.  ``None``: each observation in turn
+        (lme4's ``influence(m)``; one refit per row, labelled by the model frame's index).
     data : DataFrame, optional
         Where to find the ``groups`` column when the model frame lacks it: the fitted data (same rows, or an
         index covering the rows used).
