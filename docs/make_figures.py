@@ -44,12 +44,18 @@ def growth_data(seed: int = 2) -> pd.DataFrame:
     return pd.DataFrame({"id": ids, "time": time, "y": y})
 
 
-def save(obj, name: str) -> None:
+def save(obj, name: str, palette: bool = False) -> None:
+    """Save the figure of ``obj`` (Axes or array of Axes); ``palette``: as a 256-colour PNG (large panels)."""
     ax = np.ravel(np.asarray(obj, dtype=object))[0]
     fig = ax.figure
     path = OUT / f"{name}.png"
     fig.savefig(path, dpi=90)
     plt.close(fig)
+    if palette:
+        from PIL import Image
+
+        with Image.open(path) as img:
+            img.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
     size = path.stat().st_size
     flag = "  TOO BIG" if size > MAX_BYTES else ""
     print(f"{path.name:28s} {size / 1024:6.1f} KB{flag}")
@@ -106,6 +112,7 @@ def main() -> int:
     save(lf.plots.prediction_curve(m, "time"), "prediction_curve")
     save(lf.plots.variance_over_time(m), "variance_over_time")
     save(lf.plots.icc_over_time(m), "icc_over_time")
+    save(lf.plots.check_model(m, panel_size=(4.6, 3.3)).axes[0], "check_model", palette=True)
     try:
         prof = lf.profile(m, which="theta_", progress=False)  # the variance parameters
     except (AttributeError, ImportError, NotImplementedError) as exc:

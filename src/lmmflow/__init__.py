@@ -46,6 +46,13 @@ _LAZY = {
     # diagnostics
     "r2": "lmmflow.diagnostics.variance",
     "icc": "lmmflow.diagnostics.variance",
+    "hatvalues": "lmmflow.diagnostics.influence",
+    "cooks_distance": "lmmflow.diagnostics.influence",
+    "influence": "lmmflow.diagnostics.influence",
+    "Influence": "lmmflow.diagnostics.influence",
+    # broom's trio (tidy is imported at once)
+    "glance": "lmmflow.results.broom",
+    "augment": "lmmflow.results.broom",
     # data
     "simulate_growth": "lmmflow.data",
     "wide_to_long": "lmmflow.data",

@@ -9,7 +9,9 @@ import lmmflow as lf
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 #: functions whose figure is another function's (a single panel of it)
-SAME_FIGURE = {"shrinkage": "shrinkage_panels"}
+SAME_FIGURE = {"shrinkage": "shrinkage_panels",
+               **{f"check_{k}": "check_model" for k in ("ppc", "linearity", "homogeneity", "influence", "normality",
+                                                        "ranef_normality")}}
 #: public helpers of lf.plots that return tables, not figures
 TABLES = {"prediction_grid", "shrinkage_frame"}
 PLOTS = sorted(set(lf.plots.__all__) - TABLES)

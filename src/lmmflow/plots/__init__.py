@@ -7,6 +7,9 @@ is changed: no ``plt.show()``, no rcParams.
 ===========================  ===============================================================
 Look at the data             :func:`spaghetti`
 Check the fit                :func:`residuals_vs_fitted`, :func:`qq_residuals`, :func:`qq_ranef`
+Model checks (performance)   :func:`check_model`; its panels :func:`check_ppc`, :func:`check_linearity`,
+                             :func:`check_homogeneity`, :func:`check_influence`, :func:`check_normality`,
+                             :func:`check_ranef_normality`
 Random effects               :func:`caterpillar`, :func:`caterpillar_panels`
 Partial pooling              :func:`shrinkage`, :func:`shrinkage_panels`
 Units' trajectories          :func:`trajectories`, :func:`trajectory_panels`
@@ -23,6 +26,15 @@ Examples
 'Days | Subject: 18 units'
 """
 
+from .check_model import (
+    check_homogeneity,
+    check_influence,
+    check_linearity,
+    check_model,
+    check_normality,
+    check_ppc,
+    check_ranef_normality,
+)
 from .data import spaghetti
 from .prediction import prediction_curve, prediction_grid
 from .profile import profile_zeta
@@ -35,6 +47,13 @@ from .variance import icc_over_time, variance_over_time
 __all__ = [
     "caterpillar",
     "caterpillar_panels",
+    "check_homogeneity",
+    "check_influence",
+    "check_linearity",
+    "check_model",
+    "check_normality",
+    "check_ppc",
+    "check_ranef_normality",
     "icc_over_time",
     "prediction_curve",
     "prediction_grid",
