@@ -76,6 +76,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see for the names loaded on fir
     from . import plots
     from .data import read_data, simulate_growth, wide_to_long
     from .derived import lm_list, share_positive_slopes, unit_coefficients, variance_partition
+    from .diagnostics.influence import Influence, cooks_distance, hatvalues, influence
     from .diagnostics.variance import icc, r2
     from .explore import explorer_html, explorer_inputs, write_explorer
     from .inference.anova import anova, compare_models, contrast, ranova
@@ -83,6 +84,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see for the names loaded on fir
     from .inference.posterior import sim
     from .inference.profile import profile
     from .reporting import report
+    from .results.broom import augment, glance
     from .scale.many import fit_many
 
 
