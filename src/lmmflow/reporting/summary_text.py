@@ -353,7 +353,9 @@ def _variance_sentences(v: Mapping[str, Any]) -> list[str]:
     icc = v.get("icc")
     if icc:
         where = "In the random-intercept model" if icc.get("model") == "compare" else "In the model"
-        between = "units" if _longitudinal(v) else f"levels of {v['unit']}"
+        groups = list(((v.get("design") or {}).get("groups") or {v["unit"]: 0}))
+        between = ("units" if _longitudinal(v) and len(groups) <= 1 else f"levels of {v['unit']}" if len(groups) <= 1
+                   else f"the grouping factors together ({_join(groups)})")
         out.append(f"{where}, {_pct(icc['adjusted'])} of the variance not explained by the fixed effects lay "
                    f"between {between} (ICC = {fmt_unit(icc['adjusted'])}).")
     return out
