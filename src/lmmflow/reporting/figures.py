@@ -207,7 +207,14 @@ def draw_all(rep: Report, n_trajectories: int = 30, seed: int | None = None, dpi
         height = min(max(3.2, 0.045 * max(t.nlevels for t in m.design.terms if t.group in others) + 1.2), 14.0)
         jobs.append(("caterpillar_other", lambda fig: _caterpillar_other(fig, m, others, v["level"]),
                      (3.8 * len(others) + 0.6, height)))
-    jobs.append(("shrinkage", panels("shrinkage_panels", k, unit=group, group=group, seed=seed), (4.2 * k, 4.0)))
+    extra = [n for n in m.fixef.index if n not in term.cnames]
+    if extra:  # per-group OLS on the random terms would not hold these effects: the panels would mislead
+        rep.notes.append(f"shrinkage plot skipped: the fixed part has effects ({', '.join(map(str, extra[:4]))}) "
+                         f"that are not in the random term of {group}, so per-{group} least-squares estimates "
+                         "and the mixed model's coefficients would not estimate the same thing")
+    else:
+        jobs.append(("shrinkage", panels("shrinkage_panels", k, unit=group, group=group, seed=seed),
+                     (4.2 * k, 4.0)))
     if longitudinal:
         jobs.append(("trajectories", one("trajectories", m, x=time, group=group, n=n_trajectories, seed=seed),
                      (6.4, 4.4)))
