@@ -27,10 +27,15 @@ DESIGNS: dict[str, str] = {
 }
 
 _TIME_WORDS = {
-    "time", "times", "t", "wave", "waves", "day", "days", "week", "weeks", "month", "months", "year", "years",
-    "age", "visit", "visits", "occasion", "occasions", "session", "sessions", "date", "dates", "hour", "hours",
-    "minute", "minutes", "period", "periods", "followup", "timepoint", "tp", "days_since", "elapsed", "yr", "yrs",
-    "wk", "wks", "mo", "mos", "grade", "semester", "trial", "trials", "round", "rounds", "cycle", "cycles",
+    "time", "times", "t", "wave", "waves", "age", "visit", "visits", "occasion", "occasions", "session",
+    "sessions", "date", "dates", "period", "periods", "followup", "timepoint", "tp", "elapsed", "semester",
+    "trial", "trials", "round", "rounds", "cycle", "cycles",
+}
+# units of time: time when they are the name or lead it (Days, months_since), not when they measure an amount
+# of something else (study_hours, sleep_minutes)
+_TIME_UNITS = {
+    "day", "days", "week", "weeks", "month", "months", "year", "years", "hour", "hours", "minute", "minutes",
+    "yr", "yrs", "wk", "wks", "mo", "mos",
 }
 
 
@@ -44,7 +49,7 @@ def is_time_name(name: str) -> bool:
     """
     spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", str(name))
     tokens = [t for t in re.split(r"[^A-Za-z]+", spaced.lower()) if t]
-    return any(t in _TIME_WORDS for t in tokens)
+    return any(t in _TIME_WORDS for t in tokens) or bool(tokens and tokens[0] in _TIME_UNITS)
 
 
 def _groups_of(formula: str) -> list[str]:

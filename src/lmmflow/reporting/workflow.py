@@ -817,8 +817,10 @@ def slope_test(values: dict[str, Any], m1: LmerResult, slope_var: str | None) ->
         p = lrt.get("p_value")
         out.update(tested=True, p_value=p, supported=bool(p is not None and p < alpha))
         if not out["supported"]:
+            from .summary_text import fmt_p
+
             out["why"] = (f"the likelihood-ratio test of the random slope of {slope_var} was not significant "
-                          f"(p = {p:.3f})" if p is not None else "the likelihood-ratio test failed")
+                          f"({fmt_p(p)})" if p is not None else "the likelihood-ratio test failed")
     else:
         out["why"] = (f"the random slope of {slope_var} was not tested against a random-intercept model "
                       "(no comparison model)")
