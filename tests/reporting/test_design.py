@@ -145,7 +145,7 @@ def test_supported_slope_is_interpreted(reps):
         assert reps[name].values["share_positive"] is not None
 
 
-# ---- singular components are named, not interpreted -------------------------------------------------------------------
+# ---- singular components are named, not interpreted ---------------------------------------------------------------
 def test_zero_variance_and_boundary_correlation_are_called_singular():
     d = lf.simulate_growth(n_units=30, tau11=0.0, tau01=0.0, sigma=5, seed=3)
     rep = quiet_report(d, "y ~ time + (1 + time | id)", figures=False)

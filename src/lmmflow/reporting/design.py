@@ -73,7 +73,7 @@ def grouping_structure(df: pd.DataFrame, groups: list[str]) -> tuple[str, list[t
     Examples
     --------
     >>> import pandas as pd
-    >>> d = pd.DataFrame({"s": [1, 1, 2, 2], "i": ["a", "b", "a", "b"], "c": [1, 1, 1, 2]})
+    >>> d = pd.DataFrame({"s": [1, 1, 2, 2], "i": ["a", "b", "a", "b"], "c": [1, 1, 1, 1]})
     >>> grouping_structure(d, ["s", "i"])
     ('crossed', [('s', 'i')])
     >>> grouping_structure(d, ["s", "c"])[0]

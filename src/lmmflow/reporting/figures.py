@@ -309,7 +309,8 @@ def _by_group(fig: Any, m: Any, group: str, seed: int | None, max_groups: int = 
         ax.set_xticks(range(1, len(codes) + 1), labels, rotation=90, fontsize=7)
     else:
         ax.set_xticks([])
-    ax.set_xlabel(f"{group} (sorted by median{'; a random ' + str(max_groups) + ' of ' + str(t.nlevels) if len(med) > max_groups else ''})")
+    sampled = f"; a random {max_groups} of {t.nlevels}" if len(med) > max_groups else ""
+    ax.set_xlabel(f"{group} (sorted by median{sampled})")
     ax.set_ylabel(m.design.formula.response)
     ax.set_title(f"{m.design.formula.response} in each level of {group}", fontsize=10)
     return ax

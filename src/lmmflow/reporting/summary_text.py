@@ -173,7 +173,8 @@ def _missing_sentence(v: Mapping[str, Any]) -> str:
         counts = "; ".join(f"{c} {fmt_count(n)}" for c, n in miss.items())
         s = f"Missing values per column used: {counts}"
     if dropped:
-        s += f"; {fmt_count(dropped)} row{'s' if dropped != 1 else ''} with a missing value {'were' if dropped != 1 else 'was'} left out"
+        rows = "rows with a missing value were" if dropped != 1 else "row with a missing value was"
+        s += f"; {fmt_count(dropped)} {rows} left out"
     elif any(miss.values()):
         s += "; no row was left out"
     return s + "."
@@ -353,7 +354,7 @@ def _variance_sentences(v: Mapping[str, Any]) -> list[str]:
     icc = v.get("icc")
     if icc:
         where = "In the random-intercept model" if icc.get("model") == "compare" else "In the model"
-        groups = list(((v.get("design") or {}).get("groups") or {v["unit"]: 0}))
+        groups = list((v.get("design") or {}).get("groups") or {v["unit"]: 0})
         between = ("units" if _longitudinal(v) and len(groups) <= 1 else f"levels of {v['unit']}" if len(groups) <= 1
                    else f"the grouping factors together ({_join(groups)})")
         out.append(f"{where}, {_pct(icc['adjusted'])} of the variance not explained by the fixed effects lay "
