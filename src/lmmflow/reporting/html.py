@@ -182,7 +182,7 @@ def _data_section(rep: Report) -> str:
     if des.get("kind"):
         from .design import DESIGNS
 
-        rows.append(("design", f"{DESIGNS[des['kind']]} ({des.get('reason', '')})"))
+        rows.append(("design", f"{DESIGNS[des['kind']]}: {des.get('reason', '')}"))
     if longi:
         rows += [(f"units ({v['unit']})", fmt_count(d["n_units"])),
                  ("waves per unit" if _kind(v) == "waves" else "observations per unit", waves)]
