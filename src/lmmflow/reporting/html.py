@@ -148,6 +148,14 @@ def _figure(rep: Report, name: str) -> str:
             f"<figcaption><b>{esc(info['title'])}.</b> {esc(info['caption'])}</figcaption></figure>")
 
 
+def _figure_or_note(rep: Report, name: str) -> str:
+    """The figure, or the note that says why it was skipped."""
+    if name in rep.figure_png:
+        return _figure(rep, name)
+    why = [n for n in rep.notes if n.startswith((f"{name} plot skipped", f"figure {name!r} skipped"))]
+    return "".join(_p(n[0].upper() + n[1:] + ".", "muted") for n in why)
+
+
 def _download(frame: pd.DataFrame, filename: str, label: str, limit: int = 2_000_000) -> str:
     data = frame.to_csv(index=False).encode("utf-8")
     if len(data) > limit:
@@ -383,8 +391,8 @@ def build_html(rep: Report) -> str:
          + _figure(rep, "variance_over_time") + _figure(rep, "icc_over_time")),
         ("blups", "7. Unit-level effects (BLUPs)" if longi else "7. Group-level effects (BLUPs)",
          _blup_section(rep) + _figure(rep, "caterpillar") + _figure(rep, "caterpillar_other")),
-        ("shrinkage", "8. Shrinkage and individual trajectories", _figure(rep, "shrinkage")
-         + _figure(rep, "trajectories")) if longi else ("shrinkage", "8. Shrinkage", _figure(rep, "shrinkage")),
+        ("shrinkage", "8. Shrinkage and individual trajectories", _figure_or_note(rep, "shrinkage")
+         + _figure(rep, "trajectories")) if longi else ("shrinkage", "8. Shrinkage", _figure_or_note(rep, "shrinkage")),
         ("code", "9. Reproduce", _code_section(rep)),
     ]
     if rep.notes:

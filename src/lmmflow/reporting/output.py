@@ -24,7 +24,21 @@ MANIFEST = ".lmmflow-manifest.json"
 
 
 class OutputFolderError(FileExistsError):
-    """The output folder holds files that lmmflow did not write (so writing there could lose them)."""
+    """The output folder holds files that lmmflow did not write (so writing there could lose them).
+
+    A ``FileExistsError`` (an ``OSError``): the CLI shows it as one line.
+
+    Examples
+    --------
+    >>> import lmmflow as lf, tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "notes.txt").write_text("mine")
+    >>> try:
+    ...     check_output_folder(d)
+    ... except lf.OutputFolderError as exc:
+    ...     print("refused:", "notes.txt" in str(exc))
+    refused: True
+    """
 
 
 def _listed(folder: Path) -> set[str]:
