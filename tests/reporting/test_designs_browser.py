@@ -22,7 +22,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5
 #: design -> (figures that must be there, figures that must not, section titles that must be there)
 EXPECTED = {
     "waves": ({"spaghetti", "trajectories", "prediction_curve", "variance_over_time", "caterpillar", "shrinkage"},
-              {"by_predictor", "by_group"}, ["2. Look at the trajectories", "8. Shrinkage and individual trajectories"]),
+              {"by_predictor", "by_group"},
+              ["2. Look at the trajectories", "8. Shrinkage and individual trajectories"]),
     "times": ({"spaghetti", "trajectories", "prediction_curve", "caterpillar"}, {"by_predictor", "by_group"},
               ["2. Look at the trajectories"]),
     "biomass": ({"by_predictor", "by_group", "caterpillar", "residuals_vs_fitted"},
