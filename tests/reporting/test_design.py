@@ -208,3 +208,14 @@ def test_reference_t_interval_from_lmertest():
         assert fx.loc[term, "df"] == pytest.approx(row["df"], rel=1e-4)
         assert fx.loc[term, "conf_low"] == pytest.approx(row["lower"], rel=1e-5)
         assert fx.loc[term, "conf_high"] == pytest.approx(row["upper"], rel=1e-5)
+
+
+def test_reproduce_code_keeps_time_and_design():
+    from lmmflow.reporting.html import reproduce_code
+
+    rep = quiet_report(DATA["biomass"](), FORMULAS["biomass"], time="Temp", figures=False)
+    assert rep.values["design"]["longitudinal"] and "time='Temp'" in reproduce_code(rep.values)
+    rep2 = quiet_report(DATA["waves"](), FORMULAS["waves"], design="grouped", figures=False)
+    code = reproduce_code(rep2.values)
+    assert "design='grouped'" in code and "time=" not in code
+    assert "waves" not in " ".join(rep2.paragraphs)

@@ -340,6 +340,10 @@ def reproduce_code(values: dict) -> str:
         args.append(f"level={values['level']!r}")
     if values.get("ddf", "satterthwaite") != "satterthwaite":
         args.append(f"ddf={values['ddf']!r}")
+    if values.get("time_given") and values.get("slope_var"):
+        args.append(f"time={values['slope_var']!r}")
+    if values.get("design_arg", "auto") != "auto":
+        args.append(f"design={values['design_arg']!r}")
     args.append("out='report'")
     lines += [f"rep = lf.report(data, {', '.join(args)})", "print(rep.text)", "", "m = rep.models['main']",
               "print(m.summary())"]

@@ -631,7 +631,8 @@ def report(data: Any, formula: str, compare: str | bool | None = None, out: str 
     models: dict[str, Any] = {"main": m1}
     tables: dict[str, pd.DataFrame] = {"missing": missing}
     values: dict[str, Any] = {"title": title, "formula": formula, "compare_formula": compare, "response": response,
-                              "time": time, "unit": unit, "design": des, "slope_var": slope_var, "level": level,
+                              "time": time, "unit": unit, "design": des, "slope_var": slope_var,
+                              "time_given": time_given, "design_arg": design, "level": level,
                               "reml": reml, "data": info,
                               "formats": tuple(formats), "seed": seed,
                               "source": os.fspath(data) if isinstance(data, (str, os.PathLike)) else None,
