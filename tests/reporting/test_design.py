@@ -44,7 +44,8 @@ def test_detected_design(reps, name, kind, time):
 
 @pytest.mark.parametrize("name, expected", [
     ("time", True), ("Days", True), ("wave", True), ("months_since_baseline", True), ("visitNo", True),
-    ("age", True), ("Temp", False), ("N", False), ("study_hours", False), ("dose", False), ("x", False)])
+    ("age", True), ("Temp", False), ("N", False), ("study_hours", False), ("dose", False), ("x", False),
+    ("WaitTime", False), ("reaction_time", False), ("visit_time", True), ("time_since_dx", True)])
 def test_time_names(name, expected):
     assert is_time_name(name) is expected
 
@@ -55,6 +56,18 @@ def test_structure_of_grouping_factors():
     schools = pd.DataFrame({"school": [1, 1, 2, 2], "class": ["a", "b", "c", "d"]})
     assert grouping_structure(schools, ["class", "school"])[0] == "nested"
     assert grouping_structure(schools, ["school"])[0] == "single"
+
+
+def test_nested_hospital_design_is_grouped():
+    """Seed 003's hospitals: patients within hospitals, wait time a predictor (not the time axis)."""
+    rng = np.random.default_rng(3)
+    rows = [{"Hospital": h, "Patient": f"{h}{p}", "WaitTime": float(rng.uniform(5, 60)),
+             "Satisfaction": float(rng.normal(70, 8))} for h in "ABCDEF" for p in range(5) for _ in range(3)]
+    d = pd.DataFrame(rows)
+    f = "Satisfaction ~ WaitTime + (1 | Hospital) + (1 | Patient:Hospital)"
+    des = detect_design(d, f, "WaitTime", "Patient:Hospital")
+    assert des["kind"] == "grouped" and des["structure"] == "nested"
+    assert des["groups"] == {"Hospital": 6, "Patient:Hospital": 30}
 
 
 def test_time_given_or_design_forced_wins():
@@ -92,7 +105,7 @@ def test_crossed_speaks_of_both_factors(reps):
     assert "grouped by 24 levels of subject and 16 levels of item (crossed" in t
     assert "Levels of subject differed in their average level" in t
     assert "Levels of item differed in their average level" in t
-    assert "the grouping factors together (subject and item)" in t
+    assert "lay between the levels of subject and item together (ICC = " in t
 
 
 def test_person_specific_times_are_not_waves(reps):

@@ -37,6 +37,13 @@ _TIME_UNITS = {
     "day", "days", "week", "weeks", "month", "months", "year", "years", "hour", "hours", "minute", "minutes",
     "yr", "yrs", "wk", "wks", "mo", "mos",
 }
+# a time word after one of these names an amount of time spent on something, a predictor, not the time axis
+# (wait_time, ReactionTime, study_time, screen_time)
+_DURATION_OF = {
+    "wait", "waiting", "reaction", "response", "study", "studying", "sleep", "screen", "travel", "exposure",
+    "processing", "run", "cpu", "solve", "completion", "survival", "dwell", "service", "idle", "play", "exercise",
+    "work", "reading", "transit", "commute", "down", "lead", "practice", "training", "contact",
+}
 
 
 def is_time_name(name: str) -> bool:
@@ -46,10 +53,14 @@ def is_time_name(name: str) -> bool:
     --------
     >>> [is_time_name(c) for c in ["time", "Days", "months_since", "visitNo", "Temp", "N", "study_hours"]]
     [True, True, True, True, False, False, False]
+    >>> is_time_name("WaitTime"), is_time_name("visit_time")
+    (False, True)
     """
     spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", str(name))
     tokens = [t for t in re.split(r"[^A-Za-z]+", spaced.lower()) if t]
-    return any(t in _TIME_WORDS for t in tokens) or bool(tokens and tokens[0] in _TIME_UNITS)
+    if tokens and tokens[0] in _TIME_UNITS:
+        return True
+    return any(t in _TIME_WORDS and (i == 0 or tokens[i - 1] not in _DURATION_OF) for i, t in enumerate(tokens))
 
 
 def _groups_of(formula: str) -> list[str]:

@@ -356,7 +356,7 @@ def _variance_sentences(v: Mapping[str, Any]) -> list[str]:
         where = "In the random-intercept model" if icc.get("model") == "compare" else "In the model"
         groups = list((v.get("design") or {}).get("groups") or {v["unit"]: 0})
         between = ("units" if _longitudinal(v) and len(groups) <= 1 else f"levels of {v['unit']}" if len(groups) <= 1
-                   else f"the grouping factors together ({_join(groups)})")
+                   else f"the levels of {_join(groups)} together")
         out.append(f"{where}, {_pct(icc['adjusted'])} of the variance not explained by the fixed effects lay "
                    f"between {between} (ICC = {fmt_unit(icc['adjusted'])}).")
     return out
