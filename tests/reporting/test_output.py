@@ -137,3 +137,9 @@ def test_folder_gets_the_usual_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (d.stat().st_mode & 0o777) == (0o777 & ~umask)
+
+
+def test_the_current_folder_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="current folder"):
+        check_output_folder(".")

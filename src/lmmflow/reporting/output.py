@@ -73,6 +73,9 @@ def check_output_folder(folder: str | os.PathLike[str]) -> None:
     if not out.is_dir():
         raise NotADirectoryError(f"output path {os.fspath(out)!r} is a file; give a folder name (it is created "
                                  "if needed)")
+    if out.resolve() == Path.cwd().resolve():
+        raise ValueError(f"output folder {os.fspath(out)!r} is the current folder, which a report cannot replace: "
+                         "give a new subfolder, e.g. 'report'")
     listed = _listed(out) | {MANIFEST}
     foreign = sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
                      if (p.is_file() or p.is_symlink()) and p.relative_to(out).as_posix() not in listed)
