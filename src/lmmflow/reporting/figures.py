@@ -188,7 +188,8 @@ def draw_all(rep: Report, n_trajectories: int = 30, seed: int | None = None, dpi
     longitudinal = kind in ("waves", "times") and time is not None
     jobs: list[tuple[str, Callable[[Any], Any], tuple[float, float]]] = []
     if longitudinal:
-        jobs.append(("spaghetti", one("spaghetti", rep.data, x=time, y=response, unit=unit,
+        mean = "smooth" if kind == "times" else "points"  # unit-specific times: a smooth, not a zig-zag
+        jobs.append(("spaghetti", one("spaghetti", rep.data, x=time, y=response, unit=unit, mean=mean,
                                       sample=400 if n_units > 400 else None, seed=seed), (6.4, 4.2)))
     else:
         preds = [p for p in (v.get("design") or {}).get("predictors", []) if p in m.data.columns][:4]
