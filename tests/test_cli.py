@@ -371,3 +371,85 @@ def test_console_script_installed():
         pytest.skip("console script not installed in this environment (pip install -e .)")
     res = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and res.stdout.startswith("lmmflow ")
+
+
+# ---- nothing lost, and one line on every path (issue 11 item 6) ----------------------------------------------
+def test_users_file_in_out_folder_is_never_overwritten(runs, capsys, tmp_path):
+    d = tmp_path / "mine"
+    d.mkdir()
+    (d / "blups.csv").write_text("my,data\n1,2\n")
+    for args in (("report", runs["long"], "--formula", FORMULA, "--out", str(d), "--no-figures"),
+                 ("tutorial", "--out", str(d), "--units", "10", "--waves", "3")):
+        assert_one_line_error(call(capsys, *args), "blups.csv", "lmmflow did not write", "never overwrites")
+    assert (d / "blups.csv").read_text() == "my,data\n1,2\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no staging folder left behind
+
+
+def test_report_twice_into_its_own_folder(runs, capsys, tmp_path):
+    d = tmp_path / "rep"
+    base = ("report", runs["long"], "--formula", FORMULA, "--out", str(d), "--no-figures", "--formats")
+    assert call(capsys, *base, "txt,md").returncode == 0
+    assert call(capsys, *base, "txt").returncode == 0
+    names = {p.name for p in d.iterdir()}
+    assert "summary.txt" in names and "summary.md" not in names and ".lmmflow-manifest.json" in names
+    (d / "notes.txt").write_text("mine")  # now the folder holds a file lmmflow did not write
+    assert_one_line_error(call(capsys, *base, "txt"), "notes.txt")
+    assert (d / "notes.txt").read_text() == "mine"
+
+
+def test_ctrl_c_leaves_the_previous_report(runs, capsys, tmp_path, monkeypatch):
+    from lmmflow.reporting.workflow import Report
+
+    d = tmp_path / "rep"
+    base = ("report", runs["long"], "--formula", FORMULA, "--out", str(d), "--no-figures", "--formats", "txt")
+    assert call(capsys, *base).returncode == 0
+    before = {p.name: p.read_bytes() for p in d.iterdir()}
+
+    def interrupted(self, folder, formats=None):
+        (Path(folder) / "blups.csv").write_text("half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Report, "write_into", interrupted)
+    res = call(capsys, *base)
+    assert res.returncode == 130 and len(res.stderr.strip().splitlines()) == 1 and "interrupted" in res.stderr
+    assert {p.name: p.read_bytes() for p in d.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
+
+
+@pytest.mark.parametrize("case, fragments", [
+    ("no_random", ("no random-effects term", "(1 | id)")),
+    ("missing_column", ("'score'",)),
+    ("missing_file", ("nope.csv",)),
+    ("empty_parquet_folder", ("holds no Parquet files",)),
+    ("tutorial_billion", ("1,000,000,000", "stops at", "lmmflow simulate")),
+    ("tutorial_1e9", ("--units", "1e9")),
+    ("out_of_memory", ("out of memory",)),
+    ("unexpected", ("IndexError", "--debug")),
+])
+def test_every_path_ends_in_one_line(case, fragments, runs, capsys, tmp_path, monkeypatch):
+    out = str(tmp_path / "o")
+    L = runs["long"]
+    if case == "no_random":
+        args = ("report", L, "--formula", "y ~ time", "--out", out)
+    elif case == "missing_column":
+        args = ("report", L, "--formula", "score ~ time + (1 | id)", "--out", out)
+    elif case == "missing_file":
+        args = ("report", str(tmp_path / "nope.csv"), "--formula", FORMULA, "--out", out)
+    elif case == "empty_parquet_folder":
+        (tmp_path / "pq").mkdir()
+        args = ("report", str(tmp_path / "pq"), "--formula", FORMULA, "--out", out)
+    elif case == "tutorial_billion":
+        args = ("tutorial", "--units", "1000000000", "--out", out)
+    elif case == "tutorial_1e9":
+        args = ("tutorial", "--units", "1e9", "--out", out)
+    else:
+        error = MemoryError() if case == "out_of_memory" else IndexError("list index out of range")
+
+        def fail(*a, **k):
+            raise error
+
+        monkeypatch.setattr("lmmflow.reporting.report", fail)
+        args = ("report", L, "--formula", FORMULA, "--out", out)
+    res = call(capsys, *args)
+    assert_one_line_error(res, *fragments)
+    assert not (tmp_path / "o").exists()  # nothing written on failure

@@ -64,6 +64,8 @@ _LAZY = {
     "variance_partition": "lmmflow.derived",
     # report and explorer
     "report": "lmmflow.reporting",
+    "detect_design": "lmmflow.reporting",
+    "OutputFolderError": "lmmflow.reporting",
     "explorer_html": "lmmflow.explore",
     "write_explorer": "lmmflow.explore",
     "explorer_inputs": "lmmflow.explore",

@@ -1,9 +1,11 @@
 """The ``lmmflow`` command line: the tutorial, fits, reports, simulated data and the explorer.
 
 Run ``lmmflow --help`` or ``lmmflow COMMAND --help``; every command's help ends with examples.
-Errors in the input (a missing file, an unknown column, a formula that does not parse, wide data where long
-data is expected) are reported as one line, ``lmmflow: error: ...``, with exit status 1 (2 for a wrong
-command line); ``--debug`` shows the traceback instead.
+Errors in the input (a missing file, an unknown column, a formula that does not parse or has no random term,
+wide data where long data is expected, an output folder holding other files, data too big for memory) are
+reported as one line, ``lmmflow: error: ...``, with exit status 1 (2 for a wrong command line);
+``--debug`` shows the traceback instead. ``report`` and ``tutorial`` write their folder all at once (staged,
+then moved into place) and never overwrite a file lmmflow did not write.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ PROG = "lmmflow"
 TUTORIAL_FORMULA = "y ~ time + (1 + time | id)"
 TUTORIAL_COMPARE = "y ~ time + (1 | id)"
 TUTORIAL_SEED = 9
+#: The tutorial's size limits: it draws every figure and writes every file, which is for learning, not scale.
+TUTORIAL_MAX_UNITS = 100_000
+TUTORIAL_MAX_ROWS = 1_000_000
 
 
 class CliError(Exception):
@@ -75,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
              "the simulated data.csv and explorer.html (an interactive look at the fitted model).",
              "  lmmflow tutorial --out tutorial_out\n"
              "  lmmflow tutorial --out small --units 50 --waves 4 --seed 7\n")
-    t.add_argument("--out", default="tutorial_out", metavar="DIR", help="output folder (default: %(default)s)")
+    t.add_argument("--out", default="tutorial_out", metavar="DIR",
+                   help="output folder (default: %(default)s); new, empty, or one lmmflow wrote before")
     t.add_argument("--seed", type=int, default=TUTORIAL_SEED,
                    help="random seed (default: %(default)s, a typical sample; try 2024 for one where the slope "
                         "variance is hard to detect)")
@@ -109,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--formula", required=True, help="the main model, e.g. \"y ~ time + (1 + time | id)\"")
     r.add_argument("--compare", help="nested model to compare with (default: the random-intercept model)")
     r.add_argument("--no-compare", action="store_true", help="skip the model comparison")
-    r.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    r.add_argument("--out", required=True, metavar="DIR",
+                   help="output folder: new, empty, or one lmmflow wrote before (never one holding other files)")
     r.add_argument("--time", help="time column (default: taken from the formula)")
     r.add_argument("--unit", help="unit column (default: the grouping factor of the formula)")
     r.add_argument("--wide", action="store_true", help="the data has one row per unit and one column per wave")
@@ -123,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--formats", default="html,md,txt", help="documents to write (default: %(default)s)")
     r.add_argument("--seed", type=int, help="seed for the units drawn in the trajectory plot")
     r.add_argument("--no-figures", action="store_true", help="numbers and text only (faster)")
+    r.add_argument("--design", default="auto", choices=["auto", "waves", "times", "grouped", "crossed"],
+                   help="the design: longitudinal on shared waves, at unit-specific times, grouped without time, "
+                        "or crossed grouping factors (default: read from the data)")
 
     s = _sub(subs, "simulate", "simulate growth data with known parameters",
              "Simulate long-format growth data: y = (intercept + u0) + (slope + u1) * time + e, with (u0, u1)\n"
@@ -246,16 +256,19 @@ def _fit(formula: str, df: Any, reml: bool = True) -> Any:
     return fit_with_time_hint(formula, df, reml=reml)
 
 
-def _out_dir(path: str, create: bool = True) -> Path:
-    """The output folder ``path`` (created unless ``create`` is False); a clear error when a file is in the way."""
+def _out_dir(path: str) -> Path:
+    """The output folder ``path``, checked before any work: a clear error when a file is in the way or when the
+    folder holds files lmmflow did not write (it never overwrites those; see
+    :func:`lmmflow.reporting.output.check_output_folder`)."""
+    from .reporting.output import check_output_folder
+
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise CliError(f"--out {path!r} is a file; give a folder name (it is created if needed)")
-    if create:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CliError(f"cannot create the output folder {path!r}: {exc.strerror or exc}") from None
+    try:
+        check_output_folder(out)
+    except FileExistsError as exc:
+        raise CliError(f"--out {str(exc).removeprefix('output folder ')}") from None
     return out
 
 
@@ -274,26 +287,35 @@ def cmd_tutorial(a: argparse.Namespace) -> int:
         raise CliError("--units must be at least 3")
     if a.waves < 3:
         raise CliError("--waves must be at least 3 for a random-slope model")
+    if a.units > TUTORIAL_MAX_UNITS or a.units * a.waves > TUTORIAL_MAX_ROWS:
+        raise CliError(f"--units {a.units:,} x --waves {a.waves} is {a.units * a.waves:,} rows; the tutorial draws "
+                       f"every figure and stops at {TUTORIAL_MAX_UNITS:,} units and {TUTORIAL_MAX_ROWS:,} rows: "
+                       "for large data write it with 'lmmflow simulate' and fit it with lf.lmer or lmmflow.scale")
     t0 = _time.perf_counter()
     out = _out_dir(a.out)
     _say(f"lmmflow tutorial: {a.units} units x {a.waves} waves, seed {a.seed} -> {out}/")
     data = simulate_growth(n_units=a.units, times=tuple(range(a.waves)), seed=a.seed)
-    data.to_csv(out / "data.csv", index=False)
     _say(f"  1-2  simulated {len(data):,} rows (true values: intercept 50, slope 2, SDs 10 and 1, r = -.20, "
          "residual SD 5) -> data.csv")
     rep = report(data, TUTORIAL_FORMULA, compare=TUTORIAL_COMPARE, title="lmmflow tutorial: growth of 'y' over time",
                  seed=a.seed)
     _say(f"  3-9  fitted {TUTORIAL_COMPARE} and {TUTORIAL_FORMULA}; compared, checked and interpreted them")
     rep.values["source"] = "data.csv"  # written next to report.html
-    files = rep.write(out)
-    if not a.no_explorer:
-        try:
-            from . import write_explorer
+    from .reporting.output import staged_folder
 
-            write_explorer(out / "explorer.html", model=rep.models["main"])
-            files["explorer.html"] = out / "explorer.html"
-        except (ImportError, AttributeError) as exc:
-            _note(f"explorer.html not written: {exc}")
+    with staged_folder(out) as tmp:  # all or nothing: an interrupted run leaves the previous folder (or none)
+        data.to_csv(tmp / "data.csv", index=False)
+        staged = rep.write_into(tmp)
+        if not a.no_explorer:
+            try:
+                from . import write_explorer
+
+                write_explorer(tmp / "explorer.html", model=rep.models["main"])
+                staged["explorer.html"] = tmp / "explorer.html"
+            except (ImportError, AttributeError) as exc:
+                _note(f"explorer.html not written: {exc}")
+    files = {k: out / p.relative_to(tmp) for k, p in staged.items()}
+    rep.files.update(files)
     for note in rep.notes:
         _note(note)
     _say(f"  wrote {len(files) + 1} files: " + ", ".join(sorted(p.name for p in files.values())) + ", data.csv")
@@ -332,7 +354,7 @@ def cmd_report(a: argparse.Namespace) -> int:
         raise CliError(f"--formats: choose from html, md, txt (got {a.formats!r})")
     if not (0 < a.level < 1):
         raise CliError(f"--level must be between 0 and 1, got {a.level}")
-    _out_dir(a.out, create=False)
+    _out_dir(a.out)
     df = _read(a.data)
     reshape = None
     if a.wide:
@@ -349,7 +371,7 @@ def cmd_report(a: argparse.Namespace) -> int:
         unit = a.unit or (a.id_col if a.wide else None)
         rep = report(df, a.formula, compare=compare, time=a.time, unit=unit,
                      title=a.title, level=a.level, seed=a.seed, formats=formats, ddf=a.ddf,
-                     figures=not a.no_figures)
+                     figures=not a.no_figures, design=a.design)
     rep.values["source"], rep.values["reshape"] = a.data, reshape
     rep.write(_out_dir(a.out), formats)
     _emit_warnings([w for w in caught if "df not available" not in str(w.message)])
@@ -451,9 +473,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+    except MemoryError:
+        if debug:
+            raise
+        print(f"{PROG}: error: out of memory: the data (or the model's matrices) are too big for this machine; "
+              "use fewer rows or units, or fit with lmmflow.scale (Dask)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        print(f"{PROG}: interrupted (nothing half-written was left in the output folder)", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - the last resort: one line, never a traceback
+        if debug:
+            raise
+        print(f"{PROG}: error: {type(exc).__name__}: {_one_line(exc)} (an unexpected failure: rerun with --debug "
+              "for the traceback and please report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

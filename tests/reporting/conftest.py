@@ -55,8 +55,8 @@ def chromium_or_skip() -> str:
 
 @pytest.fixture(scope="session")
 def growth() -> pd.DataFrame:
-    """60 units x 5 waves from the tutorial's parameters."""
-    return lf.simulate_growth(n_units=60, seed=2)
+    """60 units x 5 waves from the tutorial's parameters, with a slope SD of 2 (so the LRT supports it)."""
+    return lf.simulate_growth(n_units=60, seed=2, tau11=4.0, tau01=-4.0)
 
 
 @pytest.fixture(scope="session")

@@ -79,7 +79,7 @@ def test_not_favoured_negative_slope_and_problems():
     assert "both AIC and BIC were lower for the random-intercept model." in text
     assert "decreased by 1.50 points per unit of time (b = -1.50" in text
     assert "The fit was singular" in text and "(gradient too large)" in text
-    assert "3 row(s) with missing values" in text and "3 to 5 waves, median 4" in text
+    assert "3 rows with a missing value were left out" in text and "3 to 5 waves, median 4" in text
 
 
 def test_without_optional_parts():

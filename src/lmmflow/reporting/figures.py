@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .workflow import Report
 
-__all__ = ["FIGURES", "draw_all", "render_png"]
+__all__ = ["DESIGN_FIGURES", "FIGURES", "draw_all", "figure_text", "render_png"]
 
 #: name -> (title, caption); the order is the order of the report's sections.
 FIGURES: dict[str, tuple[str, str]] = {
@@ -49,7 +49,50 @@ FIGURES: dict[str, tuple[str, str]] = {
     "icc_over_time": ("ICC over time",
                       "The share of the variance at each time that lies between units; a random-intercept model "
                       "gives a single number instead."),
+    "by_predictor": ("The response against each predictor",
+                     "Observations (grey points) against each predictor of the fixed part, with the fixed-effects "
+                     "prediction and its confidence band (other predictors at their mean or reference level); a "
+                     "categorical predictor is shown as box plots per level. There is no time axis here: no "
+                     "lines join the observations."),
+    "by_group": ("The response in each group",
+                 "Box plots of the observations of each level of the grouping factor, sorted by the median: the "
+                 "spread between the boxes is what the random intercepts describe."),
+    "caterpillar_other": ("Caterpillar plots of the other grouping factors",
+                          "Predicted random intercepts (BLUPs) of each further grouping factor, with intervals from "
+                          "their conditional SDs."),
 }
+
+#: Captions that change with the design (kind -> name -> (title, caption)).
+DESIGN_FIGURES: dict[str, dict[str, tuple[str, str]]] = {
+    "times": {
+        "spaghetti": ("Individual trajectories",
+                      "One line per unit through its observations, at that unit's own times. The bold line is a "
+                      "local-linear smooth of all observations: with times that differ between units, joining "
+                      "the means at each time would zig-zag through single points. Look for the overall trend, "
+                      "the spread, lines fanning out, curvature and outliers."),
+    },
+    "grouped": {
+        "caterpillar": ("Caterpillar plot of the BLUPs",
+                        "Each group's predicted deviation from the fixed effects, with an interval from its "
+                        "conditional SD; groups sorted by their intercept."),
+        "shrinkage": ("Shrinkage: OLS per group vs BLUP",
+                      "Each group's own least-squares estimate (no pooling) against the mixed model's estimate "
+                      "(partial pooling). Points off the diagonal were pulled toward the average; the pull is "
+                      "strongest for extreme or small groups."),
+    },
+}
+DESIGN_FIGURES["crossed"] = DESIGN_FIGURES["grouped"]
+
+
+def figure_text(name: str, kind: str = "waves") -> tuple[str, str]:
+    """The title and caption of figure ``name`` for a design ``kind`` (see :data:`FIGURES`).
+
+    Examples
+    --------
+    >>> figure_text("spaghetti", "times")[1].startswith("One line per unit through its observations, at")
+    True
+    """
+    return DESIGN_FIGURES.get(kind, {}).get(name, FIGURES[name])
 
 
 def render_png(draw: Callable[[Any], Any], figsize: tuple[float, float], dpi: int = 110) -> bytes:
@@ -141,28 +184,49 @@ def draw_all(rep: Report, n_trajectories: int = 30, seed: int | None = None, dpi
         return draw
 
     cat_height = min(max(3.2, 0.045 * n_units + 1.2), 14.0)
+    kind = (v.get("design") or {}).get("kind", "waves" if time is not None else "grouped")
+    longitudinal = kind in ("waves", "times") and time is not None
     jobs: list[tuple[str, Callable[[Any], Any], tuple[float, float]]] = []
-    if time is not None:
-        jobs.append(("spaghetti", one("spaghetti", rep.data, x=time, y=response, unit=unit,
+    if longitudinal:
+        mean = "smooth" if kind == "times" else "points"  # unit-specific times: a smooth, not a zig-zag
+        jobs.append(("spaghetti", one("spaghetti", rep.data, x=time, y=response, unit=unit, mean=mean,
                                       sample=400 if n_units > 400 else None, seed=seed), (6.4, 4.2)))
     else:
-        rep.notes.append("spaghetti plot skipped: no time variable (pass time=)")
+        preds = [p for p in (v.get("design") or {}).get("predictors", []) if p in m.data.columns][:4]
+        if preds:
+            jobs.append(("by_predictor", lambda fig: _by_predictor(fig, m, preds, v["level"]),
+                         (min(3.6 * len(preds) + 0.6, 14.0), 3.8)))
+        jobs.append(("by_group", lambda fig: _by_group(fig, m, group, seed), (7.0, 3.8)))
     jobs += [
         ("residuals_vs_fitted", one("residuals_vs_fitted", m), (6.0, 4.0)),
         ("qq_residuals", one("qq_residuals", m), (5.0, 4.0)),
         ("qq_ranef", panels("qq_ranef", k, group=group), (3.6 * k, 3.4)),
         ("caterpillar", panels("caterpillar_panels", k, group=group, level=v["level"]), (3.8 * k + 0.6, cat_height)),
-        ("shrinkage", panels("shrinkage_panels", k, unit=group, group=group, seed=seed), (4.2 * k, 4.0)),
     ]
-    if time is not None:
+    others = list(dict.fromkeys(t.group for t in m.design.terms if t.group != group))
+    if others and not longitudinal:
+        height = min(max(3.2, 0.045 * max(t.nlevels for t in m.design.terms if t.group in others) + 1.2), 14.0)
+        jobs.append(("caterpillar_other", lambda fig: _caterpillar_other(fig, m, others, v["level"]),
+                     (3.8 * len(others) + 0.6, height)))
+    extra = [n for n in m.fixef.index if n not in term.cnames]
+    if extra:  # per-group OLS on the random terms would not hold these effects: the panels would mislead
+        rep.notes.append(f"shrinkage plot skipped: the fixed part has effects ({', '.join(map(str, extra[:4]))}) "
+                         f"that are not in the random term of {group}, so per-{group} least-squares estimates "
+                         "and the mixed model's coefficients would not estimate the same thing")
+    else:
+        jobs.append(("shrinkage", panels("shrinkage_panels", k, unit=group, group=group, seed=seed),
+                     (4.2 * k, 4.0)))
+    if longitudinal:
         jobs.append(("trajectories", one("trajectories", m, x=time, group=group, n=n_trajectories, seed=seed),
                      (6.4, 4.4)))
         jobs.append(("prediction_curve", one("prediction_curve", m, time, level=v["level"]), (6.0, 4.0)))
-    if slope:
-        jobs.append(("variance_over_time", one("variance_over_time", m, group=group, term=time), (6.0, 4.0)))
-        jobs.append(("icc_over_time", one("icc_over_time", m, group=group, term=time), (6.0, 3.6)))
+        if slope:
+            jobs.append(("variance_over_time", one("variance_over_time", m, group=group, term=time), (6.0, 4.0)))
+            jobs.append(("icc_over_time", one("icc_over_time", m, group=group, term=time), (6.0, 3.6)))
     for name, draw, size in jobs:
-        title, caption = FIGURES[name]
+        title, caption = figure_text(name, kind)
+        if not longitudinal:
+            draw = _speak_of_groups(draw)
         try:
             png = render_png(draw, size, dpi=dpi)
         except (AttributeError, ImportError, ValueError, TypeError, KeyError, NotImplementedError) as exc:
@@ -170,6 +234,96 @@ def draw_all(rep: Report, n_trajectories: int = 30, seed: int | None = None, dpi
             continue
         rep.figure_png[name] = png
         rep.figure_info[name] = {"title": title, "caption": caption}
+
+
+def _speak_of_groups(draw: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Wrap a drawing so that the axes' titles and labels say "levels"/"group" where the plots say "units"."""
+    import re
+
+    def words(text: str) -> str:
+        return re.sub(r"\bunit\b", "group", re.sub(r"\bunits\b", "levels", text))
+
+    def wrapped(fig: Any) -> Any:
+        out = draw(fig)
+        for ax in fig.axes:
+            ax.set_title(words(ax.get_title()))
+            ax.set_xlabel(words(ax.get_xlabel()))
+            ax.set_ylabel(words(ax.get_ylabel()))
+            legend = ax.get_legend()
+            if legend is not None:
+                for t in legend.get_texts():
+                    t.set_text(words(t.get_text()))
+        return out
+    return wrapped
+
+
+def _by_predictor(fig: Any, m: Any, preds: list[str], level: float) -> Any:
+    """One panel per predictor: the effect curve over the observations, or box plots for a categorical one."""
+    import pandas as pd
+
+    from .. import plots
+
+    axes = fig.subplots(1, len(preds), squeeze=False)[0]
+    y = m.design.y
+    response = m.design.formula.response
+    for ax, p in zip(axes, preds):
+        col = m.data[p]
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col) and col.nunique() > 2:
+            plots.prediction_curve(m, p, ax=ax, level=level)
+            ax.set_title(f"{response} by {p}", fontsize=10)
+            if ax.get_legend() is not None and ax is not axes[0]:
+                ax.get_legend().remove()
+        else:
+            levels = list(pd.unique(col.dropna()))
+            try:
+                levels = sorted(levels)
+            except TypeError:
+                pass
+            data = [y[(col == lev).to_numpy()] for lev in levels]
+            ax.boxplot(data, showfliers=True)
+            ax.set_xticks(range(1, len(levels) + 1), [str(lev) for lev in levels], rotation=30 if len(levels) > 6
+                          else 0)
+            ax.set_xlabel(p)
+            ax.set_ylabel(response)
+            ax.set_title(f"{response} by {p}", fontsize=10)
+    return axes
+
+
+def _by_group(fig: Any, m: Any, group: str, seed: int | None, max_groups: int = 60) -> Any:
+    """Box plots of the response per level of ``group``, sorted by the median (a sample of 60 if more)."""
+    import numpy as np
+    import pandas as pd
+
+    t = next(t for t in m.design.terms if t.group == group)
+    frame = pd.DataFrame({"g": np.asarray(t.codes), "y": m.design.y})
+    med = frame.groupby("g")["y"].median().sort_values()
+    codes = list(med.index)
+    if len(codes) > max_groups:
+        rng = np.random.default_rng(seed)
+        keep = set(rng.choice(codes, size=max_groups, replace=False).tolist())
+        codes = [c for c in codes if c in keep]
+    ax = fig.subplots()
+    data = [frame.loc[frame["g"] == c, "y"].to_numpy() for c in codes]
+    ax.boxplot(data, showfliers=False, widths=0.6)
+    labels = [str(t.levels[c]) for c in codes]
+    if len(codes) <= 30:
+        ax.set_xticks(range(1, len(codes) + 1), labels, rotation=90, fontsize=7)
+    else:
+        ax.set_xticks([])
+    sampled = f"; a random {max_groups} of {t.nlevels}" if len(med) > max_groups else ""
+    ax.set_xlabel(f"{group} (sorted by median{sampled})")
+    ax.set_ylabel(m.design.formula.response)
+    ax.set_title(f"{m.design.formula.response} in each level of {group}", fontsize=10)
+    return ax
+
+
+def _caterpillar_other(fig: Any, m: Any, groups: list[str], level: float) -> Any:
+    from .. import plots
+
+    axes = fig.subplots(1, len(groups), squeeze=False)[0]
+    for ax, g in zip(axes, groups):
+        plots.caterpillar(m, group=g, ax=ax, level=level)
+    return axes
 
 
 def _first_line(exc: BaseException) -> str:

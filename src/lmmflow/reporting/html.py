@@ -148,6 +148,14 @@ def _figure(rep: Report, name: str) -> str:
             f"<figcaption><b>{esc(info['title'])}.</b> {esc(info['caption'])}</figcaption></figure>")
 
 
+def _figure_or_note(rep: Report, name: str) -> str:
+    """The figure, or the note that says why it was skipped."""
+    if name in rep.figure_png:
+        return _figure(rep, name)
+    why = [n for n in rep.notes if n.startswith((f"{name} plot skipped", f"figure {name!r} skipped"))]
+    return "".join(_p(n[0].upper() + n[1:] + ".", "muted") for n in why)
+
+
 def _download(frame: pd.DataFrame, filename: str, label: str, limit: int = 2_000_000) -> str:
     data = frame.to_csv(index=False).encode("utf-8")
     if len(data) > limit:
@@ -164,24 +172,48 @@ def _p(text: str, cls: str | None = None) -> str:
     return f'<p class="{cls}">{esc(text)}</p>' if cls else f"<p>{esc(text)}</p>"
 
 
+def _kind(v: Mapping[str, Any]) -> str:
+    return (v.get("design") or {}).get("kind", "waves" if v.get("time") else "grouped")
+
+
+def _longitudinal(v: Mapping[str, Any]) -> bool:
+    return _kind(v) in ("waves", "times") and bool(v.get("time"))
+
+
 def _data_section(rep: Report) -> str:
     d, v = rep.values["data"], rep.values
+    longi = _longitudinal(v)
     waves = (f"{d['waves_min']}" if d["waves_min"] == d["waves_max"]
              else f"{d['waves_min']} to {d['waves_max']} (median {fmt_num(d['waves_median'], 0)})")
-    rows = [("rows", fmt_count(d["n_rows"])), ("observations used in the fit", fmt_count(d["n_obs"])),
-            (f"units ({v['unit']})", fmt_count(d["n_units"])), ("waves per unit", waves)]
-    if "n_times" in d:
+    des = v.get("design") or {}
+    rows = [("rows", fmt_count(d["n_rows"])), ("observations used in the fit", fmt_count(d["n_obs"]))]
+    if des.get("kind"):
+        from .design import DESIGNS
+
+        rows.append(("design", f"{DESIGNS[des['kind']]}: {des.get('reason', '')}"))
+    if longi:
+        rows += [(f"units ({v['unit']})", fmt_count(d["n_units"])),
+                 ("waves per unit" if _kind(v) == "waves" else "observations per unit", waves)]
+    else:
+        groups = des.get("groups") or {v["unit"]: d["n_units"]}
+        rows += [(f"levels of {g}", fmt_count(n)) for g, n in groups.items()]
+        rows.append((f"observations per level of {v['unit']}", waves))
+        if des.get("predictors"):
+            rows.append(("predictors", ", ".join(des["predictors"])))
+    if longi and "n_times" in d:
         times = ", ".join(fmt_num(t, 2).rstrip("0").rstrip(".") for t in d["times"][:20])
         more = ", ..." if d["n_times"] > 20 else ""
         rows.append((f"distinct values of {v['time']}", f"{d['n_times']} ({times}{more})"))
-    rows.append(("rows dropped (missing values)", fmt_count(d["n_dropped"])))
+    rows.append(("rows with a missing value in a column used", fmt_count(d.get("n_incomplete", d["n_dropped"]))))
+    rows.append(("rows dropped from the fit (missing values)", fmt_count(d["n_dropped"])))
     facts = html_table(pd.DataFrame(rows, columns=["quantity", "value"]), headers={"quantity": "", "value": ""})
     miss = rep.tables["missing"].reset_index()
-    out = [facts, "<h3>Missing values in the model's columns</h3>",
+    out = [facts, "<h3>Missing values in every column the models use</h3>",
            html_table(miss, headers={"column": "column", "dtype": "type", "n_missing": "missing",
                                      "pct_missing": "% missing"}, digits=1)]
     if d.get("units_one_wave"):
-        out.append(_p(f"{d['units_one_wave']} unit(s) have a single observation: they inform the intercept "
+        who = "unit(s)" if longi else f"level(s) of {v['unit']}"
+        out.append(_p(f"{d['units_one_wave']} {who} have a single observation: they inform the intercept "
                       "variance but not the slopes.", "note"))
     return "".join(out)
 
@@ -219,9 +251,13 @@ def _diagnostics_notes(rep: Report) -> str:
     v = rep.values
     out = []
     if v.get("singular"):
-        out.append(_p("Singular fit: a random-effect variance is (near) zero or a correlation is ±1. The "
-                      "random-effects structure is more than the data support: consider dropping a random slope, "
-                      "rescaling or centring time, or collecting more waves.", "note"))
+        parts = v.get("singular_parts") or []
+        which = f" ({'; '.join(parts)})" if parts else ""
+        fix = ("rescaling or centring time, or collecting more waves" if _longitudinal(v)
+               else "rescaling the predictors, or collecting more groups")
+        out.append(_p(f"Singular fit{which}: a random-effect variance is (near) zero or a correlation is ±1, so "
+                      "those components are not interpreted. The random-effects structure is more than the data "
+                      f"support: consider dropping a random slope, {fix}.", "note"))
     if v.get("compare_singular"):
         out.append(_p("The comparison model's fit is singular.", "note"))
     if not v.get("converged", True):
@@ -240,14 +276,17 @@ def _interpretation_section(rep: Report) -> str:
                                       "t_value": "t", "p_value": "p", "conf_low": f"{lvl}% CI low",
                                       "conf_high": f"{lvl}% CI high"},
                       formatters={"p_value": p_cell, "df": lambda x: fmt_num(x, 1)}),
-           _p(f"Confidence intervals are Wald intervals; t tests use {DDF_NAMES.get(v['ddf'], v['ddf'])}.", "muted"),
+           _p("Confidence intervals are estimate ± q × SE with q from the same distribution as the p-values: "
+              + (f"t tests and intervals use {DDF_NAMES.get(v['ddf'], v['ddf'])}." if v["ddf"] != "none"
+                 else "the normal distribution (no df)."), "muted"),
            "<h3>Random effects</h3>",
            html_table(rep.tables["random_effects"], headers={"group": "group", "term": "term", "variance": "variance",
                                                              "sd": "SD", "corr": "corr"},
                       formatters={"corr": lambda r: fmt_unit(r)})]
     fi = rep.tables.get("fit_indices")
     if fi is not None and len(fi):
-        out += ["<h3>Variance explained, clustering and direction of change</h3>",
+        out += ["<h3>Variance explained, clustering" + (" and direction of change" if _longitudinal(v) else "")
+                + "</h3>",
                 html_table(fi, headers={"quantity": "", "value": ""}, digits=3)]
     return "".join(out)
 
@@ -255,8 +294,9 @@ def _interpretation_section(rep: Report) -> str:
 def _blup_section(rep: Report) -> str:
     blups = rep.tables["blups"]
     return "".join([
-        _p("BLUPs (conditional modes) are each unit's predicted deviation from the fixed effects; adding the fixed "
-           "effects gives the unit's own intercept and slope (coef_ columns)."),
+        _p("BLUPs (conditional modes) are each " + ("unit" if _longitudinal(rep.values) else "group")
+           + "'s predicted deviation from the fixed effects; adding the fixed effects gives its own coefficients "
+           "(coef_ columns)."),
         _download(blups, "blups.csv", "Download blups.csv"),
         _download(rep.tables["fixed_effects"], "fixed_effects.csv", "Download fixed_effects.csv"),
         html_table(blups, digits=3, max_rows=10),
@@ -300,6 +340,10 @@ def reproduce_code(values: dict) -> str:
         args.append(f"level={values['level']!r}")
     if values.get("ddf", "satterthwaite") != "satterthwaite":
         args.append(f"ddf={values['ddf']!r}")
+    if values.get("time_given") and values.get("slope_var"):
+        args.append(f"time={values['slope_var']!r}")
+    if values.get("design_arg", "auto") != "auto":
+        args.append(f"design={values['design_arg']!r}")
     args.append("out='report'")
     lines += [f"rep = lf.report(data, {', '.join(args)})", "print(rep.text)", "", "m = rep.models['main']",
               "print(m.summary())"]
@@ -333,11 +377,13 @@ def build_html(rep: Report) -> str:
 
     v = rep.values
     m = rep.models["main"]
+    longi = _longitudinal(v)
     paragraphs = "".join(_p(keep_together(p)) for p in rep.paragraphs)
     sections: list[tuple[str, str, str]] = [
         ("summary", "Written summary", f'<div class="summary">{paragraphs}</div>'),
         ("data", "1. The data", _data_section(rep)),
-        ("look", "2. Look at the trajectories", _figure(rep, "spaghetti")),
+        ("look", "2. Look at the trajectories", _figure(rep, "spaghetti")) if longi else
+        ("look", "2. Look at the data", _figure(rep, "by_predictor") + _figure(rep, "by_group")),
         ("models", "3. The models",
          (f"<h3>{esc(v['compare_label'].capitalize())}: {esc(v['compare_formula'])}</h3>"
           + _pre(str(rep.models["compare"].summary(ddf=v["ddf"]))) if "compare" in rep.models else "")
@@ -347,9 +393,10 @@ def build_html(rep: Report) -> str:
          + _figure(rep, "qq_residuals") + _figure(rep, "qq_ranef")),
         ("interpret", "6. Interpretation", _interpretation_section(rep) + _figure(rep, "prediction_curve")
          + _figure(rep, "variance_over_time") + _figure(rep, "icc_over_time")),
-        ("blups", "7. Unit-level effects (BLUPs)", _blup_section(rep) + _figure(rep, "caterpillar")),
-        ("shrinkage", "8. Shrinkage and individual trajectories", _figure(rep, "shrinkage")
-         + _figure(rep, "trajectories")),
+        ("blups", "7. Unit-level effects (BLUPs)" if longi else "7. Group-level effects (BLUPs)",
+         _blup_section(rep) + _figure(rep, "caterpillar") + _figure(rep, "caterpillar_other")),
+        ("shrinkage", "8. Shrinkage and individual trajectories", _figure_or_note(rep, "shrinkage")
+         + _figure(rep, "trajectories")) if longi else ("shrinkage", "8. Shrinkage", _figure_or_note(rep, "shrinkage")),
         ("code", "9. Reproduce", _code_section(rep)),
     ]
     if rep.notes:
@@ -364,7 +411,8 @@ def build_html(rep: Report) -> str:
         f"<title>{esc(v['title'])}</title><style>{CSS}</style></head>"
         f"<body data-images-total=\"{n_img}\" data-images-loaded=\"0\">"
         f"<header><h1>{esc(v['title'])}</h1><div class=\"meta\">{esc(v['formula'])} · "
-        f"{fmt_count(v['data']['n_obs'])} observations · {fmt_count(v['data']['n_units'])} units · "
+        f"{fmt_count(v['data']['n_obs'])} observations · {fmt_count(v['data']['n_units'])} "
+        f"{'units' if longi else 'levels of ' + esc(v['unit'])} · "
         f"lmmflow {esc(__version__)} · {esc(stamp)}</div></header>"
         f"<nav>{nav}</nav><main>{body}</main><script>{JS}</script></body></html>\n"
     )

@@ -112,25 +112,72 @@ def _pct(x: float) -> str:
 
 
 # ---- the paragraphs -------------------------------------------------------------------------------------
+def _kind(v: Mapping[str, Any]) -> str:
+    des = v.get("design") or {}
+    return des.get("kind") or ("waves" if v.get("time") else "grouped")
+
+
+def _longitudinal(v: Mapping[str, Any]) -> bool:
+    return _kind(v) in ("waves", "times") and bool(v.get("time"))
+
+
+def _per_unit(d: Mapping[str, Any], word: str) -> str:
+    if d["waves_min"] == d["waves_max"]:
+        return f"{d['waves_min']} {word} each"
+    return f"{d['waves_min']} to {d['waves_max']} {word}, median {fmt_num(d['waves_median'], 0)}"
+
+
 def _design_sentence(v: Mapping[str, Any]) -> str:
-    d = v["data"]
-    waves = (f"{d['waves_min']} waves each" if d["waves_min"] == d["waves_max"]
-             else f"{d['waves_min']} to {d['waves_max']} waves, median {fmt_num(d['waves_median'], 0)}")
-    s = (f"We fitted a linear mixed model to {fmt_count(d['n_obs'])} observations of {v['response']} "
-         f"from {fmt_count(d['n_units'])} units ({v['unit']}; {waves})")
-    if v.get("time"):
+    d, kind = v["data"], _kind(v)
+    obs = f"We fitted a linear mixed model to {fmt_count(d['n_obs'])} observations of {v['response']}"
+    if kind == "waves":
+        s = f"{obs} from {fmt_count(d['n_units'])} units ({v['unit']}; {_per_unit(d, 'waves')})"
         s += f", with {v['time']} as the time variable"
+    elif kind == "times":
+        n_times = d.get("n_times")
+        s = (f"{obs} from {fmt_count(d['n_units'])} units ({v['unit']}; {_per_unit(d, 'observations')}) measured "
+             f"at unit-specific values of {v['time']}" + (f" ({fmt_count(n_times)} distinct values)" if n_times else "")
+             + f", with {v['time']} as the time variable")
+    else:
+        des = v.get("design") or {}
+        groups = des.get("groups") or {v["unit"]: d["n_units"]}
+        if kind == "crossed" and len(groups) > 1:
+            parts = [f"{fmt_count(n)} levels of {g}" for g, n in groups.items()]
+            s = f"{obs}, grouped by {_join(parts)} (crossed: each observation belongs to one level of each)"
+        else:
+            s = f"{obs} in {fmt_count(d['n_units'])} groups ({v['unit']}; {_per_unit(d, 'observations')})"
+            others = [g for g in groups if g != v["unit"]]
+            if others:
+                s += f" and {_join([f'{fmt_count(groups[g])} levels of {g}' for g in others])}"
+        preds = des.get("predictors") or []
+        if preds:
+            s += f", with {_join(list(preds))} as predictor{'s' if len(preds) > 1 else ''}"
     s += f". The model, {v['formula']}, was estimated by {'REML' if v['reml'] else 'maximum likelihood'}"
     ddf = v.get("ddf", "none")
     if ddf and ddf != "none":
         name = {"satterthwaite": "Satterthwaite's", "kenward-roger": "Kenward-Roger's",
                 "residual": "residual"}.get(ddf, ddf)
-        s += f"; tests of fixed effects use {name} degrees of freedom"
+        s += f"; tests of fixed effects and their confidence intervals use {name} degrees of freedom"
     s += "."
-    if d.get("n_dropped"):
-        s += (f" {fmt_count(d['n_dropped'])} row(s) with missing values in the model's variables were "
-              "left out.")
-    return s
+    return s + " " + _missing_sentence(v)
+
+
+def _missing_sentence(v: Mapping[str, Any]) -> str:
+    d = v["data"]
+    miss = d.get("missing") or {}
+    cols = ", ".join(miss)
+    dropped = int(d.get("n_dropped") or 0)
+    if not any(miss.values()):
+        s = f"No values were missing in the columns used ({cols})"
+    else:
+        counts = "; ".join(f"{c} {fmt_count(n)}" for c, n in miss.items())
+        s = f"Missing values per column used: {counts}"
+    if dropped:
+        rows = "rows with a missing value were" if dropped != 1 else "row with a missing value was"
+        s += f"; {fmt_count(dropped)} {rows} left out"
+    elif any(miss.values()):
+        s += "; no row was left out"
+    return s + "."
 
 
 def _criteria_phrase(delta_aic: float, delta_bic: float, main: str, comp: str) -> str:
@@ -174,8 +221,8 @@ def _fixed_sentences(v: Mapping[str, Any]) -> list[str]:
     out = []
     icpt, slope = v.get("intercept_term"), v.get("slope_term")
     others = len(fixed) > 2 or v.get("time_interactions")
-    where = f"{v['time']} = 0" + (", other predictors at zero or their reference level" if others else "")
-    if icpt in fixed and slope in fixed:
+    if _longitudinal(v) and icpt in fixed and slope in fixed and slope == v.get("time"):
+        where = f"{v['time']} = 0" + (", other predictors at zero or their reference level" if others else "")
         a, b = fixed[icpt], fixed[slope]
         direction = "increased" if b["estimate"] >= 0 else "decreased"
         out.append(f"The average initial level ({where}) was {fmt_num(a['estimate'])} ({detail(a)}) and "
@@ -185,7 +232,9 @@ def _fixed_sentences(v: Mapping[str, Any]) -> list[str]:
         done = {icpt, slope}
     elif icpt in fixed:
         a = fixed[icpt]
-        out.append(f"The average level at the reference point was {fmt_num(a['estimate'])} ({detail(a)}).")
+        what = ("level at the reference point" if _longitudinal(v) or len(fixed) == 1
+                else f"{v['response']} with every predictor at zero (or its reference level)")
+        out.append(f"The average {what} was {fmt_num(a['estimate'])} ({detail(a)}).")
         done = {icpt}
     else:
         done = set()
@@ -197,38 +246,77 @@ def _fixed_sentences(v: Mapping[str, Any]) -> list[str]:
 
 def _random_sentences(v: Mapping[str, Any]) -> list[str]:
     out = []
-    icpt, slope, unit = v.get("intercept_term"), v.get("slope_term"), v["unit"]
+    icpt, slope_var, unit = v.get("intercept_term"), v.get("slope_var") or v.get("slope_term"), v["unit"]
+    longi = _longitudinal(v)
+    test = v.get("slope_test") or {}
+    unsupported = bool(test.get("has_slope")) and not test.get("supported")
+    sigma = v["random"]["sigma"]
+    zero_tol = 1e-4 * sigma
+    singular_words = []
     for group, comps in _by_group(v["random"]["sds"]).items():
         parts = []
         for c in comps:
-            if c["term"] == "(Intercept)" and group != unit:
+            if c["sd"] <= zero_tol:
+                singular_words.append(f"the variance of the {_term_name(c['term'], v)} across {group} was estimated "
+                                      "at zero, on the boundary of its range (a singular fit), so it is not "
+                                      "interpreted")
+                continue
+            if c["term"] == slope_var and group == unit and unsupported:
+                continue
+            if c["term"] == "(Intercept)" and (group != unit or not longi):
                 parts.append(f"in their average level (SD = {fmt_num(c['sd'])})")
             elif c["term"] == icpt:
                 parts.append(f"in their initial level (SD = {fmt_num(c['sd'])})")
-            elif c["term"] == slope:
+            elif c["term"] == slope_var and longi:
                 parts.append(f"in their rate of change (SD = {fmt_num(c['sd'])} per unit of {v['time']})")
+            elif c["term"] == slope_var:
+                parts.append(f"in the effect of {c['term']} (SD = {fmt_num(c['sd'])} per unit of {c['term']})")
             else:
                 parts.append(f"in the effect of {c['term']} (SD = {fmt_num(c['sd'])})")
-        who = "Units" if group == unit else f"Levels of {group}"
-        out.append(f"{who} differed {_join(parts)}.")
+        if parts:
+            who = "Units" if group == unit and longi else f"Levels of {group}"
+            out.append(f"{who} differed {_join(parts)}.")
+    for w in singular_words:
+        out.append(w[0].upper() + w[1:] + ".")
+    if unsupported:
+        sd = next((c["sd"] for c in v["random"]["sds"] if c["term"] == slope_var and c["group"] == unit), None)
+        if sd is not None and sd > zero_tol:
+            why = test.get("why") or "it was not tested"
+            what = "rate of change" if longi else f"effect of {slope_var}"
+            out.append(f"The data do not support variation between {unit} in the {what}: {why}; its estimated SD "
+                       f"({fmt_num(sd)}), its correlation and the share of positive slopes are therefore not "
+                       "interpreted.")
     for c in v["random"]["cors"]:
         r = c["r"]
-        s = f"The correlation between the random {_term_name(c['term1'], v)} and {_term_name(c['term2'], v)} " \
-            f"was r = {fmt_unit(r)}"
         pair = {c["term1"], c["term2"]}
-        if pair == {icpt, slope} and math.isfinite(r):
+        names = f"the random {_term_name(c['term1'], v)} and {_term_name(c['term2'], v)}"
+        if math.isfinite(r) and abs(r) >= 1 - 1e-4:
+            out.append(f"The correlation between {names} was estimated at r = {fmt_unit(r)}, on the boundary "
+                       "(a singular fit): it says the model cannot separate these effects, not that they are "
+                       "perfectly related, and is not interpreted.")
+            continue
+        if unsupported and slope_var in pair and c["group"] == unit:
+            continue
+        s = f"The correlation between {names} was r = {fmt_unit(r)}"
+        if pair == {icpt, slope_var} and math.isfinite(r):
             if abs(r) < 0.1:
-                s += ", close to zero: the starting level said little about the rate of change"
-            else:
+                s += (", close to zero: the starting level said little about the rate of change" if longi
+                      else f", close to zero: the average level said little about the effect of {slope_var}")
+            elif longi:
                 s += (", so units that started higher tended to change " + ("more slowly" if r < 0 else "faster")
                       + " than units that started lower")
+            else:
+                s += (f", so levels of {c['group']} with a higher intercept tended to have a "
+                      + ("smaller" if r < 0 else "larger") + f" effect of {slope_var}")
         out.append(s + ".")
-    out.append(f"The residual SD was {fmt_num(v['random']['sigma'])}.")
+    out.append(f"The residual SD was {fmt_num(sigma)}.")
     share = v.get("share_positive")
     if share:
-        s = (f"Given the mean slope and its SD, an estimated {_pct(share['from_distribution'])} of units have a "
-             f"positive slope; {_pct(share['from_blups'])} of the {fmt_count(v['data']['n_units'])} unit-level "
-             "(BLUP) slopes were positive")
+        who = "units" if longi else f"levels of {unit}"
+        what = "a positive slope" if longi else f"a positive effect of {slope_var}"
+        s = (f"Given the mean slope and its SD, an estimated {_pct(share['from_distribution'])} of {who} have "
+             f"{what}; {_pct(share['from_blups'])} of the {fmt_count(v['data']['n_units'])} "
+             f"{'unit' if longi else unit}-level (BLUP) slopes were positive")
         if abs(share["from_blups"] - share["from_distribution"]) > 0.01:
             s += " (BLUPs are shrunk toward the mean slope, which pulls this share toward 0 or 1)"
         out.append(s + ".")
@@ -238,8 +326,8 @@ def _random_sentences(v: Mapping[str, Any]) -> list[str]:
 def _term_name(term: str, v: Mapping[str, Any]) -> str:
     if term == v.get("intercept_term"):
         return "intercepts"
-    if term == v.get("slope_term"):
-        return "slopes"
+    if term == (v.get("slope_var") or v.get("slope_term")):
+        return "slopes" if _longitudinal(v) else f"slopes of {term}"
     return f"effects of {term}"
 
 
@@ -266,8 +354,11 @@ def _variance_sentences(v: Mapping[str, Any]) -> list[str]:
     icc = v.get("icc")
     if icc:
         where = "In the random-intercept model" if icc.get("model") == "compare" else "In the model"
+        groups = list((v.get("design") or {}).get("groups") or {v["unit"]: 0})
+        between = ("units" if _longitudinal(v) and len(groups) <= 1 else f"levels of {v['unit']}" if len(groups) <= 1
+                   else f"the levels of {_join(groups)} together")
         out.append(f"{where}, {_pct(icc['adjusted'])} of the variance not explained by the fixed effects lay "
-                   f"between units (ICC = {fmt_unit(icc['adjusted'])}).")
+                   f"between {between} (ICC = {fmt_unit(icc['adjusted'])}).")
     return out
 
 
@@ -278,7 +369,8 @@ def _problem_sentences(v: Mapping[str, Any]) -> list[str]:
         which = f" ({_join(parts)})" if parts else ""
         out.append(f"The fit was singular: a variance was estimated at (or near) zero or a correlation at ±1{which}, "
                    "so the random-effects structure is more complex than these data support; consider dropping that "
-                   "component, rescaling or centring time, or collecting more waves.")
+                   + ("component, rescaling or centring time, or collecting more waves." if _longitudinal(v)
+                      else "component, rescaling the predictors, or collecting more groups."))
     if v.get("compare_singular"):
         out.append("The comparison model's fit was singular.")
     if not v.get("converged", True):

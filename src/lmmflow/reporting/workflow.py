@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import warnings
@@ -15,11 +14,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from ..design import DataError, as_pandas
 from ..formula import FormulaError, parse_formula
+from .tables import (  # noqa: F401 - re-exported: these lived here before
+    _has_random_slope,
+    _icc,
+    _intercept_only,
+    _optional,
+    _r2,
+    _share,
+    blup_table,
+    comparison_values,
+    fit_indices_table,
+    fixed_effects_table,
+    model_labels,
+    random_effects_rows,
+    random_effects_table,
+    singular_parts,
+    slope_test,
+)
 
 if TYPE_CHECKING:
     from ..results import LmerResult
@@ -282,24 +297,52 @@ def _expr_vars(expr: str) -> list[str]:
     return [n for n in dict.fromkeys(re.findall(r"[A-Za-z_.][A-Za-z0-9_.]*", expr)) if n not in {"I", "C", "np"}]
 
 
-def data_check(df: pd.DataFrame, response: str, time: str | None, unit: str) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Rows, units, waves per unit, time values and missing values of the columns the model uses.
-
-    Returns
-    -------
-    (dict, DataFrame)
-        The numbers, and a per-column missingness table (column, dtype, n_missing, pct_missing).
+def formula_columns(df: pd.DataFrame, formula: str) -> list[str]:
+    """The data columns a formula uses, response first, in the order they appear (grouping factors included).
 
     Examples
     --------
     >>> import pandas as pd
-    >>> d = pd.DataFrame({"id": [1, 1, 2], "time": [0, 1, 0], "y": [1.0, None, 2.0]})
-    >>> info, miss = data_check(d, "y", "time", "id")
-    >>> info["n_rows"], info["n_units"], info["waves_max"], int(miss.loc["y", "n_missing"])
-    (3, 2, 1, 1)
+    >>> d = pd.DataFrame({"y": [1.0], "x": [2.0], "g": ["a"], "h": ["b"], "unused": [0]})
+    >>> formula_columns(d, "y ~ log(x) + (1 | g) + (1 | g:h)")
+    ['y', 'x', 'g', 'h']
+    """
+    parsed = parse_formula(formula)
+    names = re.findall(r"[A-Za-z_.][A-Za-z0-9_.]*", formula.split("~", 1)[1])
+    for term in parsed.random:
+        names += [c for g in term.group for c in str(g).split(":")]
+    return [c for c in dict.fromkeys([parsed.response, *names]) if c in df.columns]
+
+
+def data_check(df: pd.DataFrame, response: str, time: str | None, unit: str,
+               columns: list[str] | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Rows, units, observations per unit, time values and missing values of every column the model uses.
+
+    Parameters
+    ----------
+    df : DataFrame
+    response, time, unit : str
+        ``time`` may be None (a design without time).
+    columns : list of str, optional
+        Every column the model uses (see :func:`formula_columns`); default the response, time and unit.
+
+    Returns
+    -------
+    (dict, DataFrame)
+        The numbers (``n_incomplete``: rows with a missing value in any of these columns), and a per-column
+        missingness table (column, dtype, n_missing, pct_missing) with one row per column used.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"id": [1, 1, 2], "time": [0, 1, 0], "y": [1.0, None, 2.0], "x": [None, 1, 2]})
+    >>> info, miss = data_check(d, "y", "time", "id", columns=["y", "time", "x", "id"])
+    >>> info["n_rows"], info["n_units"], info["waves_max"], int(miss.loc["y", "n_missing"]), info["n_incomplete"]
+    (3, 2, 1, 1, 2)
     """
     unit_cols = unit.split(":") if unit not in df.columns else [unit]
-    cols = [c for c in dict.fromkeys([response, time, *unit_cols]) if c is not None and c in df.columns]
+    cols = [c for c in dict.fromkeys([*(columns or []), response, time, *unit_cols])
+            if c is not None and c in df.columns]
     units = df[unit_cols].astype(str).agg(":".join, axis=1) if len(unit_cols) > 1 else df[unit]
     complete = df[cols].notna().all(axis=1)
     per_unit = complete.groupby(units).sum()
@@ -307,6 +350,7 @@ def data_check(df: pd.DataFrame, response: str, time: str | None, unit: str) -> 
         "n_rows": int(len(df)),
         "n_units": int(units.nunique()),
         "n_complete": int(complete.sum()),
+        "n_incomplete": int((~complete).sum()),
         "waves_min": int(per_unit.min()) if len(per_unit) else 0,
         "waves_max": int(per_unit.max()) if len(per_unit) else 0,
         "waves_median": float(per_unit.median()) if len(per_unit) else 0.0,
@@ -321,113 +365,6 @@ def data_check(df: pd.DataFrame, response: str, time: str | None, unit: str) -> 
     miss["pct_missing"] = 100.0 * miss["n_missing"] / max(len(df), 1)
     info["missing"] = {c: int(n) for c, n in miss["n_missing"].items()}
     return info, miss
-
-
-# ---- model results as plain numbers -----------------------------------------------------------------------
-def fixed_effects_table(m: LmerResult, ddf: str = "satterthwaite", level: float = 0.95) -> tuple[pd.DataFrame, str]:
-    """``m.coef_table(ddf)`` with Wald confidence limits; falls back to ``ddf="none"`` if ``ddf`` fails.
-
-    Returns
-    -------
-    (DataFrame, str)
-        Columns term, estimate, std_error, df, t_value, p_value, conf_low, conf_high; and the ddf used.
-    """
-    try:
-        tab = m.coef_table(ddf=ddf).copy()
-    except Exception as exc:  # noqa: BLE001 - a report falls back to normal p-values rather than stopping
-        if ddf == "none":
-            raise
-        warnings.warn(f"{ddf} df not available ({type(exc).__name__}: {exc}); using normal p-values", stacklevel=2)
-        ddf = "none"
-        tab = m.coef_table(ddf="none").copy()
-    try:
-        ci = m.confint(method="wald", level=level, parm="beta_")
-        ci = ci.loc[list(tab.index)]
-        lo, hi = ci.iloc[:, 0].to_numpy(), ci.iloc[:, 1].to_numpy()
-    except (ImportError, KeyError, NotImplementedError):
-        from scipy import stats
-
-        z = stats.norm.ppf(0.5 + level / 2)
-        lo = tab["estimate"].to_numpy() - z * tab["std_error"].to_numpy()
-        hi = tab["estimate"].to_numpy() + z * tab["std_error"].to_numpy()
-    tab["conf_low"], tab["conf_high"] = lo, hi
-    tab.index.name = "term"
-    return tab.reset_index(), ddf
-
-
-def random_effects_rows(m: LmerResult) -> dict[str, Any]:
-    """SDs, variances and correlations of the random effects and the residual SD, from ``m.varcorr``."""
-    vc = m.varcorr
-    sds, cors = [], []
-    for _, r in vc.iterrows():
-        if r["group"] == "Residual":
-            continue
-        if r["var2"] is None or (isinstance(r["var2"], float) and math.isnan(r["var2"])):
-            sds.append({"group": str(r["group"]), "term": str(r["var1"]), "variance": float(r["vcov"]),
-                        "sd": float(r["sdcor"])})
-        else:
-            cors.append({"group": str(r["group"]), "term1": str(r["var1"]), "term2": str(r["var2"]),
-                         "covariance": float(r["vcov"]), "r": float(r["sdcor"])})
-    return {"sds": sds, "cors": cors, "sigma": float(m.sigma), "residual_variance": float(m.sigma ** 2)}
-
-
-def singular_parts(rand: dict[str, Any], tol: float = 1e-4) -> list[str]:
-    """Which variance components sit on the boundary: SDs near 0 (relative to sigma) and correlations near ±1.
-
-    Examples
-    --------
-    >>> singular_parts({"sds": [{"group": "site", "term": "(Intercept)", "sd": 0.0}], "cors": [], "sigma": 5.0})
-    ['SD of (Intercept) | site = 0.00']
-    """
-    out = [f"SD of {s['term']} | {s['group']} = {s['sd']:.2f}" for s in rand["sds"] if s["sd"] <= tol * rand["sigma"]]
-    out += [f"correlation of {c['term1']} and {c['term2']} | {c['group']} = {c['r']:.2f}" for c in rand["cors"]
-            if abs(c["r"]) >= 1 - tol]
-    return out
-
-
-def random_effects_table(rand: dict[str, Any]) -> pd.DataFrame:
-    """The variance components as a table: group, term, variance, sd, corr (with the first term)."""
-    rows = [{"group": s["group"], "term": s["term"], "variance": s["variance"], "sd": s["sd"], "corr": None}
-            for s in rand["sds"]]
-    for c in rand["cors"]:
-        for row in rows:
-            if row["group"] == c["group"] and row["term"] == c["term2"] and row["corr"] is None:
-                row["corr"] = c["r"]
-    rows.append({"group": "Residual", "term": "", "variance": rand["residual_variance"], "sd": rand["sigma"],
-                 "corr": None})
-    return pd.DataFrame(rows)
-
-
-def comparison_values(m0_ml: LmerResult, m1_ml: LmerResult) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Likelihood-ratio test of two ML fits with :func:`lmmflow.anova`; ΔAIC/ΔBIC = compare - main."""
-    from .. import anova
-
-    tab = pd.DataFrame(anova(m0_ml, m1_ml))
-    last = tab.iloc[-1]
-    first = tab.iloc[0]
-    lrt = {"chisq": float(last["chisq"]), "df": float(last["df"]), "p_value": float(last["p_value"]),
-           "aic0": float(first["aic"]), "aic1": float(last["aic"]), "bic0": float(first["bic"]),
-           "bic1": float(last["bic"]), "loglik0": float(first["loglik"]), "loglik1": float(last["loglik"]),
-           "npar0": int(first["npar"]), "npar1": int(last["npar"])}
-    if "p_boundary" in tab.columns and pd.notna(last["p_boundary"]):
-        lrt["p_boundary"] = float(last["p_boundary"])
-    lrt["delta_aic"] = lrt["aic0"] - lrt["aic1"]
-    lrt["delta_bic"] = lrt["bic0"] - lrt["bic1"]
-    return lrt, tab
-
-
-def blup_table(m: LmerResult, unit: str) -> pd.DataFrame:
-    """Per-unit BLUPs (conditional modes), their conditional SDs and the unit-level coefficients."""
-    group = unit if unit in m.ranef else next(iter(m.ranef))
-    re_, sd, co = m.ranef[group], m.ranef_sd[group], m.coef[group]
-    out = pd.DataFrame(index=re_.index)
-    for c in re_.columns:
-        out[f"blup_{c}"] = re_[c].to_numpy()
-        out[f"cond_sd_{c}"] = sd[c].to_numpy()
-    for c in co.columns:
-        out[f"coef_{c}"] = co[c].to_numpy()
-    out.index.name = group
-    return out.reset_index()
 
 
 # ---- the report object ------------------------------------------------------------------------------------
@@ -494,7 +431,13 @@ class Report:
 
     def write(self, out_dir: str | os.PathLike[str],
               formats: tuple[str, ...] | list[str] | None = None) -> dict[str, Path]:
-        """Write the report, summaries, figures (PNG) and CSV tables into ``out_dir``.
+        """Write the report, summaries, figures (PNG) and CSV tables into ``out_dir``, losing nothing.
+
+        The files are written into a temporary folder beside ``out_dir`` and moved into place when complete,
+        so an interrupted run leaves the previous report (or none), never half of one. ``out_dir`` may be new,
+        empty, or a report lmmflow wrote before (it is replaced); a folder holding any file lmmflow did not
+        write is refused with :class:`lmmflow.reporting.output.OutputFolderError` (a ``FileExistsError``)
+        before anything is written. What was written is listed in ``.lmmflow-manifest.json``.
 
         Parameters
         ----------
@@ -517,17 +460,37 @@ class Report:
         >>> sorted(files)
         ['blups.csv', 'fixed_effects.csv', 'summary.txt']
         """
+        from .output import staged_folder
+
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        formats = self._formats(formats)
+        with staged_folder(out) as tmp:
+            staged = self.write_into(tmp, formats)
+        files = {k: out / p.relative_to(tmp) for k, p in staged.items()}
+        self.figures.update({k.split(":", 1)[1]: p for k, p in files.items() if k.startswith("figure:")})
+        self.files.update(files)
+        return files
+
+    def _formats(self, formats: tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
         formats = tuple(formats if formats is not None else self.values.get("formats", FORMATS))
         bad = [f for f in formats if f not in FORMATS]
         if bad:
             raise ValueError(f"unknown format(s) {bad}; choose from {FORMATS}")
+        return formats
+
+    def write_into(self, folder: str | os.PathLike[str],
+                   formats: tuple[str, ...] | list[str] | None = None) -> dict[str, Path]:
+        """Write the files straight into an existing ``folder`` (no staging, no checks; see :meth:`write`).
+
+        For callers that stage a folder themselves (:func:`lmmflow.reporting.output.staged_folder`), as the
+        CLI's tutorial does to add its data and explorer to the same folder.
+        """
+        out = Path(folder)
+        formats = self._formats(formats)
         files: dict[str, Path] = {}
         for name, png in self.figure_png.items():
             p = out / f"{name}.png"
             p.write_bytes(png)
-            self.figures[name] = p
             files[f"figure:{name}"] = p
         for name in ("blups", "fixed_effects"):
             p = out / f"{name}.csv"
@@ -540,7 +503,6 @@ class Report:
             p = out / fname
             p.write_text(make(), encoding="utf-8")
             files[fname] = p
-        self.files.update(files)
         return files
 
     def __repr__(self) -> str:
@@ -553,8 +515,14 @@ class Report:
 def report(data: Any, formula: str, compare: str | bool | None = None, out: str | os.PathLike[str] | None = None,
            time: str | None = None, unit: str | None = None, title: str = DEFAULT_TITLE, level: float = 0.95,
            seed: int | None = None, formats: tuple[str, ...] | list[str] = FORMATS, ddf: str = "satterthwaite",
-           reml: bool = True, n_trajectories: int = 30, figures: bool = True, dpi: int = 110) -> Report:
-    """Run the longitudinal workflow on long-format data and (optionally) write a report.
+           reml: bool = True, n_trajectories: int = 30, figures: bool = True, dpi: int = 110,
+           design: str = "auto") -> Report:
+    """Run the mixed-model workflow on long-format data and (optionally) write a report.
+
+    The report reads the design first (see :func:`lmmflow.reporting.design.detect_design`): longitudinal data
+    on shared waves, longitudinal data at unit-specific times (the mean curve is then smoothed), or grouped
+    data without a time variable (plants in sites, students in schools, subjects crossed with items), whose
+    text and figures speak of predictors and groups instead of trajectories.
 
     Steps: data check (rows, units, waves per unit, missingness); spaghetti plot; fit of the comparison
     model (by default the random-intercept model) and of the main model; likelihood-ratio test, AIC and BIC
@@ -576,7 +544,9 @@ def report(data: Any, formula: str, compare: str | bool | None = None, out: str 
     out : path, optional
         Write everything into this folder (see :meth:`Report.write`).
     time, unit : str, optional
-        Time and unit columns; inferred from the formula when not given.
+        Time and unit columns; inferred from the formula when not given. A ``time`` given here is taken as
+        time whatever its name; an inferred one only when it is named like time (``time``, ``wave``, ``Days``,
+        ``age``, ...).
     title : str
     level : float
         Confidence level of the intervals (and the test's alpha is ``1 - level`` in the text).
@@ -594,10 +564,20 @@ def report(data: Any, formula: str, compare: str | bool | None = None, out: str 
         Draw the figures (False: numbers and text only, faster).
     dpi : int
         Resolution of the PNG figures.
+    design : {"auto", "waves", "times", "grouped", "crossed"}
+        The design; ``"auto"`` reads it from the data.
 
     Returns
     -------
     Report
+
+    Notes
+    -----
+    The written summary interprets a random slope's SD, its correlation and the share of positive slopes
+    only when the likelihood-ratio test of the slope (main vs random-intercept model) has p < 1 - level;
+    a variance at zero or a correlation at ±1 is called singular instead of being interpreted. Confidence
+    intervals of fixed effects use the t distribution on the same df as the p-values. ``out=`` writes as
+    :meth:`Report.write` does: staged, and never over files lmmflow did not write.
 
     Examples
     --------
@@ -616,15 +596,31 @@ def report(data: Any, formula: str, compare: str | bool | None = None, out: str 
     df = load_data(data)
     if not isinstance(formula, str) or "~" not in formula:
         raise FormulaError(f"formula {formula!r} needs a response, e.g. 'y ~ time + (1 + time | id)'")
+    if out is not None:
+        from .output import check_output_folder
+
+        check_output_folder(out)  # refuse before the work, not after it
     check_long_format(df, formula)
+    if not parse_formula(formula).random:
+        raise FormulaError(f"formula {formula!r} has no random-effects term such as (1 | id): a mixed-model report "
+                           "needs at least one grouping factor; add one, e.g. 'y ~ time + (1 | id)'")
+    time_given = time is not None
     response, time, unit = infer_roles(formula, df, time, unit)
+    from .design import detect_design
+
+    des = detect_design(df, formula, time, unit, time_given=time_given, design=design)
+    slope_var = time
+    time = des["time"]
     if compare is None:
         compare = default_compare(formula, unit)
     elif compare is False:
         compare = None
     if compare is not None:
         check_long_format(df, compare)
-    info, missing = data_check(df, response, time, unit)
+    columns = formula_columns(df, formula)
+    if compare:
+        columns += [c for c in formula_columns(df, compare) if c not in columns]
+    info, missing = data_check(df, response, time, unit, columns=columns)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -635,7 +631,9 @@ def report(data: Any, formula: str, compare: str | bool | None = None, out: str 
     models: dict[str, Any] = {"main": m1}
     tables: dict[str, pd.DataFrame] = {"missing": missing}
     values: dict[str, Any] = {"title": title, "formula": formula, "compare_formula": compare, "response": response,
-                              "time": time, "unit": unit, "level": level, "reml": reml, "data": info,
+                              "time": time, "unit": unit, "design": des, "slope_var": slope_var,
+                              "time_given": time_given, "design_arg": design, "level": level,
+                              "reml": reml, "data": info,
                               "formats": tuple(formats), "seed": seed,
                               "source": os.fspath(data) if isinstance(data, (str, os.PathLike)) else None,
                               "reshape": None}
@@ -654,7 +652,8 @@ def report(data: Any, formula: str, compare: str | bool | None = None, out: str 
             values["lrt"], tables["comparison"] = comparison_values(m0_ml, m1_ml)
         except (ImportError, AttributeError) as exc:
             notes.append(f"model comparison skipped: {exc}")
-    values["main_label"], values["compare_label"] = model_labels(m1, m0, time, unit)
+    values["main_label"], values["compare_label"] = model_labels(m1, m0, slope_var, unit)
+    values["slope_test"] = slope_test(values, m1, slope_var)
 
     # interpretation
     with warnings.catch_warnings(record=True) as caught:
@@ -664,7 +663,7 @@ def report(data: Any, formula: str, compare: str | bool | None = None, out: str 
     tables["fixed_effects"] = fixed
     values["fixed"] = fixed.to_dict("records")
     values["intercept_term"] = "(Intercept)" if "(Intercept)" in m1.fixef.index else None
-    values["slope_term"] = time if time in m1.fixef.index else None
+    values["slope_term"] = slope_var if slope_var in m1.fixef.index else None
     values["random"] = random_effects_rows(m1)
     tables["random_effects"] = random_effects_table(values["random"])
     values["r2"] = _optional(notes, "R²", lambda: _r2(m1))
@@ -672,12 +671,15 @@ def report(data: Any, formula: str, compare: str | bool | None = None, out: str 
     icc = _optional(notes, "ICC", lambda: _icc(icc_model))
     values["icc"] = dict(icc, model=icc_which) if icc else None
     values["share_positive"] = None
-    values["time_interactions"] = [n for n in m1.fixef.index if ":" in n and time in n.split(":")]
+    values["time_interactions"] = [n for n in m1.fixef.index if ":" in n and slope_var in n.split(":")]
     if values["time_interactions"]:
-        notes.append(f"share of positive slopes not computed: the slope of {time} depends on "
+        notes.append(f"share of positive slopes not computed: the slope of {slope_var} depends on "
                      f"{', '.join(values['time_interactions'])}")
-    elif time is not None and _has_random_slope(m1, time):
-        values["share_positive"] = _optional(notes, "share of positive slopes", lambda: _share(m1, time))
+    elif slope_var is not None and _has_random_slope(m1, slope_var):
+        if values["slope_test"]["supported"]:
+            values["share_positive"] = _optional(notes, "share of positive slopes", lambda: _share(m1, slope_var))
+        else:
+            notes.append(f"share of positive slopes not interpreted: {values['slope_test']['why']}")
     tables["fit_indices"] = fit_indices_table(values)
     values["singular"] = bool(m1.is_singular)
     values["singular_parts"] = singular_parts(values["random"]) if values["singular"] else []
@@ -695,65 +697,3 @@ def report(data: Any, formula: str, compare: str | bool | None = None, out: str 
     if out is not None:
         rep.write(out, formats)
     return rep
-
-
-def _optional(notes: list[str], what: str, fn: Any) -> Any:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # singular fits are reported once, in the text
-            return fn()
-    except (ImportError, AttributeError, ValueError, np.linalg.LinAlgError) as exc:
-        notes.append(f"{what} not computed: {exc}")
-        return None
-
-
-def _r2(m: LmerResult) -> dict[str, float]:
-    from .. import r2
-
-    out = r2(m)
-    return {"marginal": float(out["marginal"]), "conditional": float(out["conditional"])}
-
-
-def _icc(m: LmerResult) -> dict[str, float]:
-    from .. import icc
-
-    out = icc(m)
-    return {"adjusted": float(out["adjusted"]), "unadjusted": float(out["unadjusted"])}
-
-
-def _share(m: LmerResult, time: str) -> dict[str, float]:
-    from ..derived import share_positive_slopes
-
-    s = share_positive_slopes(m, term=time)
-    return {k: float(v) for k, v in s.items()}
-
-
-def _intercept_only(m: LmerResult) -> bool:
-    return all(list(t.cnames) == ["(Intercept)"] for t in m.design.terms)
-
-
-def _has_random_slope(m: LmerResult, time: str) -> bool:
-    return any(time in t.cnames for t in m.design.terms)
-
-
-def model_labels(m1: LmerResult, m0: LmerResult | None, time: str | None, unit: str) -> tuple[str, str]:
-    """Names for the two models in the text: "random-slope model" / "random-intercept model" when they are."""
-    if m0 is not None and time is not None and _intercept_only(m0) and _has_random_slope(m1, time) \
-            and list(m0.fixef.index) == list(m1.fixef.index):
-        return "random-slope model", "random-intercept model"
-    return "main model", "comparison model"
-
-
-def fit_indices_table(values: dict[str, Any]) -> pd.DataFrame:
-    """R², ICC and share of positive slopes as a two-column table (quantity, value)."""
-    rows = []
-    if values.get("r2"):
-        rows += [("marginal R²", values["r2"]["marginal"]), ("conditional R²", values["r2"]["conditional"])]
-    if values.get("icc"):
-        src = "random-intercept model" if values["icc"]["model"] == "compare" else "main model"
-        rows += [(f"ICC, adjusted ({src})", values["icc"]["adjusted"]),
-                 (f"ICC, unadjusted ({src})", values["icc"]["unadjusted"])]
-    if values.get("share_positive"):
-        rows += [("share of positive slopes (distribution)", values["share_positive"]["from_distribution"]),
-                 ("share of positive slopes (BLUPs)", values["share_positive"]["from_blups"])]
-    return pd.DataFrame(rows, columns=["quantity", "value"])
