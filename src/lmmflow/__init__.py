@@ -85,7 +85,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see for the names loaded on fir
     from .inference.bootstrap import bootstrap
     from .inference.posterior import sim
     from .inference.profile import profile
-    from .reporting import report
+    from .reporting import OutputFolderError, detect_design, report
     from .results.broom import augment, glance
     from .scale.many import fit_many
 
