@@ -91,9 +91,13 @@ def test_singular_fit_is_said_not_raised() -> None:
 
 
 def test_resid_kinds(fit: lf.LmerResult) -> None:
-    np.testing.assert_allclose(fit.resid("pearson"), fit.residuals / fit.sigma)
-    with pytest.raises(ValueError):
-        fit.resid("deviance")
+    # lme4: without prior weights pearson = deviance = working = response; scaled divides by sigma
+    for kind in ("working", "pearson", "deviance"):
+        np.testing.assert_allclose(fit.resid(kind), fit.residuals)
+    np.testing.assert_allclose(fit.resid("scaled"), fit.residuals / fit.sigma)
+    np.testing.assert_allclose(fit.resid("pearson", scaled=True), fit.residuals / fit.sigma)
+    with pytest.raises(ValueError, match="partial"):
+        fit.resid("partial")
 
 
 def test_control_and_optimizers(sleepstudy: pd.DataFrame) -> None:
