@@ -224,6 +224,7 @@ def build_model_frame(
                 if k:
                     raise DataError(f"column {col!r} has {k} infinite value(s): remove or recode them before fitting")
                 complete &= finite
+            _check_magnitude(vals, col, parsed)
         elif isinstance(s.dtype, pd.CategoricalDtype):
             missing = np.asarray(s.array.codes) < 0  # code -1 is a missing value
             if missing.any():
@@ -261,6 +262,22 @@ def build_model_frame(
         weights=None if w is None else w[rows],
         offset=None if off is None else off[rows],
     )
+
+
+_HUGE = 1e150  # squares beyond ~1e300 overflow double precision in the cross-products
+
+
+def _check_magnitude(vals: np.ndarray, col: str, parsed: ParsedFormula) -> None:
+    """Values so large that their squares overflow: a clear error instead of overflow warnings and NaNs."""
+    if not len(vals):
+        return
+    with np.errstate(invalid="ignore"):
+        big = max(abs(float(np.nanmax(vals))), abs(float(np.nanmin(vals)))) if not np.isnan(vals).all() else 0.0
+    if big > _HUGE:
+        what = f"the response {col!r}" if col == parsed.response else f"column {col!r}"
+        raise DataError(f"{what} is too large in magnitude (max |value| = {big:.3g}): its squares and "
+                        "cross-products are not finite in double precision; rescale it (e.g. divide by a power "
+                        "of 10) before fitting")
 
 
 _MIXED = frozenset({"mixed", "mixed-integer"})

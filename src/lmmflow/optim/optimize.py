@@ -121,7 +121,12 @@ def _run_cobyqa(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.nda
     res = minimize(fn, x0, method="COBYQA", bounds=Bounds(lower, np.full(len(x0), np.inf)),
                    options={"maxfev": control.maxeval, "initial_tr_radius": control.initial_step,
                             "final_tr_radius": max(control.xtol_abs, 1e-10)})
-    return np.asarray(res.x, dtype=float), float(res.fun), str(res.message)
+    msg = str(res.message)
+    if "maximum number of" in msg.lower():
+        # scipy: "The maximum number of function evaluations / iterations has been exceeded" (the iteration
+        # limit follows from maxfev)
+        msg = "MAXEVAL_REACHED"
+    return np.asarray(res.x, dtype=float), float(res.fun), msg
 
 
 def _run_lbfgsb(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray, control: LmerControl,
