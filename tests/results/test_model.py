@@ -227,3 +227,25 @@ def _assert_plain(m: lf.LmerResult, snap: dict) -> None:
     pd.testing.assert_frame_equal(m.data, snap["data"])
     for k in ("fixef", "fitted", "weights", "pred"):
         np.testing.assert_array_equal(getattr(m, k) if k != "pred" else m.predict(), snap[k], err_msg=k)
+
+
+# ---- residual types as lme4's residuals.merMod (R values: tests/reference/make_inference.R) ------------
+
+def _inference_ref() -> dict:
+    import json
+    from pathlib import Path
+
+    return json.loads((Path(__file__).parents[1] / "reference" / "inference.json").read_text())
+
+
+@pytest.mark.parametrize("kind", ["response", "working", "pearson", "deviance"])
+@pytest.mark.parametrize("scaled", [False, True])
+def test_resid_types_match_lme4_on_a_weighted_fit(sleepstudy: pd.DataFrame, kind: str, scaled: bool) -> None:
+    ref = _inference_ref()["residuals"]
+    m = lf.lmer(ref["formula"], sleepstudy, weights=1.0 + (sleepstudy["Days"] % 3) / 2.0)
+    assert m.sigma == pytest.approx(ref["sigma"], rel=1e-6)
+    want = np.asarray(ref[f"{kind}_scaled" if scaled else kind])
+    np.testing.assert_allclose(m.resid(kind, scaled=scaled).to_numpy(), want, rtol=1e-5, atol=1e-6 * m.sigma)
+    if kind == "response":
+        np.testing.assert_allclose(m.resid("scaled").to_numpy(), np.asarray(ref["response_scaled"]), rtol=1e-5,
+                                   atol=1e-8)
