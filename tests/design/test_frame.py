@@ -3,9 +3,13 @@ the caller's data is never changed."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import lmmflow as lf
 from lmmflow import DataError, FormulaError
@@ -273,3 +277,87 @@ def test_duplicate_names_not_used_by_the_model_are_fine(sleepstudy: pd.DataFrame
 def test_constant_response_in_make_deviance_and_lformula_path(sleepstudy: pd.DataFrame) -> None:
     with pytest.raises(DataError, match="constant"):
         lf.make_deviance(F, sleepstudy.assign(Reaction=1.0))
+
+
+# ---- a sweep of odd inputs: a fit or a clear error, never an internal exception ---------------------------
+
+_RESPONSE = st.sampled_from(["ok", "nan", "inf", "huge", "constant", "text", "bool"])
+_GROUP = st.sampled_from(["ok", "nan", "mixed", "one_level", "float", "categorical"])
+_DAYS = st.sampled_from(["ok", "nan", "inf", "huge", "text", "constant"])
+_WEIGHTS = st.sampled_from([None, "ok", "zeros", "negative", "nan", "inf", "series_shuffled", "series_other",
+                            "short", "text"])
+_OFFSET = st.sampled_from([None, "ok", "nan", "series_other", "short"])
+
+
+def _corrupt(d: pd.DataFrame, resp: str, group: str, days: str, rng: np.random.Generator) -> pd.DataFrame:
+    d = d.copy()
+    k = rng.integers(0, len(d), 3)
+    if resp == "nan":
+        d.loc[d.index[k], "Reaction"] = np.nan
+    elif resp == "inf":
+        d.loc[d.index[k[0]], "Reaction"] = np.inf
+    elif resp == "huge":
+        d["Reaction"] = d["Reaction"] * 1e200
+    elif resp == "constant":
+        d["Reaction"] = 3.0
+    elif resp == "text":
+        d["Reaction"] = d["Reaction"].astype(str)
+    elif resp == "bool":
+        d["Reaction"] = d["Reaction"] > 250
+    if group == "nan":
+        d["Subject"] = d["Subject"].astype(object)
+        d.loc[d.index[k], "Subject"] = None
+    elif group == "mixed":
+        s = d["Subject"].astype(object)
+        s.iloc[:5] = s.iloc[:5].astype(int)
+        d["Subject"] = s
+    elif group == "one_level":
+        d["Subject"] = "a"
+    elif group == "float":
+        d["Subject"] = d["Subject"].astype(float)
+    elif group == "categorical":
+        d["Subject"] = d["Subject"].astype("category")
+    if days == "nan":
+        d["Days"] = d["Days"].astype(float)
+        d.loc[d.index[k], "Days"] = np.nan
+    elif days == "inf":
+        d["Days"] = d["Days"].astype(float)
+        d.loc[d.index[k[0]], "Days"] = -np.inf
+    elif days == "huge":
+        d["Days"] = d["Days"] * 1e250
+    elif days == "text":
+        d["Days"] = "d" + d["Days"].astype(str)
+    elif days == "constant":
+        d["Days"] = 1.0
+    return d
+
+
+def _vector(kind: str | None, d: pd.DataFrame, rng: np.random.Generator) -> object:
+    n = len(d)
+    base = 1.0 + rng.random(n)
+    return {None: None, "ok": base, "zeros": np.zeros(n), "negative": -base, "nan": np.r_[np.nan, base[1:]],
+            "inf": np.r_[np.inf, base[1:]], "series_shuffled": pd.Series(base, index=d.index).sample(frac=1.0),
+            "series_other": pd.Series(base, index=np.arange(n) + 10_000), "short": base[:-2],
+            "text": np.array(["x"] * n)}[kind]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(resp=_RESPONSE, group=_GROUP, days=_DAYS, weights=_WEIGHTS, offset=_OFFSET, seed=st.integers(0, 1000),
+       formula=st.sampled_from([F, "Reaction ~ Days + (1 | Subject)", "Reaction ~ 1 + (Days || Subject)"]))
+def test_property_odd_inputs_fit_or_fail_clearly(sleepstudy: pd.DataFrame, resp: str, group: str, days: str,
+                                                 weights: str | None, offset: str | None, seed: int,
+                                                 formula: str) -> None:
+    rng = np.random.default_rng(seed)
+    d = _corrupt(sleepstudy.iloc[:90], resp, group, days, rng)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m = lf.lmer(formula, d, weights=_vector(weights, d, rng), offset=_vector(offset, d, rng))
+    except (KeyError, IndexError, AttributeError, TypeError, np.linalg.LinAlgError, ZeroDivisionError) as exc:
+        pytest.fail(f"internal {type(exc).__name__} escaped: {exc}")
+    except (DataError, FormulaError, ValueError) as exc:
+        msg = str(exc)
+        assert msg  # a message for the user, not numpy's
+        assert not any(s in msg for s in ("could not convert", "broadcast", "array element", "ufunc")), msg
+        return
+    assert np.isfinite(m.objective) and np.isfinite(m.fixef.to_numpy()).all()
