@@ -123,3 +123,33 @@ def test_coef_and_long_frame(fm1: lf.LmerResult) -> None:
 def test_bad_n_sims(fm1: lf.LmerResult) -> None:
     with pytest.raises(ValueError):
         lf.sim(fm1, n_sims=0)
+
+
+@pytest.mark.parametrize("formula", ["Reaction ~ Days + (Days | Subject)", "Reaction ~ Days + (1 | Subject) + (1 | g)"])
+def test_draws_from_rows_and_from_cross_products_agree(sleepstudy: pd.DataFrame, formula: str) -> None:
+    """The two ways to the joint draws (rows in memory; cross-products only, as for a Dask fit) have the
+    covariance A^-1 of the weighted penalized least-squares system, several terms included."""
+    from lmmflow.inference import posterior as P
+
+    d = sleepstudy.assign(g=(sleepstudy["Days"] % 4).astype(str))
+    m = lf.lmer(formula, d, weights=1.0 + d["Days"] % 2, quiet=True)
+    lams = m.devfun.factor.lambdas_of(m.solution.theta)
+    X, n = m.design.X, m.nobs
+    blocks = []
+    for t, lam in zip(m.design.terms, lams):
+        pk = lam.shape[0]
+        Z = np.zeros((n, t.nlevels * pk))
+        V = t.matrix @ lam
+        for j in range(pk):
+            Z[np.arange(n), t.codes * pk + j] = V[:, j]
+        blocks.append(Z)
+    M = np.hstack(blocks + [X])
+    q = M.shape[1] - X.shape[1]
+    Ai = np.linalg.inv(M.T @ (m.weights[:, None] * M) + np.diag(np.r_[np.ones(q), np.zeros(X.shape[1])]))
+    sd = np.sqrt(np.diag(Ai))
+    ones = np.ones(60000)
+    for draw in (P._joint_draws, P._joint_draws_from_cross):
+        c = np.cov(np.hstack(draw(m, lams, ones, np.random.default_rng(3))).T)
+        np.testing.assert_allclose(np.diag(c), np.diag(Ai), rtol=0.035)
+        csd = np.sqrt(np.diag(c))
+        np.testing.assert_allclose(c / np.outer(csd, csd), Ai / np.outer(sd, sd), atol=0.03)

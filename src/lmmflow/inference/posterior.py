@@ -178,16 +178,18 @@ def _joint_draws(m: LmerResult, lams: list[np.ndarray], sigma: np.ndarray,
 
     d = m.design
     n = m.nobs
+    if d.X.shape[0] != n:  # a fit on a Dask DataFrame: no rows on the driver, A from the cross-products
+        return _joint_draws_from_cross(m, lams, sigma, rng)
     X = np.asarray(whole(d.fixed.matrix), dtype=float)
-    parts, q = [], 0
+    rows, cols, vals, q = [], [], [], 0
     for term, lam in zip(d.terms, lams):
-        vals = np.asarray(whole(term.matrix), dtype=float) @ lam  # rows of Z Lambda for this term
+        v = np.asarray(whole(term.matrix), dtype=float) @ lam  # rows of Z Lambda for this term
         pk = lam.shape[0]
-        cols = q + term.codes[:, None] * pk + np.arange(pk)[None, :]
-        parts.append(sp.csr_matrix((vals.ravel(), (np.repeat(np.arange(n), pk), cols.ravel())),
-                                   shape=(n, q + term.nlevels * pk)))
+        rows.append(np.repeat(np.arange(n), pk))
+        cols.append((q + term.codes[:, None] * pk + np.arange(pk)[None, :]).ravel())
+        vals.append(v.ravel())
         q += term.nlevels * pk
-    ZL = sp.hstack([sp.csr_matrix(pt, shape=(n, q)) for pt in parts]).tocsr() if parts else sp.csr_matrix((n, 0))
+    ZL = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, q))
     w = d.frame.weights
     sw = np.ones(n) if w is None else np.sqrt(w)
     M = sp.hstack([ZL, sp.csr_matrix(X)]).tocsr()
@@ -204,3 +206,48 @@ def _joint_draws(m: LmerResult, lams: list[np.ndarray], sigma: np.ndarray,
         rhs[:q] += rng.standard_normal((q, e - a))
         out[a:e] = solve(np.asarray(rhs)).T * sigma[a:e, None]
     return out[:, :q], out[:, q:]
+
+
+_DENSE_MAX = 6000  # random effects + fixed effects for the dense factor of A (288 MB)
+
+
+def _joint_draws_from_cross(m: LmerResult, lams: list[np.ndarray], sigma: np.ndarray,
+                            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """As :func:`_joint_draws`, with A formed from the fit's cross-products (weighted, as the fit's) and a
+    dense Cholesky factor A = C C' (draws C'^-1 z): for fits whose rows are not on the driver."""
+    from scipy.linalg import solve_triangular
+
+    cp = m.devfun.cp
+    p = cp.p
+    sizes = [t.nlevels * lam.shape[0] for t, lam in zip(m.design.terms, lams)]
+    q = int(sum(sizes))
+    if q + p > _DENSE_MAX:
+        raise NotImplementedError(f"sim of a fit without its rows on the driver needs a dense factor of order "
+                                  f"{q + p} (> {_DENSE_MAX}); fit the data in memory for lf.sim")
+    starts = np.r_[0, np.cumsum(sizes)].astype(int)
+    big = [np.kron(np.eye(t.nlevels), lam) for t, lam in zip(m.design.terms, lams)]
+    A = np.zeros((q + p, q + p))
+    for k, (D, lam) in enumerate(zip(cp.diag, lams)):
+        blk = np.einsum("ba,ibc,cd->iad", lam, D, lam)  # lam' D_i lam per level
+        sl = slice(starts[k], starts[k + 1])
+        A[sl, sl] = _block_diag(blk)
+        A[sl, q:] = big[k].T @ np.asarray(cp.xz[k][:p], dtype=float).T
+        A[q:, sl] = A[sl, q:].T
+    for (k, j), off in cp.off.items():
+        blk = big[k].T @ np.asarray(off.todense()) @ big[j]
+        A[starts[k]:starts[k + 1], starts[j]:starts[j + 1]] = blk
+        A[starts[j]:starts[j + 1], starts[k]:starts[k + 1]] = blk.T
+    A[q:, q:] = np.asarray(cp.xx[:p, :p], dtype=float)
+    A[np.arange(q), np.arange(q)] += 1.0
+    C = np.linalg.cholesky(A)
+    z = rng.standard_normal((q + p, len(sigma)))
+    out = solve_triangular(C.T, z, lower=False).T * sigma[:, None]
+    return out[:, :q], out[:, q:]
+
+
+def _block_diag(blocks: np.ndarray) -> np.ndarray:
+    nl, pk, _ = blocks.shape
+    out = np.zeros((nl * pk, nl * pk))
+    for i in range(nl):
+        out[i * pk:(i + 1) * pk, i * pk:(i + 1) * pk] = blocks[i]
+    return out
