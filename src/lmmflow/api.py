@@ -46,6 +46,8 @@ def make_deviance(design: ModelDesign | str, data: Any = None, reml: bool = True
         A design from :func:`lformula`, or a formula (then ``data`` is needed).
     data : DataFrame, optional
     reml : bool
+    weights, offset : str, array-like or pandas.Series, optional
+        As for :func:`lmer` (a Series is aligned on the data's index).
 
     Returns
     -------
@@ -74,6 +76,16 @@ def check_response(y: np.ndarray, name: str) -> None:
     """Refuse a response that cannot be fitted: constant, or so large that its square overflows.
 
     lme4 fits a constant response with sigma ~ 0 and warnings; lmmflow says so plainly instead.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_response(np.array([1.0, 2.0]), "y")
+    >>> try:
+    ...     check_response(np.ones(3), "y")
+    ... except ValueError as e:
+    ...     print(str(e)[:38])
+    the response 'y' is constant (every va
     """
     if len(y) and float(np.ptp(y)) == 0.0:
         raise DataError(f"the response {name!r} is constant (every value is {y[0]:g}): there is no variation to "
@@ -118,6 +130,15 @@ def check_scale(design: ModelDesign, tol: float = 1e3) -> str | None:
     As lme4: columns that hold only 0 and 1 (intercept, dummies) are left out; the warning is due when the
     ratio of two columns' standard deviations, or a standard deviation itself, is beyond ``tol`` or below
     ``1/tol``.  Designs read in row blocks (large data) are not checked.
+
+    Examples
+    --------
+    >>> import lmmflow as lf
+    >>> d = lf.load_dataset("sleepstudy")
+    >>> check_scale(lf.lformula("Reaction ~ Days + (1 | Subject)", d)) is None
+    True
+    >>> check_scale(lf.lformula("Reaction ~ I(Days * 1e6) + (1 | Subject)", d))
+    'Some predictor variables are on very different scales: consider rescaling'
     """
     X = design.fixed.matrix
     if isinstance(X, RowMatrix) or X.shape[1] == 0 or X.shape[0] < 2:
@@ -195,14 +216,18 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset
         Long-format data.  Not modified.  Rows with missing values in the columns used are dropped and counted.
     reml : bool
         REML (default, as lme4) or maximum likelihood (``reml=False``; needed to compare fixed effects by LRT).
-    weights, offset : str or array-like, optional
-        Prior weights (residual variance sigma^2 / w) and an offset, as lme4's.
+    weights, offset : str, array-like or pandas.Series, optional
+        Prior weights (residual variance sigma^2 / w) and an offset, as lme4's: a column name, a Series
+        (aligned on the data's index, never by position; refused when its index does not cover the data's)
+        or an array (one value per row, by position).  Weights must be non-negative, not all zero.
     control : LmerControl, optional
         Optimizer and tolerances.
     record : bool
         Keep every optimizer evaluation in ``m.optinfo.log``.
     quiet : bool
-        Do not warn about dropped rows/columns or singular fits (they are still in the summary).
+        Do not warn about dropped rows/columns, predictors on very different scales or singular fits (they
+        are still in the summary).  Convergence problems (the optimizer's evaluation limit, a Newton step
+        that would still lower the objective) always warn, as lme4's, with :class:`lmmflow.ConvergenceWarning`.
 
     Returns
     -------
