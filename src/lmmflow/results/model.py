@@ -113,7 +113,8 @@ class LmerResult:
         o = self._optinfo
         return _dc_replace(o, theta0=np.array(o.theta0, copy=True), theta=np.array(o.theta, copy=True),
                            gradient=None if o.gradient is None else np.array(o.gradient, copy=True),
-                           hessian=None if o.hessian is None else np.array(o.hessian, copy=True))
+                           hessian=None if o.hessian is None else np.array(o.hessian, copy=True),
+                           log=tuple((np.array(t, copy=True), f) for t, f in o.log))
 
     @property
     def data(self) -> pd.DataFrame:
