@@ -13,6 +13,7 @@ import lmmflow as lf
 F = "Reaction ~ Days + (Days | Subject)"
 
 
+@pytest.mark.filterwarnings("ignore:maxeval=4 < 10")
 @pytest.mark.parametrize("optimizer", ["bobyqa", "nelder-mead", "cobyqa", "lbfgsb"])
 def test_evaluation_limit_warns_as_lme4(sleepstudy: pd.DataFrame, optimizer: str) -> None:
     """lme4: "convergence code ... maxeval/maxfun reached" / "failure to converge in N evaluations"."""
@@ -45,8 +46,9 @@ def test_optimize_theta_records_alerts_without_warning_when_asked(sleepstudy: pd
         opt = lf.optimize_theta(f, f.theta0, f.lower, control=lf.LmerControl(optimizer="bobyqa", maxeval=5),
                                 warn=False)
     assert len(opt.alerts) == 2 and "failure to converge in 5" in opt.alerts[1]
-    with pytest.warns(lf.ConvergenceWarning, match="failure to converge"):
+    with pytest.warns(lf.ConvergenceWarning) as caught:
         lf.optimize_theta(f, f.theta0, f.lower, control=lf.LmerControl(optimizer="bobyqa", maxeval=5))
+    assert [str(w.message) for w in caught] == list(opt.alerts)
 
 
 def test_convergence_warnings_can_be_filtered_alone(sleepstudy: pd.DataFrame) -> None:
