@@ -13,7 +13,9 @@ import pytest
 matplotlib.use("Agg")
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = Path(os.environ.get("LMMFLOW_REFERENCE", REPO.parent / "shared" / "reference" / "lme4_reference.json"))
+# R's results live in the repository (tests/reference/make_lme4_reference.R makes them), so every clone runs
+# the reference checks; LMMFLOW_REFERENCE may point at another copy (its data/ folder beside it).
+REFERENCE = Path(os.environ.get("LMMFLOW_REFERENCE", REPO / "tests" / "reference" / "lme4_reference.json"))
 
 
 @pytest.fixture(scope="session")
@@ -25,9 +27,11 @@ def sleepstudy() -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def reference() -> dict:
-    """R's results (lme4, lmerTest, pbkrtest); the tests that need them skip when they are absent."""
+    """R's results (lme4, lmerTest, pbkrtest), kept in tests/reference/lme4_reference.json."""
     if not REFERENCE.exists():
-        pytest.skip(f"reference results not found at {REFERENCE}")
+        raise FileNotFoundError(
+            f"reference results not found at {REFERENCE} (unset LMMFLOW_REFERENCE to use the repository's)"
+        )
     return json.loads(REFERENCE.read_text())
 
 

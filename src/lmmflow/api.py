@@ -13,6 +13,7 @@ import warnings
 from importlib import resources
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .control import LmerControl
@@ -20,8 +21,15 @@ from .core import CrossProducts, DevianceFunction
 from .core.dense import SmallDenseObjective
 from .core.schur import SchurObjective
 from .core.start import moment_theta
-from .design import ModelDesign, lformula
-from .exceptions import DroppedRowsWarning, FitMessage, RankDeficiencyWarning, SingularFitWarning  # noqa: F401
+from .design import DataError, ModelDesign, lformula
+from .design.lazy import RowMatrix
+from .exceptions import (  # noqa: F401
+    ConvergenceWarning,
+    DroppedRowsWarning,
+    FitMessage,
+    RankDeficiencyWarning,
+    SingularFitWarning,
+)
 from .optim import optimize_theta
 from .optim.threads import HEAVY_DENSE, IdleCoreLapack, blas_threads
 from .results.model import LmerResult, make_blocks
@@ -39,6 +47,8 @@ def make_deviance(design: ModelDesign | str, data: Any = None, reml: bool = True
         A design from :func:`lformula`, or a formula (then ``data`` is needed).
     data : DataFrame, optional
     reml : bool
+    weights, offset : str, array-like or pandas.Series, optional
+        As for :func:`lmer` (a Series is aligned on the data's index).
 
     Returns
     -------
@@ -59,11 +69,90 @@ def make_deviance(design: ModelDesign | str, data: Any = None, reml: bool = True
     return DevianceFunction(_cross_products(design), reml=reml)
 
 
+def _response_name(design: ModelDesign) -> str:
+    return design.formula.response
+
+
+def check_response(y: np.ndarray, name: str) -> None:
+    """Refuse a response that cannot be fitted: constant, or so large that its square overflows.
+
+    lme4 fits a constant response with sigma ~ 0 and warnings; lmmflow says so plainly instead.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_response(np.array([1.0, 2.0]), "y")
+    >>> try:
+    ...     check_response(np.ones(3), "y")
+    ... except ValueError as e:
+    ...     print(str(e)[:38])
+    the response 'y' is constant (every va
+    """
+    if len(y) and float(np.ptp(y)) == 0.0:
+        raise DataError(f"the response {name!r} is constant (every value is {y[0]:g}): there is no variation to "
+                        "model; check the column or choose another response")
+    with np.errstate(over="ignore"):
+        ss = float(np.dot(y, y))
+    if not np.isfinite(ss):
+        raise DataError(f"the response {name!r} is too large in magnitude (max |y| = {np.abs(y).max():.3g}): its "
+                        "cross-products are not finite in double precision; rescale it (e.g. divide by a power "
+                        "of 10) before fitting")
+
+
+def _check_cross_products(cp: CrossProducts, design: ModelDesign) -> None:
+    """Non-finite cross-products (overflow from huge values) as a clear error naming the columns."""
+    if np.isfinite(cp.xx).all() and all(np.isfinite(z).all() for z in cp.xz) and all(
+            np.isfinite(d).all() for d in cp.diag):
+        return
+    names = list(design.fixed.names)
+    bad = [names[j] for j in range(len(names)) if not np.isfinite(cp.xx[j]).all()]
+    what = f"fixed-effect column(s) {bad}" if bad else f"the response {_response_name(design)!r}"
+    if not bad and np.isfinite(cp.xx[-1, -1]):
+        what = "the random-effects model matrix"
+    raise DataError(f"the cross-products of {what} are not finite (values too large in magnitude for double "
+                    "precision); rescale the variables (e.g. divide by a power of 10) before fitting")
+
+
 def _cross_products(design: ModelDesign) -> CrossProducts:
+    check_response(design.y, _response_name(design))
     if design.cross is not None:
-        return design.cross
-    y = design.y if design.frame.offset is None else design.y - design.frame.offset
-    return CrossProducts.build(make_blocks(design), design.fixed.matrix, y, design.frame.weights)
+        cp = design.cross
+    else:
+        y = design.y if design.frame.offset is None else design.y - design.frame.offset
+        with np.errstate(over="ignore", invalid="ignore"):
+            cp = CrossProducts.build(make_blocks(design), design.fixed.matrix, y, design.frame.weights)
+    _check_cross_products(cp, design)
+    return cp
+
+
+def check_scale(design: ModelDesign, tol: float = 1e3) -> str | None:
+    """lme4's ``checkScaleX``: the message when the fixed-effect columns are on very different scales.
+
+    As lme4: columns that hold only 0 and 1 (intercept, dummies) are left out; the warning is due when the
+    ratio of two columns' standard deviations, or a standard deviation itself, is beyond ``tol`` or below
+    ``1/tol``.  Designs read in row blocks (large data) are not checked.
+
+    Examples
+    --------
+    >>> import lmmflow as lf
+    >>> d = lf.load_dataset("sleepstudy")
+    >>> check_scale(lf.lformula("Reaction ~ Days + (1 | Subject)", d)) is None
+    True
+    >>> check_scale(lf.lformula("Reaction ~ I(Days * 1e6) + (1 | Subject)", d))
+    'Some predictor variables are on very different scales: consider rescaling'
+    """
+    X = design.fixed.matrix
+    if isinstance(X, RowMatrix) or X.shape[1] == 0 or X.shape[0] < 2:
+        return None
+    cont = ~np.all((X == 0) | (X == 1), axis=0)
+    if not cont.any():
+        return None
+    with np.errstate(divide="ignore"):
+        logsd = np.log(X[:, cont].std(axis=0, ddof=1))
+    spread = np.abs(logsd[:, None] - logsd[None, :]).max() if logsd.size > 1 else 0.0
+    if max(spread, np.abs(logsd).max()) > np.log(tol):
+        return "Some predictor variables are on very different scales: consider rescaling"
+    return None
 
 
 def fit_design(design: ModelDesign, reml: bool = True, control: LmerControl | None = None,
@@ -126,13 +215,16 @@ def fit_design(design: ModelDesign, reml: bool = True, control: LmerControl | No
                 start, scale = moments, 0.1 * moments
         opt = optimize_theta(devfun, start, devfun.lower, control=control, record=record, scale=scale,
                              value_and_grad=devfun.value_and_gradient,
-                             cheap_gradient=small)
+                             cheap_gradient=small, warn=False)
         if not opt.converged and control.optimizer == "lbfgsb":
             # a gradient method that stopped early gets a second opinion from BOBYQA, started where it stopped
+            # (the warnings are those of the optimization kept)
             retry = optimize_theta(devfun, opt.theta, devfun.lower, control=control.replace(optimizer="bobyqa"),
-                                   record=record)
+                                   record=record, warn=False)
             if retry.fmin <= opt.fmin:
                 opt = retry
+        for msg in opt.alerts:  # as lme4's convergence warnings
+            warnings.warn(msg, ConvergenceWarning, stacklevel=3)
         result = LmerResult(design, devfun, opt, control, data_name=data_name)
         devfun.factor.release()  # the result holds its solution; later users update the factor again
         return result
@@ -156,15 +248,19 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset
         Long-format data.  Not modified.  Rows with missing values in the columns used are dropped and counted.
     reml : bool
         REML (default, as lme4) or maximum likelihood (``reml=False``; needed to compare fixed effects by LRT).
-    weights, offset : str or array-like, optional
-        Prior weights (residual variance sigma^2 / w) and an offset, as lme4's (added to the formula's
-        ``offset(...)`` terms).
+    weights, offset : str, array-like or pandas.Series, optional
+        Prior weights (residual variance sigma^2 / w) and an offset, as lme4's: a column name, a Series
+        (aligned on the data's index, never by position; refused when its index does not cover the data's)
+        or an array (one value per row, by position).  Weights must be non-negative, not all zero.  The
+        offset is added to the formula's ``offset(...)`` terms.
     control : LmerControl, optional
         Optimizer and tolerances.
     record : bool
         Keep every optimizer evaluation in ``m.optinfo.log``.
     quiet : bool
-        Do not warn about dropped rows/columns or singular fits (they are still in the summary).
+        Do not warn about dropped rows/columns, predictors on very different scales or singular fits (they
+        are still in the summary).  Convergence problems (the optimizer's evaluation limit, a Newton step
+        that would still lower the objective) always warn, as lme4's, with :class:`lmmflow.ConvergenceWarning`.
     contrasts : dict, optional
         Column -> ``"treatment"``, ``"sum"``, ``"helmert"`` or ``"poly"`` (R's ``contrasts=``); ordered
         categoricals get ``"poly"`` by default, as in R.
@@ -198,6 +294,9 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset
         if design.frame.n_dropped:
             warnings.warn(f"{design.frame.n_dropped} row(s) with missing values in the model's columns were "
                           "dropped", DroppedRowsWarning, stacklevel=2)
+        scale_msg = check_scale(design)
+        if scale_msg:
+            warnings.warn(scale_msg, ConvergenceWarning, stacklevel=2)
         if m.is_singular:
             warnings.warn("boundary (singular) fit: a variance is (nearly) zero or a correlation is +/-1; "
                           "see m.varcorr and consider a simpler random-effects structure", SingularFitWarning,

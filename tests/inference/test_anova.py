@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -267,3 +269,74 @@ def test_compare_models(sleepstudy: pd.DataFrame) -> None:
     assert t2.loc["m1", "aic"] == pytest.approx(m1.update(reml=False).aic)
     w = np.exp(-0.5 * t2["delta_aic"])
     np.testing.assert_allclose(t2["aic_weight"], w / w.sum())
+
+
+# ---- type I / II / III tables and contestMD against lmerTest (tests/reference/make_inference.R) ----------
+
+_REFDIR = Path(__file__).parents[1] / "reference"
+INF = json.loads((_REFDIR / "inference.json").read_text())
+
+
+def _inf_fit(case: dict) -> lf.LmerResult:
+    d = pd.read_csv(_REFDIR / case["data"])
+    for col in case["factors"]:
+        d[col] = d[col].astype(str)
+    return lf.lmer(case["formula"], d, quiet=True)
+
+
+@pytest.fixture(scope="module", params=sorted(INF["models"]))
+def inf_case(request: pytest.FixtureRequest) -> tuple[dict, lf.LmerResult]:
+    case = INF["models"][request.param]
+    return case, _inf_fit(case)
+
+
+@pytest.mark.parametrize("ddf, key", [("satterthwaite", "satterthwaite"), ("kenward-roger", "kenward_roger")])
+@pytest.mark.parametrize("type_", [1, 2, 3])
+def test_anova_types_match_lmertest(inf_case: tuple[dict, lf.LmerResult], ddf: str, key: str, type_: int) -> None:
+    case, m = inf_case
+    want = {k: v if isinstance(v, list) else [v] for k, v in case["anova"][key][f"type{type_}"].items()}
+    a = lf.anova(m, type=type_, ddf=ddf)
+    assert [t.replace(" ", "") for t in a.index] == [t.replace(" ", "") for t in want["term"]]
+    for col in ("sum_sq", "mean_sq", "den_df", "f_value", "p_value"):
+        np.testing.assert_allclose(a[col].to_numpy(dtype=float), np.asarray(want[col], dtype=float), rtol=2e-5,
+                                   err_msg=f"{case['formula']} type {type_} {ddf} {col}")
+    np.testing.assert_array_equal(a["num_df"], want["num_df"])
+    roman = {1: "I", 2: "II", 3: "III"}[type_]
+    b = lf.anova(m, type=roman, ddf=ddf)
+    pd.testing.assert_frame_equal(a, b)
+    assert b.attrs["heading"].startswith(f"Type {roman} Analysis")
+
+
+def test_type2_differs_from_type3_only_for_contained_terms() -> None:
+    case = INF["models"]["fg_interaction"]
+    m = _inf_fit(case)
+    a2, a3 = lf.anova(m, type=2), lf.anova(m, type=3)
+    assert a2.loc["f:g", "f_value"] == pytest.approx(a3.loc["f:g", "f_value"], rel=1e-10)  # not contained
+    assert a2.loc["g", "f_value"] != pytest.approx(a3.loc["g", "f_value"], rel=1e-3)  # contained in f:g
+    with pytest.raises(ValueError, match="'III', 'II' or 'I'"):
+        lf.anova(m, type=4)
+
+
+@pytest.mark.parametrize("name", [k for k in INF["contests"]["cases"] if k != "zero_rows"])
+@pytest.mark.parametrize("ddf, key", [("satterthwaite", "satterthwaite"), ("kenward-roger", "kenward_roger")])
+def test_joint_contrast_with_rank_deficient_L_as_lmertest(name: str, ddf: str, key: str) -> None:
+    info = INF["contests"]
+    m = _inf_fit({"data": info["data"], "formula": info["formula"], "factors": ["f", "g", "Subject"]})
+    c = info["cases"][name]
+    r = lf.contrast(m, np.asarray(c["L"], dtype=float), ddf=ddf, joint=True)
+    assert len(r) == 1 and int(r["num_df"].iloc[0]) == c[key]["num_df"]
+    for col in ("sum_sq", "mean_sq", "den_df", "f_value", "p_value"):
+        assert float(r[col].iloc[0]) == pytest.approx(c[key][col], rel=1e-5), col
+
+
+def test_zero_row_contrast_gives_an_empty_table_as_lmertest() -> None:
+    info = INF["contests"]
+    assert info["cases"]["zero_rows"]["nrow"] == 0
+    m = _inf_fit({"data": info["data"], "formula": info["formula"], "factors": ["f", "g", "Subject"]})
+    p = len(m.fixef_names)
+    for L in (np.zeros((0, p)), np.zeros((2, p))):  # no rows; rows of rank 0
+        for ddf in ("satterthwaite", "kenward-roger"):
+            r = lf.contrast(m, L, joint=True, ddf=ddf)
+            assert len(r) == 0
+            assert list(r.columns) == ["sum_sq", "mean_sq", "num_df", "den_df", "f_value", "p_value"]
+    assert len(lf.contrast(m, np.zeros((0, p)))) == 0

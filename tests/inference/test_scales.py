@@ -248,7 +248,7 @@ def test_level_is_honoured_everywhere(fm1: lf.LmerResult, boot, prof_sd, prof_vc
         r = ran_pars_intervals(fm1, method, level=0.8, scale="vcov", **kw)
         r95 = ran_pars_intervals(fm1, method, level=0.95, scale="vcov", **kw)
         assert (_width(r) < _width(r95)).all(), method
-    t80 = lf.tidy(fm1, effects="fixed", conf_int=True, conf_level=0.8)
+    t80 = lf.tidy(fm1, effects="fixed", conf_int=True, conf_level=0.8, ddf="normal")  # z: as confint(wald)
     np.testing.assert_allclose(t80[["conf_low", "conf_high"]], w[0], rtol=1e-12)
     rv = [lf.tidy(fm1, effects="ran_vals", conf_int=True, conf_level=lv) for lv in (0.8, 0.95)]
     np.testing.assert_allclose((rv[0].conf_high - rv[0].conf_low) / (rv[1].conf_high - rv[1].conf_low), z80 / z95)

@@ -1,5 +1,5 @@
 """Full fits against lme4 1.1-31 on every reference case, with the tolerances of
-../shared/reference/README.md: objective no worse than lme4's by 1e-6 relative; fixed effects, sigma
+tests/reference/README.md: objective no worse than lme4's by 1e-6 relative; fixed effects, sigma
 and variance components 1e-5 relative; random effects and conditional SDs 1e-3 relative."""
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import pandas as pd
 from ..formula import FormulaError, ParsedFormula
 from .matrices import required_variables
 
-__all__ = ["DataError", "ModelFrame", "as_pandas", "build_model_frame", "required_columns"]
+__all__ = ["DataError", "ModelFrame", "align_series", "as_pandas", "build_model_frame", "required_columns"]
 
 
 class DataError(ValueError):
@@ -124,12 +124,16 @@ class ModelFrame:
 
 
 def _as_row_vector(value: object, data: pd.DataFrame, name: str) -> np.ndarray | None:
+    """``value`` as one float per row of ``data``: a column name, a pandas Series aligned on the data's index
+    (never by position), or an array-like taken by position (its length checked)."""
     if value is None:
         return None
     if isinstance(value, str):
         if value not in data.columns:
             raise DataError(f"{name}={value!r} is not a column of the data; columns are {list(data.columns)}")
         arr = data[value].to_numpy()
+    elif isinstance(value, pd.Series):
+        arr = align_series(value, data.index, name, "the data").to_numpy()
     else:
         arr = np.asarray(value)
     if arr.ndim != 1 or len(arr) != len(data):
@@ -137,7 +141,33 @@ def _as_row_vector(value: object, data: pd.DataFrame, name: str) -> np.ndarray |
     try:
         return arr.astype(float)
     except (TypeError, ValueError) as exc:
-        raise DataError(f"{name} must be numeric") from exc
+        raise DataError(f"{name} must be numeric, got values of type {arr.dtype}") from exc
+
+
+def align_series(value: pd.Series, index: pd.Index, name: str, what: str) -> pd.Series:
+    """A Series reordered to ``index`` by its labels, or a :class:`DataError` when its labels do not cover
+    ``index`` (a Series is never used by position).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> align_series(pd.Series([1.0, 2.0], index=[1, 0]), pd.RangeIndex(2), "weights", "the data").tolist()
+    [2.0, 1.0]
+    """
+    if value.index.equals(index):
+        return value
+    if not value.index.is_unique:
+        raise DataError(f"{name}: the Series' index has duplicate labels, so it cannot be aligned with {what}'s "
+                        "rows; pass a Series indexed like the data (or a numpy array, taken by position)")
+    if not index.is_unique:
+        raise DataError(f"{name}: {what}'s index has duplicate labels, so a Series cannot be aligned with it; "
+                        "reset the data's index or pass a numpy array (taken by position)")
+    missing = index.difference(value.index) if len(index) else index
+    if len(missing):
+        raise DataError(f"{name}: the Series' index does not match {what}'s: {len(missing)} row label(s) of "
+                        f"{what} are missing from it (e.g. {list(missing[:3])}); a Series is aligned on the index, "
+                        "never by position: pass one indexed like the data (or .to_numpy() to use positions)")
+    return value.reindex(index)
 
 
 def build_model_frame(
@@ -166,6 +196,12 @@ def build_model_frame(
     if len(data) == 0:
         raise DataError("the data has no rows: pass a frame with at least a few observations")
     needed = required_columns(parsed, data.columns)
+    if not data.columns.is_unique:
+        dup = {str(c) for c in data.columns[data.columns.duplicated()]}
+        used = sorted(dup & set().union(*needed.values()))
+        if used:
+            raise DataError(f"the data has several columns named {used}: rename them so each name is used once "
+                            "(e.g. df.columns = [...] or df.loc[:, ~df.columns.duplicated()])")
     cols: list[str] = []
     for part, names in needed.items():
         for col in sorted(names):
@@ -200,17 +236,22 @@ def build_model_frame(
                 if k:
                     raise DataError(f"column {col!r} has {k} infinite value(s): remove or recode them before fitting")
                 complete &= finite
+            _check_magnitude(vals, col, parsed)
         elif isinstance(s.dtype, pd.CategoricalDtype):
             missing = np.asarray(s.array.codes) < 0  # code -1 is a missing value
             if missing.any():
                 complete &= ~missing
-        elif s.hasnans:
-            complete &= ~s.isna().to_numpy()
+        else:
+            _check_value_types(s, col, parsed)
+            if s.hasnans:
+                complete &= ~s.isna().to_numpy()
     for arr, name in ((w, "weights"), (off, "offset")):
         if arr is not None and np.isinf(arr).any():
-            raise DataError(f"{name} has infinite values")
+            raise DataError(f"{name} has {int(np.isinf(arr).sum())} infinite value(s): remove or recode them")
     if w is not None and (w[complete] < 0).any():
-        raise DataError("weights must be non-negative")
+        raise DataError(f"weights must be non-negative ({int((w[complete] < 0).sum())} are negative), as in lme4")
+    if w is not None and complete.any() and not (w[complete] > 0).any():
+        raise DataError("weights are all zero on the rows used: at least one observation needs a positive weight")
     n_dropped = int((~complete).sum())
     if not complete.any():
         raise DataError(f"no complete rows: every row has a missing value in one of {cols}")
@@ -233,6 +274,42 @@ def build_model_frame(
         weights=None if w is None else w[rows],
         offset=None if off is None else off[rows],
     )
+
+
+_HUGE = 1e150  # squares beyond ~1e300 overflow double precision in the cross-products
+
+
+def _check_magnitude(vals: np.ndarray, col: str, parsed: ParsedFormula) -> None:
+    """Values so large that their squares overflow: a clear error instead of overflow warnings and NaNs."""
+    if not len(vals):
+        return
+    with np.errstate(invalid="ignore"):
+        big = max(abs(float(np.nanmax(vals))), abs(float(np.nanmin(vals)))) if not np.isnan(vals).all() else 0.0
+    if big > _HUGE:
+        what = f"the response {col!r}" if col == parsed.response else f"column {col!r}"
+        raise DataError(f"{what} is too large in magnitude (max |value| = {big:.3g}): its squares and "
+                        "cross-products are not finite in double precision; rescale it (e.g. divide by a power "
+                        "of 10) before fitting")
+
+
+_MIXED = frozenset({"mixed", "mixed-integer"})
+
+
+def _check_value_types(s: pd.Series, col: str, parsed: ParsedFormula) -> None:
+    """An object column holding values of several kinds (ints and strings, ...) is refused, naming it.
+
+    lme4 cannot meet this (an R column has one type); sorting such levels is not defined, and converting
+    them to text would merge 1 and "1" silently, so the caller decides.
+    """
+    if s.dtype != object:
+        return
+    kind = pd.api.types.infer_dtype(s, skipna=True)
+    if kind in _MIXED:
+        types = sorted({type(v).__name__ for v in s.dropna().head(10_000)})
+        grouping = any(col in t.group for t in parsed.random)
+        what = "grouping column" if grouping else "column"
+        raise DataError(f"{what} {col!r} mixes values of types {types}: convert it to one type first, e.g. "
+                        f"df[{col!r}] = df[{col!r}].astype(str) (as R's factor(as.character(...)))")
 
 
 _COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3 or bool(getattr(pd.options.mode, "copy_on_write", False))
@@ -320,19 +397,20 @@ def group_codes_lazy(frame: pd.DataFrame, columns: Iterable[str]) -> tuple[np.nd
         parts_levels.append(levels)
     if len(columns) == 1:
         return parts_codes[0], parts_levels[0]
-    combo = np.zeros(len(frame), dtype=np.int64)
-    for codes, levels in zip(parts_codes, parts_levels):
-        combo = combo * len(levels) + codes
-    codes, uniq = pd.factorize(combo, sort=True)
-    labels = []
+    # combine one column at a time and re-code (factorize) after each step: the codes stay below the number of
+    # rows times one column's levels, so no product of level counts (60,000^4 > 2^63) can overflow int64.
+    # Sorted factorization of prev * n_k + code keeps the levels in lexicographic order (lme4's for a:b).
+    combo = parts_codes[0]
+    picks = [np.arange(len(parts_levels[0]), dtype=np.int64)]  # per column: the level of each combined code
+    for codes, levels in zip(parts_codes[1:], parts_levels[1:]):
+        k = len(levels)
+        combo, uniq = pd.factorize(combo * k + codes, sort=True)
+        uniq = np.asarray(uniq, dtype=np.int64)
+        prev, this = np.divmod(uniq, k)
+        picks = [p[prev] for p in picks] + [this]
     parts = [lv.index for lv in parts_levels]
-    for u in uniq:
-        idx, rest = [], int(u)
-        for levels in reversed(parts):
-            idx.append(rest % len(levels))
-            rest //= len(levels)
-        labels.append(":".join(parts[i][j] for i, j in enumerate(reversed(idx))))
-    return codes.astype(np.int64), LevelLabels.of(pd.Index(labels))
+    labels = [":".join(t) for t in zip(*(np.asarray(part, dtype=object)[pick] for part, pick in zip(parts, picks)))]
+    return np.asarray(combo, dtype=np.int64), LevelLabels.of(pd.Index(labels))
 
 
 def _labels_of(uniques: object) -> pd.Index:

@@ -177,6 +177,50 @@ def type1_contrasts(m: LmerResult) -> dict[str, np.ndarray]:
     return {t: Lt[cols[t]] for t in labels if cols[t]}
 
 
+def type2_contrasts(m: LmerResult) -> dict[str, np.ndarray]:
+    """Type II hypothesis matrices per term (lmerTest's ``get_contrasts_type2_unfolded``).
+
+    A term contained in no other (its variables are not all in a larger term with the same numeric
+    variables) is tested marginally: its own coefficients.  A contained term is tested after every term
+    except those containing it: the term's rows of the unit upper Doolittle factor of X'X with the columns
+    reordered as (other terms, the term, the terms containing it).
+
+    Examples
+    --------
+    >>> import lmmflow as lf, pandas as pd
+    >>> d = pd.DataFrame({"y": [1., 3, 2, 5, 4, 6, 5, 8, 7, 9, 8, 12], "x": [0., 1, 2, 3] * 3,
+    ...                   "f": list("aaaabbbbcccc"), "g": list("pqrpqrpqrpqr")})
+    >>> m = lf.lmer("y ~ f * x + (1 | g)", d, quiet=True)
+    >>> type2_contrasts(m)["f:x"]
+    array([[0., 0., 0., 0., 1., 0.],
+           [0., 0., 0., 0., 0., 1.]])
+    """
+    labels, cols, vars_, nums = _fixed_terms(m)
+    p = len(m.fixef_names)
+    if p <= 1 or len(labels) <= 1:
+        return type1_contrasts(m)
+    xtx = _xtx(m)
+    out = {}
+    for t in labels:
+        if not cols[t]:
+            continue
+        contains = [u for u in labels if u != t and vars_[t] <= vars_[u] and len(vars_[u]) > len(vars_[t])
+                    and nums[t] == nums[u]]
+        if not contains:
+            out[t] = np.eye(p)[cols[t]]
+            continue
+        block = list(cols[t]) + [c for u in contains for c in cols[u]]
+        order = [j for j in range(p) if j not in block] + block
+        R = np.linalg.cholesky(xtx[np.ix_(order, order)])
+        Lunit = R / np.diag(R)[None, :]
+        Lunit[np.abs(Lunit) < 1e-6] = 0.0
+        rows = Lunit.T[[order.index(j) for j in cols[t]]]
+        L = np.zeros((len(rows), p))
+        L[:, order] = rows
+        out[t] = L
+    return out
+
+
 def _xtx(m: LmerResult) -> np.ndarray:
     """X'X (unweighted, as lmerTest's ``crossprod(X)``), from the rows or, for a Dask fit, the cross-products."""
     if _rows_on_driver(m):
@@ -309,11 +353,23 @@ def _norm_ddf(ddf: str) -> str:
     raise ValueError(f"ddf={ddf!r}: use 'satterthwaite' or 'kenward-roger'")
 
 
+def _row_basis(L: np.ndarray, eps: float = np.sqrt(np.finfo(float).eps)) -> np.ndarray:
+    """Rows spanning the row space of ``L`` (L itself when of full row rank): the same hypothesis, tested
+    with its rank as numerator df (lmerTest's contestMD keeps the eigenvectors of L V L' above eps)."""
+    if L.shape[0] <= 1 and np.abs(L).sum() > 0:
+        return L
+    if not L.size or not np.abs(L).sum():
+        return L[:0]
+    _, sv, vt = np.linalg.svd(L, full_matrices=False)
+    q = int(np.sum(sv > eps * sv[0]))
+    return L if q == L.shape[0] else vt[:q]
+
+
 def _ftest(m: LmerResult, L: np.ndarray, ddf: str) -> dict[str, float]:
     if ddf == "kenward-roger":
         from .kenward_roger import kr_ftest
 
-        r = kr_ftest(m, L)
+        r = kr_ftest(m, _row_basis(L))
         r.pop("scaling", None)
         return r
     from .satterthwaite import contrast_ftest
@@ -322,6 +378,8 @@ def _ftest(m: LmerResult, L: np.ndarray, ddf: str) -> dict[str, float]:
 
 
 def _ftable(m: LmerResult, Ls: dict[str, np.ndarray], ddf: str, heading: str) -> AnovaFrame:
+    # a hypothesis of rank 0 (no rows, or only zero rows) has no test: no row, as lmerTest's contestMD
+    Ls = {k: L for k, L in Ls.items() if _row_basis(np.atleast_2d(L)).shape[0] > 0}
     rows = [_ftest(m, L, ddf) for L in Ls.values()]
     data = {k: [r[k] for r in rows] for k in _F_DISPLAY}
     out = _frame(data, pd.Index(list(Ls), name="term"), _F_DISPLAY, heading)
@@ -340,8 +398,9 @@ def anova(*models: LmerResult, ddf: str = "satterthwaite", type: str | int = "II
         One model: lmerTest's ANOVA table.  Several: lme4's ``anova(m0, m1, ...)``.
     ddf : {"satterthwaite", "kenward-roger"}
         Denominator df of the F tests (one model).
-    type : {"III", "I"}
-        Type III (marginal, SAS) or type I (sequential) hypotheses (one model).
+    type : {"III", "II", "I"} or {3, 2, 1}
+        Type III (marginal, SAS), type II (each term after all terms that do not contain it) or type I
+        (sequential) hypotheses (one model), as lmerTest's ``anova(m, type = ...)``.
     refit : bool
         Several models: refit REML fits by ML first (lme4's default; a note is attached).
     names : list of str, optional
@@ -381,10 +440,12 @@ def anova(*models: LmerResult, ddf: str = "satterthwaite", type: str | int = "II
     t = str(type).upper()
     if t in ("3", "III"):
         Ls, label = type3_contrasts(m), "Type III"
+    elif t in ("2", "II"):
+        Ls, label = type2_contrasts(m), "Type II"
     elif t in ("1", "I"):
         Ls, label = type1_contrasts(m), "Type I"
     else:
-        raise ValueError(f"type={type!r}: use 'III' or 'I'")
+        raise ValueError(f"type={type!r}: use 'III', 'II' or 'I' (or 3, 2, 1)")
     method = "Satterthwaite's" if ddf == "satterthwaite" else "Kenward-Roger's"
     return _ftable(m, Ls, ddf, f"{label} Analysis of Variance Table with {method} method")
 
@@ -443,7 +504,9 @@ def contrast(m: LmerResult, L: Any, ddf: str = "satterthwaite", joint: bool = Fa
         ``{name: row}``; or coefficient names (unit contrasts).
     ddf : {"satterthwaite", "kenward-roger"}
     joint : bool
-        One F test of all rows together (lmerTest's ``contestMD``) instead of a t test per row.
+        One F test of all rows together (lmerTest's ``contestMD``) instead of a t test per row.  A
+        rank-deficient L is tested on its row space, with its rank as numerator df (as lmerTest); an L
+        with no rows (or only zero rows) gives an empty table, as lmerTest's.
 
     Returns
     -------

@@ -1,19 +1,28 @@
 """Approximate posterior simulation of a fit's parameters and random effects (Gelman and Hill's ``arm::sim``).
 
-The algorithm (Gelman and Hill 2007, section 7.2, extended to mixed models as in ``arm::sim`` for
-``merMod``), for each of ``n_sims`` draws:
+The method of ``arm::sim`` for ``merMod`` (arm 1.13), for each of ``n_sims`` draws:
 
-1. the residual SD from its scaled inverse chi-square distribution with n - p degrees of freedom,
-   ``sigma_s = sigma_hat * sqrt((n - p) / X2)``, ``X2 ~ chi2(n - p)``;
-2. the fixed effects from ``N(beta_hat, V_beta * sigma_s^2 / sigma_hat^2)``, V_beta the estimated covariance
-   matrix of the fixed effects (so their spread follows the drawn sigma, as in ``arm::sim`` for ``lm``);
-3. each level's random effects from their conditional distribution given the data,
-   ``N(b_hat_i, C_i)`` with ``C_i`` the conditional covariance of the level's effects (lme4's
-   ``condVar``, :attr:`LmerResult.cond_cov_blocks`), independently across levels (as ``arm::sim``).
+1. the residual SD from a scaled inverse chi-square distribution with n - p degrees of freedom,
+   ``sigma_s^2 = pwrss / X2``, ``X2 ~ chi2(n - p)``, pwrss the penalized weighted residual sum of squares
+   (arm: ``sqrt(1 / rgamma(1, (n - p) / 2, pwrss / 2))``);
+2. the fixed effects and the spherical random effects u *jointly* from their conditional distribution given
+   the data, theta and ``sigma_s``: ``N((u_hat, beta_hat), sigma_s^2 A^-1)``, A the matrix of the penalized
+   least-squares system, ``[[Lambda'Z'WZ Lambda + I, Lambda'Z'WX], [X'WZ Lambda, X'WX]]`` (arm applies the
+   inverse of its Cholesky factor, from lme4's L, RZX and RX, to standard normals scaled by ``sigma_s``);
+3. the random effects ``b = Lambda u``.
 
-The covariance parameters of the random effects are held at their estimates, and the draws of the
-fixed and random effects are independent: this is the quick approximation ``arm::sim`` makes, not a
-full Bayesian posterior (for that, fit the model with a sampler).
+So the draws of the fixed and random effects are correlated as their estimates are (the intercept and each
+level's random intercept, typically negatively), the spread of the fixed effects follows the drawn sigma,
+and the random effects carry the uncertainty of the fixed effects as well as their own (their SD exceeds
+lme4's ``condVar``, which holds beta fixed).  The covariance parameters theta are held at their estimates:
+this is the quick approximation ``arm::sim`` makes, not a full Bayesian posterior (for that, fit the model
+with a sampler).
+
+One difference from arm's code: arm maps u to b with ``t(getME(m, "Lambda"))`` (Lambda'), which equals
+Lambda for scalar and uncorrelated (``||``) terms; for a correlated vector term lmmflow uses Lambda, so that
+b has the conditional covariance lme4 reports.  Draws are computed as ``A^-1 ([Z Lambda, X]' W^(1/2) e1 +
+[e2; 0])`` with standard normal e1 (one per row) and e2 (one per random effect), which has covariance A^-1
+and needs only a sparse solve with A.
 """
 
 from __future__ import annotations
@@ -120,8 +129,9 @@ def sim(m: LmerResult, n_sims: int = 1000, seed: int | np.random.Generator | Non
 
     Notes
     -----
-    See the module documentation for the algorithm.  Uncertainty in the covariance parameters of the
-    random effects is not propagated (as in ``arm::sim``).
+    See the module documentation for the algorithm (arm's: sigma from a scaled inverse chi-square, fixed
+    and random effects jointly from their conditional distribution given the data).  Uncertainty in the
+    covariance parameters of the random effects is not propagated (as in ``arm::sim``).
 
     Examples
     --------
@@ -139,25 +149,105 @@ def sim(m: LmerResult, n_sims: int = 1000, seed: int | np.random.Generator | Non
     df = n - p
     if df < 1:
         raise ValueError(f"sim needs more observations ({n}) than fixed effects ({p})")
-    sigma_hat = m.sigma
-    sigma = sigma_hat * np.sqrt(df / rng.chisquare(df, size=n_sims))
-    V = m.vcov.to_numpy()
-    if p:
-        C = np.linalg.cholesky(V)
-        z = rng.standard_normal((n_sims, p)) @ C.T
-        beta = m.solution.beta[None, :] + z * (sigma / sigma_hat)[:, None]
-    else:
-        beta = np.zeros((n_sims, 0))
+    pwrss = m.sigma ** 2 * (n - p if m.reml else n)  # lme4: sigma^2 = pwrss / (n - p) (REML) or / n (ML)
+    sigma = np.sqrt(pwrss / rng.chisquare(df, size=n_sims))
+    lams = m.devfun.factor.lambdas_of(m.solution.theta)
+    dev_u, dev_beta = _joint_draws(m, lams, sigma, rng)
+    beta = m.solution.beta[None, :] + dev_beta
     fixef = pd.DataFrame(beta, columns=m.fixef_names)
     fixef.index.name = "draw"
     ranef, levels, terms = {}, {}, {}
-    for key, term, b_hat, cov in zip(_group_keys(m), m.design.terms, m.solution.b, m.cond_cov_blocks):
+    start = 0
+    for key, term, b_hat, lam in zip(_group_keys(m), m.design.terms, m.solution.b, lams):
         nl, pk = b_hat.shape
-        # factor each level's conditional covariance (semi-definite at a singular fit: clip eigenvalues)
-        w, U = np.linalg.eigh(cov)
-        root = U * np.sqrt(np.maximum(w, 0.0))[:, None, :]
-        eps = rng.standard_normal((n_sims, nl, pk))
-        ranef[key] = b_hat[None] + np.einsum("iab,sib->sia", root, eps)
+        u = dev_u[:, start:start + nl * pk].reshape(n_sims, nl, pk)
+        start += nl * pk
+        ranef[key] = b_hat[None] + np.einsum("ab,sib->sia", lam, u)
         levels[key] = pd.Index(term.levels, name=term.group)
         terms[key] = list(term.cnames)
     return PosteriorSims(fixef=fixef, ranef=ranef, sigma=sigma, levels=levels, terms=terms)
+
+
+def _joint_draws(m: LmerResult, lams: list[np.ndarray], sigma: np.ndarray,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Deviations of (u, beta) from their modes, ``N(0, sigma_s^2 A^-1)`` per draw (see the module notes)."""
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import splu
+
+    from ..design.lazy import whole
+
+    d = m.design
+    n = m.nobs
+    if d.X.shape[0] != n:  # a fit on a Dask DataFrame: no rows on the driver, A from the cross-products
+        return _joint_draws_from_cross(m, lams, sigma, rng)
+    X = np.asarray(whole(d.fixed.matrix), dtype=float)
+    rows, cols, vals, q = [], [], [], 0
+    for term, lam in zip(d.terms, lams):
+        v = np.asarray(whole(term.matrix), dtype=float) @ lam  # rows of Z Lambda for this term
+        pk = lam.shape[0]
+        rows.append(np.repeat(np.arange(n), pk))
+        cols.append((q + term.codes[:, None] * pk + np.arange(pk)[None, :]).ravel())
+        vals.append(v.ravel())
+        q += term.nlevels * pk
+    ZL = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, q))
+    w = d.frame.weights
+    sw = np.ones(n) if w is None else np.sqrt(w)
+    M = sp.hstack([ZL, sp.csr_matrix(X)]).tocsr()
+    Mw = sp.diags(sw) @ M
+    A = (Mw.T @ Mw).tocsc() + sp.diags(np.r_[np.ones(q), np.zeros(X.shape[1])]).tocsc()
+    solve = splu(A.tocsc()).solve
+    n_sims = len(sigma)
+    out = np.empty((n_sims, q + X.shape[1]))
+    chunk = max(1, min(n_sims, 4_000_000 // max(n, 1)))  # bounded memory for the n x chunk normals
+    MwT = Mw.T.tocsr()
+    for a in range(0, n_sims, chunk):
+        e = min(n_sims, a + chunk)
+        rhs = MwT @ rng.standard_normal((n, e - a))
+        rhs[:q] += rng.standard_normal((q, e - a))
+        out[a:e] = solve(np.asarray(rhs)).T * sigma[a:e, None]
+    return out[:, :q], out[:, q:]
+
+
+_DENSE_MAX = 6000  # random effects + fixed effects for the dense factor of A (288 MB)
+
+
+def _joint_draws_from_cross(m: LmerResult, lams: list[np.ndarray], sigma: np.ndarray,
+                            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """As :func:`_joint_draws`, with A formed from the fit's cross-products (weighted, as the fit's) and a
+    dense Cholesky factor A = C C' (draws C'^-1 z): for fits whose rows are not on the driver."""
+    from scipy.linalg import solve_triangular
+
+    cp = m.devfun.cp
+    p = cp.p
+    sizes = [t.nlevels * lam.shape[0] for t, lam in zip(m.design.terms, lams)]
+    q = int(sum(sizes))
+    if q + p > _DENSE_MAX:
+        raise NotImplementedError(f"sim of a fit without its rows on the driver needs a dense factor of order "
+                                  f"{q + p} (> {_DENSE_MAX}); fit the data in memory for lf.sim")
+    starts = np.r_[0, np.cumsum(sizes)].astype(int)
+    big = [np.kron(np.eye(t.nlevels), lam) for t, lam in zip(m.design.terms, lams)]
+    A = np.zeros((q + p, q + p))
+    for k, (D, lam) in enumerate(zip(cp.diag, lams)):
+        blk = np.einsum("ba,ibc,cd->iad", lam, D, lam)  # lam' D_i lam per level
+        sl = slice(starts[k], starts[k + 1])
+        A[sl, sl] = _block_diag(blk)
+        A[sl, q:] = big[k].T @ np.asarray(cp.xz[k][:p], dtype=float).T
+        A[q:, sl] = A[sl, q:].T
+    for (k, j), off in cp.off.items():
+        blk = big[k].T @ np.asarray(off.todense()) @ big[j]
+        A[starts[k]:starts[k + 1], starts[j]:starts[j + 1]] = blk
+        A[starts[j]:starts[j + 1], starts[k]:starts[k + 1]] = blk.T
+    A[q:, q:] = np.asarray(cp.xx[:p, :p], dtype=float)
+    A[np.arange(q), np.arange(q)] += 1.0
+    C = np.linalg.cholesky(A)
+    z = rng.standard_normal((q + p, len(sigma)))
+    out = solve_triangular(C.T, z, lower=False).T * sigma[:, None]
+    return out[:, :q], out[:, q:]
+
+
+def _block_diag(blocks: np.ndarray) -> np.ndarray:
+    nl, pk, _ = blocks.shape
+    out = np.zeros((nl * pk, nl * pk))
+    for i in range(nl):
+        out[i * pk:(i + 1) * pk, i * pk:(i + 1) * pk] = blocks[i]
+    return out

@@ -52,6 +52,10 @@ class OptSummary:
         Seconds spent.
     log : tuple of (theta, objective)
         Every evaluation, when ``record=True`` was asked for.
+    alerts : tuple of str
+        The messages that were (or, with ``warn=False``, are due to be) raised as
+        :class:`~lmmflow.ConvergenceWarning`: the evaluation limit, a too small limit, a Newton step that
+        would still lower the objective.
 
     Examples
     --------
@@ -74,6 +78,7 @@ class OptSummary:
     hessian: np.ndarray | None = None
     elapsed: float = 0.0
     log: tuple[tuple[np.ndarray, float], ...] = field(default=(), repr=False)
+    alerts: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         lines = [
@@ -124,7 +129,12 @@ def _run_cobyqa(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.nda
     res = minimize(fn, x0, method="COBYQA", bounds=Bounds(lower, np.full(len(x0), np.inf)),
                    options={"maxfev": control.maxeval, "initial_tr_radius": control.initial_step,
                             "final_tr_radius": max(control.xtol_abs, 1e-10)})
-    return np.asarray(res.x, dtype=float), float(res.fun), str(res.message)
+    msg = str(res.message)
+    if "maximum number of" in msg.lower():
+        # scipy: "The maximum number of function evaluations / iterations has been exceeded" (the iteration
+        # limit follows from maxfev)
+        msg = "MAXEVAL_REACHED"
+    return np.asarray(res.x, dtype=float), float(res.fun), msg
 
 
 def _run_lbfgsb(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray, control: LmerControl,
@@ -197,7 +207,8 @@ def fd_gradient_hessian(fn: Callable[[np.ndarray], float], x: np.ndarray, free: 
 def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower: np.ndarray,
                    control: LmerControl | None = None, record: bool = False,
                    value_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None,
-                   cheap_gradient: bool = False, scale: np.ndarray | None = None) -> OptSummary:
+                   cheap_gradient: bool = False, scale: np.ndarray | None = None,
+                   warn: bool = True) -> OptSummary:
     """Minimize ``fn`` over theta >= ``lower``.
 
     Parameters
@@ -220,6 +231,9 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
         For L-BFGS-B: the length of its first step in each coordinate (it works on theta / scale, and its
         first step has unit length).  Default 1: suits lme4's start; a start already close to the optimum
         (:func:`lmmflow.core.start.moment_theta`) wants a shorter one.
+    warn : bool
+        Raise the convergence problems as :class:`~lmmflow.ConvergenceWarning` (as lme4 warns); with
+        ``False`` they are only recorded in the summary's ``alerts`` (the caller decides).
 
     Returns
     -------
@@ -243,6 +257,11 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
         raise ValueError(f"theta0 has length {x0.size}, the model has {lower.size} covariance parameters")
     count = [0]
     log: list[tuple[np.ndarray, float]] = []
+    alerts: list[str] = []
+    n_par = len(x0)
+    if control.optimizer != "lbfgsb" and control.maxeval < 10 * n_par ** 2:
+        # lme4's bobyqa check ("maxfun < 10 * length(par)^2 is not recommended")
+        alerts.append(f"maxeval={control.maxeval} < 10 * length(theta)^2 = {10 * n_par ** 2} is not recommended")
     best: list = [None, math.inf]  # the best point seen, kept if an optimizer gives up early
 
     def counted(x: np.ndarray) -> float:
@@ -298,8 +317,13 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
     grad = hess = None
     grad_free: np.ndarray | None = None
     converged = ret not in ("MAXEVAL_REACHED", "MAXTIME_REACHED") and not ret.startswith("ABNORMAL")
+    if control.optimizer == "lbfgsb" and "LIMIT" in ret.upper():
+        ret = "MAXEVAL_REACHED"  # scipy's "STOP: TOTAL NO. OF F,G EVALUATIONS EXCEEDS LIMIT"
+        converged = False
     if ret == "MAXEVAL_REACHED":
         messages.append(f"the optimizer reached maxeval={control.maxeval} evaluations")
+        alerts.append(f"failure to converge in {control.maxeval} evaluations (the optimizer's limit, "
+                      "LmerControl(maxeval=...)); the estimates may not be at the optimum")
     skip_check = False
     if (control.optimizer == "lbfgsb" and value_and_grad is not None and ret.startswith("CONVERGENCE")
             and not cheap_gradient):
@@ -364,13 +388,17 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
                            f"{gain:.3g} (> conv_tol={control.conv_tol}); try another optimizer "
                            "(control=LmerControl(optimizer='bobyqa')) or rescale predictors")
                     messages.append(msg)
-                    warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+                    alerts.append(msg)
     full_grad = None
     if skip_check:
         full_grad = np.asarray(grad, dtype=float)
     elif grad is not None and grad_free is not None and int(grad_free.sum()) == len(grad):
         full_grad = np.full(len(x), np.nan)
         full_grad[grad_free] = grad
+    if warn:
+        for msg in alerts:
+            warnings.warn(msg, ConvergenceWarning, stacklevel=2)
     return OptSummary(optimizer=control.optimizer, theta0=x0, theta=x, fmin=float(fmin), evaluations=count[0],
                       returnvalue=ret, converged=converged, messages=tuple(messages), gradient=full_grad,
-                      hessian=hess, elapsed=time.perf_counter() - t_start, log=tuple(log))
+                      hessian=hess, elapsed=time.perf_counter() - t_start, log=tuple(log),
+                      alerts=tuple(alerts))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace as _dc_replace
 from functools import cached_property
 from typing import Any
 
@@ -17,6 +18,23 @@ from ..optim import OptSummary
 
 __all__ = ["LmerResult", "make_blocks"]
 
+_COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3 or bool(getattr(pd.options.mode, "copy_on_write", False))
+
+
+def _value(obj: Any) -> Any:
+    """A copy the caller may change without changing the model (results are values).
+
+    pandas objects: a shallow copy under copy-on-write (pandas 3: O(1), a write copies), else a deep copy;
+    arrays are copied; dicts of frames copy each frame.
+    """
+    if isinstance(obj, dict):
+        return {k: _value(v) for k, v in obj.items()}
+    if isinstance(obj, (pd.Series, pd.DataFrame)):
+        return obj.copy(deep=not _COPY_ON_WRITE)
+    if isinstance(obj, np.ndarray):
+        return obj.copy()
+    return obj
+
 
 def make_blocks(design: ModelDesign) -> list[ReBlock]:
     """The engine's view of a design's random-effects terms."""
@@ -28,6 +46,8 @@ class LmerResult:
 
     Created by :func:`lmmflow.lmer`; all estimates are read-only properties computed from the
     optimum (and cached).  Methods that change something (``update``, ``refit``) return new results.
+    Results are values: what an accessor returns (``fixef``, ``vcov``, ``ranef``, ``fitted``, ``data``,
+    ``optinfo``...) is the caller's copy, so changing it changes nothing in the model.
 
     Attributes
     ----------
@@ -71,7 +91,7 @@ class LmerResult:
                  control: LmerControl, data_name: str = "data"):
         self.design = design
         self.devfun = devfun
-        self.optinfo = optinfo
+        self._optinfo = optinfo
         self.control = control
         self.data_name = data_name
         self.solution: Solution = devfun.solve(optinfo.theta)
@@ -88,9 +108,18 @@ class LmerResult:
         return self.devfun.reml
 
     @property
+    def optinfo(self) -> OptSummary:
+        """The optimizer's record (a copy)."""
+        o = self._optinfo
+        return _dc_replace(o, theta0=np.array(o.theta0, copy=True), theta=np.array(o.theta, copy=True),
+                           gradient=None if o.gradient is None else np.array(o.gradient, copy=True),
+                           hessian=None if o.hessian is None else np.array(o.hessian, copy=True),
+                           log=tuple((np.array(t, copy=True), f) for t, f in o.log))
+
+    @property
     def data(self) -> pd.DataFrame:
-        """The model frame: the columns and rows used by the fit."""
-        return self.design.frame.data
+        """The model frame: the columns and rows used by the fit (a copy)."""
+        return _value(self.design.frame.data)
 
     @property
     def nobs(self) -> int:
@@ -154,13 +183,13 @@ class LmerResult:
 
     @property
     def weights(self) -> np.ndarray | None:
-        """Prior weights of the rows used, if any."""
-        return self.design.frame.weights
+        """Prior weights of the rows used, if any (a copy)."""
+        return _value(self.design.frame.weights)
 
     @property
     def offset(self) -> np.ndarray | None:
-        """Offset of the rows used, if any."""
-        return self.design.frame.offset
+        """Offset of the rows used, if any (a copy)."""
+        return _value(self.design.frame.offset)
 
     # ---- fixed effects ----------------------------------------------------------------------------
     @property
@@ -169,20 +198,28 @@ class LmerResult:
         return list(self.design.fixed.names)
 
     @cached_property
+    def _fixef(self) -> pd.Series:
+        return pd.Series(np.array(self.solution.beta, dtype=float), index=self.fixef_names, name="estimate")
+
+    @property
     def fixef(self) -> pd.Series:
-        """Fixed-effect estimates."""
-        return pd.Series(self.solution.beta, index=self.fixef_names, name="estimate")
+        """Fixed-effect estimates (a copy)."""
+        return _value(self._fixef)
 
     @cached_property
-    def vcov(self) -> pd.DataFrame:
-        """Covariance matrix of the fixed-effect estimates, sigma^2 (X'V^-1X)^-1 on the sigma=1 scale."""
+    def _vcov(self) -> pd.DataFrame:
         v = self.sigma ** 2 * self.solution.vcov_unscaled
         return pd.DataFrame(v, index=self.fixef_names, columns=self.fixef_names)
 
     @property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance matrix of the fixed-effect estimates, sigma^2 (X'V^-1X)^-1 on the sigma=1 scale (a copy)."""
+        return _value(self._vcov)
+
+    @property
     def std_errors(self) -> pd.Series:
         """Standard errors of the fixed effects."""
-        return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=self.fixef_names, name="std_error")
+        return pd.Series(np.sqrt(np.diag(self._vcov.to_numpy())), index=self.fixef_names, name="std_error")
 
     # ---- random effects ---------------------------------------------------------------------------
     @cached_property
@@ -192,11 +229,15 @@ class LmerResult:
         return [self.sigma ** 2 * lam @ lam.T for lam in lams]
 
     @cached_property
-    def varcorr(self) -> pd.DataFrame:
-        """Variance components as lme4's ``as.data.frame(VarCorr(m))``."""
+    def _varcorr(self) -> pd.DataFrame:
         from .tables import varcorr_frame
 
         return varcorr_frame(self)
+
+    @property
+    def varcorr(self) -> pd.DataFrame:
+        """Variance components as lme4's ``as.data.frame(VarCorr(m))`` (a copy)."""
+        return _value(self._varcorr)
 
     @cached_property
     def cond_sd_blocks(self) -> list[np.ndarray]:
@@ -221,29 +262,41 @@ class LmerResult:
         return [self.sigma ** 2 * np.einsum("pq,iqr,sr->ips", lam, V, lam) for V, lam in zip(blocks, lams)]
 
     @cached_property
-    def ranef(self) -> dict[str, pd.DataFrame]:
-        """Conditional modes of the random effects per grouping factor (levels x terms)."""
+    def _ranef(self) -> dict[str, pd.DataFrame]:
         from .tables import ranef_frames
 
         return ranef_frames(self)
 
+    @property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        """Conditional modes of the random effects per grouping factor (levels x terms; a copy)."""
+        return _value(self._ranef)
+
     @cached_property
-    def ranef_sd(self) -> dict[str, pd.DataFrame]:
-        """Conditional standard deviations of the random effects (lme4's ``condVar``), as ``ranef``."""
+    def _ranef_sd(self) -> dict[str, pd.DataFrame]:
         from .tables import ranef_frames
 
         return ranef_frames(self, cond_sd=True)
 
+    @property
+    def ranef_sd(self) -> dict[str, pd.DataFrame]:
+        """Conditional standard deviations of the random effects (lme4's ``condVar``), as ``ranef`` (a copy)."""
+        return _value(self._ranef_sd)
+
     @cached_property
-    def coef(self) -> dict[str, pd.DataFrame]:
-        """Per-group coefficients: fixed effects plus each group's random effects (lme4's ``coef``)."""
+    def _coef(self) -> dict[str, pd.DataFrame]:
         out = {}
-        for g, re in self.ranef.items():
-            frame = pd.DataFrame({name: np.full(len(re), val) for name, val in self.fixef.items()}, index=re.index)
+        for g, re in self._ranef.items():
+            frame = pd.DataFrame({name: np.full(len(re), val) for name, val in self._fixef.items()}, index=re.index)
             for col in re.columns:
                 frame[col] = (frame[col] if col in frame.columns else 0.0) + re[col].to_numpy()
             out[g] = frame
         return out
+
+    @property
+    def coef(self) -> dict[str, pd.DataFrame]:
+        """Per-group coefficients: fixed effects plus each group's random effects (lme4's ``coef``; a copy)."""
+        return _value(self._coef)
 
     @cached_property
     def is_singular(self) -> bool:
@@ -271,30 +324,67 @@ class LmerResult:
                 for term, bk in zip(d.terms, b):
                     v = v + np.einsum("ip,ip->i", row_block(term.matrix, a, e), bk[term.codes[a:e]])
             eta[a:e] = v
-        if add_offset and self.offset is not None:
-            eta += self.offset
+        off = self.design.frame.offset
+        if add_offset and off is not None:
+            eta += off
         return eta
 
     @cached_property
+    def _fitted(self) -> pd.Series:
+        return pd.Series(self._linear_predictor(), index=self.design.frame.data.index, name="fitted")
+
+    @property
     def fitted(self) -> pd.Series:
-        """Fitted values (fixed + random effects + offset) for the rows used."""
-        return pd.Series(self._linear_predictor(), index=self.data.index, name="fitted")
+        """Fitted values (fixed + random effects + offset) for the rows used (a copy)."""
+        return _value(self._fitted)
 
     @cached_property
-    def residuals(self) -> pd.Series:
-        """Response residuals, y - fitted."""
-        return pd.Series(self.design.y - self.fitted.to_numpy(), index=self.data.index, name="residuals")
+    def _residuals(self) -> pd.Series:
+        return pd.Series(self.design.y - self._fitted.to_numpy(), index=self.design.frame.data.index,
+                         name="residuals")
 
-    def resid(self, type: str = "response") -> pd.Series:  # noqa: A002 - lme4's argument name
-        """Residuals of a kind: ``"response"`` or ``"pearson"`` (scaled by sigma and prior weights)."""
-        r = self.residuals
-        if type == "response":
-            return r
-        if type == "pearson":
-            w = self.weights
-            scaled = r.to_numpy() * (np.sqrt(w) if w is not None else 1.0) / self.sigma
-            return pd.Series(scaled, index=r.index, name="pearson")
-        raise ValueError(f"type={type!r}: use 'response' or 'pearson'")
+    @property
+    def residuals(self) -> pd.Series:
+        """Response residuals, y - fitted (a copy)."""
+        return _value(self._residuals)
+
+    def resid(self, type: str = "response", scaled: bool = False) -> pd.Series:  # noqa: A002 - lme4's name
+        """Residuals as lme4's ``residuals(m, type, scaled)``.
+
+        Parameters
+        ----------
+        type : {"response", "working", "pearson", "deviance", "scaled"}
+            ``"response"`` and ``"working"``: y - fitted.  ``"pearson"`` and ``"deviance"``: the response
+            residuals times the square root of the prior weights, i.e. over the prior-weight SD
+            (lme4's ``wtres``; NOT divided by sigma; equal to the response residuals without weights).
+            ``"scaled"``: the response residuals over sigma (lme4's ``residuals(m, scaled = TRUE)``).
+        scaled : bool
+            Divide by sigma (lme4's ``scaled = TRUE``; ``resid("pearson", scaled=True)`` are the "scaled
+            residuals" of ``summary``).
+
+        Returns
+        -------
+        pandas.Series
+            One per row used, indexed as the data.
+
+        Examples
+        --------
+        >>> import lmmflow as lf
+        >>> m = lf.lmer("Reaction ~ Days + (Days | Subject)", lf.load_dataset("sleepstudy"))
+        >>> round(float(m.resid("scaled").iloc[0]), 4), round(float(m.resid().iloc[0]), 4)
+        (-0.1604, -4.1037)
+        """
+        r = self._residuals.to_numpy()
+        kinds = ("response", "working", "pearson", "deviance", "scaled")
+        if type not in kinds:
+            raise ValueError(f"type={type!r}: use one of {kinds} (lme4's residual types; 'scaled' is r / sigma)")
+        if type in ("pearson", "deviance"):
+            w = self.design.frame.weights
+            if w is not None:
+                r = r * np.sqrt(w)
+        if scaled or type == "scaled":
+            r = r / self.sigma
+        return pd.Series(np.array(r, dtype=float), index=self._residuals.index, name=type)
 
     # ---- derived fits -----------------------------------------------------------------------------
     def refit(self, new_y: Any) -> LmerResult:
@@ -302,18 +392,28 @@ class LmerResult:
 
         Parameters
         ----------
-        new_y : array-like
-            One value per row used.
+        new_y : array-like or pandas.Series
+            One value per row used: a numpy array by position; a Series aligned on the data's index (the
+            rows the fit used are taken from it), never by position.
         """
-        from ..api import fit_design
+        from ..api import check_response, fit_design
+        from ..design.frame import DataError, align_series
 
-        y = np.asarray(new_y, dtype=float).ravel()
+        if isinstance(new_y, pd.Series):
+            # a Series is aligned on the index of the rows used (it may also cover the rows the fit dropped)
+            new_y = align_series(new_y, self.design.frame.data.index, "new_y", "the model's rows").to_numpy()
+        try:
+            y = np.asarray(new_y, dtype=float).ravel()
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"new_y must be numeric, one value per row used ({self.nobs})") from exc
         if y.shape != (self.nobs,):
-            raise ValueError(f"new_y must have one value per row used ({self.nobs}), got shape {y.shape}")
+            raise DataError(f"new_y must have one value per row used ({self.nobs}), got shape {y.shape}")
         if not np.isfinite(y).all():
-            raise ValueError("new_y has missing or infinite values")
+            raise DataError(f"new_y has {int((~np.isfinite(y)).sum())} missing or infinite value(s)")
+        check_response(y, "new_y")
+        off = self.design.frame.offset
         return fit_design(self.design.with_response(y), reml=self.reml, control=self.control,
-                          cross=self.devfun.cp.with_response(y - (self.offset if self.offset is not None else 0.0),
+                          cross=self.devfun.cp.with_response(y - (off if off is not None else 0.0),
                                                                self.design.fixed.matrix),
                           data_name=self.data_name)
 

@@ -135,7 +135,7 @@ class Summary:
                                columns=["AIC", "BIC", "logLik", "deviance", "df.resid"], index=[""])
             lines.append(format_table(tab.astype(object).map(lambda v: f"{v:.1f}" if isinstance(v, float) else str(v))))
         lines += ["", "Scaled residuals: "]
-        q = np.quantile(m.resid("pearson").to_numpy(), [0, 0.25, 0.5, 0.75, 1])
+        q = np.quantile(m.resid("pearson", scaled=True).to_numpy(), [0, 0.25, 0.5, 0.75, 1])
         lines.append(format_table(pd.DataFrame([[f"{v:.4f}" for v in q]], columns=["Min", "1Q", "Median", "3Q", "Max"],
                                                index=[""])))
         lines += ["", "Random effects:", varcorr_text(m)]

@@ -45,7 +45,15 @@ def ranef_frames(m: LmerResult, cond_sd: bool = False) -> dict[str, pd.DataFrame
     return out
 
 
-def tidy(m: LmerResult, effects: str = "fixed", conf_int: bool = False, conf_level: float = 0.95,
+def _tidy_ddf(ddf: str | None) -> str:
+    """The df method of tidy's p-values and intervals: Satterthwaite by default; ``"normal"`` = no df."""
+    if ddf is None:
+        return "satterthwaite"
+    d = str(ddf).lower().replace("_", "-")
+    return "none" if d in ("normal", "none", "z", "wald") else d
+
+
+def tidy(m: LmerResult, effects: str | list[str] = "fixed", conf_int: bool = False, conf_level: float = 0.95,
          conf_method: str = "wald", ddf: str | None = None, scales: str = "sdcor", scale: str | None = None,
          **kwargs: Any) -> pd.DataFrame:
     """A tidy frame of one kind of estimate, with broom.mixed's columns.
@@ -53,15 +61,19 @@ def tidy(m: LmerResult, effects: str = "fixed", conf_int: bool = False, conf_lev
     Parameters
     ----------
     m : LmerResult
-    effects : {"fixed", "ran_pars", "ran_vals", "ran_coefs"}
+    effects : {"fixed", "ran_pars", "ran_vals", "ran_coefs"} or a list of them
         Fixed effects; random-effect parameters (SDs and correlations, and the residual SD);
         conditional modes of the random effects with their conditional SDs; or per-group coefficients.
+        A list stacks the tables (broom.mixed's default is ``["ran_pars", "fixed"]``).
     conf_int : bool
         Add ``conf_low`` and ``conf_high``.
     conf_level : float
     conf_method : {"wald", "profile", "boot"}
-    ddf : {"satterthwaite", "kenward-roger", "residual", "none"}, optional
-        For fixed effects: degrees of freedom for df and p_value (default: Satterthwaite).
+        ``"wald"``: for fixed effects, t intervals with the same df as the p-values (as broom.mixed on a
+        lmerTest fit, lmerTest's ``contest1D(confint = TRUE)``); normal intervals with ``ddf="normal"``.
+    ddf : {"satterthwaite", "kenward-roger", "residual", "normal"}, optional
+        For fixed effects: degrees of freedom of df, p_value and the Wald intervals (default:
+        Satterthwaite; ``"normal"`` or ``"none"``: z tests and intervals, df infinite).
     scales : {"sdcor", "vcov"}
         For ``ran_pars``: standard deviations and correlations, or variances and covariances; the
         intervals (profile or bootstrap) are on the same scale.
@@ -73,7 +85,8 @@ def tidy(m: LmerResult, effects: str = "fixed", conf_int: bool = False, conf_lev
     Returns
     -------
     pandas.DataFrame
-        Fixed: effect, term, estimate, std_error, statistic, df, p_value (conf_low, conf_high).
+        Fixed: effect, group (None), term, estimate, std_error, statistic, df, p_value (conf_low, conf_high):
+        broom.mixed's columns in snake_case.
         ran_pars: effect, group, term, estimate (conf_low, conf_high).
         ran_vals: effect, group, level, term, estimate, std_error (conf_low, conf_high).
 
@@ -81,21 +94,40 @@ def tidy(m: LmerResult, effects: str = "fixed", conf_int: bool = False, conf_lev
     --------
     >>> import lmmflow as lf
     >>> m = lf.lmer("Reaction ~ Days + (Days | Subject)", lf.load_dataset("sleepstudy"))
-    >>> list(lf.tidy(m, effects="fixed").columns)[:4]
-    ['effect', 'term', 'estimate', 'std_error']
+    >>> list(lf.tidy(m, effects="fixed").columns)[:5]
+    ['effect', 'group', 'term', 'estimate', 'std_error']
+    >>> lf.tidy(m, conf_int=True)[["conf_low", "conf_high"]].round(2).to_numpy().tolist()  # t, 17 df
+    [[237.01, 265.8], [7.21, 13.73]]
     """
     from scipy import stats
 
+    if not isinstance(effects, str):  # several kinds, stacked as broom.mixed's default c("ran_pars", "fixed")
+        parts = [tidy(m, effects=e, conf_int=conf_int, conf_level=conf_level, conf_method=conf_method, ddf=ddf,
+                      scales=scales, scale=scale, **kwargs) for e in effects]
+        return pd.concat(parts, ignore_index=True)
+    if not 0 < conf_level < 1:
+        raise ValueError(f"conf_level={conf_level!r} must be between 0 and 1 (e.g. 0.95)")
     z = stats.norm.ppf(0.5 + conf_level / 2)
     if effects == "fixed":
-        table = m.coef_table(ddf=ddf or "satterthwaite")
-        out = pd.DataFrame({"effect": "fixed", "term": table.index, "estimate": table["estimate"].to_numpy(),
-                            "std_error": table["std_error"].to_numpy(), "statistic": table["t_value"].to_numpy(),
-                            "df": table["df"].to_numpy(), "p_value": table["p_value"].to_numpy()})
+        table = m.coef_table(ddf=_tidy_ddf(ddf))
+        df = table["df"].to_numpy(dtype=float)
+        out = pd.DataFrame({"effect": "fixed", "group": None, "term": table.index,
+                            "estimate": table["estimate"].to_numpy(), "std_error": table["std_error"].to_numpy(),
+                            "statistic": table["t_value"].to_numpy(), "df": df,
+                            "p_value": table["p_value"].to_numpy()})
         if conf_int:
-            ci = m.confint(method=conf_method, level=conf_level, parm="beta_", ddf=ddf, **kwargs)
-            out["conf_low"] = ci.loc[out["term"], "lower"].to_numpy()
-            out["conf_high"] = ci.loc[out["term"], "upper"].to_numpy()
+            if str(conf_method).lower() == "wald":
+                # t intervals with the df of the p-values beside them (broom.mixed with lmerTest; lmerTest's
+                # contest1D(confint = TRUE)); normal quantiles where there is no df (ddf="normal")
+                finite = np.isfinite(df)
+                q = np.where(finite, stats.t.ppf(0.5 + conf_level / 2, np.where(finite, df, 1.0)), z)
+                se = out["std_error"].to_numpy()
+                out["conf_low"] = out["estimate"].to_numpy() - q * se
+                out["conf_high"] = out["estimate"].to_numpy() + q * se
+            else:
+                ci = m.confint(method=conf_method, level=conf_level, parm="beta_", **kwargs)
+                out["conf_low"] = ci.loc[out["term"], "lower"].to_numpy()
+                out["conf_high"] = ci.loc[out["term"], "upper"].to_numpy()
         return out
     if effects == "ran_pars":
         from ..inference.intervals import check_scale, ran_pars_intervals

@@ -152,13 +152,16 @@ class DaskLmerResult(LmerResult):
         """Response residuals, y - fitted, a lazy Dask Series."""
         return self._lazy("residuals")
 
-    def resid(self, type: str = "response") -> Any:  # noqa: A002 - lme4's argument name
-        """Residuals of a kind, ``"response"`` or ``"pearson"``, as a lazy Dask Series."""
-        if type == "response":
-            return self.residuals
-        if type == "pearson":
-            return self._lazy("pearson")
-        raise ValueError(f"type={type!r}: use 'response' or 'pearson'")
+    def resid(self, type: str = "response", scaled: bool = False) -> Any:  # noqa: A002 - lme4's argument name
+        """Residuals as :meth:`lmmflow.LmerResult.resid`, as a lazy Dask Series."""
+        kinds = ("response", "working", "pearson", "deviance", "scaled")
+        if type not in kinds:
+            raise ValueError(f"type={type!r}: use one of {kinds}")
+        if type in ("pearson", "deviance"):  # the partitions give sqrt(w) r / sigma
+            r = self._lazy("pearson")
+            return r if scaled else r * self.sigma
+        r = self.residuals
+        return r / self.sigma if scaled or type == "scaled" else r
 
     @property
     def weights(self) -> Any:
@@ -246,7 +249,7 @@ class _SummaryView:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._m, name)
 
-    def resid(self, type: str = "response") -> pd.Series:  # noqa: A002
-        r = self._m.resid(type)
+    def resid(self, type: str = "response", scaled: bool = False) -> pd.Series:  # noqa: A002
+        r = self._m.resid(type, scaled=scaled)
         q = r.quantile([0.0, 0.25, 0.5, 0.75, 1.0]).compute()
         return pd.Series(np.asarray(q, dtype=float))
