@@ -108,7 +108,8 @@ def fit_design(design: ModelDesign, reml: bool = True, control: LmerControl | No
 
 
 def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset: Any = None,
-         control: LmerControl | None = None, record: bool = False, quiet: bool = False) -> LmerResult:
+         control: LmerControl | None = None, record: bool = False, quiet: bool = False,
+         na_action: str = "na.omit") -> LmerResult:
     """Fit a linear mixed model with lme4's formula language.
 
     Parameters
@@ -132,6 +133,10 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset
         Keep every optimizer evaluation in ``m.optinfo.log``.
     quiet : bool
         Do not warn about dropped rows/columns or singular fits (they are still in the summary).
+    na_action : {"na.omit", "na.exclude", "na.fail", "na.pass"}
+        Rows with missing values in the model's columns, as lme4's ``na.action``: dropped ("na.omit", the
+        default); dropped with ``fitted``/``residuals``/``predict()`` padded with NaN to the data's rows
+        ("na.exclude"); an error naming the columns ("na.fail", and "na.pass": a fit cannot use them).
 
     Returns
     -------
@@ -151,7 +156,7 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset
 
         return lmer_dask(formula, data, reml=reml, weights=weights, offset=offset, control=control, quiet=quiet)
     with blas_threads((control or LmerControl()).blas_threads):  # the design's QR and products too
-        design = lformula(formula, data, weights=weights, offset=offset)
+        design = lformula(formula, data, weights=weights, offset=offset, na_action=na_action)
         m = fit_design(design, reml=reml, control=control, record=record)
     if not quiet:
         if design.fixed.dropped:

@@ -67,7 +67,8 @@ class ModelDesign:
         return self.fixed.X
 
 
-def lformula(formula: str, data: object, weights: object = None, offset: object = None) -> ModelDesign:
+def lformula(formula: str, data: object, weights: object = None, offset: object = None,
+             na_action: str = "na.omit") -> ModelDesign:
     """Parse ``formula`` and build its model matrices on ``data`` (lme4's ``lFormula``).
 
     Parameters
@@ -78,6 +79,8 @@ def lformula(formula: str, data: object, weights: object = None, offset: object 
         Long-format data; it is not modified.
     weights, offset : str, array-like or None
         Prior weights / offset: a column name or one value per row.
+    na_action : {"na.omit", "na.exclude", "na.fail", "na.pass"}
+        lme4's ``na.action`` for rows with missing values (see :func:`lmmflow.design.frame.check_fit_na_action`).
 
     Returns
     -------
@@ -97,7 +100,7 @@ def lformula(formula: str, data: object, weights: object = None, offset: object 
             "for a model without random effects use ordinary least squares (e.g. statsmodels.OLS)"
         )
     df = as_pandas(data)
-    frame = build_model_frame(parsed, df, weights=weights, offset=offset)
+    frame = build_model_frame(parsed, df, weights=weights, offset=offset, na_action=na_action)
     y = build_response(parsed.response, frame.data)
     stream = len(y) >= lazy.STREAM_MIN_ROWS
     fixed = build_fixed(parsed.fixed, frame.data, stream=stream)

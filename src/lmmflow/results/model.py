@@ -275,25 +275,43 @@ class LmerResult:
             eta += self.offset
         return eta
 
-    @cached_property
-    def fitted(self) -> pd.Series:
-        """Fitted values (fixed + random effects + offset) for the rows used."""
-        return pd.Series(self._linear_predictor(), index=self.data.index, name="fitted")
+    def _na_pad(self, values: pd.Series) -> pd.Series:
+        """``values`` for the rows used, padded with NaN to the data's rows for an ``na_action="na.exclude"`` fit."""
+        frame = self.design.frame
+        if frame.na_action != "na.exclude" or not frame.n_dropped or frame.input_index is None:
+            return values
+        full = np.full(frame.n_input, np.nan)
+        full[frame.rows] = values.to_numpy()
+        return pd.Series(full, index=frame.input_index, name=values.name)
 
     @cached_property
+    def _fitted_used(self) -> pd.Series:
+        return pd.Series(self._linear_predictor(), index=self.data.index, name="fitted")
+
+    @property
+    def fitted(self) -> pd.Series:
+        """Fitted values (fixed + random effects + offset) for the rows used (with ``na_action="na.exclude"``,
+        for every row of the data, NaN where a value was missing, as R's ``fitted``)."""
+        return self._na_pad(self._fitted_used.copy())
+
+    @cached_property
+    def _residuals_used(self) -> pd.Series:
+        return pd.Series(self.design.y - self._fitted_used.to_numpy(), index=self.data.index, name="residuals")
+
+    @property
     def residuals(self) -> pd.Series:
-        """Response residuals, y - fitted."""
-        return pd.Series(self.design.y - self.fitted.to_numpy(), index=self.data.index, name="residuals")
+        """Response residuals, y - fitted (padded as ``fitted`` for ``na_action="na.exclude"``)."""
+        return self._na_pad(self._residuals_used.copy())
 
     def resid(self, type: str = "response") -> pd.Series:  # noqa: A002 - lme4's argument name
         """Residuals of a kind: ``"response"`` or ``"pearson"`` (scaled by sigma and prior weights)."""
-        r = self.residuals
+        r = self._residuals_used
         if type == "response":
-            return r
+            return self._na_pad(r.copy())
         if type == "pearson":
             w = self.weights
             scaled = r.to_numpy() * (np.sqrt(w) if w is not None else 1.0) / self.sigma
-            return pd.Series(scaled, index=r.index, name="pearson")
+            return self._na_pad(pd.Series(scaled, index=r.index, name="pearson"))
         raise ValueError(f"type={type!r}: use 'response' or 'pearson'")
 
     # ---- derived fits -----------------------------------------------------------------------------
@@ -341,31 +359,49 @@ class LmerResult:
 
     # ---- prediction and simulation ------------------------------------------------------------------
     def predict(self, newdata: Any = None, re_form: Any = None, allow_new_levels: bool = True,
-                interval: str | None = None, level: float = 0.95) -> pd.Series | pd.DataFrame:
-        """Predictions for the fitted rows or new data.
+                interval: str | None = None, level: float = 0.95, se_fit: bool = False,
+                na_action: str = "na.pass") -> pd.Series | pd.DataFrame:
+        """Predictions for the fitted rows or new data (lme4's ``predict.merMod``).
 
         Parameters
         ----------
         newdata : DataFrame, optional
-            Rows to predict; default the rows used in the fit.
-        re_form : None, "~0" or False
-            ``None`` includes all random effects (unit-level predictions); ``"~0"``, ``"NA"`` or ``False``
-            gives population-level predictions (fixed effects only).
+            Rows to predict; default the rows used in the fit.  The fit's offset is added: recomputed from
+            ``newdata`` when it was given to ``lf.lmer`` as a column name; an offset given as values is
+            dropped for ``newdata`` (as lme4 drops it), with a warning.
+        re_form : None, "~0", NA, or a formula of random terms
+            The random effects included, as lme4's ``re.form``: ``None`` all (unit-level predictions);
+            ``"~0"``, ``"NA"``, ``np.nan`` or ``False`` none (population level); ``"~(1 | plate)"`` or
+            ``"~(0 + Days | Subject)"`` only those terms' listed effects.  A term the model lacks is an error.
         allow_new_levels : bool
             Levels not seen in the fit get the population-level prediction (random effect 0); with
-            ``False`` they raise.
+            ``False`` (lme4's default) they raise.
         interval : {None, "confidence", "prediction"}
             Add an interval (see :func:`lmmflow.inference.predict_interval`).
         level : float
+        se_fit : bool
+            Return ``fit`` and ``se_fit`` (lme4's ``se.fit=TRUE``: the joint covariance of the fixed and
+            random estimates).
+        na_action : {"na.pass", "na.omit", "na.exclude", "na.fail"}
+            Rows of ``newdata`` with a missing value in a column the prediction reads: NaN ("na.pass", the
+            default, and "na.exclude"), dropped ("na.omit") or an error naming the columns ("na.fail").
+            A categorical fixed-effect level the fit never saw is always an error naming column and level.
 
         Returns
         -------
-        pandas.Series, or a DataFrame with fit, lower, upper when ``interval`` is given.
+        pandas.Series, or a DataFrame (fit, se_fit; with ``interval`` fit, lower, upper, se_fit).
+
+        Examples
+        --------
+        >>> import lmmflow as lf
+        >>> m = lf.lmer("Reaction ~ Days + (Days | Subject)", lf.load_dataset("sleepstudy"))
+        >>> m.predict(lf.load_dataset("sleepstudy").head(2), re_form="~(1 | Subject)").round(3).tolist()
+        [253.664, 264.131]
         """
         from .predict import predict
 
         return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels,
-                       interval=interval, level=level)
+                       interval=interval, level=level, se_fit=se_fit, na_action=na_action)
 
     def simulate(self, nsim: int = 1, seed: Any = None, newdata: Any = None, newparams: dict[str, Any] | None = None,
                  re_form: Any = "~0", allow_new_levels: bool = False, use_u: bool = False) -> pd.DataFrame:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -9,13 +11,15 @@ import pandas as pd
 
 from ..design import as_pandas, encode_groups
 from ..design.frame import DataError
+from ..exceptions import LmmflowWarning
 from ..formula import FormulaError, parse_formula
 
 if TYPE_CHECKING:
     from ..design.random import ReTerm
     from .model import LmerResult
 
-__all__ = ["parse_re_form", "population_only", "predict", "random_part", "simulate"]
+__all__ = ["NA_ACTIONS", "PredictionRows", "check_fixed_levels", "finish_rows", "parse_re_form", "population_only",
+           "predict", "prediction_rows", "random_part", "simulate"]
 
 _NONE_FORMS = {"~0", "NA", "0", "~-1", "~1-1", "~0+1", "~-1+1", "nan", "~1"}
 
@@ -109,14 +113,14 @@ def _term_names(expr: str, label: str, frame: pd.DataFrame | None) -> list[str]:
     return rename_intercept(names)
 
 
-def _level_codes(term: ReTerm, data: pd.DataFrame, allow_new_levels: bool, valid: np.ndarray) -> np.ndarray:
+def _level_codes(term: ReTerm, data: pd.DataFrame, allow_new_levels: bool) -> np.ndarray:
     """Codes of ``data``'s rows in the fit's levels of ``term``; -1 for new levels (an error unless allowed)."""
     missing = [c for c in term.group_cols if c not in data.columns]
     if missing:
         raise DataError(f"newdata lacks grouping column(s) {missing} of term | {term.group}; "
                         "add them or use re_form='~0' for population-level predictions")
     codes = encode_groups(term, data)
-    new = (codes < 0) & valid
+    new = codes < 0
     if new.any() and not allow_new_levels:
         levels = pd.unique(data.loc[new, list(term.group_cols)].astype(str).agg(":".join, axis=1))[:5]
         raise DataError(f"newdata has level(s) of {term.group!r} not in the fit (e.g. {list(levels)}); "
@@ -124,33 +128,181 @@ def _level_codes(term: ReTerm, data: pd.DataFrame, allow_new_levels: bool, valid
     return codes
 
 
+NA_ACTIONS = ("na.pass", "na.omit", "na.exclude", "na.fail")
+
+
+@dataclass
+class PredictionRows:
+    """The rows a prediction is for, encoded: X, offset, and each needed term's Z and level codes.
+
+    ``pad_index`` / ``pad_positions``: the result is laid out on ``pad_index`` (NaN elsewhere) when rows with
+    missing values are kept as NaN (``na_action`` "na.pass" or "na.exclude").
+    """
+
+    index: pd.Index
+    X: np.ndarray
+    offset: np.ndarray | float
+    Z: dict[int, np.ndarray]
+    codes: dict[int, np.ndarray]
+    weights: np.ndarray | None = None
+    pad_index: pd.Index | None = None
+    pad_positions: np.ndarray | None = None
+
+    def fit(self, m: LmerResult, include: dict[int, np.ndarray]) -> np.ndarray:
+        """x'beta + offset + the included random effects (0 for new levels)."""
+        vals = self.X @ m.solution.beta + self.offset
+        for k, mask in include.items():
+            codes = self.codes[k]
+            b = m.solution.b[k][np.maximum(codes, 0)]
+            vals = vals + np.where(codes < 0, 0.0, np.einsum("ip,ip->i", self.Z[k] * mask, b))
+        return np.asarray(vals, dtype=float)
+
+
+def finish_rows(rows: PredictionRows, out: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame:
+    """Lay ``out`` on the padded index (NaN for rows with missing values) when the rows ask for it."""
+    if rows.pad_index is None:
+        return out
+    shape = (len(rows.pad_index),) + out.shape[1:]
+    full = np.full(shape, np.nan)
+    full[rows.pad_positions] = out.to_numpy()
+    if isinstance(out, pd.Series):
+        return pd.Series(full, index=rows.pad_index, name=out.name)
+    return pd.DataFrame(full, index=rows.pad_index, columns=out.columns)
+
+
+def _check_na_action(na_action: str) -> str:
+    if na_action not in NA_ACTIONS:
+        raise ValueError(f"na_action={na_action!r}: use one of {list(NA_ACTIONS)} (lme4's na.action)")
+    return na_action
+
+
+def _needed_columns(m: LmerResult, data: pd.DataFrame, terms: list[int]) -> list[str]:
+    """The columns of ``data`` the fixed part and the random terms ``terms`` read."""
+    from ..design.frame import _named_columns, _vars, required_columns
+
+    have = {str(c) for c in data.columns}
+    cols = set(required_columns(m.design.formula, data.columns)["fixed"])
+    for k in terms:
+        t = m.design.terms[k]
+        cols |= set(t.group_cols)
+        for expr in t.exprs:
+            cols |= _vars(expr, f"random term ({expr} | {t.group})") | _named_columns(expr, have)
+    return sorted(cols)
+
+
+def check_fixed_levels(m: LmerResult, data: pd.DataFrame) -> None:
+    """A level of a categorical fixed-effect column that the fit never saw is an error naming column and level."""
+    from ..design.frame import required_columns
+
+    fit = m.data
+    for col in sorted(required_columns(m.design.formula, data.columns)["fixed"]):
+        if col not in fit.columns or col not in data.columns:
+            continue
+        s = fit[col]
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            continue
+        seen = pd.Index(pd.unique(s.dropna()))
+        new = data[col].dropna()
+        bad = pd.unique(new[~new.isin(seen)])
+        if len(bad):
+            shown = [str(v) for v in bad[:5]]
+            raise DataError(f"newdata column {col!r} has level(s) {shown} that the fit never saw "
+                            f"(its levels: {[str(v) for v in seen[:10]]}); a fixed effect has no estimate for "
+                            "them: drop those rows or recode them to a level of the fit")
+
+
+def prediction_rows(m: LmerResult, newdata: Any, include: dict[int, np.ndarray], allow_new_levels: bool,
+                    na_action: str = "na.pass", all_terms: bool = False) -> PredictionRows:
+    """Encode the rows to predict: the fitted rows (``newdata=None``) or ``newdata`` after ``na_action``.
+
+    ``all_terms``: also encode the terms ``include`` leaves out, where ``newdata`` has their columns (their
+    variance enters a prediction interval).
+    """
+    _check_na_action(na_action)
+    d = m.design
+    if newdata is None:
+        from ..inference.prediction import fitted_rows_z
+
+        Zs = fitted_rows_z(m)
+        frame = d.frame
+        pad = frame.na_action == "na.exclude" and frame.input_index is not None and frame.n_dropped > 0
+        return PredictionRows(index=m.data.index, X=d.X, offset=m.offset if m.offset is not None else 0.0,
+                              Z=dict(enumerate(Zs)), codes={k: t.codes for k, t in enumerate(d.terms)},
+                              weights=m.weights, pad_index=frame.input_index if pad else None,
+                              pad_positions=frame.rows if pad else None)
+    data = as_pandas(newdata)
+    terms = sorted(include)
+    cols = _needed_columns(m, data, terms)
+    missing_cols = [c for c in cols if c not in data.columns]
+    if missing_cols:
+        groups = [c for k in terms for c in d.terms[k].group_cols if c in missing_cols]
+        what = (f"grouping column(s) {groups}; add them or use re_form='~0' for population-level predictions"
+                if groups else f"column(s) {missing_cols} that the model reads; columns are {list(data.columns)}")
+        raise DataError(f"newdata lacks {what}")
+    na = data[cols].isna() if cols else pd.DataFrame(index=data.index)
+    complete = ~na.any(axis=1).to_numpy() if cols else np.ones(len(data), dtype=bool)
+    if not complete.all():
+        if na_action == "na.fail":
+            counts = {c: int(v) for c, v in na.sum().items() if v}
+            raise DataError(f"newdata has missing values in column(s) {counts} (na_action='na.fail'); "
+                            "drop or fill them, or use na_action='na.omit' / 'na.exclude' / 'na.pass'")
+        sub = data[complete]
+    else:
+        sub = data
+    check_fixed_levels(m, sub)
+    X = d.fixed.encode(sub)
+    offset: np.ndarray | float = 0.0
+    col = d.frame.offset_column
+    if col is not None:
+        if col not in sub.columns:
+            raise DataError(f"the fit's offset is the column {col!r}, which newdata lacks; add it")
+        offset = sub[col].to_numpy(dtype=float)
+    elif m.offset is not None:
+        warnings.warn("the fit's offset was given as values, not a column, so predictions for newdata have no "
+                      "offset (as lme4's); pass offset= as a column name to lf.lmer to have it recomputed",
+                      LmmflowWarning, stacklevel=4)
+    Z, codes = {}, {}
+    for k in terms:
+        t = d.terms[k]
+        codes[k] = _level_codes(t, sub, allow_new_levels)
+        Z[k] = t.encode(sub)
+    if all_terms:  # the values of the terms left out (no levels needed), where newdata has their columns
+        for k, t in enumerate(d.terms):
+            if k not in Z:
+                try:
+                    Z[k] = t.encode(sub)
+                except Exception:  # formulaic raises several kinds for absent columns
+                    continue
+    pad = na_action in ("na.pass", "na.exclude") and not complete.all()
+    return PredictionRows(index=sub.index, X=X, offset=offset, Z=Z, codes=codes,
+                          pad_index=data.index if pad else None,
+                          pad_positions=np.flatnonzero(complete) if pad else None)
+
+
 def random_part(m: LmerResult, data: pd.DataFrame, allow_new_levels: bool = True,
                 include: dict[int, np.ndarray] | None = None) -> np.ndarray:
-    """Z b for new data over the included terms and columns (0 for levels the fit has not seen).
-
-    Rows with a missing grouping value get NaN.
-    """
+    """Z b for new data over the included terms and columns (0 for levels the fit has not seen)."""
     include = parse_re_form(None, m.design.terms) if include is None else include
     out = np.zeros(len(data))
     for k, mask in include.items():
         term, b = m.design.terms[k], m.solution.b[k]
-        valid = ~data[[c for c in term.group_cols if c in data.columns]].isna().any(axis=1).to_numpy()
-        codes = _level_codes(term, data, allow_new_levels, valid)
+        codes = _level_codes(term, data, allow_new_levels)
         Z = term.encode(data)
-        vals = np.einsum("ip,ip->i", Z[:, mask], b[np.where(codes < 0, 0, codes)][:, mask])
+        vals = np.einsum("ip,ip->i", Z * mask, b[np.maximum(codes, 0)])
         out += np.where(codes < 0, 0.0, vals)
-        out[~valid] = np.nan
     return out
 
 
 def predict(m: LmerResult, newdata: Any = None, re_form: Any = None, allow_new_levels: bool = True,
-            interval: str | None = None, level: float = 0.95) -> pd.Series | pd.DataFrame:
+            interval: str | None = None, level: float = 0.95, se_fit: bool = False,
+            na_action: str = "na.pass") -> pd.Series | pd.DataFrame:
     """Predictions; see :meth:`LmerResult.predict`."""
-    if interval is not None:
+    _check_na_action(na_action)
+    if interval is not None or se_fit:
         from ..inference.prediction import predict_interval
 
         return predict_interval(m, newdata, re_form=re_form, interval=interval, level=level,
-                                allow_new_levels=allow_new_levels)
+                                allow_new_levels=allow_new_levels, na_action=na_action)
     include = parse_re_form(re_form, m.design.terms, m.data)
     if newdata is None:
         if len(include) == len(m.design.terms) and all(v.all() for v in include.values()):
@@ -161,13 +313,15 @@ def predict(m: LmerResult, newdata: Any = None, re_form: Any = None, allow_new_l
             b = [m.solution.b[k] * include[k] if k in include else np.zeros_like(m.solution.b[k])
                  for k in range(len(m.design.terms))]
             vals = m._linear_predictor(b=b)
-        return pd.Series(vals, index=m.data.index, name="predicted")
-    data = as_pandas(newdata)
-    X = m.design.fixed.encode(data)
-    vals = X @ m.solution.beta
-    if include:
-        vals = vals + random_part(m, data, allow_new_levels, include)
-    return pd.Series(vals, index=data.index, name="predicted")
+        out = pd.Series(vals, index=m.data.index, name="predicted")
+        frame = m.design.frame
+        if frame.na_action == "na.exclude" and frame.n_dropped and frame.input_index is not None:
+            rows = PredictionRows(index=out.index, X=np.zeros((0, 0)), offset=0.0, Z={}, codes={},
+                                  pad_index=frame.input_index, pad_positions=frame.rows)
+            return finish_rows(rows, out)
+        return out
+    rows = prediction_rows(m, newdata, include, allow_new_levels, na_action)
+    return finish_rows(rows, pd.Series(rows.fit(m, include), index=rows.index, name="predicted"))
 
 
 def simulate(m: LmerResult, nsim: int = 1, seed: Any = None, use_u: bool = False, newdata: Any = None,
@@ -216,8 +370,7 @@ def simulate(m: LmerResult, nsim: int = 1, seed: Any = None, use_u: bool = False
         eta = d.fixed.encode(data) @ beta
         draws = []
         for k, (t, lam) in enumerate(zip(d.terms, lams)):
-            valid = np.ones(len(data), dtype=bool)
-            codes = _level_codes(t, data, allow_new_levels, valid)
+            codes = _level_codes(t, data, allow_new_levels)
             Z = t.encode(data)
             if k in include:
                 eta = eta + np.where(codes < 0, 0.0, np.einsum("ip,ip->i", Z, m.solution.b[k][np.maximum(codes, 0)]))
