@@ -43,7 +43,8 @@ plate_cols <- grepl("^[a-x]$", colnames(Z3))
 Zp <- Z3; Zp[, !plate_cols] <- 0
 out$penicillin <- list(all = unname(predict(fm3)), none = unname(predict(fm3, re.form = NA)),
   plate = unname(predict(fm3, re.form = ~(1 | plate))), sample = unname(predict(fm3, re.form = ~(1 | sample))),
-  se_all = joint_se(fm3, Z3, X3), se_plate = joint_se(fm3, Zp, X3))
+  se_all = joint_se(fm3, Z3, X3), se_plate = joint_se(fm3, Zp, X3),
+  theta = unname(getME(fm3, "theta")), reml_criterion = unname(REMLcrit(fm3)))
 
 # iris (test-predict.R "prediction standard error")
 mod1 <- lmer(Petal_Width ~ Sepal_Length + (1 | Species), iris2, control = ctrl)

@@ -84,11 +84,11 @@ def parse_re_form(re_form: Any, terms: list[ReTerm], frame: pd.DataFrame | None 
         if ks is None:
             raise FormulaError(f"re_form term ({rt.label}): grouping factor {rt.group_name!r} is not in the model; "
                                f"its grouping factors are {sorted(by_group)}")
-        names = _term_names(rt.expr, rt.label, frame)
+        have = [c for k in ks for c in terms[k].cnames]
+        names = _term_names(rt.expr, rt.label, frame, rt.group_name, have)
         for nm in names:
             hits = [k for k in ks if nm in terms[k].cnames]
             if not hits:
-                have = [c for k in ks for c in terms[k].cnames]
                 raise FormulaError(f"re_form term ({rt.label}): the model has no random effect {nm!r} for "
                                    f"{rt.group_name!r}; it has {have}")
             k = hits[0]
@@ -97,7 +97,7 @@ def parse_re_form(re_form: Any, terms: list[ReTerm], frame: pd.DataFrame | None 
     return out
 
 
-def _term_names(expr: str, label: str, frame: pd.DataFrame | None) -> list[str]:
+def _term_names(expr: str, label: str, frame: pd.DataFrame | None, group: str, have: list[str]) -> list[str]:
     """Column names of a random term's expression, as the fit names them."""
     from ..design.matrices import build_matrix, rename_intercept
 
@@ -108,8 +108,9 @@ def _term_names(expr: str, label: str, frame: pd.DataFrame | None) -> list[str]:
         raise FormulaError(f"re_form term ({label}) needs the model's data to be read")
     try:
         _, names, _ = build_matrix(expr, frame)
-    except Exception as exc:  # formulaic raises several kinds
-        raise FormulaError(f"re_form term ({label}) cannot be read: {exc}") from exc
+    except Exception as exc:  # formulaic raises several kinds (a column the model does not read, ...)
+        raise FormulaError(f"re_form term ({label}) is not among the model's random effects: the model has no "
+                           f"random effect {expr!r} for {group!r}; it has {have} ({exc})") from exc
     return rename_intercept(names)
 
 
@@ -147,6 +148,7 @@ class PredictionRows:
     weights: np.ndarray | None = None
     pad_index: pd.Index | None = None
     pad_positions: np.ndarray | None = None
+    positions: np.ndarray | None = None
 
     def fit(self, m: LmerResult, include: dict[int, np.ndarray]) -> np.ndarray:
         """x'beta + offset + the included random effects (0 for new levels)."""
@@ -276,7 +278,8 @@ def prediction_rows(m: LmerResult, newdata: Any, include: dict[int, np.ndarray],
     pad = na_action in ("na.pass", "na.exclude") and not complete.all()
     return PredictionRows(index=sub.index, X=X, offset=offset, Z=Z, codes=codes,
                           pad_index=data.index if pad else None,
-                          pad_positions=np.flatnonzero(complete) if pad else None)
+                          pad_positions=np.flatnonzero(complete) if pad else None,
+                          positions=np.flatnonzero(complete))
 
 
 def random_part(m: LmerResult, data: pd.DataFrame, allow_new_levels: bool = True,
@@ -367,28 +370,33 @@ def simulate(m: LmerResult, nsim: int = 1, seed: Any = None, use_u: bool = False
         weights, index = m.weights, m.data.index
     else:
         data = as_pandas(newdata)
-        eta = d.fixed.encode(data) @ beta
+        every = {k: np.ones(t.p, dtype=bool) for k, t in enumerate(d.terms)}
+        rows = prediction_rows(m, data, every, allow_new_levels, na_action="na.omit")  # lme4: na.omit
+        eta = rows.X @ beta + rows.offset
         draws = []
         for k, (t, lam) in enumerate(zip(d.terms, lams)):
-            codes = _level_codes(t, data, allow_new_levels)
-            Z = t.encode(data)
+            codes, Z = rows.codes[k], rows.Z[k]
             if k in include:
                 eta = eta + np.where(codes < 0, 0.0, np.einsum("ip,ip->i", Z, m.solution.b[k][np.maximum(codes, 0)]))
-            else:
-                new = codes < 0
-                if new.any():  # new levels get random effects of their own, drawn as the fitted levels'
-                    extra, inv = np.unique(pd.Series(encode_labels(t, data)[new]).to_numpy(), return_inverse=True)
-                    codes = codes.copy()
-                    codes[new] = t.nlevels + inv
-                    nlev = t.nlevels + len(extra)
-                else:
-                    nlev = t.nlevels
-                draws.append(RandomDraw(Z=Z, codes=codes, nlevels=nlev, lam=lam))
-        weights, index = None, data.index
-        if not np.isfinite(eta).all():
-            raise DataError("newdata has missing values in the model's columns: drop those rows first")
+                continue
+            new = codes < 0
+            nlev = t.nlevels
+            if new.any():  # new levels get random effects of their own, drawn as the fitted levels'
+                labels = encode_labels(t, data.iloc[rows.positions])
+                extra, inv = np.unique(labels[new], return_inverse=True)
+                codes = codes.copy()
+                codes[new] = t.nlevels + inv
+                nlev += len(extra)
+            draws.append(RandomDraw(Z=Z, codes=codes, nlevels=nlev, lam=lam))
+        weights, index = None, rows.index
     rng = np.random.default_rng(seed)
-    return sim_frame(draw_responses(eta, draws, sigma, nsim, rng, weights=weights), index)
+    out = sim_frame(draw_responses(eta, draws, sigma, nsim, rng, weights=weights), index)
+    frame = d.frame
+    if newdata is None and frame.na_action == "na.exclude" and frame.n_dropped and frame.input_index is not None:
+        pad = PredictionRows(index=index, X=np.zeros((0, 0)), offset=0.0, Z={}, codes={},
+                             pad_index=frame.input_index, pad_positions=frame.rows)
+        return finish_rows(pad, out)  # as lme4: rows of the data, NaN for those the fit left out
+    return out
 
 
 def encode_labels(term: ReTerm, data: pd.DataFrame) -> np.ndarray:
