@@ -277,8 +277,10 @@ class LmerResult:
 
     def _na_pad(self, values: pd.Series) -> pd.Series:
         """``values`` for the rows used, padded with NaN to the data's rows for an ``na_action="na.exclude"`` fit."""
+        from .predict import _pads
+
         frame = self.design.frame
-        if frame.na_action != "na.exclude" or not frame.n_dropped or frame.input_index is None:
+        if not _pads(frame):
             return values
         full = np.full(frame.n_input, np.nan)
         full[frame.rows] = values.to_numpy()

@@ -172,6 +172,12 @@ def finish_rows(rows: PredictionRows, out: pd.Series | pd.DataFrame) -> pd.Serie
     return pd.DataFrame(full, index=rows.pad_index, columns=out.columns)
 
 
+def _pads(frame: Any) -> bool:
+    """Whether results for the fitted rows are padded to the data's rows (a fit with na_action="na.exclude")."""
+    return (getattr(frame, "na_action", "na.omit") == "na.exclude" and bool(frame.n_dropped)
+            and getattr(frame, "input_index", None) is not None)
+
+
 def _check_na_action(na_action: str) -> str:
     if na_action not in NA_ACTIONS:
         raise ValueError(f"na_action={na_action!r}: use one of {list(NA_ACTIONS)} (lme4's na.action)")
@@ -193,24 +199,21 @@ def _needed_columns(m: LmerResult, data: pd.DataFrame, terms: list[int]) -> list
 
 
 def check_fixed_levels(m: LmerResult, data: pd.DataFrame) -> None:
-    """A level of a categorical fixed-effect column that the fit never saw is an error naming column and level."""
-    from ..design.frame import required_columns
+    """A level of a categorical fixed-effect column that the fit never saw is an error naming column and level.
 
-    fit = m.data
-    for col in sorted(required_columns(m.design.formula, data.columns)["fixed"]):
-        if col not in fit.columns or col not in data.columns:
+    The levels are the fit's encoding's (formulaic's ``encoder_state``), so they hold for every back-end.
+    """
+    state = getattr(m.design.fixed.spec, "encoder_state", None) or {}
+    for name, (kind, info) in state.items():
+        cats = info.get("categories") if isinstance(info, dict) else None
+        if cats is None or name not in data.columns or getattr(kind, "value", kind) != "categorical":
             continue
-        s = fit[col]
-        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-            continue
-        seen = pd.Index(pd.unique(s.dropna()))
-        new = data[col].dropna()
-        bad = pd.unique(new[~new.isin(seen)])
+        new = data[name].dropna()
+        bad = pd.unique(new[~new.isin(list(cats))])
         if len(bad):
-            shown = [str(v) for v in bad[:5]]
-            raise DataError(f"newdata column {col!r} has level(s) {shown} that the fit never saw "
-                            f"(its levels: {[str(v) for v in seen[:10]]}); a fixed effect has no estimate for "
-                            "them: drop those rows or recode them to a level of the fit")
+            raise DataError(f"newdata column {name!r} has level(s) {[str(v) for v in bad[:5]]} that the fit never "
+                            f"saw (its levels: {[str(v) for v in list(cats)[:10]]}); a fixed effect has no "
+                            "estimate for them: drop those rows or recode them to a level of the fit")
 
 
 def prediction_rows(m: LmerResult, newdata: Any, include: dict[int, np.ndarray], allow_new_levels: bool,
@@ -227,7 +230,7 @@ def prediction_rows(m: LmerResult, newdata: Any, include: dict[int, np.ndarray],
 
         Zs = fitted_rows_z(m)
         frame = d.frame
-        pad = frame.na_action == "na.exclude" and frame.input_index is not None and frame.n_dropped > 0
+        pad = _pads(frame)
         return PredictionRows(index=m.data.index, X=d.X, offset=m.offset if m.offset is not None else 0.0,
                               Z=dict(enumerate(Zs)), codes={k: t.codes for k, t in enumerate(d.terms)},
                               weights=m.weights, pad_index=frame.input_index if pad else None,
@@ -254,7 +257,7 @@ def prediction_rows(m: LmerResult, newdata: Any, include: dict[int, np.ndarray],
     check_fixed_levels(m, sub)
     X = d.fixed.encode(sub)
     offset: np.ndarray | float = 0.0
-    col = d.frame.offset_column
+    col = getattr(d.frame, "offset_column", None)
     if col is not None:
         if col not in sub.columns:
             raise DataError(f"the fit's offset is the column {col!r}, which newdata lacks; add it")
@@ -318,7 +321,7 @@ def predict(m: LmerResult, newdata: Any = None, re_form: Any = None, allow_new_l
             vals = m._linear_predictor(b=b)
         out = pd.Series(vals, index=m.data.index, name="predicted")
         frame = m.design.frame
-        if frame.na_action == "na.exclude" and frame.n_dropped and frame.input_index is not None:
+        if _pads(frame):
             rows = PredictionRows(index=out.index, X=np.zeros((0, 0)), offset=0.0, Z={}, codes={},
                                   pad_index=frame.input_index, pad_positions=frame.rows)
             return finish_rows(rows, out)
@@ -392,7 +395,7 @@ def simulate(m: LmerResult, nsim: int = 1, seed: Any = None, use_u: bool = False
     rng = np.random.default_rng(seed)
     out = sim_frame(draw_responses(eta, draws, sigma, nsim, rng, weights=weights), index)
     frame = d.frame
-    if newdata is None and frame.na_action == "na.exclude" and frame.n_dropped and frame.input_index is not None:
+    if newdata is None and _pads(frame):
         pad = PredictionRows(index=index, X=np.zeros((0, 0)), offset=0.0, Z={}, codes={},
                              pad_index=frame.input_index, pad_positions=frame.rows)
         return finish_rows(pad, out)  # as lme4: rows of the data, NaN for those the fit left out
