@@ -134,3 +134,114 @@ def test_draw_responses_new_levels_and_generator() -> None:
     b = draw_responses(np.zeros(4), [d], sigma=1.0, nsim=2, rng=np.random.default_rng(1))
     np.testing.assert_array_equal(a, b)
     assert a.shape == (4, 2)
+
+
+# ---- LmerResult.simulate: lme4's simulate.merMod -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fm1(sleep: pd.DataFrame) -> lf.LmerResult:
+    return lf.lmer("Reaction ~ Days + (Days | Subject)", sleep)
+
+
+@pytest.fixture(scope="module")
+def pen() -> lf.LmerResult:
+    return lf.lmer("diameter ~ (1 | plate) + (1 | sample)", lf.load_dataset("penicillin"))
+
+
+def test_fit_simulate_dimensions_and_newdata(fm1: lf.LmerResult, sleep: pd.DataFrame) -> None:
+    # lme4 tests/testthat/test-simulate_formula.R:144-153 and tests/simulate.R:16-20
+    s1 = fm1.simulate(nsim=2, seed=1)
+    assert s1.shape == (180, 2)
+    s2 = fm1.simulate(nsim=1, seed=42, newdata=sleep)
+    assert s2.shape == (180, 1)
+    s3 = fm1.simulate(seed=101, nsim=10)
+    s4 = fm1.simulate(seed=101, use_u=True, nsim=10)
+    assert s3.shape == s4.shape == (180, 10)
+    # test-simulate_formula.R:193-200: the same seed gives the same draws
+    pd.testing.assert_frame_equal(fm1.simulate(seed=101, re_form=None), fm1.simulate(seed=101, re_form=None))
+
+
+def test_use_u_is_re_form_none(fm1: lf.LmerResult) -> None:
+    # lme4's .simulateFun: use.u=TRUE means re.form=NULL (condition on every random effect)
+    pd.testing.assert_frame_equal(fm1.simulate(3, seed=4, use_u=True), fm1.simulate(3, seed=4, re_form=None))
+    with pytest.raises(ValueError, match="only one of use_u and re_form"):
+        fm1.simulate(seed=1, use_u=True, re_form="~(1 | Subject)")
+
+
+def test_conditioning_on_all_terms_with_tiny_sigma_gives_the_fitted_values(fm1: lf.LmerResult) -> None:
+    out = fm1.simulate(2, seed=3, re_form=None, newparams={"sigma": 1e-12})
+    np.testing.assert_allclose(out["sim_1"], fm1.fitted, rtol=1e-12)
+    # and no random effects with theta = 0: X beta exactly (lme4's re.form = NA with theta 0)
+    flat = fm1.simulate(1, seed=3, newparams={"theta": [0.0, 0.0, 0.0], "sigma": 0.0})
+    np.testing.assert_allclose(flat["sim_1"], fm1.predict(re_form="~0"), rtol=1e-14)
+
+
+def test_re_form_na_draws_every_term(fm1: lf.LmerResult) -> None:
+    # re_form "~0" (lme4's default NA): the random effects are new each time, so subjects' means vary around
+    # X beta; re_form=None: around the fitted values
+    sims = fm1.simulate(3000, seed=7).to_numpy()
+    pop = fm1.predict(re_form="~0").to_numpy()
+    Z = np.column_stack([np.ones(180), fm1.data["Days"]])
+    var = np.einsum("ia,ab,ib->i", Z, fm1.re_covariances[0], Z) + fm1.sigma ** 2
+    assert np.all(np.abs(sims.mean(axis=1) - pop) < 5 * np.sqrt(var / 3000))
+    np.testing.assert_allclose(sims.var(axis=1).mean() / var.mean(), 1.0, atol=0.05)
+    cond = fm1.simulate(3000, seed=7, re_form=None).to_numpy()
+    assert np.all(np.abs(cond.mean(axis=1) - fm1.fitted.to_numpy()) < 5 * fm1.sigma / np.sqrt(3000))
+    np.testing.assert_allclose(cond.var(axis=1).mean(), fm1.sigma ** 2, rtol=0.05)
+
+
+def test_re_form_one_term_conditions_on_it_and_draws_the_other(pen: lf.LmerResult) -> None:
+    sims = pen.simulate(4000, seed=2, re_form="~(1 | plate)").to_numpy()
+    mean = pen.predict(re_form="~(1 | plate)").to_numpy()
+    k = [t.group for t in pen.design.terms].index("sample")
+    var = pen.re_covariances[k][0, 0] + pen.sigma ** 2
+    assert np.all(np.abs(sims.mean(axis=1) - mean) < 5 * np.sqrt(var / 4000))
+    np.testing.assert_allclose(sims.var(axis=1).mean(), var, rtol=0.05)
+    with pytest.raises(lf.FormulaError, match="grouping factor 'nope'"):
+        pen.simulate(re_form="~(1 | nope)")
+
+
+def test_re_form_listing_part_of_a_term_is_an_error(fm1: lf.LmerResult) -> None:
+    with pytest.raises(lf.FormulaError, match="whole random terms"):
+        fm1.simulate(re_form="~(1 | Subject)")
+
+
+def test_new_levels_in_newdata(fm1: lf.LmerResult) -> None:
+    new = pd.DataFrame({"Days": [0.0, 0.0], "Subject": ["new1", "new2"]})
+    with pytest.raises(lf.DataError, match="not in the fit"):
+        fm1.simulate(newdata=new)
+    sims = fm1.simulate(4000, seed=5, newdata=new, allow_new_levels=True).to_numpy()
+    # a new unit's draws vary by its random intercept as well as the residual; two new units independently
+    var = fm1.re_covariances[0][0, 0] + fm1.sigma ** 2
+    np.testing.assert_allclose(sims.var(axis=1), var, rtol=0.08)
+    assert abs(np.corrcoef(sims)[0, 1]) < 0.1
+
+
+def test_newparams(fm1: lf.LmerResult) -> None:
+    out = fm1.simulate(1, seed=1, newparams={"beta": {"(Intercept)": 0.0, "Days": 1.0}, "theta": [0, 0, 0],
+                                             "sigma": 0.0})
+    np.testing.assert_allclose(out["sim_1"], fm1.data["Days"])
+    with pytest.raises(ValueError, match="fixed effect"):
+        fm1.simulate(newparams={"beta": [1.0]})
+    with pytest.raises(ValueError, match="unknown entries"):
+        fm1.simulate(newparams={"phi": 1.0})
+    with pytest.raises(ValueError, match="conditional modes belong to the fitted theta"):
+        fm1.simulate(re_form=None, newparams={"theta": [1, 0, 1]})
+
+
+def test_weights_scale_the_residual_of_a_weighted_fit(sleep: pd.DataFrame) -> None:
+    w = np.where(np.arange(180) % 2 == 0, 1.0, 4.0)
+    m = lf.lmer("Reaction ~ Days + (1 | Subject)", sleep, weights=w)
+    sims = m.simulate(3000, seed=9, re_form=None).to_numpy()
+    sd = sims.std(axis=1)
+    np.testing.assert_allclose(sd[w == 1].mean(), m.sigma, rtol=0.03)
+    np.testing.assert_allclose(sd[w == 4].mean(), m.sigma / 2, rtol=0.03)
+
+
+def test_offset_of_the_fit_is_in_the_draws(sleep: pd.DataFrame) -> None:
+    m = lf.lmer("Reaction ~ Days + (1 | Subject)", sleep.assign(o=100.0), offset="o")
+    out = m.simulate(1, seed=1, re_form=None, newparams={"sigma": 0.0})
+    np.testing.assert_allclose(out["sim_1"], m.fitted)
+    nd = pd.DataFrame({"Days": [0.0], "Subject": ["308"], "o": [50.0]})
+    got = m.simulate(1, seed=1, newdata=nd, re_form=None, newparams={"sigma": 0.0})["sim_1"].iloc[0]
+    assert got == pytest.approx(m.predict(nd).iloc[0])
