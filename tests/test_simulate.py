@@ -245,3 +245,46 @@ def test_offset_of_the_fit_is_in_the_draws(sleep: pd.DataFrame) -> None:
     nd = pd.DataFrame({"Days": [0.0], "Subject": ["308"], "o": [50.0]})
     got = m.simulate(1, seed=1, newdata=nd, re_form=None, newparams={"sigma": 0.0})["sim_1"].iloc[0]
     assert got == pytest.approx(m.predict(nd).iloc[0])
+
+
+# ---- lme4's suite, the formula path (gaussian versions of its tests) ---------------------------------------
+
+def test_numeric_grouping_and_slope_lme4_suite() -> None:
+    # test-predict.R:298-306 ("simulation works with non-factor"): a numeric slope and grouping column
+    rng = np.random.default_rng(12345)
+    dd = pd.DataFrame({"a": np.repeat(np.arange(1, 11), 100), "b": rng.standard_normal(1000)})
+    out = lf.simulate("~1+(b|a)", dd, {"beta": {"(Intercept)": 1.0}, "theta": [1, 1, 1], "sigma": 1.0})
+    assert isinstance(out, pd.DataFrame) and out.shape == (1000, 1)
+
+
+def test_factor_slope_then_fit_and_predict_lme4_suite() -> None:
+    # test-predict.R:394-407 ("sparse contrasts don't mess up predict()")
+    dd = pd.DataFrame([(f, r1, r2) for r2 in (1, 2) for r1 in ("1", "2") for f in range(1, 102)],
+                      columns=["f", "rep1", "rep2"])
+    dd["y"] = lf.simulate("~1 + (rep1|f)", dd, {"beta": [1.0], "theta": [1.0, 1.0, 1.0], "sigma": 1.0},
+                          seed=101)["sim_1"]
+    m1 = lf.lmer("y ~ 1 + (1|f)", dd)
+    np.testing.assert_array_equal(m1.predict(), m1.predict(dd))
+
+
+def test_formula_path_weights_and_offset_lme4_suite() -> None:
+    # test-simulate_formula.R:174-188 (weights and offset on the formula path)
+    rng = np.random.default_rng(1)
+    d1 = pd.DataFrame({"x": rng.standard_normal(60), "f": np.repeat(np.arange(6), 10), "w": 10.0})
+    p = {"theta": [0.01], "beta": [1.0, 1.0], "sigma": 1.0}
+    assert len(lf.simulate("~x + (1|f)", d1, p, weights=d1["w"], seed=1)) == 60
+    s_off = lf.simulate("~x + (1|f)", d1, p, weights="w", offset=np.full(60, 0.1), seed=1)
+    s0 = lf.simulate("~x + (1|f)", d1, p, weights="w", seed=1)
+    np.testing.assert_allclose(s_off["sim_1"] - s0["sim_1"], 0.1)
+
+
+def test_formula_path_needs_newparams_lme4_suite(sleep: pd.DataFrame) -> None:
+    # test-simulate_formula.R:65-73 ("one-sided formula without family/newparams gives an informative error")
+    with pytest.raises(ValueError, match="newparams must be a dict"):
+        lf.simulate("~1 + (1|Days)", sleep, None)  # type: ignore[arg-type]
+
+
+def test_series_weights_must_align(sleep: pd.DataFrame) -> None:
+    w = pd.Series(1.0, index=sleep.index[::-1] + 1000)
+    with pytest.raises(lf.DataError, match="index is not newdata's"):
+        lf.simulate(F, sleep, PARAMS, weights=w)
