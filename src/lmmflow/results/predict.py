@@ -236,6 +236,8 @@ def prediction_rows(m: LmerResult, newdata: Any, include: dict[int, np.ndarray],
                               weights=m.weights, pad_index=frame.input_index if pad else None,
                               pad_positions=frame.rows if pad else None)
     data = as_pandas(newdata)
+    if len(data) == 0:
+        raise DataError("newdata has no rows: pass at least one row to predict")
     terms = sorted(include)
     cols = _needed_columns(m, data, terms)
     missing_cols = [c for c in cols if c not in data.columns]
@@ -254,6 +256,12 @@ def prediction_rows(m: LmerResult, newdata: Any, include: dict[int, np.ndarray],
         sub = data[complete]
     else:
         sub = data
+    if len(sub) == 0:  # every row has a missing value: nothing to encode
+        return PredictionRows(index=sub.index, X=np.zeros((0, d.fixed.p)), offset=0.0,
+                              Z={k: np.zeros((0, d.terms[k].p)) for k in terms},
+                              codes={k: np.zeros(0, dtype=np.int64) for k in terms},
+                              pad_index=data.index if na_action != "na.omit" else None,
+                              pad_positions=np.zeros(0, dtype=np.int64), positions=np.zeros(0, dtype=np.int64))
     check_fixed_levels(m, sub)
     X = d.fixed.encode(sub)
     offset: np.ndarray | float = 0.0
