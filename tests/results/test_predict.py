@@ -285,3 +285,13 @@ def test_se_fit_newdata_rows_equal_fitted_rows(sleepstudy: pd.DataFrame) -> None
     lm1 = lf.lmer("Reaction ~ Days + (1 + Days | Subject)", sleepstudy)
     p = lm1.predict(pd.DataFrame({"Days": [0.0], "Subject": ["373"]}), se_fit=True, allow_new_levels=True)
     assert p["fit"].iloc[0] == lm1.fixef["(Intercept)"]
+
+
+def test_population_only_never_reads_a_formula_as_all_terms() -> None:
+    # the helper of back-ends that include all terms or none (Dask): a formula of some terms is refused
+    from lmmflow.results.predict import population_only
+
+    assert population_only("~0") and population_only(np.nan) and population_only(False)
+    assert not population_only(None)
+    with pytest.raises(ValueError, match="only None"):
+        population_only("~(1 | Subject)")

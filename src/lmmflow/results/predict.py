@@ -25,13 +25,20 @@ _NONE_FORMS = {"~0", "NA", "0", "~-1", "~1-1", "~0+1", "~-1+1", "nan", "~1"}
 
 
 def population_only(re_form: Any) -> bool:
-    """True when ``re_form`` asks for fixed effects only (lme4's ``re.form = NA`` or ``~0``)."""
+    """True when ``re_form`` asks for fixed effects only (lme4's ``re.form = NA`` or ``~0``), False for ``None``.
+
+    A formula of some terms is an error here (:func:`parse_re_form` reads those): callers that can include
+    only all terms or none (the Dask back-end) use this, so a formula is never taken to mean all terms.
+    """
     if re_form is None:
         return False
     if re_form is False:
         return True
     if isinstance(re_form, str):
-        return re_form.replace(" ", "") in _NONE_FORMS
+        if re_form.replace(" ", "") in _NONE_FORMS:
+            return True
+        raise ValueError(f"re_form={re_form!r}: here only None (all random effects) or '~0' / NA (none) is "
+                         "possible; formulas of some terms are read by LmerResult.predict and simulate")
     if isinstance(re_form, float) and np.isnan(re_form):
         return True
     if re_form is pd.NA:
@@ -354,11 +361,11 @@ def simulate(m: LmerResult, nsim: int = 1, seed: Any = None, use_u: bool = False
     )
 
     nsim = check_nsim(nsim)
+    d = m.design
     if use_u:
-        if not population_only(re_form):
+        if parse_re_form(re_form, d.terms, m.data):
             raise ValueError("give only one of use_u and re_form (use_u=True is re_form=None)")
         re_form = None
-    d = m.design
     params = check_newparams(newparams) if newparams is not None else {}
     beta = m.solution.beta if params.get("beta") is None else beta_vector(params["beta"], d.fixed.names)
     theta = m.solution.theta if params.get("theta") is None else theta_vector(params["theta"], d)
