@@ -232,7 +232,7 @@ def fit_design(design: ModelDesign, reml: bool = True, control: LmerControl | No
 
 def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset: Any = None,
          control: LmerControl | None = None, record: bool = False, quiet: bool = False,
-         contrasts: dict[str, str] | None = None) -> LmerResult:
+         contrasts: dict[str, str] | None = None, na_action: str = "na.omit") -> LmerResult:
     """Fit a linear mixed model with lme4's formula language.
 
     Parameters
@@ -264,6 +264,10 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset
     contrasts : dict, optional
         Column -> ``"treatment"``, ``"sum"``, ``"helmert"`` or ``"poly"`` (R's ``contrasts=``); ordered
         categoricals get ``"poly"`` by default, as in R.
+    na_action : {"na.omit", "na.exclude", "na.fail", "na.pass"}
+        Rows with missing values in the model's columns, as lme4's ``na.action``: dropped ("na.omit", the
+        default); dropped with ``fitted``/``residuals``/``predict()`` padded with NaN to the data's rows
+        ("na.exclude"); an error naming the columns ("na.fail", and "na.pass": a fit cannot use them).
 
     Returns
     -------
@@ -283,9 +287,12 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset
 
         if contrasts:
             raise ValueError("contrasts= is not supported for Dask data yet: fit an in-memory frame")
+        if na_action != "na.omit":
+            raise ValueError(f"na_action={na_action!r} is not supported for Dask data yet (rows with missing "
+                             "values are dropped, as na.omit): fit an in-memory frame")
         return lmer_dask(formula, data, reml=reml, weights=weights, offset=offset, control=control, quiet=quiet)
     with blas_threads((control or LmerControl()).blas_threads):  # the design's QR and products too
-        design = lformula(formula, data, weights=weights, offset=offset, contrasts=contrasts)
+        design = lformula(formula, data, weights=weights, offset=offset, contrasts=contrasts, na_action=na_action)
         m = fit_design(design, reml=reml, control=control, record=record)
     if not quiet:
         if design.fixed.dropped:

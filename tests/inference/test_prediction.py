@@ -38,17 +38,28 @@ def test_population_prediction_adds_random_and_residual_variance(fm1: lf.LmerRes
     np.testing.assert_allclose(pred["se_fit"] ** 2, conf["se_fit"] ** 2 + extra)
 
 
-def test_unit_level_uses_conditional_variances(fm1: lf.LmerResult, sleepstudy: pd.DataFrame) -> None:
+def test_unit_level_uses_the_joint_covariance_of_fixed_and_random(fm1: lf.LmerResult,
+                                                                  sleepstudy: pd.DataFrame) -> None:
+    # var = [z x]' C [z x] with C the joint covariance of (b_hat - b, beta_hat) (lme4 >= 1.1-35's se.fit),
+    # formed here from the dense mixed-model equations
     new = sleepstudy.iloc[[0, 15, 179]].reset_index(drop=True)
     out = fm1.predict(new, interval="confidence")
     np.testing.assert_allclose(out["fit"], fm1.predict(new).to_numpy())
-    X = np.column_stack([np.ones(3), new.Days])
-    lev = [list(fm1.ranef["Subject"].index).index(str(s)) for s in new.Subject]
-    C = fm1.cond_cov_blocks[0][lev]
-    var = np.einsum("ij,jk,ik->i", X, fm1.vcov.to_numpy(), X) + np.einsum("ia,iab,ib->i", X, C, X)
-    np.testing.assert_allclose(out["se_fit"] ** 2, var)
+    d = fm1.design
+    Zs = d.blocks()[0].sparse_z().toarray()
+    lam = fm1.devfun.factor.lambdas_of(fm1.theta)[0]
+    L = np.kron(np.eye(d.terms[0].nlevels), lam)
+    X = d.X
+    ZL = Zs @ L
+    Mme = np.block([[ZL.T @ ZL + np.eye(L.shape[0]), ZL.T @ X], [X.T @ ZL, X.T @ X]])
+    T = np.block([[L, np.zeros((L.shape[0], 2))], [np.zeros((2, L.shape[0])), np.eye(2)]])
+    C = fm1.sigma ** 2 * T @ np.linalg.inv(Mme) @ T.T
+    rows = [0, 15, 179]
+    ZX = np.hstack([Zs[rows], X[rows]])
+    var = np.einsum("ij,jk,ik->i", ZX, C, ZX)
+    np.testing.assert_allclose(out["se_fit"] ** 2, var, rtol=1e-8)
     pred = fm1.predict(new, interval="prediction", level=0.5)
-    np.testing.assert_allclose(pred["se_fit"] ** 2, var + fm1.sigma ** 2)
+    np.testing.assert_allclose(pred["se_fit"] ** 2, var + fm1.sigma ** 2, rtol=1e-8)
     assert ((pred["upper"] - pred["lower"]) < 2 * (out["upper"] - out["lower"]) + 2 * fm1.sigma).all()
 
 

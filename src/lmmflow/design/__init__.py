@@ -75,7 +75,7 @@ class ModelDesign:
 
 
 def lformula(formula: str, data: object, weights: object = None, offset: object = None,
-             contrasts: dict[str, str] | None = None) -> ModelDesign:
+             contrasts: dict[str, str] | None = None, na_action: str = "na.omit") -> ModelDesign:
     """Parse ``formula`` and build its model matrices on ``data`` (lme4's ``lFormula``).
 
     Parameters
@@ -90,6 +90,8 @@ def lformula(formula: str, data: object, weights: object = None, offset: object 
     contrasts : dict, optional
         Column -> ``"treatment"``, ``"sum"``, ``"helmert"`` or ``"poly"`` for categorical predictors of the
         fixed part (R's ``contrasts=``); ordered categoricals get ``"poly"`` unless given otherwise.
+    na_action : {"na.omit", "na.exclude", "na.fail", "na.pass"}
+        lme4's ``na.action`` for rows with missing values (see :func:`lmmflow.design.frame.check_fit_na_action`).
 
     Returns
     -------
@@ -110,7 +112,7 @@ def lformula(formula: str, data: object, weights: object = None, offset: object 
         )
     df = as_pandas(data)
     parsed = resolve_dot(parsed, list(df.columns))
-    frame = build_model_frame(parsed, df, weights=weights, offset=offset)
+    frame = build_model_frame(parsed, df, weights=weights, offset=offset, na_action=na_action)
     if parsed.offsets:  # offset(...) terms: added to an offset= argument, as lme4 adds them
         off = formula_offset(parsed.offsets, frame.data)
         frame = replace(frame, offset=off if frame.offset is None else frame.offset + off)

@@ -113,6 +113,13 @@ class ModelFrame:
         Rows dropped for missing values.
     weights, offset : numpy.ndarray or None
         Prior weights and offset for the rows used.
+    na_action : str
+        lme4's ``na.action`` the rows were chosen by ("na.omit" or "na.exclude": fitted values and
+        residuals are then padded with NaN to ``input_index``).
+    input_index : pandas.Index or None
+        The caller's data's index (all rows).
+    offset_column : str or None
+        The column the offset was read from, if it was given by name (recomputed for new data).
     """
 
     data: pd.DataFrame
@@ -121,6 +128,9 @@ class ModelFrame:
     n_input: int
     weights: np.ndarray | None
     offset: np.ndarray | None
+    na_action: str = "na.omit"
+    input_index: pd.Index | None = None
+    offset_column: str | None = None
 
 
 def _as_row_vector(value: object, data: pd.DataFrame, name: str) -> np.ndarray | None:
@@ -175,6 +185,7 @@ def build_model_frame(
     data: pd.DataFrame,
     weights: object = None,
     offset: object = None,
+    na_action: str = "na.omit",
 ) -> ModelFrame:
     """Select the columns a formula needs, check them and drop incomplete rows.
 
@@ -186,6 +197,8 @@ def build_model_frame(
         The caller's data (not modified).
     weights, offset : str, array-like or None
         A column name or one value per row.
+    na_action : {"na.omit", "na.exclude", "na.fail", "na.pass"}
+        lme4's ``na.action`` for rows with missing values (see :func:`check_fit_na_action`).
 
     Raises
     ------
@@ -253,6 +266,7 @@ def build_model_frame(
     if w is not None and complete.any() and not (w[complete] > 0).any():
         raise DataError("weights are all zero on the rows used: at least one observation needs a positive weight")
     n_dropped = int((~complete).sum())
+    check_fit_na_action(na_action, complete, frame, cols, w, off)
     if not complete.any():
         raise DataError(f"no complete rows: every row has a missing value in one of {cols}")
     rows = np.flatnonzero(complete)
@@ -273,6 +287,9 @@ def build_model_frame(
         n_input=len(data),
         weights=None if w is None else w[rows],
         offset=None if off is None else off[rows],
+        na_action=na_action,
+        input_index=data.index,
+        offset_column=offset if isinstance(offset, str) else None,
     )
 
 
@@ -310,6 +327,30 @@ def _check_value_types(s: pd.Series, col: str, parsed: ParsedFormula) -> None:
         what = "grouping column" if grouping else "column"
         raise DataError(f"{what} {col!r} mixes values of types {types}: convert it to one type first, e.g. "
                         f"df[{col!r}] = df[{col!r}].astype(str) (as R's factor(as.character(...)))")
+
+
+FIT_NA_ACTIONS = ("na.omit", "na.exclude", "na.fail", "na.pass")
+
+
+def check_fit_na_action(na_action: str, complete: np.ndarray, frame: pd.DataFrame, cols: list[str],
+                        weights: np.ndarray | None = None, offset: np.ndarray | None = None) -> None:
+    """Apply lme4's ``na.action`` to a fit's rows (``complete``: the rows without missing values).
+
+    "na.omit" (the default) and "na.exclude" drop the incomplete rows ("na.exclude" pads fitted values and
+    residuals with NaN to the data's rows, as R does); "na.fail" and "na.pass" accept no missing value: a
+    :class:`DataError` names the columns that have them (a fit cannot use a row with a missing value).
+    """
+    if na_action not in FIT_NA_ACTIONS:
+        raise DataError(f"na_action={na_action!r}: use one of {list(FIT_NA_ACTIONS)} (lme4's na.action)")
+    if na_action in ("na.omit", "na.exclude") or complete.all():
+        return
+    counts = {c: int(frame[c].isna().sum()) for c in cols if frame[c].isna().any()}
+    for arr, name in ((weights, "weights"), (offset, "offset")):
+        if arr is not None and np.isnan(arr).any():
+            counts[name] = int(np.isnan(arr).sum())
+    raise DataError(f"missing values in {counts} (na_action={na_action!r}); drop or fill them, or use "
+                    "na_action='na.omit' (drop those rows) or 'na.exclude' (drop them, pad fitted values "
+                    "and residuals with NaN)")
 
 
 _COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3 or bool(getattr(pd.options.mode, "copy_on_write", False))

@@ -1,19 +1,24 @@
-"""Confidence and prediction intervals for predictions from a fit (``predict(..., interval=...)``).
+"""Standard errors and intervals of predictions from a fit (``predict(..., se_fit=True)``, ``interval=...``).
 
-For a new row with fixed-effects values x and random-effects values z_k (term k):
+For a row with fixed-effects values x and random-effects values z (the columns ``re_form`` includes), the
+prediction is ``x'beta_hat + z'b_hat`` and, as lme4's ``predict(se.fit=TRUE)`` (lme4 >= 1.1-35), its variance
+is ``[z x]' C [z x]`` with C the joint covariance of the estimates ``(b_hat - b, beta_hat)`` from the
+mixed-model equations: with ``A = Lambda'Z'WZ Lambda + I`` and ``B = Lambda'Z'WX``,
 
-* population level (``re_form="~0"``): the prediction is ``x'beta_hat``.  Its confidence interval uses
-  ``var = x' V_beta x``; a prediction interval for a new observation of a *new* unit adds the
-  random-effect variance and the residual variance, ``+ sum_k z_k' Sigma_k z_k + sigma^2``.
-* unit level (``re_form=None``, the use case of merTools' ``predictInterval``): the prediction is
-  ``x'beta_hat + sum_k z_k' b_hat_k[level]`` and ``var = x' V_beta x + sum_k z_k' C_k[level] z_k`` with
-  ``C_k[level]`` the conditional covariance of that level's random effects (lme4's ``condVar``); a
-  prediction interval adds ``sigma^2``.  A level not seen in the fit (``allow_new_levels=True``) gets
-  the population prediction for that term and its variance ``z_k' Sigma_k z_k`` instead.
+    var = sigma^2 z~' A^-1 z~ + (x - B'A^-1 z~)' V_beta (x - B'A^-1 z~),   z~ = Lambda' z,
 
-Intervals are ``fit -+ z_{(1+level)/2} * sqrt(var)`` with the normal quantile.  As in merTools, the
-uncertainty of the covariance parameters is ignored, and so is the covariance between ``beta_hat`` and
-the conditional modes (the unit-level variance is the sum of the two parts).
+which includes the covariance of the fixed and random estimates (the sum of the two parts alone can be
+many times too large: lme4's own test gives 0.027 where that sum gives 0.452).  ``re_form="~0"`` gives
+``x' V_beta x``.
+
+A level the fit has not seen (``allow_new_levels=True``) has no estimate: its random effect is predicted
+as 0, and its variance ``z' Sigma z`` (the random effect's distribution) is added.  lme4 adds nothing for
+such rows (it pads C with zeros), which understates the uncertainty of a new unit's prediction.
+
+A prediction interval adds the residual variance ``sigma^2`` (over the prior weight for the fitted rows)
+and, for the random terms left out by ``re_form``, their variance ``z' Sigma z``.  Intervals are
+``fit -+ z_{(1+level)/2} * se`` with the normal quantile; the uncertainty of the covariance parameters is
+ignored, as in lme4 and merTools.
 """
 
 from __future__ import annotations
@@ -24,40 +29,128 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..design import as_pandas, encode_groups
-from ..results.predict import population_only, random_part
+from ..core.crossprod import row_block, row_ranges
+from ..design.frame import DataError
 
 if TYPE_CHECKING:
     from ..results.model import LmerResult
+    from ..results.predict import PredictionRows
 
-__all__ = ["predict_interval"]
+__all__ = ["predict_interval", "prediction_se"]
 
 INTERVALS = ("confidence", "prediction")
 
+_CHUNK_VALUES = 1 << 22
+"""Values of A^-1 z~ held at once when several terms need cross blocks of A^-1 (32 MiB)."""
 
-def predict_interval(m: LmerResult, newdata: Any = None, re_form: Any = None, interval: str = "confidence",
-                     level: float = 0.95, allow_new_levels: bool = True) -> pd.DataFrame:
-    """Predictions with confidence or prediction intervals.
+
+def _lambda_t_times(lam: np.ndarray, M: np.ndarray, nlevels: int) -> np.ndarray:
+    """(I kron Lambda)' M for M with q = nlevels * p rows (level-major)."""
+    p = lam.shape[0]
+    cols = M.shape[1]
+    return np.einsum("ba,lbc->lac", lam, M.reshape(nlevels, p, cols)).reshape(nlevels * p, cols)
+
+
+def prediction_se(m: LmerResult, rows: PredictionRows, include: dict[int, np.ndarray]) -> np.ndarray:
+    """Standard error of each prediction (lme4's ``se.fit``; new levels add ``z' Sigma z``).
+
+    Parameters
+    ----------
+    m : LmerResult
+    rows : PredictionRows
+        The rows predicted, as :func:`lmmflow.results.predict.prediction_rows` forms them.
+    include : dict
+        Term index -> mask of the columns included (:func:`lmmflow.results.predict.parse_re_form`).
+    """
+    X = rows.X
+    V = m.vcov.to_numpy()
+    sigma2 = m.sigma ** 2
+    n = X.shape[0]
+    if not include:
+        return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", X, V, X), 0.0))
+    f = m.devfun.factor
+    f.update(m.solution.theta)
+    cp = f.cp
+    lams = f.lambdas
+    px = X.shape[1]
+    # M = A^-1 B (q x p), per term; B_k = Lambda_k' Z_k'W X
+    B = [_lambda_t_times(lam, cp.xz[k][:px].T.copy(), cp.blocks[k].nlevels) for k, lam in enumerate(lams)]
+    M = f.solve_m(B) if px else [np.zeros((b.q, 0)) for b in cp.blocks]
+    # z~ of each row per included term: (n x p_k) values at the row's level (zero for new levels)
+    zt: dict[int, np.ndarray] = {}
+    extra = np.zeros(n)
+    for k, mask in include.items():
+        Z = rows.Z[k] * mask
+        codes = rows.codes[k]
+        new = codes < 0
+        if new.any():  # a new level: no estimate, the random effect's own variance
+            cov = m.re_covariances[k]
+            extra += np.where(new, np.einsum("ia,ab,ib->i", Z, cov, Z), 0.0)
+            Z = np.where(new[:, None], 0.0, Z)
+        zt[k] = Z @ lams[k]  # row i: (Lambda' z_i)' = z_i' Lambda
+    w = np.zeros((n, px))
+    for k, z in zt.items():
+        lv = np.maximum(rows.codes[k], 0)
+        p = cp.blocks[k].p
+        Mk = M[k].reshape(cp.blocks[k].nlevels, p, px)
+        w += np.einsum("ia,iac->ic", z, Mk[lv])
+    d = X - w
+    var = np.einsum("ij,jk,ik->i", d, V, d) + extra
+    var += sigma2 * _quad_a_inverse(f, cp, zt, rows.codes)
+    return np.sqrt(np.maximum(var, 0.0))
+
+
+def _quad_a_inverse(f: Any, cp: Any, zt: dict[int, np.ndarray], codes: dict[int, np.ndarray]) -> np.ndarray:
+    """z~_i' A^-1 z~_i for each row."""
+    n = next(iter(zt.values())).shape[0]
+    if len(zt) == 1:  # one term: the per-level diagonal blocks of A^-1 are all it needs
+        (k, z), = zt.items()
+        Vk = f.inverse_diag_blocks()[k]
+        lv = np.maximum(codes[k], 0)
+        return np.einsum("ia,iab,ib->i", z, Vk[lv], z)
+    q = sum(b.q for b in cp.blocks)
+    step = max(1, _CHUNK_VALUES // max(q, 1))
+    out = np.empty(n)
+    for a in range(0, n, step):
+        e = min(n, a + step)
+        rhs = [np.zeros((b.q, e - a)) for b in cp.blocks]
+        for k, z in zt.items():
+            p = cp.blocks[k].p
+            lv = np.maximum(codes[k][a:e], 0)
+            cols = np.arange(e - a)
+            for j in range(p):
+                rhs[k][lv * p + j, cols] = z[a:e, j]
+        sol = f.solve_m(rhs)
+        out[a:e] = sum(np.einsum("qc,qc->c", r, s) for r, s in zip(rhs, sol))
+    return out
+
+
+def predict_interval(m: LmerResult, newdata: Any = None, re_form: Any = None, interval: str | None = "confidence",
+                     level: float = 0.95, allow_new_levels: bool = True, na_action: str = "na.pass"
+                     ) -> pd.DataFrame:
+    """Predictions with standard errors, and confidence or prediction intervals.
 
     Parameters
     ----------
     m : LmerResult
     newdata : DataFrame, optional
         Rows to predict (default: the rows used in the fit).
-    re_form : None or "~0"
-        ``None``: unit-level predictions (with each row's random effects); ``"~0"`` (or ``"NA"``,
-        ``False``): population-level predictions.
-    interval : {"confidence", "prediction"}
-        An interval for the mean of the prediction, or for a new observation.
+    re_form : None, "~0" / NA, or a formula of random terms
+        As :meth:`lmmflow.LmerResult.predict`: the random effects included.
+    interval : {"confidence", "prediction", None}
+        An interval for the mean of the prediction, for a new observation, or none (``fit`` and
+        ``se_fit`` only, lme4's ``se.fit=TRUE``).
     level : float
     allow_new_levels : bool
-        Rows of levels not seen in the fit get the population prediction with the random-effect variance;
+        Rows of levels not seen in the fit get the population prediction for that term and its variance;
         with ``False`` they raise.
+    na_action : {"na.pass", "na.omit", "na.exclude", "na.fail"}
+        Rows of ``newdata`` with missing values, as :meth:`lmmflow.LmerResult.predict`.
 
     Returns
     -------
     pandas.DataFrame
-        fit, lower, upper (and se_fit, the standard deviation used), indexed as ``newdata``.
+        fit, se_fit (with ``interval``: fit, lower, upper, se_fit), indexed as ``newdata``.
 
     Examples
     --------
@@ -66,47 +159,47 @@ def predict_interval(m: LmerResult, newdata: Any = None, re_form: Any = None, in
     >>> new = lf.load_dataset("sleepstudy").head(2)
     >>> m.predict(new, re_form="~0", interval="confidence").round(1).to_numpy().tolist()
     [[251.4, 238.0, 264.8, 6.8], [261.9, 248.6, 275.2, 6.8]]
+    >>> m.predict(new, se_fit=True).round(2).to_numpy().tolist()
+    [[253.66, 12.25], [273.33, 10.54]]
     """
-    interval = str(interval).lower()
-    if interval not in INTERVALS:
-        raise ValueError(f"interval={interval!r}: use 'confidence' or 'prediction'")
+    from ..results.predict import finish_rows, parse_re_form, prediction_rows
+
+    if interval is not None:
+        interval = str(interval).lower()
+        if interval not in INTERVALS:
+            raise ValueError(f"interval={interval!r}: use 'confidence' or 'prediction'")
     level = float(level)
     if not 0 < level < 1:
         raise ValueError(f"level={level}: a confidence level strictly between 0 and 1")
-    pop = population_only(re_form)
-    if newdata is None:
-        data = m.data
-        X = m.design.X
-        offset = m.offset if m.offset is not None else 0.0
-    else:
-        data = as_pandas(newdata)
-        X = m.design.fixed.encode(data)
-        offset = 0.0
-    beta = m.solution.beta
-    V = m.vcov.to_numpy()
-    fit = X @ beta + offset
-    var = np.einsum("ij,jk,ik->i", X, V, X)
-    if not pop:
-        fit = fit + random_part(m, data, allow_new_levels)
-    sigma2 = m.sigma ** 2
-    covs = m.re_covariances
-    cond = m.cond_cov_blocks if not pop else None
-    for k, term in enumerate(m.design.terms):
-        if pop and interval == "confidence":
-            break
-        Z = term.encode(data) if newdata is not None else term.Z
-        marginal = np.einsum("ia,ab,ib->i", Z, covs[k], Z)
-        if pop:
-            var += marginal
-            continue
-        codes = encode_groups(term, data) if newdata is not None else term.codes
-        new = codes < 0
-        C = cond[k][np.where(new, 0, codes)]
-        var += np.where(new, marginal, np.einsum("ia,iab,ib->i", Z, C, Z))
+    include = parse_re_form(re_form, m.design.terms, m.data)
+    rows = prediction_rows(m, newdata, include, allow_new_levels, na_action, all_terms=True)
+    fit = rows.fit(m, include)
+    se = prediction_se(m, rows, include)
+    if interval is None:
+        return finish_rows(rows, pd.DataFrame({"fit": fit, "se_fit": se}, index=rows.index))
+    var = se ** 2
     if interval == "prediction":
-        w = m.weights if newdata is None else None
-        var += sigma2 / w if w is not None else sigma2
-    se = np.sqrt(np.maximum(var, 0.0))
+        for k, term in enumerate(m.design.terms):  # random effects left out: their distribution
+            left = ~include.get(k, np.zeros(term.p, dtype=bool))
+            if left.any():
+                if k not in rows.Z:
+                    raise DataError(f"a prediction interval adds the variance of the random term | {term.group} "
+                                    f"left out by re_form, and newdata lacks the columns of its effects "
+                                    f"{term.cnames}: add them")
+                Z = rows.Z[k] * left
+                var += np.einsum("ia,ab,ib->i", Z, m.re_covariances[k], Z)
+        w = rows.weights
+        var += m.sigma ** 2 / w if w is not None else m.sigma ** 2
+    se = np.sqrt(var)
     q = stats.norm.ppf(0.5 + level / 2)
-    return pd.DataFrame({"fit": fit, "lower": fit - q * se, "upper": fit + q * se, "se_fit": se},
-                         index=data.index)
+    out = pd.DataFrame({"fit": fit, "lower": fit - q * se, "upper": fit + q * se, "se_fit": se}, index=rows.index)
+    return finish_rows(rows, out)
+
+
+def fitted_rows_z(m: LmerResult) -> list[np.ndarray]:
+    """Each term's Z for the fitted rows (row blocks joined for a design read in blocks)."""
+    out = []
+    for term in m.design.terms:
+        parts = [row_block(term.matrix, a, e) for a, e in row_ranges(m.nobs, whole=not m.design.streamed)]
+        out.append(np.concatenate(parts) if len(parts) > 1 else np.asarray(parts[0]))
+    return out

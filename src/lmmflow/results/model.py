@@ -329,14 +329,26 @@ class LmerResult:
             eta += off
         return eta
 
+    def _na_pad(self, values: pd.Series) -> pd.Series:
+        """``values`` for the rows used, padded with NaN to the data's rows for an ``na_action="na.exclude"`` fit."""
+        from .predict import _pads
+
+        frame = self.design.frame
+        if not _pads(frame):
+            return values
+        full = np.full(frame.n_input, np.nan)
+        full[frame.rows] = values.to_numpy()
+        return pd.Series(full, index=frame.input_index, name=values.name)
+
     @cached_property
     def _fitted(self) -> pd.Series:
         return pd.Series(self._linear_predictor(), index=self.design.frame.data.index, name="fitted")
 
     @property
     def fitted(self) -> pd.Series:
-        """Fitted values (fixed + random effects + offset) for the rows used (a copy)."""
-        return _value(self._fitted)
+        """Fitted values (fixed + random effects + offset) for the rows used, a copy (with
+        ``na_action="na.exclude"``, for every row of the data, NaN where a value was missing, as R's ``fitted``)."""
+        return self._na_pad(_value(self._fitted))
 
     @cached_property
     def _residuals(self) -> pd.Series:
@@ -345,8 +357,8 @@ class LmerResult:
 
     @property
     def residuals(self) -> pd.Series:
-        """Response residuals, y - fitted (a copy)."""
-        return _value(self._residuals)
+        """Response residuals, y - fitted, a copy (padded as ``fitted`` for ``na_action="na.exclude"``)."""
+        return self._na_pad(_value(self._residuals))
 
     def resid(self, type: str = "response", scaled: bool = False) -> pd.Series:  # noqa: A002 - lme4's name
         """Residuals as lme4's ``residuals(m, type, scaled)``.
@@ -384,7 +396,7 @@ class LmerResult:
                 r = r * np.sqrt(w)
         if scaled or type == "scaled":
             r = r / self.sigma
-        return pd.Series(np.array(r, dtype=float), index=self._residuals.index, name=type)
+        return self._na_pad(pd.Series(np.array(r, dtype=float), index=self._residuals.index, name=type))
 
     # ---- derived fits -----------------------------------------------------------------------------
     def refit(self, new_y: Any) -> LmerResult:
@@ -441,50 +453,95 @@ class LmerResult:
 
     # ---- prediction and simulation ------------------------------------------------------------------
     def predict(self, newdata: Any = None, re_form: Any = None, allow_new_levels: bool = True,
-                interval: str | None = None, level: float = 0.95) -> pd.Series | pd.DataFrame:
-        """Predictions for the fitted rows or new data.
+                interval: str | None = None, level: float = 0.95, se_fit: bool = False,
+                na_action: str = "na.pass") -> pd.Series | pd.DataFrame:
+        """Predictions for the fitted rows or new data (lme4's ``predict.merMod``).
 
         Parameters
         ----------
         newdata : DataFrame, optional
-            Rows to predict; default the rows used in the fit.
-        re_form : None, "~0" or False
-            ``None`` includes all random effects (unit-level predictions); ``"~0"``, ``"NA"`` or ``False``
-            gives population-level predictions (fixed effects only).
+            Rows to predict; default the rows used in the fit.  The fit's offset is added: recomputed from
+            ``newdata`` when it was given to ``lf.lmer`` as a column name; an offset given as values is
+            dropped for ``newdata`` (as lme4 drops it), with a warning.
+        re_form : None, "~0", NA, or a formula of random terms
+            The random effects included, as lme4's ``re.form``: ``None`` all (unit-level predictions);
+            ``"~0"``, ``"NA"``, ``np.nan`` or ``False`` none (population level); ``"~(1 | plate)"`` or
+            ``"~(0 + Days | Subject)"`` only those terms' listed effects.  A term the model lacks is an error.
         allow_new_levels : bool
             Levels not seen in the fit get the population-level prediction (random effect 0); with
-            ``False`` they raise.
+            ``False`` (lme4's default) they raise.
         interval : {None, "confidence", "prediction"}
             Add an interval (see :func:`lmmflow.inference.predict_interval`).
         level : float
+        se_fit : bool
+            Return ``fit`` and ``se_fit`` (lme4's ``se.fit=TRUE``: the joint covariance of the fixed and
+            random estimates).
+        na_action : {"na.pass", "na.omit", "na.exclude", "na.fail"}
+            Rows of ``newdata`` with a missing value in a column the prediction reads: NaN ("na.pass", the
+            default, and "na.exclude"), dropped ("na.omit") or an error naming the columns ("na.fail").
+            A categorical fixed-effect level the fit never saw is always an error naming column and level.
 
         Returns
         -------
-        pandas.Series, or a DataFrame with fit, lower, upper when ``interval`` is given.
+        pandas.Series, or a DataFrame (fit, se_fit; with ``interval`` fit, lower, upper, se_fit).
+
+        Examples
+        --------
+        >>> import lmmflow as lf
+        >>> m = lf.lmer("Reaction ~ Days + (Days | Subject)", lf.load_dataset("sleepstudy"))
+        >>> m.predict(lf.load_dataset("sleepstudy").head(2), re_form="~(1 | Subject)").round(3).tolist()
+        [253.664, 264.131]
         """
         from .predict import predict
 
         return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels,
-                       interval=interval, level=level)
+                       interval=interval, level=level, se_fit=se_fit, na_action=na_action)
 
-    def simulate(self, nsim: int = 1, seed: int | None = None, use_u: bool = False) -> pd.DataFrame:
-        """Simulate responses from the fitted model (lme4's ``simulate``).
+    def simulate(self, nsim: int = 1, seed: Any = None, newdata: Any = None, newparams: dict[str, Any] | None = None,
+                 re_form: Any = "~0", allow_new_levels: bool = False, use_u: bool = False) -> pd.DataFrame:
+        """Simulate responses from the fitted model (lme4's ``simulate.merMod``).
+
+        ``y = X beta + Z b + offset + sigma e`` with ``b = sigma Lambda(theta) u``, ``u ~ N(0, I)`` drawn anew for
+        the random terms not conditioned on, and ``e ~ N(0, 1/w)`` (prior weights; lme4 1.1 ignores them here).
 
         Parameters
         ----------
         nsim : int
-        seed : int, optional
+        seed : int or numpy.random.Generator, optional
+            The same seed gives the same draws.
+        newdata : DataFrame, optional
+            Rows to simulate (default: the rows used in the fit; no offset or weights are read from newdata).
+        newparams : dict, optional
+            Any of ``beta``, ``theta``, ``sigma`` replacing the estimates (see :func:`lmmflow.simulate`).
+        re_form : "~0" (default), NA, None or a formula of random terms
+            As lme4's ``re.form``, the random terms *conditioned on*: their conditional modes are used and the
+            other terms' random effects are drawn anew.  The default (lme4's ``NA``) draws every term's;
+            ``None`` conditions on all of them (only new residuals); ``"~(1 | Subject)"`` conditions on that term.
+        allow_new_levels : bool
+            Let ``newdata`` have levels not in the fit: their random effects are drawn from the fitted
+            distribution (with them conditioned on, 0).  With ``False`` (lme4's default) they raise.
         use_u : bool
-            Keep the random effects at their conditional modes (only new residuals) instead of drawing them.
+            lme4's ``use.u``: ``True`` is ``re_form=None``.
 
         Returns
         -------
         pandas.DataFrame
-            One column per simulation (``sim_1``, ...), one row per observation used.
+            One column per simulation (``sim_1``, ...), indexed as the rows simulated.
+
+        Examples
+        --------
+        >>> import lmmflow as lf
+        >>> m = lf.lmer("Reaction ~ Days + (Days | Subject)", lf.load_dataset("sleepstudy"))
+        >>> m.simulate(2, seed=1).shape
+        (180, 2)
+        >>> exact = m.simulate(1, seed=1, re_form=None, newparams={"sigma": 0.0})["sim_1"]
+        >>> bool((exact - m.fitted).abs().max() < 1e-9)
+        True
         """
         from .predict import simulate
 
-        return simulate(self, nsim=nsim, seed=seed, use_u=use_u)
+        return simulate(self, nsim=nsim, seed=seed, use_u=use_u, newdata=newdata, newparams=newparams,
+                        re_form=re_form, allow_new_levels=allow_new_levels)
 
     # ---- inference front doors ----------------------------------------------------------------------
     def coef_table(self, ddf: str = "satterthwaite") -> pd.DataFrame:
