@@ -295,3 +295,23 @@ def test_population_only_never_reads_a_formula_as_all_terms() -> None:
     assert not population_only(None)
     with pytest.raises(ValueError, match="only None"):
         population_only("~(1 | Subject)")
+
+
+def test_formula_offset_is_recomputed_for_newdata() -> None:
+    """offset(log(n)) in the formula enters predict(newdata) as R's predict.merMod adds it (recomputed from
+    newdata's n), alone or beside an offset= column; a plausible number without it would be wrong silently."""
+    import numpy as np
+    import pandas as pd
+
+    import lmmflow as lf
+
+    rng = np.random.default_rng(1)
+    n = 200
+    df = pd.DataFrame({"g": rng.integers(0, 10, n), "x": rng.normal(size=n), "n": rng.integers(1, 20, n)})
+    df["y"] = np.log(df["n"]) + 0.5 * df["x"] + rng.normal(0, 0.5, 10)[df["g"]] + rng.normal(0, 1, n)
+    m = lf.lmer("y ~ x + offset(log(n)) + (1 | g)", df)
+    np.testing.assert_allclose(m.predict(df.iloc[:7]), m.fitted.iloc[:7], rtol=1e-12)
+    pop = m.fixef["(Intercept)"] + m.fixef["x"] * df["x"].iloc[:7] + np.log(df["n"].iloc[:7])
+    np.testing.assert_allclose(m.predict(df.iloc[:7], re_form="~0"), pop, rtol=1e-12)
+    both = lf.lmer("y ~ x + offset(log(n)) + (1 | g)", df.assign(o=0.3), offset="o")
+    np.testing.assert_allclose(both.predict(df.assign(o=0.3).iloc[:7]), both.fitted.iloc[:7], rtol=1e-12)

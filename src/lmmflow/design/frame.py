@@ -120,6 +120,10 @@ class ModelFrame:
         The caller's data's index (all rows).
     offset_column : str or None
         The column the offset was read from, if it was given by name (recomputed for new data).
+    offset_values : bool
+        An ``offset=`` was given as values (not a column): new data cannot recompute it.  The formula's
+        ``offset(...)`` terms, added to ``offset`` by :func:`lmmflow.lformula`, are recomputed from their
+        expressions (``FixedDesign.formula_offset``).
     """
 
     data: pd.DataFrame
@@ -131,6 +135,7 @@ class ModelFrame:
     na_action: str = "na.omit"
     input_index: pd.Index | None = None
     offset_column: str | None = None
+    offset_values: bool = False
 
 
 def _as_row_vector(value: object, data: pd.DataFrame, name: str) -> np.ndarray | None:
@@ -290,6 +295,7 @@ def build_model_frame(
         na_action=na_action,
         input_index=data.index,
         offset_column=offset if isinstance(offset, str) else None,
+        offset_values=offset is not None and not isinstance(offset, str),
     )
 
 

@@ -277,10 +277,13 @@ def prediction_rows(m: LmerResult, newdata: Any, include: dict[int, np.ndarray],
         if col not in sub.columns:
             raise DataError(f"the fit's offset is the column {col!r}, which newdata lacks; add it")
         offset = sub[col].to_numpy(dtype=float)
-    elif m.offset is not None:
-        warnings.warn("the fit's offset was given as values, not a column, so predictions for newdata have no "
-                      "offset (as lme4's); pass offset= as a column name to lf.lmer to have it recomputed",
+    elif getattr(d.frame, "offset_values", False):
+        warnings.warn("the fit's offset= was given as values, not a column, so predictions for newdata leave it "
+                      "out (as lme4's); pass offset= as a column name to lf.lmer to have it recomputed",
                       LmmflowWarning, stacklevel=4)
+    formula_part = d.fixed.formula_offset(sub) if getattr(d.fixed, "offsets", ()) else None
+    if formula_part is not None:  # the formula's offset(...) terms, recomputed from newdata as R does
+        offset = offset + formula_part
     Z, codes = {}, {}
     for k in terms:
         t = d.terms[k]
