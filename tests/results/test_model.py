@@ -249,3 +249,23 @@ def test_resid_types_match_lme4_on_a_weighted_fit(sleepstudy: pd.DataFrame, kind
     if kind == "response":
         np.testing.assert_allclose(m.resid("scaled").to_numpy(), np.asarray(ref["response_scaled"]), rtol=1e-5,
                                    atol=1e-8)
+
+
+def test_update_on_new_data_keeps_contrasts_na_action_and_offset_column() -> None:
+    import numpy as np
+    import pandas as pd
+    import pytest
+
+    import lmmflow as lf
+
+    df = lf.load_dataset("sleepstudy")
+    df["dose"] = pd.Categorical(np.where(df["Days"] < 3, "a", np.where(df["Days"] < 7, "b", "c")))
+    df["o"] = 0.1 * df["Days"]
+    m = lf.lmer("Reaction ~ dose + (1 | Subject)", df, contrasts={"dose": "sum"}, offset="o",
+                na_action="na.exclude")
+    u = m.update(data=df.iloc[:150])
+    assert list(u.fixef.index) == list(m.fixef.index)  # sum contrasts kept: dose1, dose2
+    assert u.design.frame.na_action == "na.exclude" and u.design.frame.offset_column == "o"
+    w = lf.lmer("Reaction ~ Days + (1 | Subject)", df, weights=np.ones(len(df)))
+    with pytest.raises(ValueError, match="prior weights"):
+        w.update(data=df)

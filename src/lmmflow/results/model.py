@@ -430,8 +430,12 @@ class LmerResult:
                           data_name=self.data_name)
 
     def update(self, formula: str | None = None, data: Any = None, reml: bool | None = None,
-               control: LmerControl | None = None) -> LmerResult:
+               control: LmerControl | None = None, weights: Any = None, offset: Any = None) -> LmerResult:
         """Refit with some of formula, data, REML/ML or control changed (lme4's ``update``).
+
+        A refit on other data keeps the fit's contrasts, ``na_action`` and an offset read from a column;
+        prior weights, and an offset given as values, cannot be carried to other rows: pass ``weights=`` /
+        ``offset=`` for the new data (an error says so otherwise).
 
         Examples
         --------
@@ -449,7 +453,17 @@ class LmerResult:
                               data_name=self.data_name)
         if data is None:
             raise ValueError("update(formula=...) needs data= as well: the result keeps only the columns it used")
-        return lmer(formula or self.formula, data, reml=reml, control=control)
+        frame = self.design.frame
+        if weights is None and frame.weights is not None:
+            raise ValueError("this fit has prior weights: pass weights= (a column name, or one value per row of the "
+                             "new data) to update() to refit on other data")
+        if offset is None and frame.offset_column is not None:
+            offset = frame.offset_column
+        elif offset is None and frame.offset_values:
+            raise ValueError("this fit's offset= was given as values: pass offset= (a column name, or one value per "
+                             "row of the new data) to update() to refit on other data")
+        return lmer(formula or self.formula, data, reml=reml, control=control, weights=weights, offset=offset,
+                    contrasts=dict(self.design.fixed.contrasts) or None, na_action=frame.na_action)
 
     # ---- prediction and simulation ------------------------------------------------------------------
     def predict(self, newdata: Any = None, re_form: Any = None, allow_new_levels: bool = True,
