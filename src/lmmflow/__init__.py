@@ -62,6 +62,9 @@ _LAZY = {
     "explorer_inputs": "lmmflow.explore",
     # scale-out
     "fit_many": "lmmflow.scale.many",
+    # planning: power by simulation
+    "power": "lmmflow.planning.power",
+    "PowerResult": "lmmflow.planning.result",
 }
 _LAZY_MODULES = {"plots": "lmmflow.plots"}
 
