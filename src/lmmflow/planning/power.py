@@ -261,7 +261,7 @@ def power(model: Any = None, test: str | Callable[[Any], Any] | None = None, nsi
     Examples
     --------
     >>> import lmmflow as lf
-    >>> df = lf.simulate_growth(n_units=30, seed=1)
+    >>> df = lf.simulate_growth(n_units=30, seed=2)
     >>> m = lf.lmer("y ~ time + (1 + time | id)", df)
     >>> res = lf.power(m, "time", nsim=50, seed=1, progress=False)
     >>> print(str(res).splitlines()[0])
@@ -344,6 +344,24 @@ def power(model: Any = None, test: str | Callable[[Any], Any] | None = None, nsi
                        alpha=alpha, level=level, along=along, along_kind=kind, along_column=col, pvalues=pvals,
                        nsim=nsim, seed=seed, formula=formula, effect=effect,
                        elapsed=time.perf_counter() - t0)
+
+
+def _pvalues(formula: str, data: pd.DataFrame, Y: np.ndarray, test: Any, method: str = "satterthwaite",
+             reml: bool = True, control: LmerControl | None = None, general: bool = False) -> dict[str, Any]:
+    """The tests' p-values for given responses (the columns of ``Y``) on the design ``data`` (for checks).
+
+    ``general=True`` takes the path of full refits whatever the method.
+    """
+    data = _with_response(as_pandas(data).reset_index(drop=True), parse_formula(formula).response)
+    from ..api import _cross_products
+
+    design = lformula(formula, data)
+    cp = _cross_products(design)
+    coef = _test_coefficient(test, list(design.fixed.names), method)
+    control = control or LmerControl()
+    if general:
+        return _general(design, cp, Y, reml, control, method, test, coef, 1, None, None)
+    return _run(formula, data, design, cp, Y, reml, control, method, test, coef, 1, None, None)
 
 
 def _run(formula: str, frame: pd.DataFrame, design: Any, cp: Any, Y: np.ndarray, reml: bool, control: LmerControl,
