@@ -27,6 +27,7 @@ from .exceptions import (
 from .formula import FormulaError, parse_formula
 from .optim import OptSummary, optimize_theta
 from .results import LmerResult, tidy
+from .simulate import simulate  # noqa: E402  (eager: the function, not the module lmmflow.simulate, is lf.simulate)
 
 __version__ = "0.1.0"
 
@@ -102,6 +103,7 @@ __all__ = [
     "make_deviance",
     "optimize_theta",
     "parse_formula",
+    "simulate",
     "tidy",
     *_LAZY,
     *_LAZY_MODULES,

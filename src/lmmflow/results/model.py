@@ -367,24 +367,51 @@ class LmerResult:
         return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels,
                        interval=interval, level=level)
 
-    def simulate(self, nsim: int = 1, seed: int | None = None, use_u: bool = False) -> pd.DataFrame:
-        """Simulate responses from the fitted model (lme4's ``simulate``).
+    def simulate(self, nsim: int = 1, seed: Any = None, newdata: Any = None, newparams: dict[str, Any] | None = None,
+                 re_form: Any = "~0", allow_new_levels: bool = False, use_u: bool = False) -> pd.DataFrame:
+        """Simulate responses from the fitted model (lme4's ``simulate.merMod``).
+
+        ``y = X beta + Z b + offset + sigma e`` with ``b = sigma Lambda(theta) u``, ``u ~ N(0, I)`` drawn anew for
+        the random terms not conditioned on, and ``e ~ N(0, 1/w)`` (prior weights; lme4 1.1 ignores them here).
 
         Parameters
         ----------
         nsim : int
-        seed : int, optional
+        seed : int or numpy.random.Generator, optional
+            The same seed gives the same draws.
+        newdata : DataFrame, optional
+            Rows to simulate (default: the rows used in the fit; no offset or weights are read from newdata).
+        newparams : dict, optional
+            Any of ``beta``, ``theta``, ``sigma`` replacing the estimates (see :func:`lmmflow.simulate`).
+        re_form : "~0" (default), NA, None or a formula of random terms
+            As lme4's ``re.form``, the random terms *conditioned on*: their conditional modes are used and the
+            other terms' random effects are drawn anew.  The default (lme4's ``NA``) draws every term's;
+            ``None`` conditions on all of them (only new residuals); ``"~(1 | Subject)"`` conditions on that term.
+        allow_new_levels : bool
+            Let ``newdata`` have levels not in the fit: their random effects are drawn from the fitted
+            distribution (with them conditioned on, 0).  With ``False`` (lme4's default) they raise.
         use_u : bool
-            Keep the random effects at their conditional modes (only new residuals) instead of drawing them.
+            lme4's ``use.u``: ``True`` is ``re_form=None``.
 
         Returns
         -------
         pandas.DataFrame
-            One column per simulation (``sim_1``, ...), one row per observation used.
+            One column per simulation (``sim_1``, ...), indexed as the rows simulated.
+
+        Examples
+        --------
+        >>> import lmmflow as lf
+        >>> m = lf.lmer("Reaction ~ Days + (Days | Subject)", lf.load_dataset("sleepstudy"))
+        >>> m.simulate(2, seed=1).shape
+        (180, 2)
+        >>> exact = m.simulate(1, seed=1, re_form=None, newparams={"sigma": 0.0})["sim_1"]
+        >>> bool((exact - m.fitted).abs().max() < 1e-9)
+        True
         """
         from .predict import simulate
 
-        return simulate(self, nsim=nsim, seed=seed, use_u=use_u)
+        return simulate(self, nsim=nsim, seed=seed, use_u=use_u, newdata=newdata, newparams=newparams,
+                        re_form=re_form, allow_new_levels=allow_new_levels)
 
     # ---- inference front doors ----------------------------------------------------------------------
     def coef_table(self, ddf: str = "satterthwaite") -> pd.DataFrame:
