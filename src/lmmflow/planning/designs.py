@@ -4,7 +4,8 @@
 ``u#2``, ``u#3``...), the first ``v`` units of the extended list (the original units in lme4's sorted
 order, then the copies) forming the design with ``v`` units.  Along any other column (a within-unit
 variable such as ``time``), the design with ``v`` values keeps the rows whose value is among the first
-``v`` distinct values (sorted), as simr's ``powerCurve(along="time")`` does.
+``v`` distinct values (sorted), as simr's ``powerCurve(along="time")`` does.  The responses are drawn by
+:func:`lmmflow.simulate` (lme4's ``simulate(formula, newdata, newparams)``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["design_rows", "draw_responses"]
+__all__ = ["design_rows", "resolve_along"]
 
 SEP = "#"
 
@@ -61,28 +62,3 @@ def design_rows(data: pd.DataFrame, kind: str, col: str, value: int) -> pd.DataF
             rows[col] = labels[rows.index] + f"{SEP}{copy + 1}"
         parts.append(rows)
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-
-
-# ---- internal draw of responses from a design and parameters --------------------------------------------
-# A minimal internal draw (y = X beta + Z b + e, b ~ N(0, sigma^2 Lambda Lambda')), used until
-# lf.simulate(formula, newdata, newparams) (branch h/predict) is on main; see docs/power.md.
-def draw_responses(design: Any, lambdas: list[np.ndarray], beta: np.ndarray, sigma: float, nsim: int,
-                   rng: np.random.Generator, offset: np.ndarray | None = None,
-                   weights: np.ndarray | None = None) -> np.ndarray:
-    """``nsim`` responses (n x nsim) drawn from the model on ``design`` with the given parameters."""
-    n = design.n
-    base = design.X @ np.asarray(beta, dtype=float)
-    if offset is not None:
-        base = base + offset
-    scale = sigma / np.sqrt(weights) if weights is not None else np.full(n, sigma)
-    Y = np.empty((n, nsim))
-    step = max(1, 2_000_000 // max(1, n * max(t.p for t in design.terms)))
-    for s in range(0, nsim, step):
-        k = min(step, nsim - s)
-        block = np.repeat(base[:, None], k, axis=1)
-        for term, lam in zip(design.terms, lambdas):
-            b = rng.standard_normal((k, term.nlevels, term.p)) @ lam.T * sigma  # (k, levels, p)
-            block += np.einsum("ip,kip->ik", term.Z, b[:, term.codes, :])
-        block += scale[:, None] * rng.standard_normal((n, k))
-        Y[:, s:s + k] = block
-    return Y

@@ -30,7 +30,7 @@ from scipy import stats
 from ..control import LmerControl
 from ..design import as_pandas, lformula
 from ..formula import parse_formula
-from .designs import design_rows, draw_responses, resolve_along
+from .designs import design_rows, resolve_along
 from .result import PowerResult
 
 __all__ = ["power"]
@@ -40,48 +40,20 @@ METHODS = {"satterthwaite": "Satterthwaite t test (lmerTest)", "kr": "Kenward-Ro
 CHUNK = 32  # responses per task of the general path (fixed: results do not depend on n_jobs)
 
 
-def _params_of(params: dict[str, Any], names: list[str], nth: int) -> tuple[np.ndarray, np.ndarray, float]:
-    if not isinstance(params, dict) or not {"beta", "theta", "sigma"} <= set(params):
-        raise ValueError('params must be a dict with "beta", "theta" and "sigma" (lme4\'s newparams)')
-    beta = params["beta"]
-    if isinstance(beta, dict | pd.Series):
-        beta = dict(beta)
-        missing = [n for n in names if n not in beta]
-        extra = [n for n in beta if n not in names]
-        if missing or extra:
-            raise ValueError(f"params['beta'] must name the fixed effects {names}; missing {missing}, "
-                             f"unknown {extra}")
-        beta = np.array([float(beta[n]) for n in names])
-    else:
-        beta = np.asarray(beta, dtype=float).ravel()
-        if len(beta) != len(names):
-            raise ValueError(f"params['beta'] has {len(beta)} values; the model has {len(names)} fixed effects "
-                             f"{names}")
-    theta = np.asarray(params["theta"], dtype=float).ravel()
-    if len(theta) != nth:
-        raise ValueError(f"params['theta'] has {len(theta)} values; the model's random effects have {nth} "
-                         "(lme4's theta: the lower triangle of each relative covariance factor, by column)")
-    sigma = float(params["sigma"])
-    if not (np.all(np.isfinite(beta)) and np.all(np.isfinite(theta)) and math.isfinite(sigma) and sigma > 0):
-        raise ValueError("params must be finite and sigma positive")
-    return beta, theta, sigma
+def _params_of(params: Any, design: Any) -> tuple[np.ndarray, np.ndarray, float]:
+    from ..simulate import beta_vector, check_newparams, sigma_value, theta_vector
+
+    p = check_newparams(params, required=("beta", "theta", "sigma"))
+    sigma = sigma_value(p["sigma"])
+    if not sigma > 0:
+        raise ValueError("params['sigma'] must be positive (with sigma = 0 every refit fails)")
+    return beta_vector(p["beta"], design.fixed.names), theta_vector(p["theta"], design), sigma
 
 
 def _with_response(data: pd.DataFrame, response: str) -> pd.DataFrame:
     if response in data.columns:
         return data
     return data.assign(**{response: 0.0})
-
-
-def _lambdas(design: Any, theta: np.ndarray) -> tuple[list[np.ndarray], Any]:
-    from ..api import _cross_products
-    from ..core import DevianceFunction
-
-    cp = _cross_products(design)
-    devfun = DevianceFunction(cp, reml=True)
-    if len(devfun.theta0) != len(theta):
-        raise ValueError(f"theta has {len(theta)} values; this design's random effects have {len(devfun.theta0)}")
-    return devfun.factor.lambdas_of(theta), cp
 
 
 def _test_coefficient(test: Any, names: list[str], method: str) -> str | None:
@@ -274,6 +246,9 @@ def power(model: Any = None, test: str | Callable[[Any], Any] | None = None, nsi
     >>> spec.to_frame()["n_units"].tolist()
     [10, 40]
     """
+    from ..api import _cross_products
+    from ..simulate import simulate
+
     t0 = time.perf_counter()
     if method not in METHODS:
         raise ValueError(f"method={method!r}: use one of {sorted(METHODS)}")
@@ -305,8 +280,8 @@ def power(model: Any = None, test: str | Callable[[Any], Any] | None = None, nsi
     base = _with_response(base, response)
     design0 = lformula(formula, base)
     names = list(design0.fixed.names)
-    nth = int(sum(int(t.theta_mask.sum()) for t in design0.terms))
-    beta, theta, sigma = _params_of(params, names, nth)
+    beta, theta, sigma = _params_of(params, design0)
+    newparams = {"beta": beta, "theta": theta, "sigma": sigma}
     coef = _test_coefficient(test, names, method)
     base = base.iloc[design0.frame.rows].reset_index(drop=True)
     if along is None:
@@ -328,8 +303,8 @@ def power(model: Any = None, test: str | Callable[[Any], Any] | None = None, nsi
             if list(design.fixed.names) != names:
                 raise ValueError(f"with {value} {along}, the fixed effects are {list(design.fixed.names)} "
                                  f"instead of {names}; choose larger values")
-            lams, cp = _lambdas(design, theta)
-            Y = draw_responses(design, lams, beta, sigma, nsim, rng)
+            Y = simulate(formula, frame, newparams, nsim=nsim, seed=rng).to_numpy()
+            cp = _cross_products(design)
             out = _run(formula, frame, design, cp, Y, bool(reml), control, method, test, coef, n_jobs, client, bar)
             pvals[value] = out["p"]
             units = design.terms[0].nlevels
