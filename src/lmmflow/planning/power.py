@@ -148,9 +148,10 @@ def _fast_satterthwaite(formula: str, data: pd.DataFrame, Y: np.ndarray, reml: b
     j = mf.fixef_names.index(coef)
     out = satterthwaite_many(prof, theta, fits["sigma"].to_numpy(dtype=float), mf.fixef.to_numpy(dtype=float), j)
     conv = fits["converged"].to_numpy(dtype=bool)
-    return {"p": out["p"], "warned": out["hessian_warning"] | ~conv,
-            "singular": _singular(theta, prof.lower, control.singular_tol),
-            "errors": [m for m in fits["message"] if m and "Error" in m]}
+    bad = ~np.isfinite(out["p"])
+    return {"p": out["p"], "warned": (out["hessian_warning"] | ~conv) & ~bad,
+            "singular": _singular(theta, prof.lower, control.singular_tol) & ~bad,
+            "errors": [m or "the fit failed" for m in fits["message"][bad]]}
 
 
 def _fast_lrt(formula: str, reduced: str, dropped: int, data: pd.DataFrame, Y: np.ndarray, control: LmerControl,
@@ -166,9 +167,12 @@ def _fast_lrt(formula: str, reduced: str, dropped: int, data: pd.DataFrame, Y: n
     p = stats.chi2.sf(chisq, dropped)
     theta = f1[[c for c in f1.columns if c.startswith("theta_")]].to_numpy(dtype=float)
     lower = _lower_of(m1)
-    return {"p": p, "warned": ~(f1["converged"].to_numpy(dtype=bool) & f0["converged"].to_numpy(dtype=bool)),
-            "singular": _singular(theta, lower, control.singular_tol),
-            "errors": [m for m in list(f1["message"]) + list(f0["message"]) if m and "Error" in m]}
+    bad = ~(np.isfinite(f1["objective"].to_numpy(dtype=float)) & np.isfinite(f0["objective"].to_numpy(dtype=float)))
+    p = np.where(bad, np.nan, p)
+    conv = f1["converged"].to_numpy(dtype=bool) & f0["converged"].to_numpy(dtype=bool)
+    msgs = [a or b or "the fit failed" for a, b in zip(f1["message"][bad], f0["message"][bad])]
+    return {"p": p, "warned": ~conv & ~bad, "singular": _singular(theta, lower, control.singular_tol) & ~bad,
+            "errors": msgs}
 
 
 def _lower_of(mf: Any) -> np.ndarray:
@@ -307,7 +311,8 @@ def power(model: Any = None, test: str | Callable[[Any], Any] | None = None, nsi
             cp = _cross_products(design)
             out = _run(formula, frame, design, cp, Y, bool(reml), control, method, test, coef, n_jobs, client, bar)
             pvals[value] = out["p"]
-            units = design.terms[0].nlevels
+            units = next((t.nlevels for t in design.terms if kind == "units" and t.group == col),
+                         design.terms[0].nlevels)
             rows.append(_row(value, out, alpha, level, design.n, units, nsim))
     finally:
         if bar is not None:
