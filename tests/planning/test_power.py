@@ -186,3 +186,13 @@ def test_lrt_names_a_term_not_a_factor_coefficient():
     with pytest.raises(ValueError, match="not a fixed effect"):
         lf.power(formula="y ~ time + g + (1 | id)", data=df, test="g", nsim=5, progress=False,
                  params={"beta": [0, 1, 1], "theta": [1], "sigma": 1})
+
+
+def test_dask_client_gives_the_same_numbers(design):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cl:
+        with distributed.Client(cl) as client:
+            for method in ("kr", "satterthwaite"):
+                a = _spec(design, method=method, nsim=8, seed=9)
+                b = _spec(design, method=method, nsim=8, seed=9, client=client)
+                np.testing.assert_allclose(a.pvalues[None], b.pvalues[None], rtol=1e-12)
