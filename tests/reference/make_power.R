@@ -14,7 +14,8 @@ form <- y ~ time + (1 + time | id)
 Y <- simulate(~ time + (1 + time | id), newdata = d, family = gaussian,
               newparams = list(beta = beta, theta = theta, sigma = sigma), nsim = nsim, seed = seed)
 tight <- lmerControl(optimizer = "nloptwrap",
-                     optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-12, ftol_rel = 1e-14, maxeval = 1e5))
+                     optCtrl = list(xtol_abs = 1e-12, xtol_rel = 1e-12, ftol_abs = 1e-12,
+                                    ftol_rel = 1e-14, maxeval = 1e5))
 one <- function(y, ctrl = lmerControl()) {
   d$y <- y
   msgs <- character(0)
@@ -43,7 +44,7 @@ exact <- lapply(seq_len(n_exact), function(i) {
   kr <- summary(r$m, ddf = "Kenward-Roger")$coefficients["time", ]
   list(y = Y[[i]], p_sat = r$p_sat, df_sat = r$df_sat, t = unname(summary(r$m)$coefficients["time", "t value"]),
        p_kr = unname(kr["Pr(>|t|)"]), df_kr = unname(kr["df"]), p_lrt = r$p_lrt,
-       theta = unname(getME(r$m, "theta")))
+       theta = unname(getME(r$m, "theta")), reml_crit = unname(REMLcrit(r$m)))
 })
 out <- list(
   note = "make_power.R: R loop of simulate() from the specified model, lmerTest refits, binom.test",
