@@ -144,7 +144,8 @@ def test_parallel_jobs_give_the_same_numbers(design):
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"method": "wald"}, "method='wald'"),
-    ({"test": "age"}, "test='age' is not a fixed effect"),
+    ({"test": "age"}, "test='age' is neither a fixed effect"),
+    ({"test": "time:age"}, "test='time:age' is neither a fixed effect"),
     ({"nsim": 0}, "nsim must be a positive whole number"),
     ({"alpha": 1.5}, "alpha and level"),
     ({"values": [10]}, "values= needs along="),
@@ -183,9 +184,20 @@ def test_lrt_names_a_term_not_a_factor_coefficient():
     res = lf.power(formula="y ~ time + g + (1 | id)", data=df, test="g", method="lrt", nsim=5, seed=1,
                    params={"beta": [0, 1, 1], "theta": [1], "sigma": 1}, progress=False)
     assert res.test == "g"
-    with pytest.raises(ValueError, match="not a fixed effect"):
-        lf.power(formula="y ~ time + g + (1 | id)", data=df, test="g", nsim=5, progress=False,
+    with pytest.raises(ValueError, match="neither a fixed effect"):
+        lf.power(formula="y ~ time + g + (1 | id)", data=df, test="g[T.b]", method="lrt", nsim=5, progress=False,
                  params={"beta": [0, 1, 1], "theta": [1], "sigma": 1})
+
+
+@pytest.mark.parametrize("method", ["satterthwaite", "kr"])
+def test_f_test_of_a_factor(method):
+    df = lf.simulate_growth(n_units=12, seed=3)[["id", "time"]]
+    df["g"] = np.array(["a", "b", "c"])[df["id"].astype(int) % 3]
+    res = lf.power(formula="y ~ time + g + (1 | id)", data=df, test="g", method=method, nsim=6, seed=1,
+                   params={"beta": [0, 1, 1, 2], "theta": [1], "sigma": 1}, progress=False)
+    assert res.statistic == "F" and res.effect is None
+    assert f"{'Satterthwaite' if method == 'satterthwaite' else 'Kenward-Roger'} F test" in str(res)
+    assert res.to_frame()["failed"].iloc[0] == 0
 
 
 def test_dask_client_gives_the_same_numbers(design):

@@ -1,7 +1,9 @@
 # Regenerate power_reference.json: power by simulation as simr computes it, written as a plain R loop
 # (simr is not in Debian): simulate() from a specified growth model, refit, test, count, binom.test.
 #   cd tests/reference && Rscript make_power.R        (several minutes: 2 x 1000 refits + 20 KR tests)
+#   cd tests/reference && Rscript make_power.R ftest  (only power_reference_f.json: F tests of a factor)
 suppressMessages({library(lme4); library(lmerTest); library(pbkrtest); library(jsonlite)})
+ftest_only <- identical(commandArgs(trailingOnly = TRUE), "ftest")
 n_units <- 30; waves <- 0:4
 d <- expand.grid(time = waves, id = sprintf("u%02d", seq_len(n_units)))[, c("id", "time")]
 d$id <- factor(d$id)
@@ -29,6 +31,7 @@ one <- function(y, ctrl = lmerControl()) {
   list(m = m, p_sat = p_sat, df_sat = df_sat, p_lrt = p_lrt, warned = length(msgs) > 0,
        singular = isSingular(m))
 }
+if (!ftest_only) {
 t0 <- Sys.time()
 res <- lapply(seq_len(nsim), function(i) { r <- one(Y[[i]]); r$m <- NULL; r })
 elapsed <- as.numeric(difftime(Sys.time(), t0, units = "secs"))
@@ -61,3 +64,21 @@ out <- list(
 write.csv(d[, c("id", "time")], "data/power_design.csv", row.names = FALSE)
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = FALSE), "power_reference.json")
 cat(sprintf("Satterthwaite power %.3f, LRT power %.3f, %.0f s\n", out$satterthwaite$power, out$lrt$power, elapsed))
+}
+
+# F tests of a three-level factor (lmerTest's anova, Satterthwaite and Kenward-Roger), on 10 responses
+# simulated from y ~ time + g + (1 + time | id); fits with tight tolerances
+d$g <- factor(c("a", "b", "c")[(seq_len(n_units) - 1) %% 3 + 1][as.integer(d$id)])
+beta_f <- c(50, 1.2, 1, 2.5)
+Yf <- simulate(~ time + g + (1 + time | id), newdata = d, family = gaussian,
+               newparams = list(beta = beta_f, theta = theta, sigma = sigma), nsim = 10, seed = seed + 1)
+ftests <- lapply(seq_len(10), function(i) {
+  d$y <- Yf[[i]]
+  m <- suppressMessages(lmerTest::lmer(y ~ time + g + (1 + time | id), data = d, control = tight))
+  list(y = Yf[[i]], p_sat = anova(m)["g", "Pr(>F)"], p_kr = anova(m, ddf = "Kenward-Roger")["g", "Pr(>F)"],
+       f_sat = anova(m)["g", "F value"], df_sat = anova(m)["g", "DenDF"])
+})
+writeLines(toJSON(list(formula = "y ~ time + g + (1 + time | id)", data = list(id = as.character(d$id),
+                       time = d$time, g = as.character(d$g)), params = list(beta = beta_f, theta = theta,
+                       sigma = sigma), seed = seed + 1, cases = ftests), auto_unbox = TRUE, digits = NA),
+           "power_reference_f.json")

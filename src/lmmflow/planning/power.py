@@ -66,9 +66,6 @@ def _test_coefficient(test: Any, names: list[str], method: str) -> str | None:
         return rest[0]
     if not isinstance(test, str):
         raise ValueError("test must be a fixed-effect name or a callable taking the fitted model")
-    if test not in names and method != "lrt":
-        raise ValueError(f"test={test!r} is not a fixed effect of the model; use one of {names} "
-                         "(or method='lrt' with a term of the formula)")
     return test
 
 
@@ -77,11 +74,12 @@ def _reduced_formula(formula: str, term: str, data: pd.DataFrame, p_full: int) -
     try:
         d0 = lformula(reduced, data)
     except Exception as exc:  # noqa: BLE001 - reported with the term named
-        raise ValueError(f"cannot drop {term!r} from the formula for the likelihood-ratio test: {exc}") from exc
+        raise ValueError(f"test={term!r} is neither a fixed effect of the model nor a term of its formula "
+                         f"({exc})") from exc
     dropped = p_full - d0.fixed.p
     if dropped <= 0:
-        raise ValueError(f"test={term!r}: dropping it from the formula leaves the fixed effects unchanged; name a "
-                         "term of the formula (e.g. the variable, not a coefficient of a factor)")
+        raise ValueError(f"test={term!r} is neither a fixed effect of the model nor a term of its formula; name a "
+                         "coefficient (t test) or a term (F test, or the likelihood-ratio test)")
     return reduced, dropped
 
 
@@ -102,7 +100,12 @@ def _general_chunk(payload: tuple[Any, str, Any, str], Y: np.ndarray) -> list[tu
                     p = (0.0 if val else 1.0) if isinstance(val, bool | np.bool_) else float(val)
                 else:
                     ddf = "kenward-roger" if method == "kr" else "satterthwaite"
-                    p = float(m.coef_table(ddf=ddf).loc[coef, "p_value"])
+                    if coef in m.fixef.index:
+                        p = float(m.coef_table(ddf=ddf).loc[coef, "p_value"])
+                    else:  # a term of several columns: lmerTest's F test (type III)
+                        from ..inference.anova import anova
+
+                        p = float(anova(m, ddf=ddf).loc[coef, "p_value"])
             warned = bool(caught) or not m.optinfo.converged
             out.append((p, warned, bool(m.is_singular), ""))
         except Exception as exc:  # noqa: BLE001 - a failed fit is counted, the others go on
@@ -195,9 +198,10 @@ def power(model: Any = None, test: str | Callable[[Any], Any] | None = None, nsi
     model : LmerResult, optional
         A fitted model: responses are simulated from its estimates (simr's ``powerSim(fit)``).
     test : str or callable, optional
-        The fixed effect tested (default: the first one after the intercept); with ``method="lrt"`` a term
-        of the formula.  A callable takes each refitted :class:`~lmmflow.LmerResult` and returns a p-value
-        (or a bool: significant or not).
+        The fixed effect tested (default: the first one after the intercept): a coefficient (a t test, or
+        the LRT of that column) or a term of the formula such as a factor (lmerTest's type III F test,
+        or the LRT of all its columns).  A callable takes each refitted :class:`~lmmflow.LmerResult` and
+        returns a p-value (or a bool: significant or not).
     nsim : int
         Simulations per design.
     formula, data, params : optional
@@ -288,6 +292,8 @@ def power(model: Any = None, test: str | Callable[[Any], Any] | None = None, nsi
     newparams = {"beta": beta, "theta": theta, "sigma": sigma}
     coef = _test_coefficient(test, names, method)
     base = base.iloc[design0.frame.rows].reset_index(drop=True)
+    if coef is not None and coef not in names:
+        _reduced_formula(formula, coef, base, len(names))  # a term of the formula, or a clear error
     if along is None:
         if values is not None:
             raise ValueError("values= needs along= (e.g. along='n_units')")
@@ -320,9 +326,10 @@ def power(model: Any = None, test: str | Callable[[Any], Any] | None = None, nsi
     table = pd.DataFrame(rows)
     label = coef if coef is not None else getattr(test, "__name__", "custom test")
     effect = float(beta[names.index(coef)]) if coef in names else None
+    statistic = "t" if coef in names or method == "lrt" else "F"
     return PowerResult(table=table, test=str(label), method=method if not callable(test) else "custom",
-                       alpha=alpha, level=level, along=along, along_kind=kind, along_column=col, pvalues=pvals,
-                       nsim=nsim, seed=seed, formula=formula, effect=effect,
+                       statistic=statistic, alpha=alpha, level=level, along=along, along_kind=kind,
+                       along_column=col, pvalues=pvals, nsim=nsim, seed=seed, formula=formula, effect=effect,
                        elapsed=time.perf_counter() - t0)
 
 
@@ -338,6 +345,8 @@ def _pvalues(formula: str, data: pd.DataFrame, Y: np.ndarray, test: Any, method:
     design = lformula(formula, data)
     cp = _cross_products(design)
     coef = _test_coefficient(test, list(design.fixed.names), method)
+    if coef is not None and coef not in design.fixed.names:
+        _reduced_formula(formula, coef, data, design.fixed.p)
     control = control or LmerControl()
     if general:
         return _general(design, cp, Y, reml, control, method, test, coef, 1, None, None)
@@ -349,7 +358,7 @@ def _run(formula: str, frame: pd.DataFrame, design: Any, cp: Any, Y: np.ndarray,
     if method == "lrt":
         reduced, dropped = _reduced_formula(formula, str(coef), frame, design.fixed.p)
         out = _fast_lrt(formula, reduced, dropped, frame, Y, control, n_jobs, client, False)
-    elif method == "satterthwaite" and not callable(test) and len(design.terms) == 1:
+    elif method == "satterthwaite" and coef in design.fixed.names and len(design.terms) == 1:
         out = _fast_satterthwaite(formula, frame, Y, reml, control, str(coef), n_jobs, client, False)
     else:
         if method == "kr" and not reml and not callable(test):

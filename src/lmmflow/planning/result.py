@@ -11,8 +11,8 @@ import pandas as pd
 
 __all__ = ["PowerResult"]
 
-METHOD_TEXT = {"satterthwaite": "Satterthwaite t test (package lmerTest)",
-               "kr": "Kenward-Roger t test (package pbkrtest)",
+METHOD_TEXT = {"satterthwaite": "Satterthwaite {stat} test (package lmerTest)",
+               "kr": "Kenward-Roger {stat} test (package pbkrtest)",
                "lrt": "Likelihood ratio (ML refits, as lme4's anova)",
                "custom": "a user-supplied test"}
 
@@ -41,6 +41,8 @@ class PowerResult:
     formula : str
     effect : float or None
         The value of the tested coefficient in the simulated model.
+    statistic : str
+        ``"t"`` (a coefficient) or ``"F"`` (a term of several columns).
     elapsed : float
         Seconds taken.
 
@@ -69,6 +71,10 @@ class PowerResult:
     formula: str = ""
     effect: float | None = None
     elapsed: float = 0.0
+    statistic: str = "t"
+
+    def _method_text(self) -> str:
+        return METHOD_TEXT.get(self.method, self.method).format(stat=self.statistic)
 
     @property
     def power(self) -> float | np.ndarray:
@@ -107,7 +113,7 @@ class PowerResult:
                 lines.append(f"  {str(r.value).rjust(width + 4)}: {100 * r.power:.2f}% ({100 * r.lower:.2f}, "
                              f"{100 * r.upper:.2f}) - {r.nobs} rows")
             lines.append("")
-        lines.append(f"Test: {METHOD_TEXT.get(self.method, self.method)}")
+        lines.append(f"Test: {self._method_text()}")
         if self.effect is not None:
             lines.append(f"      Effect size for {self.test} is {self.effect:.4g}")
         lines.append("")
@@ -128,7 +134,7 @@ class PowerResult:
 
     def _repr_html_(self) -> str:
         pct = int(round(self.level * 100))
-        test = html.escape(METHOD_TEXT.get(self.method, self.method))
+        test = html.escape(self._method_text())
         head = (f"<p><b>Power for predictor '{html.escape(self.test)}'</b> ({test}, "
                 f"alpha = {self.alpha:g}, {self.nsim} simulations per design)</p>")
         cols = (["value"] if self.along is not None else []) + ["nobs", "n_units", "successes", "failed", "warnings",
