@@ -21,6 +21,7 @@ def _data():
 
 @pytest.mark.parametrize("formula, reml", [
     ("y ~ time + (1 + time | id)", True),
+    ("weighted y ~ time + (1 + time | id)", True),
     ("y ~ time + (1 + time | id)", False),
     ("y ~ time + x + (1 | id)", True),
     ("y ~ time + (1 + time + x | id)", True),  # three random effects: the general branch
@@ -28,11 +29,15 @@ def _data():
 ])
 def test_equals_analytic_satterthwaite(formula, reml):
     df = _data()
+    kw = {}
+    if formula.startswith("weighted "):
+        formula = formula.removeprefix("weighted ")
+        kw = {"weights": np.random.default_rng(2).uniform(0.5, 2.0, len(df))}
     fits = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for col in ("y", "y2"):
-            fits.append(lf.lmer(formula.replace("y ~", f"{col} ~", 1), df, reml=reml))
+            fits.append(lf.lmer(formula.replace("y ~", f"{col} ~", 1), df, reml=reml, **kw))
     d = fits[0].design
     prof = SingleTermProfile(_cross_products(d), d.X, reml=reml)
     prof.set_responses(np.column_stack([m.design.y for m in fits]))

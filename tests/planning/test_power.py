@@ -171,11 +171,45 @@ def test_model_and_specification_are_exclusive(fit, design):
         lf.power(formula=FORMULA, data=design, progress=False)
 
 
-def test_weighted_fit_is_refused(fit):
-    df = lf.simulate_growth(n_units=20, seed=3)
-    m = lf.lmer(FORMULA, df, weights=np.ones(len(df)))
-    with pytest.raises(ValueError, match="prior weights or an offset"):
-        lf.power(m, nsim=5, progress=False)
+def _weighted(design):
+    rng = np.random.default_rng(5)
+    return design.assign(w=rng.uniform(0.5, 2.0, len(design)), off=rng.normal(0, 1, len(design)))
+
+
+@pytest.mark.parametrize("method", ["satterthwaite", "lrt"])
+def test_weights_and_offset_fast_path_equals_full_refits(design, method):
+    d = _weighted(design)
+    Y = lf.simulate(FORMULA, d, PARAMS, nsim=8, seed=3, weights="w", offset="off").to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fast = _pvalues(FORMULA, d, Y, "time", method=method, weights="w", offset="off")
+        if method == "lrt":
+            full = []
+            for j in range(Y.shape[1]):
+                dj = d.assign(y=Y[:, j])
+                m1 = lf.lmer(FORMULA, dj, weights="w", offset="off", reml=False)
+                m0 = lf.lmer("y ~ 1 + (1 + time | id)", dj, weights="w", offset="off", reml=False)
+                full.append(stats.chi2.sf(m0.objective - m1.objective, 1))
+            full = np.array(full)
+        else:
+            full = _pvalues(FORMULA, d, Y, "time", weights="w", offset="off", general=True)["p"]
+            fits = [lf.lmer(FORMULA, d.assign(y=Y[:, j]), weights="w", offset="off") for j in range(2)]
+            by_lmer = [m.coef_table().loc["time", "p_value"] for m in fits]
+            np.testing.assert_allclose(full[:2], by_lmer, rtol=1e-6)
+    np.testing.assert_allclose(fast["p"], full, rtol=1e-5)
+
+
+def test_weighted_fit_and_curve(design):
+    d = _weighted(design).assign(y=lf.simulate(FORMULA, design, PARAMS, seed=1)["sim_1"].to_numpy())
+    m = lf.lmer(FORMULA, d, weights="w", offset="off")
+    res = lf.power(m, nsim=10, seed=1, progress=False, along="n_units", values=[10, 30])
+    assert res.to_frame()["failed"].tolist() == [0, 0]
+    with pytest.raises(ValueError, match="weights and offset are the fit's"):
+        lf.power(m, nsim=5, weights="w", progress=False)
+    with pytest.raises(ValueError, match="weights='v' is not a column"):
+        _spec(design, weights="v")
+    with pytest.raises(ValueError, match="offset has 3 values"):
+        _spec(design, offset=[1.0, 2.0, 3.0])
 
 
 def test_lrt_names_a_term_not_a_factor_coefficient():

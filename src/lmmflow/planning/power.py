@@ -56,6 +56,29 @@ def _with_response(data: pd.DataFrame, response: str) -> pd.DataFrame:
     return data.assign(**{response: 0.0})
 
 
+_W, _O = "__lmmflow_power_weights__", "__lmmflow_power_offset__"
+
+
+def _row_columns(data: pd.DataFrame, weights: Any, offset: Any) -> tuple[pd.DataFrame, str | None, str | None]:
+    """Weights and offset as columns of the data, so rows cut or copied along a curve keep theirs."""
+    out, names = data, []
+    for value, col, label in ((weights, _W, "weights"), (offset, _O, "offset")):
+        if value is None:
+            names.append(None)
+            continue
+        if isinstance(value, str):
+            if value not in data.columns:
+                raise ValueError(f"{label}={value!r} is not a column of the data; columns are {list(data.columns)}")
+            arr = data[value].to_numpy(dtype=float)
+        else:
+            arr = np.asarray(value, dtype=float).ravel()
+            if len(arr) != len(data):
+                raise ValueError(f"{label} has {len(arr)} values; the data has {len(data)} rows")
+        out = out.assign(**{col: arr})
+        names.append(col)
+    return out, names[0], names[1]
+
+
 def _test_coefficient(test: Any, names: list[str], method: str) -> str | None:
     if callable(test):
         return None
@@ -118,7 +141,7 @@ def _general(design: Any, cp: Any, Y: np.ndarray, reml: bool, control: LmerContr
     from ..inference.parallel import parallel_map
     from ..scale.many import _Payload
 
-    pl = _Payload(method="exact", reml=reml, control=control, design=design, cp=cp, offset=None)
+    pl = _Payload(method="exact", reml=reml, control=control, design=design, cp=cp, offset=design.frame.offset)
     chunks = [np.ascontiguousarray(Y[:, s:s + CHUNK]) for s in range(0, Y.shape[1], CHUNK)]
     res = parallel_map(_general_chunk, chunks, n_jobs=n_jobs, client=client, payload=(pl, method, test, coef),
                        on_result=lambda i, r: bar.update(len(r)) if bar is not None else None)
@@ -134,7 +157,7 @@ def _singular(theta: np.ndarray, lower: np.ndarray, tol: float) -> np.ndarray:
 
 
 def _fast_satterthwaite(formula: str, data: pd.DataFrame, Y: np.ndarray, reml: bool, control: LmerControl,
-                        coef: str, n_jobs: int, client: Any, progress: bool) -> dict[str, Any]:
+                        coef: str, n_jobs: int, client: Any, progress: bool, rows: dict[str, Any]) -> dict[str, Any]:
     from ..scale.many import fit_many
     from ..scale.single_term import SingleTermProfile
     from .fast import satterthwaite_many
@@ -142,10 +165,11 @@ def _fast_satterthwaite(formula: str, data: pd.DataFrame, Y: np.ndarray, reml: b
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mf = fit_many(formula, data, Y, reml=reml, n_jobs=n_jobs, client=client, progress=progress,
-                      control=control, method="profile")
+                      control=control, method="profile", **rows)
     g = mf._groups[0]
     prof = SingleTermProfile(g.cp, g.design.X, reml=reml)
-    prof.set_responses(Y)
+    off = g.design.frame.offset
+    prof.set_responses(Y if off is None else Y - off[:, None])
     fits = mf.fits
     theta = fits[[c for c in fits.columns if c.startswith("theta_")]].to_numpy(dtype=float)
     j = mf.fixef_names.index(coef)
@@ -158,13 +182,15 @@ def _fast_satterthwaite(formula: str, data: pd.DataFrame, Y: np.ndarray, reml: b
 
 
 def _fast_lrt(formula: str, reduced: str, dropped: int, data: pd.DataFrame, Y: np.ndarray, control: LmerControl,
-              n_jobs: int, client: Any, progress: bool) -> dict[str, Any]:
+              n_jobs: int, client: Any, progress: bool, rows: dict[str, Any]) -> dict[str, Any]:
     from ..scale.many import fit_many
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m1 = fit_many(formula, data, Y, reml=False, n_jobs=n_jobs, client=client, progress=progress, control=control)
-        m0 = fit_many(reduced, data, Y, reml=False, n_jobs=n_jobs, client=client, progress=progress, control=control)
+        m1 = fit_many(formula, data, Y, reml=False, n_jobs=n_jobs, client=client, progress=progress, control=control,
+                      **rows)
+        m0 = fit_many(reduced, data, Y, reml=False, n_jobs=n_jobs, client=client, progress=progress, control=control,
+                      **rows)
     f1, f0 = m1.fits, m0.fits
     chisq = np.maximum(f0["objective"].to_numpy(dtype=float) - f1["objective"].to_numpy(dtype=float), 0.0)
     p = stats.chi2.sf(chisq, dropped)
@@ -190,7 +216,7 @@ def power(model: Any = None, test: str | Callable[[Any], Any] | None = None, nsi
           along: str | None = None, values: Sequence[int] | None = None, alpha: float = 0.05,
           method: str = "satterthwaite", level: float = 0.95, seed: int | None = None, n_jobs: int = 1,
           client: Any = None, progress: bool = True, reml: bool | None = None,
-          control: LmerControl | None = None) -> PowerResult:
+          control: LmerControl | None = None, weights: Any = None, offset: Any = None) -> PowerResult:
     """Power of a test of a fixed effect, by simulation (simr's ``powerSim`` / ``powerCurve``).
 
     Parameters
@@ -233,6 +259,9 @@ def power(model: Any = None, test: str | Callable[[Any], Any] | None = None, nsi
         REML refits (default: as the fitted model; REML for a specified model).  The likelihood-ratio test
         always refits by ML.
     control : LmerControl, optional
+    weights, offset : str or array-like, optional
+        Prior weights and an offset of a specified model (a column of ``data`` or one value per row); a
+        fitted model's are taken from the fit.  Units or rows copied along a curve keep theirs.
 
     Returns
     -------
@@ -270,11 +299,11 @@ def power(model: Any = None, test: str | Callable[[Any], Any] | None = None, nsi
     if model is not None:
         if formula is not None or params is not None or data is not None:
             raise ValueError("give either a fitted model or formula=, data= and params=, not both")
-        if getattr(model, "weights", None) is not None or getattr(model, "offset", None) is not None:
-            raise ValueError("power() does not simulate fits with prior weights or an offset yet; give "
-                             "formula=, data= and params= for the unweighted model")
+        if weights is not None or offset is not None:
+            raise ValueError("a fitted model's weights and offset are the fit's; give them only with formula=")
         formula = model.formula
         base = model.data.reset_index(drop=True)
+        weights, offset = model.weights, model.offset
         params = {"beta": dict(model.fixef), "theta": np.asarray(model.theta), "sigma": float(model.sigma)}
         reml = model.reml if reml is None else reml
     else:
@@ -286,7 +315,8 @@ def power(model: Any = None, test: str | Callable[[Any], Any] | None = None, nsi
     assert formula is not None and params is not None
     response = parse_formula(formula).response
     base = _with_response(base, response)
-    design0 = lformula(formula, base)
+    base, wcol, ocol = _row_columns(base, weights, offset)
+    design0 = lformula(formula, base, weights=wcol, offset=ocol)
     names = list(design0.fixed.names)
     beta, theta, sigma = _params_of(params, design0)
     newparams = {"beta": beta, "theta": theta, "sigma": sigma}
@@ -309,13 +339,14 @@ def power(model: Any = None, test: str | Callable[[Any], Any] | None = None, nsi
     bar = _bar(nsim * len(plans) * (2 if method == "lrt" else 1), progress)
     try:
         for value, frame in plans:
-            design = lformula(formula, frame)
+            design = lformula(formula, frame, weights=wcol, offset=ocol)
             if list(design.fixed.names) != names:
                 raise ValueError(f"with {value} {along}, the fixed effects are {list(design.fixed.names)} "
                                  f"instead of {names}; choose larger values")
-            Y = simulate(formula, frame, newparams, nsim=nsim, seed=rng).to_numpy()
+            Y = simulate(formula, frame, newparams, nsim=nsim, seed=rng, weights=wcol, offset=ocol).to_numpy()
             cp = _cross_products(design)
-            out = _run(formula, frame, design, cp, Y, bool(reml), control, method, test, coef, n_jobs, client, bar)
+            out = _run(formula, frame, design, cp, Y, bool(reml), control, method, test, coef, n_jobs, client, bar,
+                       wcol, ocol)
             pvals[value] = out["p"]
             units = next((t.nlevels for t in design.terms if kind == "units" and t.group == col),
                          design.terms[0].nlevels)
@@ -334,15 +365,17 @@ def power(model: Any = None, test: str | Callable[[Any], Any] | None = None, nsi
 
 
 def _pvalues(formula: str, data: pd.DataFrame, Y: np.ndarray, test: Any, method: str = "satterthwaite",
-             reml: bool = True, control: LmerControl | None = None, general: bool = False) -> dict[str, Any]:
+             reml: bool = True, control: LmerControl | None = None, general: bool = False, weights: Any = None,
+             offset: Any = None) -> dict[str, Any]:
     """The tests' p-values for given responses (the columns of ``Y``) on the design ``data`` (for checks).
 
     ``general=True`` takes the path of full refits whatever the method.
     """
     data = _with_response(as_pandas(data).reset_index(drop=True), parse_formula(formula).response)
+    data, wcol, ocol = _row_columns(data, weights, offset)
     from ..api import _cross_products
 
-    design = lformula(formula, data)
+    design = lformula(formula, data, weights=wcol, offset=ocol)
     cp = _cross_products(design)
     coef = _test_coefficient(test, list(design.fixed.names), method)
     if coef is not None and coef not in design.fixed.names:
@@ -350,16 +383,18 @@ def _pvalues(formula: str, data: pd.DataFrame, Y: np.ndarray, test: Any, method:
     control = control or LmerControl()
     if general:
         return _general(design, cp, Y, reml, control, method, test, coef, 1, None, None)
-    return _run(formula, data, design, cp, Y, reml, control, method, test, coef, 1, None, None)
+    return _run(formula, data, design, cp, Y, reml, control, method, test, coef, 1, None, None, wcol, ocol)
 
 
 def _run(formula: str, frame: pd.DataFrame, design: Any, cp: Any, Y: np.ndarray, reml: bool, control: LmerControl,
-         method: str, test: Any, coef: str | None, n_jobs: int, client: Any, bar: Any) -> dict[str, Any]:
+         method: str, test: Any, coef: str | None, n_jobs: int, client: Any, bar: Any, wcol: str | None = None,
+         ocol: str | None = None) -> dict[str, Any]:
+    rows = {"weights": wcol, "offset": ocol}
     if method == "lrt":
         reduced, dropped = _reduced_formula(formula, str(coef), frame, design.fixed.p)
-        out = _fast_lrt(formula, reduced, dropped, frame, Y, control, n_jobs, client, False)
+        out = _fast_lrt(formula, reduced, dropped, frame, Y, control, n_jobs, client, False, rows)
     elif method == "satterthwaite" and coef in design.fixed.names and len(design.terms) == 1:
-        out = _fast_satterthwaite(formula, frame, Y, reml, control, str(coef), n_jobs, client, False)
+        out = _fast_satterthwaite(formula, frame, Y, reml, control, str(coef), n_jobs, client, False, rows)
     else:
         if method == "kr" and not reml and not callable(test):
             raise ValueError("Kenward-Roger's method needs REML refits (reml=True)")
