@@ -93,6 +93,14 @@ def page_images() -> None:
         screenshot(Path(tmp) / "report" / "report.html", "report", 1100, 1250)
 
 
+def power_curve_result():
+    """The power curve of docs/power.md (30-unit growth design, slope 1.2)."""
+    design = lf.simulate_growth(n_units=30)[["id", "time"]]
+    return lf.power(formula="y ~ time + (1 + time | id)", data=design, nsim=500, seed=1, progress=False,
+                    params={"beta": {"(Intercept)": 50, "time": 1.2}, "theta": [1, 0.05, 0.4], "sigma": 5},
+                    along="n_units", values=[10, 20, 40, 60, 80])
+
+
 def main() -> int:
     OUT.mkdir(exist_ok=True)
     df = growth_data()
@@ -113,6 +121,7 @@ def main() -> int:
     save(lf.plots.variance_over_time(m), "variance_over_time")
     save(lf.plots.icc_over_time(m), "icc_over_time")
     save(lf.plots.check_model(m, panel_size=(4.6, 3.3)).axes[0], "check_model", palette=True)
+    save(lf.plots.power_curve(power_curve_result()), "power_curve")
     try:
         prof = lf.profile(m, which="theta_", progress=False)  # the variance parameters
     except (AttributeError, ImportError, NotImplementedError) as exc:

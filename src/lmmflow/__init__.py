@@ -72,6 +72,9 @@ _LAZY = {
     "explorer_inputs": "lmmflow.explore",
     # scale-out
     "fit_many": "lmmflow.scale.many",
+    # planning: power by simulation
+    "power": "lmmflow.planning.power",
+    "PowerResult": "lmmflow.planning.result",
 }
 _LAZY_MODULES = {"plots": "lmmflow.plots"}
 
@@ -86,6 +89,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see for the names loaded on fir
     from .inference.bootstrap import bootstrap
     from .inference.posterior import sim
     from .inference.profile import profile
+    from .planning.power import power
+    from .planning.result import PowerResult
     from .reporting import OutputFolderError, detect_design, report
     from .results.broom import augment, glance
     from .scale.many import fit_many

@@ -113,8 +113,9 @@ def _check_cross_products(cp: CrossProducts, design: ModelDesign) -> None:
                     "precision); rescale the variables (e.g. divide by a power of 10) before fitting")
 
 
-def _cross_products(design: ModelDesign) -> CrossProducts:
-    check_response(design.y, _response_name(design))
+def _cross_products(design: ModelDesign, check_y: bool = True) -> CrossProducts:
+    if check_y:  # (a design built as a template for simulated responses has a placeholder y)
+        check_response(design.y, _response_name(design))
     if design.cross is not None:
         cp = design.cross
     else:

@@ -15,6 +15,7 @@ Partial pooling              :func:`shrinkage`, :func:`shrinkage_panels`
 Units' trajectories          :func:`trajectories`, :func:`trajectory_panels`
 Population curve             :func:`prediction_curve`
 Variance parameters          :func:`profile_zeta`, :func:`variance_over_time`, :func:`icc_over_time`
+Planning                     :func:`power_curve`
 ===========================  ===============================================================
 
 Examples
@@ -36,6 +37,7 @@ from .check_model import (
     check_ranef_normality,
 )
 from .data import spaghetti
+from .power import power_curve
 from .prediction import prediction_curve, prediction_grid
 from .profile import profile_zeta
 from .ranef import caterpillar, caterpillar_panels, qq_ranef
@@ -55,6 +57,7 @@ __all__ = [
     "check_ppc",
     "check_ranef_normality",
     "icc_over_time",
+    "power_curve",
     "prediction_curve",
     "prediction_grid",
     "profile_zeta",

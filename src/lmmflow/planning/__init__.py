@@ -1,0 +1,1 @@
+"""Planning the next study: power analysis by simulation (:func:`lmmflow.power`)."""
