@@ -43,6 +43,12 @@ _LAZY = {
     "profile": "lmmflow.inference.profile",
     "bootstrap": "lmmflow.inference.bootstrap",
     "sim": "lmmflow.inference.posterior",
+    # marginal means and contrasts (emmeans)
+    "emmeans": "lmmflow.inference.emmeans",
+    "emtrends": "lmmflow.inference.emmeans",
+    "EmmGrid": "lmmflow.inference.emmeans",
+    "contrasts": "lmmflow.inference.emm_contrasts",
+    "pairs": "lmmflow.inference.emm_contrasts",
     # diagnostics
     "r2": "lmmflow.diagnostics.variance",
     "icc": "lmmflow.diagnostics.variance",
