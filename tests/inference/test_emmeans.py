@@ -1,8 +1,9 @@
 """Marginal means and trends against R's emmeans, and the grid's behaviour.
 
 ``tests/reference/make_emmeans.R`` produced ``emmeans_reference.json`` (emmeans 1.8.4.1, pbkrtest 0.5.2,
-lmerTest 3.1.3): 41 cases (14 emmeans, 7 emtrends, 20 contrasts) on sleepstudy, a simulated growth study
-with missing visits, a two-factor design with a covariate, Penicillin and Pastes. Each model is evaluated
+lmerTest 3.1.3): 45 cases (16 emmeans, 7 emtrends, 22 contrasts) on sleepstudy, a simulated growth study
+with missing visits, a two-factor design with a covariate (and the same with an empty cell: rank-deficient,
+non-estimable means), Penicillin and Pastes. Each model is evaluated
 at lme4's theta (no optimization), so the comparison does not depend on where either optimizer stops.
 
 Tolerances: every number 1e-6 relative, p-values 1e-4 relative (and 1e-12 absolute: R computes Tukey
@@ -214,13 +215,21 @@ def test_kenward_roger_needs_reml() -> None:
     assert lf.emmeans(m, "Days", ddf="satterthwaite").to_frame()["df"].iloc[0] > 0
 
 
-def test_rank_deficient_and_offset_refused() -> None:
+def test_rank_deficient_estimability() -> None:
+    """Days2 = 2 Days: a grid point on that line is estimable, one off it is not (emmeans' nonEst)."""
     df = lf.load_dataset("sleepstudy")
     df["Days2"] = 2.0 * df["Days"]
     with pytest.warns(lf.RankDeficiencyWarning):
         m = lf.lmer("Reaction ~ Days + Days2 + (1 | Subject)", df)
-    with pytest.raises(NotImplementedError, match="rank deficient"):
-        lf.emmeans(m, "Days")
+    on = lf.emmeans(m, "Days", ddf="satterthwaite").to_frame()
+    assert on["emmean"].iloc[0] == pytest.approx(float(m.fitted.mean()), rel=1e-10)
+    off = lf.emmeans(m, "Days", at={"Days2": [0.0]}, ddf="satterthwaite").to_frame()
+    assert off[["emmean", "std_error", "df", "lower_cl"]].isna().all(axis=None)
+    assert lf.emmeans(m, "Days").linfct.shape == (1, 3)
+
+
+def test_offset_refused() -> None:
+    df = lf.load_dataset("sleepstudy")
     m = lf.lmer("Reaction ~ Days + (1 | Subject)", df, offset=np.ones(len(df)))
     with pytest.raises(NotImplementedError, match="offset"):
         lf.emmeans(m, "Days")

@@ -33,6 +33,10 @@ t2 <- t2[runif(nrow(t2)) > 0.25, ]
 t2$A <- as.character(t2$A); t2$B <- as.character(t2$B); t2$id <- sprintf("s%02d", t2$id)
 write.csv(t2[, c("id", "A", "B", "x", "y")], "data/emm_twofactor.csv", row.names = FALSE)
 
+# the same design with one empty cell (a3, b2): A * B is rank deficient, some means are not estimable
+t2m <- t2[!(t2$A == "a3" & t2$B == "b2"), ]
+write.csv(t2m[, c("id", "A", "B", "x", "y")], "data/emm_twofactor_missing.csv", row.names = FALSE)
+
 ss <- read.csv("data/sleepstudy.csv"); ss$Subject <- factor(ss$Subject)
 pen <- read.csv("../../src/lmmflow/datasets/penicillin.csv", stringsAsFactors = TRUE)
 pas <- read.csv("../../src/lmmflow/datasets/pastes.csv", stringsAsFactors = TRUE)
@@ -56,6 +60,8 @@ models <- list(
                 d = t2),
   twofac_x = list(r = "y ~ A * x + B + (1 | id)", py = "y ~ A * x + B + (1 | id)", data = "emm_twofactor.csv",
                   d = t2),
+  twofac_missing = list(r = "y ~ A * B + x + (1 | id)", py = "y ~ A * B + x + (1 | id)",
+                        data = "emm_twofactor_missing.csv", d = t2m),
   penicillin = list(r = "diameter ~ sample + (1 | plate)", py = "diameter ~ sample + (1 | plate)",
                     data = "emm_penicillin.csv", d = pen),
   pastes = list(r = "strength ~ cask + (1 | batch) + (1 | sample)",
@@ -173,6 +179,14 @@ cases <- list(
                       adjust = "sidak")),
        E(emm = E(specs = "A"), contrast = E(method = E(a1_vs_rest = c(1, -0.5, -0.5), a2_vs_a3 = c(0, 1, -1)),
                                             adjust = "sidak"))),
+  case("missing_cell_by", "twofac_missing", "emmeans", quote(emmeans(m, ~ A | B)), E(emm = E(specs = "~ A | B"))),
+  case("missing_cell_avg", "twofac_missing", "emmeans", quote(emmeans(m, "B", lmer.df = "satterthwaite")),
+       E(emm = E(specs = "B", ddf = "satterthwaite"))),
+  case("missing_cell_pairs", "twofac_missing", "contrast", quote(pairs(emmeans(m, ~ A | B))),
+       E(emm = E(specs = "~ A | B"), contrast = E(method = "pairwise"))),
+  case("missing_cell_pairs_holm", "twofac_missing", "contrast",
+       quote(pairs(emmeans(m, ~ A | B), by = NULL, adjust = "holm")),
+       E(emm = E(specs = "~ A | B"), contrast = E(method = "pairwise", by = list(), adjust = "holm"))),
   case("twofac_pairs_by_contrast", "twofac", "contrast", quote(pairs(emmeans(m, ~ A | B), by = NULL, adjust = "none")),
        E(emm = E(specs = "~ A | B"), contrast = E(method = "pairwise", by = list(), adjust = "none")))
 )

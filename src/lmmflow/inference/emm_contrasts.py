@@ -52,6 +52,8 @@ _PARENS = ("-", "+", "/", "*")
 def p_adjust(p: np.ndarray, method: str, n: int | None = None) -> np.ndarray:
     """R's ``p.adjust(p, method, n)`` for holm, hochberg, bonferroni, BH (fdr), BY and none.
 
+    Missing p-values stay missing and count in the default ``n``, as in R.
+
     Examples
     --------
     >>> p_adjust(np.array([0.01, 0.04, 0.03]), "holm").round(3).tolist()
@@ -59,6 +61,11 @@ def p_adjust(p: np.ndarray, method: str, n: int | None = None) -> np.ndarray:
     """
     p = np.asarray(p, dtype=float)
     n = len(p) if n is None else int(n)
+    ok = ~np.isnan(p)
+    if not ok.all():
+        out = np.full(len(p), np.nan)
+        out[ok] = p_adjust(p[ok], method, n)
+        return out
     if n <= 1 or method == "none":
         return p.copy()
     lp = len(p)
@@ -88,7 +95,8 @@ def p_adjust(p: np.ndarray, method: str, n: int | None = None) -> np.ndarray:
 def zapsmall(x: np.ndarray, digits: int = 7) -> np.ndarray:
     """R's ``zapsmall``: round to ``digits`` significant digits of the largest absolute value."""
     x = np.asarray(x, dtype=float)
-    mx = float(np.max(np.abs(x))) if x.size else 0.0
+    finite = x[~np.isnan(x)]
+    mx = float(np.max(np.abs(finite))) if finite.size else 0.0
     if mx > 0:
         d = 0 if not math.isfinite(mx) else max(0, digits - math.ceil(math.log10(mx)))
     else:

@@ -22,6 +22,11 @@ emmeans drops to asymptotic df above 3000 observations unless ``pbkrtest.limit``
 are raised; lmmflow computes the requested method at any size (pass ``ddf="asymptotic"`` for emmeans'
 numbers on larger data).
 
+**Rank-deficient fits** (an empty cell of ``a * b``): the linear functions span every column of the
+formula, including those the fit dropped as aliased; a row ``l`` is estimable when it is orthogonal to the
+null space ``N`` of the full fixed-effects matrix (``|N' l|^2 < 1e-8 |l|^2``, the estimability package's
+test that emmeans uses), and a non-estimable mean or contrast is reported as missing (emmeans' "nonEst").
+
 **Trends** (``emtrends``): emmeans' difference quotient of the reference grid in ``var``,
 ``(x(v + h) - x(v)) / h`` with ``h = 0.001 * range(var)`` (a forward difference, as emmeans computes
 it: exact for terms linear in ``var``, and for ``I(var**2)`` the slope at ``v + h/2``), then averaged as
@@ -92,10 +97,6 @@ class _Variables:
         if getattr(m, "offset", None) is not None:
             raise NotImplementedError("emmeans of a fit with an offset is not supported (emmeans would add the "
                                       "offset at its mean); fit without offset=")
-        if fixed.dropped:
-            raise NotImplementedError(f"the fixed effects are rank deficient (dropped {fixed.dropped}): some marginal "
-                                      "means are not estimable, which lmmflow's emmeans does not handle yet; "
-                                      "drop the aliased terms and refit")
         if hasattr(spec, "variables_by_source"):
             names = set(spec.variables_by_source.get("data", set()))
             contrasts = dict(spec.factor_contrasts)
@@ -174,13 +175,13 @@ def _expand(values: dict[str, list]) -> pd.DataFrame:
     for nm, size in zip(names, sizes):
         idx = (np.arange(n) // rep) % size
         vals = values[nm]
-        cols[nm] = pd.Series([vals[i] for i in idx], dtype=object if not all(
-            isinstance(v, (float, int, np.number)) and not isinstance(v, (bool, np.bool_)) for v in vals) else float)
+        cols[nm] = pd.Series([vals[i] for i in idx])
         rep *= size
     return pd.DataFrame(cols)
 
 
 def _encode(m: LmerResult, grid: pd.DataFrame, var: _Variables) -> np.ndarray:
+    """The grid's rows of the fixed-effects matrix with every column of the formula (aliased ones included)."""
     frame = grid.copy()
     for nm in var.names:  # the encoding expects the data's column types
         col = var.data[nm]
@@ -191,7 +192,7 @@ def _encode(m: LmerResult, grid: pd.DataFrame, var: _Variables) -> np.ndarray:
         elif pd.api.types.is_bool_dtype(col):
             frame[nm] = frame[nm].astype(bool)
     try:
-        X = m.design.fixed.encode(frame)
+        X = np.asarray(m.design.fixed.spec.get_model_matrix(frame, na_action="ignore"), dtype=float)
     except Exception as exc:  # noqa: BLE001 - formulaic raises several kinds
         raise DataError(f"cannot encode the reference grid with the fit's formula ({exc})") from exc
     if not np.isfinite(X).all():
@@ -210,6 +211,30 @@ def _cell_counts(var: _Variables, grid: pd.DataFrame) -> np.ndarray:
     table = dict(zip(keys, counts.to_numpy(dtype=float)))
     return np.array([table.get(tuple(r_label(v) for v in row), 0.0)
                      for row in grid[factors].itertuples(index=False, name=None)])
+
+
+def nonestimable_basis(m: LmerResult) -> np.ndarray | None:
+    """An orthonormal basis of the null space of the full fixed-effects matrix (every formula column), or
+    None when it has full column rank (the estimability package's ``nonest.basis``)."""
+    fixed = m.design.fixed
+    if not fixed.dropped:
+        return None
+    X = np.asarray(fixed.spec.get_model_matrix(m.data, na_action="ignore"), dtype=float)
+    R = np.linalg.qr(X, mode="r")
+    _, s, vt = np.linalg.svd(R)
+    rank = len(fixed.kept)
+    return vt[rank:].T
+
+
+def estimable(m: LmerResult, L: np.ndarray, tol: float = 1e-8) -> np.ndarray:
+    """Whether each row ``l`` of ``L`` (full width) is estimable: ``|N' l|^2 < tol |l|^2`` with ``N`` the
+    null-space basis (estimability's ``is.estble``); all True for a full-rank fit."""
+    L = np.atleast_2d(L)
+    N = nonestimable_basis(m)
+    if N is None:
+        return np.ones(len(L), dtype=bool)
+    chk = L @ N
+    return np.sum(chk * chk, axis=1) < tol * np.sum(L * L, axis=1)
 
 
 def reference_grid(m: LmerResult, at: dict[str, Any] | None = None,
@@ -241,7 +266,8 @@ def reference_grid(m: LmerResult, at: dict[str, Any] | None = None,
     grid = _expand(_values(var, dict(at or {}), cov_reduce))
     X = _encode(m, grid, var)
     out = grid.copy()
-    out["prediction"] = X @ m.fixef.to_numpy()
+    est = X[:, m.design.fixed.kept] @ m.fixef.to_numpy()
+    out["prediction"] = np.where(estimable(m, X), est, np.nan)
     out["weight"] = _cell_counts(var, grid)
     return out
 
@@ -302,7 +328,8 @@ class EmmGrid:
     grid : pandas.DataFrame
         The label columns (a copy).
     linfct : numpy.ndarray
-        The linear functions, one row per estimate, in the order of ``model.fixef`` (a copy).
+        The linear functions, one row per estimate, over the columns of the fixed-effects formula (those
+        of ``model.fixef``, plus aliased ones a rank-deficient fit dropped), a copy.
     by : list of str
     ddf : str
     level : float
@@ -352,7 +379,8 @@ class EmmGrid:
 
     @property
     def linfct(self) -> np.ndarray:
-        """The linear functions ``L`` (estimates are ``L @ m.fixef``), a copy."""
+        """The linear functions ``L`` (estimates are ``L[:, kept] @ m.fixef``, ``kept`` the columns the fit
+        kept: all of them unless the fixed effects are rank deficient), a copy."""
         return self._linfct.copy()
 
     def by_rows(self, by: list[str] | None = None) -> list[np.ndarray]:
@@ -396,11 +424,14 @@ class EmmGrid:
 
     def estimates(self) -> pd.DataFrame:
         """Estimate, standard error and df of each row (no intervals or tests)."""
-        L = self._linfct
+        ok = estimable(self.model, self._linfct)
+        L = self._linfct[:, self.model.design.fixed.kept]
         est = L @ self.model.fixef.to_numpy()
         V = self.vcov_beta()
         se = np.sqrt(np.maximum(np.einsum("ia,ab,ib->i", L, V, L), 0.0))
-        df = np.array([self.df_of(row) for row in L])
+        df = np.array([self.df_of(row) if good else np.nan for row, good in zip(L, ok)])
+        est[~ok] = np.nan
+        se[~ok] = np.nan
         return pd.DataFrame({self.est_name: est, "std_error": se, "df": df})
 
     # ---- the table ----------------------------------------------------------------------------------

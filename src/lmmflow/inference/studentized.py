@@ -72,6 +72,8 @@ def _wprob1(w: float, rr: float, cc: float) -> float:
 
 
 def _ptukey_lower(q: float, nmeans: float, df: float, nranges: float = 1.0) -> float:
+    if math.isnan(q) or math.isnan(df):
+        return math.nan
     if q <= 0:
         return 0.0
     if df < 2 or nranges < 1 or nmeans < 2:
