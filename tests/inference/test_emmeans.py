@@ -1,7 +1,7 @@
 """Marginal means and trends against R's emmeans, and the grid's behaviour.
 
 ``tests/reference/make_emmeans.R`` produced ``emmeans_reference.json`` (emmeans 1.8.4.1, pbkrtest 0.5.2,
-lmerTest 3.1.3): 45 cases (16 emmeans, 7 emtrends, 22 contrasts) on sleepstudy, a simulated growth study
+lmerTest 3.1.3): 47 cases (16 emmeans, 7 emtrends, 24 contrasts) on sleepstudy, a simulated growth study
 with missing visits, a two-factor design with a covariate (and the same with an empty cell: rank-deficient,
 non-estimable means), Penicillin and Pastes. Each model is evaluated
 at lme4's theta (no optimization), so the comparison does not depend on where either optimizer stops.

@@ -187,6 +187,12 @@ cases <- list(
   case("missing_cell_pairs_holm", "twofac_missing", "contrast",
        quote(pairs(emmeans(m, ~ A | B), by = NULL, adjust = "holm")),
        E(emm = E(specs = "~ A | B"), contrast = E(method = "pairwise", by = list(), adjust = "holm"))),
+  case("growth_trt_asym", "growth", "contrast",
+       quote(contrast(emmeans(m, "group", lmer.df = "asymptotic"), "trt.vs.ctrl")),
+       E(emm = E(specs = "group", ddf = "asymptotic"), contrast = E(method = "trt.vs.ctrl"))),
+  case("growth_tukey_asym_scheffe", "growth", "contrast",
+       quote(pairs(emmeans(m, "group", lmer.df = "asymptotic"), adjust = "scheffe")),
+       E(emm = E(specs = "group", ddf = "asymptotic"), contrast = E(method = "pairwise", adjust = "scheffe"))),
   case("twofac_pairs_by_contrast", "twofac", "contrast", quote(pairs(emmeans(m, ~ A | B), by = NULL, adjust = "none")),
        E(emm = E(specs = "~ A | B"), contrast = E(method = "pairwise", by = list(), adjust = "none")))
 )

@@ -39,7 +39,7 @@ import pandas as pd
 from scipy import stats
 
 from .emmeans import EmmGrid, r_label
-from .studentized import ptukey, qdunnettx, qtukey
+from .studentized import f_dist, ptukey, qdunnettx, qtukey
 
 __all__ = ["adjusted_critical_values", "adjusted_p_values", "contrast_coefficients", "contrasts", "pairs"]
 
@@ -154,7 +154,7 @@ def adjusted_p_values(t: np.ndarray, df: np.ndarray, adjust: str, fam_size: int,
         p = np.array([ptukey(math.sqrt(2.0) * abs(ti), fam_size, di, lower_tail=False) for ti, di in zip(t, zdf)])
     elif adjust == "scheffe":
         r = scheffe_rank if scheffe_rank is not None else _rank(L[rows[0]])
-        p = stats.f.sf(t ** 2 / r, r, df)
+        p = np.array([f_dist(r, d).sf(ti ** 2 / r) for ti, d in zip(t, df)])
     else:  # dunnettx
         from .studentized import pdunnettx
 
@@ -197,7 +197,7 @@ def adjusted_critical_values(level: float, df: np.ndarray, adjust: str, fam_size
         cv = per_df(lambda d: qtukey(level, fam_size, d) / math.sqrt(2.0))
     elif adjust == "scheffe":
         r = scheffe_rank if scheffe_rank is not None else _rank(L[rows[0]])
-        cv = np.sqrt(r * stats.f.ppf(level, r, df))
+        cv = np.sqrt(r * per_df(lambda d: f_dist(r, d).ppf(level)))
     else:  # dunnettx
         cv = per_df(lambda d: qdunnettx(level, n_contr, d))
     note = ""

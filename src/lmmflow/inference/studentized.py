@@ -19,12 +19,13 @@ agree to about 1e-8 in the probabilities that matter for tests.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numpy.polynomial.legendre import leggauss
 from scipy import special, stats
 
-__all__ = ["pdunnettx", "ptukey", "qdunnettx", "qtukey", "zeroin"]
+__all__ = ["f_dist", "pdunnettx", "ptukey", "qdunnettx", "qtukey", "zeroin"]
 
 _X12, _A12 = leggauss(12)
 _X16, _A16 = leggauss(16)
@@ -219,6 +220,13 @@ def zeroin(f, lower: float, upper: float, tol: float, maxiter: int = 1000) -> fl
     return b
 
 
+def f_dist(df1: float, df2: float) -> Any:
+    """scipy's F distribution, or chi-square / df1 for infinite denominator df (where scipy's F gives NaN)."""
+    if math.isinf(df2):
+        return stats.chi2(df1, scale=1.0 / df1)
+    return stats.f(df1, df2)
+
+
 def _dunnett_means(k: float) -> float:
     return (1.0 + math.sqrt(1.0 + 8.0 * k)) / 2.0
 
@@ -234,7 +242,7 @@ def pdunnettx(x: float, k: float, df: float) -> float:
     """
     twt = (k - 1.0) / k
     tukey = _ptukey_lower(math.sqrt(2.0) * x, _dunnett_means(k), df)
-    sidak = float(stats.f.cdf(x * x, 1, df)) ** k
+    sidak = float(f_dist(1, df).cdf(x * x)) ** k
     return twt * tukey + (1.0 - twt) * sidak
 
 
@@ -250,7 +258,7 @@ def qdunnettx(p: float, k: float, df: float) -> float:
     if k < 1.005:
         return float(stats.t.ppf(1.0 - 0.5 * (1.0 - p), df))
     xtuk = qtukey(p, _dunnett_means(k), df) / math.sqrt(2.0)
-    xsid = math.sqrt(float(stats.f.ppf(p ** (1.0 / k), 1, df)))
+    xsid = math.sqrt(float(f_dist(1, df).ppf(p ** (1.0 / k))))
     if abs(xtuk - xsid) < 5e-4:
         return xtuk
     return zeroin(lambda x: pdunnettx(x, k, df) - p, xtuk, xsid, 5e-4)
