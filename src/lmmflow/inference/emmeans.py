@@ -42,6 +42,7 @@ scale exists today (LMMs); the grid keeps the linear functions so that a respons
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +58,7 @@ __all__ = ["EmmGrid", "emmeans", "emtrends", "reference_grid"]
 
 DDF_METHODS = ("kenward-roger", "satterthwaite", "asymptotic")
 WEIGHTS = ("equal", "proportional", "cells")
+_NULL_BASIS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _C_CALL = re.compile(r"^C\(\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(,.*)?\)$")
 
 
@@ -103,7 +105,10 @@ class _Variables:
         else:  # NumericSpec: bare numeric columns and their products
             names = {c for t in spec.terms for c in t}
             contrasts = {}
-        order = {nm: (rhs.find(nm) if rhs.find(nm) >= 0 else len(rhs)) for nm in names}
+        order = {}
+        for nm in names:
+            hit = re.search(rf"(?<![\w.]){re.escape(nm)}(?![\w.])", rhs)
+            order[nm] = hit.start() if hit else len(rhs)
         self.names = sorted(names, key=lambda nm: (order[nm], nm))
         self.levels: dict[str, list] = {}
         for factor, state in contrasts.items():
@@ -219,11 +224,14 @@ def nonestimable_basis(m: LmerResult) -> np.ndarray | None:
     fixed = m.design.fixed
     if not fixed.dropped:
         return None
-    X = np.asarray(fixed.spec.get_model_matrix(m.data, na_action="ignore"), dtype=float)
-    R = np.linalg.qr(X, mode="r")
-    _, s, vt = np.linalg.svd(R)
-    rank = len(fixed.kept)
-    return vt[rank:].T
+    hit = _NULL_BASIS.get(m)
+    if hit is None:
+        X = np.asarray(fixed.spec.get_model_matrix(m.data, na_action="ignore"), dtype=float)
+        R = np.linalg.qr(X, mode="r")
+        _, _, vt = np.linalg.svd(R)
+        hit = vt[len(fixed.kept):].T
+        _NULL_BASIS[m] = hit
+    return hit
 
 
 def estimable(m: LmerResult, L: np.ndarray, tol: float = 1e-8) -> np.ndarray:
