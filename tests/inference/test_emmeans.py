@@ -1,7 +1,7 @@
 """Marginal means and trends against R's emmeans, and the grid's behaviour.
 
 ``tests/reference/make_emmeans.R`` produced ``emmeans_reference.json`` (emmeans 1.8.4.1, pbkrtest 0.5.2,
-lmerTest 3.1.3): 47 cases (16 emmeans, 7 emtrends, 24 contrasts) on sleepstudy, a simulated growth study
+lmerTest 3.1.3): 48 cases (16 emmeans, 7 emtrends, 25 contrasts) on sleepstudy, a simulated growth study
 with missing visits, a two-factor design with a covariate (and the same with an empty cell: rank-deficient,
 non-estimable means), Penicillin and Pastes. Each model is evaluated
 at lme4's theta (no optimization), so the comparison does not depend on where either optimizer stops.
@@ -64,6 +64,8 @@ def _run(case: dict) -> pd.DataFrame:
         if "ref" in kw:
             kw["ref"] = kw["ref"] - 1  # emmeans counts levels from 1, lmmflow from 0
         g = lf.contrasts(g, **kw)
+    if "contrast2" in py:  # a contrast of contrasts (interaction contrast)
+        g = lf.contrasts(g, **py["contrast2"])
     return g.to_frame()
 
 

@@ -193,6 +193,10 @@ cases <- list(
   case("growth_tukey_asym_scheffe", "growth", "contrast",
        quote(pairs(emmeans(m, "group", lmer.df = "asymptotic"), adjust = "scheffe")),
        E(emm = E(specs = "group", ddf = "asymptotic"), contrast = E(method = "pairwise", adjust = "scheffe"))),
+  case("twofac_interaction_contrast", "twofac", "contrast",
+       quote(contrast(pairs(emmeans(m, ~ A | B)), "revpairwise", by = "contrast", adjust = "bonferroni")),
+       E(emm = E(specs = "~ A | B"), contrast = E(method = "pairwise"),
+         contrast2 = E(method = "revpairwise", by = "contrast", adjust = "bonferroni"))),
   case("twofac_pairs_by_contrast", "twofac", "contrast", quote(pairs(emmeans(m, ~ A | B), by = NULL, adjust = "none")),
        E(emm = E(specs = "~ A | B"), contrast = E(method = "pairwise", by = list(), adjust = "none")))
 )

@@ -355,8 +355,8 @@ def contrasts(emm: EmmGrid, method: Any = "eff", by: list[str] | str | None = No
     Returns
     -------
     EmmGrid
-        Columns: ``contrast``, the ``by`` predictors, ``estimate``, ``std_error``, ``df``, ``lower_cl``,
-        ``upper_cl``, ``t_ratio``, ``p_value``.
+        Columns: ``contrast`` (``contrast1``, ... for contrasts of contrasts), the ``by`` columns,
+        ``estimate``, ``std_error``, ``df``, ``lower_cl``, ``upper_cl``, ``t_ratio``, ``p_value``.
 
     Examples
     --------
@@ -382,7 +382,9 @@ def contrasts(emm: EmmGrid, method: Any = "eff", by: list[str] | str | None = No
     C = np.vstack(list(coefs.values()))
     L = emm.linfct
     new_L = np.vstack([C @ L[r] for r in rows])
-    out = {"contrast": [nm for _ in rows for nm in coefs]}
+    n_prev = sum(1 for c in grid.columns if str(c).startswith("contrast"))
+    con_name = "contrast" if n_prev == 0 else f"contrast{n_prev}"  # emmeans: contrast, contrast1, ...
+    out = {con_name: [nm for _ in rows for nm in coefs]}
     for b in by_list:
         out[b] = [grid[b].iloc[r[0]] for r in rows for _ in coefs]
     new_grid = pd.DataFrame(out)
