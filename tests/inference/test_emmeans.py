@@ -9,9 +9,11 @@ at lme4's theta (no optimization), so the comparison does not depend on where ei
 Tolerances: every number 1e-6 relative, p-values 1e-4 relative (and 1e-12 absolute: R computes Tukey
 p-values as one minus the distribution function, so values below about 1e-14 are rounding noise in both).
 With ``ddf="satterthwaite"`` the df, intervals and p-values are compared at 1e-4 relative, as in
-``test_satterthwaite.py``: lmerTest differentiates the deviance numerically (numDeriv), lmmflow
-analytically, and the two df differ by up to 8e-5 relative on the growth model with a random slope
-(estimates, SEs and t ratios, which do not involve the df, stay at 1e-6; Kenward-Roger agrees to 1e-12).
+``test_satterthwaite.py``: lmerTest differentiates the deviance numerically (numDeriv, whose step is
+1e-4 times the parameter: 3e-9 for the growth model's near-zero theta element -2.9e-5), lmmflow
+analytically, and the two df differ by up to 8e-5 relative there (lmerTest's own coefficient table differs
+from ``m.coef_table()`` by 5e-5 on the same fit). Estimates, SEs and t ratios, which do not involve the df,
+stay at 1e-6; Kenward-Roger agrees to 1e-12.
 """
 
 from __future__ import annotations
