@@ -232,6 +232,17 @@ def test_rank_deficient_estimability() -> None:
     assert lf.emmeans(m, "Days").linfct.shape == (1, 3)
 
 
+def test_unused_categories_not_in_grid(growth) -> None:
+    df = _data("emm_growth.csv").copy()
+    df["gc"] = pd.Categorical(df["group"], categories=["ctrl", "drugA", "drugB", "unused"])
+    with pytest.warns(lf.RankDeficiencyWarning):
+        m = lf.lmer("y ~ gc * time + (time | id)", df)
+    got = lf.emmeans(m, "gc").to_frame()
+    assert got["gc"].tolist() == ["ctrl", "drugA", "drugB"]
+    want = lf.emmeans(lf.lmer("y ~ group * time + (time | id)", df), "group").to_frame()
+    np.testing.assert_allclose(got["emmean"], want["emmean"], rtol=1e-6)
+
+
 def test_offset_refused() -> None:
     df = lf.load_dataset("sleepstudy")
     m = lf.lmer("Reaction ~ Days + (1 | Subject)", df, offset=np.ones(len(df)))

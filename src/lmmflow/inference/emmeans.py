@@ -126,6 +126,9 @@ class _Variables:
                     self.levels[nm] = list(col.cat.categories)
                 else:
                     self.levels[nm] = sorted(pd.unique(col.dropna()))
+        for nm, levels in self.levels.items():  # levels the fit's rows never take are not in the grid (as lme4's
+            present = {r_label(v) for v in pd.unique(data[nm].dropna())}  # model frame drops unused levels)
+            self.levels[nm] = [lv for lv in levels if r_label(lv) in present]
         self.data = data
 
     def is_factor(self, name: str) -> bool:
