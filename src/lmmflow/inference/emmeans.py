@@ -9,7 +9,8 @@ matrix; the grid's predictions are ``x' beta``.
 
 **Marginal means** average those rows over the factors not in ``specs`` (equal weights by default,
 emmeans' ``weights="equal"``; ``"proportional"`` weighs each combination of the averaged factors by its
-frequency in the data; ``"cells"`` by the frequency of each cell). Each mean is a linear function
+frequency in the data, ``"outer"`` by the product of their marginal frequencies, ``"cells"`` by the
+frequency of each cell, ``"flat"`` equally over the cells with data). Each mean is a linear function
 ``l' beta`` of the fixed effects; its standard error is ``sqrt(l' V l)`` and its df is that of the
 one-row contrast ``l``:
 
@@ -57,7 +58,7 @@ if TYPE_CHECKING:
 __all__ = ["EmmGrid", "emmeans", "emtrends", "reference_grid"]
 
 DDF_METHODS = ("kenward-roger", "satterthwaite", "asymptotic")
-WEIGHTS = ("equal", "proportional", "cells")
+WEIGHTS = ("equal", "proportional", "outer", "cells", "flat")
 _NULL_BASIS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _C_CALL = re.compile(r"^C\(\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(,.*)?\)$")
 
@@ -596,13 +597,20 @@ def _marginal(m: LmerResult, specs: Any, by: Any, at: dict[str, Any] | None, wei
     if weights not in WEIGHTS:
         raise ValueError(f"weights={weights!r}: use one of {list(WEIGHTS)}")
     avgd = [nm for nm in var.names if nm not in facs and len(values[nm]) > 1]
-    if weights == "proportional" and avgd:
+    w_row = np.ones(len(grid))  # emmeans applies weights only when something is averaged over
+    if avgd and weights == "proportional":
         keys = grid[avgd].map(r_label).agg("\x1f".join, axis=1)
         w_row = keys.map(pd.Series(wgt, index=keys).groupby(level=0).sum()).to_numpy(dtype=float)
-    elif weights == "cells":
+    elif avgd and weights == "outer":
+        total = float(wgt.sum())
+        w_row = np.full(len(grid), total)
+        for nm in avgd:
+            keys = grid[nm].map(r_label)
+            w_row *= keys.map(pd.Series(wgt, index=keys).groupby(level=0).sum()).to_numpy(dtype=float) / total
+    elif avgd and weights == "cells":
         w_row = wgt
-    else:
-        w_row = np.ones(len(grid))
+    elif avgd and weights == "flat":
+        w_row = (wgt > 0).astype(float)
     if overall:
         combos = pd.DataFrame({"1": ["overall"]})
         members = [np.arange(len(grid))]
@@ -617,7 +625,8 @@ def _marginal(m: LmerResult, specs: Any, by: Any, at: dict[str, Any] | None, wei
         total = w.sum()
         L[i] = (w @ X[idx]) / total if total > 0 else np.nan
     if np.isnan(L).any():
-        raise DataError("weights='cells': some combinations have no data rows; use weights='equal'")
+        raise DataError(f"weights={weights!r}: some combinations of {facs} have no data rows to weigh; "
+                        "use weights='equal'")
     return combos, L, by_list, avgd
 
 
@@ -640,8 +649,10 @@ def emmeans(m: LmerResult, specs: Any, by: Any = None, at: dict[str, Any] | None
         df (and, for Kenward-Roger, the adjusted covariance used for the SEs), as emmeans' ``lmer.df``.
     level : float
         Confidence level of the intervals.
-    weights : {"equal", "proportional", "cells"}
-        How predictions are averaged over the factors not in ``specs`` (emmeans' ``weights``).
+    weights : {"equal", "proportional", "outer", "cells", "flat"}
+        How predictions are averaged over the factors not in ``specs`` (emmeans' ``weights``): equally;
+        by the frequency of each combination of the averaged factors; by the product of their marginal
+        frequencies; by each cell's frequency; equally over the cells that have data.
     cov_reduce : callable
         How covariates not in ``at`` are reduced to one value (default: mean of the fit's rows).
 
