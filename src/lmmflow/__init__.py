@@ -10,7 +10,7 @@ Dask back-end load on first use (so ``import lmmflow`` does not import matplotli
 """
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .api import fit_design, lmer, load_dataset, make_deviance
 from .control import LmerControl
@@ -70,6 +70,19 @@ _LAZY = {
     "fit_many": "lmmflow.scale.many",
 }
 _LAZY_MODULES = {"plots": "lmmflow.plots"}
+
+if TYPE_CHECKING:  # what type checkers and IDEs see for the names loaded on first use (tests/test_typing.py)
+    from . import plots
+    from .data import read_data, simulate_growth, wide_to_long
+    from .derived import lm_list, share_positive_slopes, unit_coefficients, variance_partition
+    from .diagnostics.variance import icc, r2
+    from .explore import explorer_html, explorer_inputs, write_explorer
+    from .inference.anova import anova, compare_models, contrast, ranova
+    from .inference.bootstrap import bootstrap
+    from .inference.posterior import sim
+    from .inference.profile import profile
+    from .reporting import report
+    from .scale.many import fit_many
 
 
 def __getattr__(name: str) -> Any:

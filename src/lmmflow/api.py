@@ -18,6 +18,7 @@ import pandas as pd
 from .control import LmerControl
 from .core import CrossProducts, DevianceFunction
 from .core.dense import SmallDenseObjective
+from .core.schur import SchurObjective
 from .core.start import moment_theta
 from .design import ModelDesign, lformula
 from .exceptions import DroppedRowsWarning, FitMessage, RankDeficiencyWarning, SingularFitWarning  # noqa: F401
@@ -67,7 +68,35 @@ def _cross_products(design: ModelDesign) -> CrossProducts:
 
 def fit_design(design: ModelDesign, reml: bool = True, control: LmerControl | None = None,
                cross: CrossProducts | None = None, record: bool = False, data_name: str = "data") -> LmerResult:
-    """Fit a model from a built design (and, optionally, its cross-products)."""
+    """Fit a model from a built design (and, optionally, its cross-products): lme4's ``optimizeLmer`` + ``mkMerMod``.
+
+    Parameters
+    ----------
+    design : ModelDesign
+        From :func:`lmmflow.lformula`.
+    reml : bool
+        REML (default) or maximum likelihood.
+    control : LmerControl, optional
+        Optimizer and checks.
+    cross : CrossProducts, optional
+        The cross-products of ``[Z X y]`` when already formed (large or distributed data).
+    record : bool
+        Keep every (theta, objective) pair in ``m.optinfo.log``.
+    data_name : str
+        The data's name in the printed call.
+
+    Returns
+    -------
+    LmerResult
+
+    Examples
+    --------
+    >>> import lmmflow as lf
+    >>> design = lf.lformula("Reaction ~ Days + (Days | Subject)", lf.load_dataset("sleepstudy"))
+    >>> m = lf.fit_design(design, reml=False)
+    >>> round(m.objective, 2)
+    1751.94
+    """
     control = control or LmerControl()
     dense = max((t.nlevels * t.p for t in design.terms[1:]), default=0)  # rows of the largest dense block
     if reml and design.n <= design.fixed.p:
@@ -83,7 +112,9 @@ def fit_design(design: ModelDesign, reml: bool = True, control: LmerControl | No
             # (evaluations are cheap, the gradient costs several) and for small models, whose evaluation
             # is one product and one Cholesky (core/dense.py): there 60 of them cost less than the 20
             # value-and-gradient calls L-BFGS-B needs
-            gradient_pays = not small and len(design.terms) > 1 and dense < 2000
+            # (the Schur objectives of crossed and nested designs hold no dense block of the fill's size)
+            schur = isinstance(devfun.small, SchurObjective)
+            gradient_pays = not small and len(design.terms) > 1 and (schur or dense < 2000)
             control = control.replace(optimizer="lbfgsb" if gradient_pays else "bobyqa")
         start, scale = devfun.theta0, None
         if control.optimizer == "lbfgsb" and control.theta0 is None:

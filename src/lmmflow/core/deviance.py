@@ -20,7 +20,10 @@ from .blocked import BlockedCholesky
 from .crossprod import CrossProducts, ReBlock
 from .dense import SmallDenseObjective
 from .gradient import profiled_gradient
+from .nested import NestedSchurObjective
 from .patterns import PatternObjective
+from .schur import SchurObjective
+from .twolevel import TwoLevelObjective
 
 __all__ = ["DevianceFunction", "Solution"]
 
@@ -92,9 +95,18 @@ class DevianceFunction:
         self.evaluations = 0
         # small models: one dense matrix; larger one-term models whose levels share few patterns of
         # observations: per-pattern sums (for small ones, numpy's per-call cost makes them slower)
-        self.small: PatternObjective | SmallDenseObjective | None = (
-            SmallDenseObjective(cp, self.factor.slices, self.factor.positions) if SmallDenseObjective.fits(cp)
-            else PatternObjective.maybe(cp, *self.factor.positions[0]))
+        # several terms densely crossed with the first (subjects x items): a dense Schur complement
+        self.small: PatternObjective | SmallDenseObjective | SchurObjective | None  # (Schur's subclasses too)
+        if SmallDenseObjective.fits(cp):
+            self.small = SmallDenseObjective(cp, self.factor.slices, self.factor.positions)
+        elif SchurObjective.fits(cp):
+            self.small = SchurObjective(cp, self.factor.slices, self.factor.positions)
+        elif TwoLevelObjective.fits(cp):  # students in schools: per-level blocks of both terms
+            self.small = TwoLevelObjective(cp, self.factor.slices, self.factor.positions)
+        elif NestedSchurObjective.fits(cp):  # deeper nesting: the same, gathered level by level
+            self.small = NestedSchurObjective(cp, self.factor.slices, self.factor.positions)
+        else:
+            self.small = PatternObjective.maybe(cp, *self.factor.positions[0])
 
     @classmethod
     def from_arrays(cls, blocks: list[ReBlock], X: np.ndarray, y: np.ndarray, reml: bool = True,
@@ -164,7 +176,7 @@ class DevianceFunction:
 
     def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Objective and its gradient at ``theta``, sharing one factorization."""
-        if isinstance(self.small, SmallDenseObjective):
+        if isinstance(self.small, (SmallDenseObjective, SchurObjective)):
             return self._dense_value_and_gradient(np.asarray(theta, dtype=float))
         val = self.blocked(theta)
         if not math.isfinite(val):
@@ -172,8 +184,8 @@ class DevianceFunction:
         return val, profiled_gradient(self, np.asarray(theta, dtype=float), updated=True)
 
     def _dense_value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        """Objective and analytic gradient of a small model from its dense system (see
-        :meth:`SmallDenseObjective.with_gradients`)."""
+        """Objective and analytic gradient from a dense system (see :meth:`SmallDenseObjective.with_gradients`
+        and :class:`~lmmflow.core.schur.SchurObjective`)."""
         self.evaluations += 1
         try:
             parts, (d1, d2, d3) = self.small.with_gradients(theta)
@@ -184,10 +196,13 @@ class DevianceFunction:
             return math.inf, np.full(len(theta), np.nan)
         scale = self.cp.n - self.cp.p if self.reml else self.cp.n
         grad = (d2 if self.reml else d1) + scale * (d3 - d2)
-        # a diagonal entry of lambda at zero enters only through its square: the analytic derivative is
-        # exactly 0 there, a stationary point a gradient method would not leave; a one-sided difference
-        # into the interior gives the slope that tells whether to (as the blocked gradient does)
-        for j in np.flatnonzero(np.isfinite(self.lower) & (theta - self.lower < 1e-10)):
+        # a diagonal entry of lambda at zero whose column is zero too enters only through its square: the
+        # analytic derivative is exactly 0 there, a stationary point a gradient method would not leave; a
+        # one-sided difference into the interior gives the slope that tells whether to (as the blocked
+        # gradient does).  Where the derivative is not 0 (the column's other entries are not), the criterion
+        # is smooth through the bound and the analytic derivative is the one-sided one: no evaluation needed
+        tiny = 1e-9 * max(1.0, abs(val))
+        for j in np.flatnonzero(np.isfinite(self.lower) & (theta - self.lower < 1e-10) & (np.abs(grad) <= tiny)):
             step = np.zeros(len(theta))
             step[j] = _BOUND_STEP
             grad[j] = (self(theta + step) - val) / _BOUND_STEP

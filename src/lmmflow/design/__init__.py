@@ -34,6 +34,13 @@ class ModelDesign:
     cross : CrossProducts or None
         The cross-products of [Z X y], when the design was read in row blocks (large data: X and Z are
         not held, see :mod:`lmmflow.design.lazy`); otherwise formed by the fit.
+
+    Examples
+    --------
+    >>> import lmmflow as lf
+    >>> d = lf.lformula("Reaction ~ Days + (Days | Subject)", lf.load_dataset("sleepstudy"))
+    >>> d.n, d.fixed.p, [(t.group, t.nlevels, t.p) for t in d.terms]
+    (180, 2, [('Subject', 18, 2)])
     """
 
     formula: ParsedFormula

@@ -21,7 +21,17 @@ __all__ = ["DataError", "ModelFrame", "as_pandas", "build_model_frame", "require
 
 
 class DataError(ValueError):
-    """Data that cannot be fitted, with the column or term at fault and what to do."""
+    """Data that cannot be fitted, with the column or term at fault and what to do (a ``ValueError``).
+
+    Examples
+    --------
+    >>> import lmmflow as lf
+    >>> try:
+    ...     lf.lmer("Reaction ~ Dayz + (1 | Subject)", lf.load_dataset("sleepstudy"))
+    ... except lf.DataError as exc:
+    ...     print("DataError:", "Dayz" in str(exc))
+    DataError: True
+    """
 
 
 def as_pandas(data: object) -> pd.DataFrame:

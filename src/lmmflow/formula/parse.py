@@ -25,7 +25,17 @@ __all__ = ["FormulaError", "ParsedFormula", "RandomTerm", "parse_formula", "spli
 
 
 class FormulaError(ValueError):
-    """A formula that cannot be read, with the part that failed and what to do."""
+    """A formula that cannot be read, with the part that failed and what to do (a ``ValueError``).
+
+    Examples
+    --------
+    >>> import lmmflow as lf
+    >>> try:
+    ...     lf.parse_formula("Reaction ~ Days + (Days | )")
+    ... except lf.FormulaError as exc:
+    ...     print("FormulaError")
+    FormulaError
+    """
 
 
 @dataclass(frozen=True)

@@ -437,5 +437,11 @@ class LmerResult:
 
         return short_repr(self)
 
+    def _repr_html_(self) -> str:
+        """The model as HTML tables (Jupyter shows this instead of the text repr)."""
+        from .html import model_html
+
+        return model_html(self)
+
 
 from .printing import Summary  # noqa: E402  (type used in annotations)

@@ -179,9 +179,12 @@ class Summary:
         return str(self)
 
     def _repr_html_(self) -> str:
-        import html
+        from .html import model_html
 
-        return f"<pre>{html.escape(str(self))}</pre>"
+        method = {"satterthwaite": "Satterthwaite's", "kenward-roger": "Kenward-Roger's"}.get(self.ddf)
+        kind = "REML" if self.model.reml else "maximum likelihood"
+        heading = f"Linear mixed model fit by {kind}" + (f". t-tests use {method} method" if method else "")
+        return model_html(self.model, self.coefficients, heading=heading)
 
 
 def _abbrev(name: str) -> str:

@@ -1,0 +1,261 @@
+"""The objective of models whose first term is coupled densely to the rest: a dense Schur complement.
+
+Crossed designs where every level of the first grouping factor meets most levels of the others (subjects
+crossed with items in a psycholinguistic experiment, each subject seeing every item) make the blocks
+Z_k'Z_1 dense.  The blocked factor (:mod:`lmmflow.core.blocked`) keeps them sparse, which pays for InstEval
+(2% dense) but costs sparse-product overhead where they are dense.  Here, with the system ordered as
+[term 1 | other terms, X, y] and Omega = [[Lambda'Z'Z Lambda + I, Lambda'Z'[X y]], [., [X y]'[X y]]] = L L':
+
+    L_11 = chol(lambda_1' (Z_1'Z_1)_l lambda_1 + I)            per level of term 1 (small, batched)
+    L_r1 = Lambda_r' A_r1 Lambda_1 L_11^-T                      dense (N_r x q_1)
+    L_rr = chol(Lambda_r' A_rr Lambda_r + I_q_r - L_r1 L_r1')  dense (N_r x N_r): one syrk, one potrf
+
+with A_r1 = [Z_r'Z_1; [X y]'Z_1] and A_rr the trailing block of the cross-products (N_r = q - q_1 + p + 1).
+The three parts of the criterion are the log-determinants of Omega's leading blocks, read off L's diagonal.
+
+The gradient needs no inverse of lambda (it holds on the boundary, where maximal models end): with
+W = L^-1 and P = [Lambda'Z'Z; [X y]'Z] (Omega's first q columns before the right factor Lambda),
+
+    d log|Omega_k| / d theta_j = 2 sum over the entries (r, s) of Lambda holding theta_j of G_k[r, s],
+    G_k = (W P)[:k]' W[:k, :q]
+
+(as :meth:`lmmflow.core.dense.SmallDenseObjective.with_gradients`), and only the diagonal p x p blocks of
+G_k are needed, so W P and the columns of W are formed blockwise: one product L_r1 (W P)_1 and two
+triangular solves with L_rr.  Imports only numpy and scipy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg.blas import dsyrk as _syrk
+from scipy.linalg.blas import dtrmm as _trmm
+from scipy.linalg.lapack import dpotrf as _potrf
+from scipy.linalg.lapack import dtrtri as _trtri
+
+from .blocked import batched_cholesky, batched_tri_inverse, sandwich
+from .crossprod import CrossProducts
+
+__all__ = ["SchurObjective"]
+
+MAX_TRAILING = 2500
+"""Largest trailing dense system N_r (its square is held twice: 100 MB at the limit)."""
+MAX_COUPLING_VALUES = 30_000_000
+"""Largest dense coupling block N_r x q_1 (240 MB)."""
+MIN_DENSITY = 0.2
+"""Share of nonzero entries in Z_k'Z_1 (k > 1) above which the dense coupling beats sparse fill."""
+
+
+def _lower_times(low: np.ndarray, b: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """alpha * low @ b for a lower-triangular C-ordered ``low``: BLAS's triangular product (half a general
+    one) on the Fortran views of the transposes, so nothing is copied."""
+    return _trmm(alpha, low.T, b.T, lower=0, side=1).T
+
+
+class SchurObjective:
+    """log-determinants and penalized RSS at theta, and their gradients, by a dense Schur complement.
+
+    Parameters
+    ----------
+    cp : CrossProducts
+        At least two terms.
+    slices, positions : list
+        Where each term's theta elements sit and which lambda entries they fill (``theta_layout``).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from lmmflow.api import make_deviance
+    >>> rng = np.random.default_rng(0)
+    >>> s, i = np.repeat(np.arange(12), 10), np.tile(np.arange(10), 12)
+    >>> x = rng.choice([-0.5, 0.5], 120)
+    >>> df = pd.DataFrame({"y": rng.normal(size=120) + x, "x": x, "s": s, "i": i})
+    >>> f = make_deviance("y ~ x + (1 + x | s) + (1 + x | i)", df)
+    >>> so = SchurObjective(f.cp, f.factor.slices, f.factor.positions)
+    >>> theta = np.array([0.8, 0.1, 0.5, 0.6, -0.2, 0.4])
+    >>> np.allclose(f._criterion(so(theta)), f.blocked(theta))
+    True
+    """
+
+    def __init__(self, cp: CrossProducts, slices: list[slice], positions: list[tuple[np.ndarray, np.ndarray]]):
+        blocks = cp.blocks
+        b1 = blocks[0]
+        self.m1, self.p1, self.q1 = b1.nlevels, b1.p, b1.q
+        self.p = cp.p
+        self.c = cp.p + 1
+        self.rest = blocks[1:]
+        self.qr = sum(b.q for b in self.rest)
+        self.nr = self.qr + self.c
+        self.slices, self.positions = slices, positions
+        self.n_theta = slices[-1].stop if slices else 0
+        starts = np.concatenate([[0], np.cumsum([b.q for b in self.rest])]).astype(int)
+        self.starts = starts
+        # constant blocks of the cross-products in the [term 1 | rest, X, y] order
+        self.d1 = cp.diag[0]
+        self.arr = self._trailing(cp)
+        self._eye_rest = np.arange(self.qr)
+        self.ar1 = self._coupling(cp)
+
+    def _coupling(self, cp: CrossProducts) -> np.ndarray:
+        """A_r1 = [Z_r'Z_1; [X y]'Z_1], dense (N_r x q_1)."""
+        ar1 = np.zeros((self.nr, self.q1))
+        for k in range(1, len(cp.blocks)):
+            ar1[self.starts[k - 1]:self.starts[k]] = cp.off[(k, 0)].toarray()
+        ar1[self.qr:] = cp.xz[0]
+        return ar1
+
+    def _trailing(self, cp: CrossProducts) -> np.ndarray:
+        """A_rr: the cross-products of [Z_r X y] (N_r x N_r, both triangles)."""
+        blocks, starts = cp.blocks, self.starts
+        arr = np.zeros((self.nr, self.nr))
+        for k in range(1, len(blocks)):
+            b = blocks[k]
+            a, z = starts[k - 1], starts[k]
+            blk = arr[a:z, a:z].reshape(b.nlevels, b.p, b.nlevels, b.p)
+            lv = np.arange(b.nlevels)
+            blk[lv, :, lv, :] = cp.diag[k]
+            for j in range(1, k):
+                off = cp.off[(k, j)].toarray()
+                arr[a:z, starts[j - 1]:starts[j]] = off
+                arr[starts[j - 1]:starts[j], a:z] = off.T
+            arr[self.qr:, a:z] = cp.xz[k]
+            arr[a:z, self.qr:] = cp.xz[k].T
+        arr[self.qr:, self.qr:] = cp.xx
+        return arr
+
+    @staticmethod
+    def fits(cp: CrossProducts) -> bool:
+        """Whether the dense coupling pays: several terms, a trailing system of moderate size, and the
+        first term's coupling to the others dense enough that sparse fill would not save work."""
+        if len(cp.blocks) < 2:
+            return False
+        q1 = cp.blocks[0].q
+        nr = sum(b.q for b in cp.blocks[1:]) + cp.p + 1
+        if nr > MAX_TRAILING or nr * q1 > MAX_COUPLING_VALUES:
+            return False
+        nnz = sum(cp.off[(k, 0)].nnz for k in range(1, len(cp.blocks)))
+        size = sum(b.q for b in cp.blocks[1:]) * q1
+        return size > 0 and nnz >= MIN_DENSITY * size
+
+    # ------------------------------------------------------------------ lambda
+    def _lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
+        out = []
+        p_of = [self.p1, *[b.p for b in self.rest]]
+        for k, (sl, (r, c)) in enumerate(zip(self.slices, self.positions)):
+            lam = np.zeros((p_of[k], p_of[k]))
+            lam[r, c] = theta[sl]
+            out.append(lam)
+        return out
+
+    def _left_rest(self, lams: list[np.ndarray], M: np.ndarray) -> np.ndarray:
+        """Lambda_r' M for the rest's rows of M (N_r x cols); the X, y rows are unchanged."""
+        out = M.copy()
+        for k, b in enumerate(self.rest):
+            a, z = self.starts[k], self.starts[k + 1]
+            part = M[a:z].reshape(b.nlevels, b.p, -1)
+            out[a:z] = np.matmul(lams[k + 1].T, part).reshape(z - a, -1)
+        return out
+
+    def _right_rest(self, lams: list[np.ndarray], M: np.ndarray) -> np.ndarray:
+        """M Lambda_r for the rest's columns of M (rows x N_r)."""
+        out = M.copy()
+        for k, b in enumerate(self.rest):
+            a, z = self.starts[k], self.starts[k + 1]
+            part = M[:, a:z].reshape(M.shape[0], b.nlevels, b.p)
+            out[:, a:z] = (part @ lams[k + 1]).reshape(M.shape[0], -1)
+        return out
+
+    # ------------------------------------------------------------------ factor
+    def _factor(self, theta: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                                  np.ndarray]:
+        """lambdas, L_11 (m1, p1, p1), its inverse, L_r1 (N_r, q1), L_rr (lower, N_r x N_r) and
+        Lambda_r' A_r1."""
+        lams = self._lambdas(theta)
+        lam1 = lams[0]
+        m11 = sandwich(lam1, self.d1)
+        idx = np.arange(self.p1)
+        m11[:, idx, idx] += 1.0
+        l11 = batched_cholesky(m11)
+        l11inv = batched_tri_inverse(l11)
+        # Lambda_r' A_r1 Lambda_1, then times L_11^-T per level
+        left = self._left_rest(lams, self.ar1)
+        s = left.reshape(self.nr, self.m1, self.p1) @ lam1
+        lr1 = np.matmul(s.transpose(1, 0, 2), l11inv.transpose(0, 2, 1)).transpose(1, 0, 2).reshape(self.nr, self.q1)
+        srr = self._right_rest(lams, self._left_rest(lams, self.arr))
+        srr[self._eye_rest, self._eye_rest] += 1.0
+        # srr - lr1 lr1' in the lower triangle (C-ordered lower = Fortran upper of the transpose)
+        srr = _syrk(-1.0, np.asfortranarray(lr1), beta=1.0, c=np.asfortranarray(srr), lower=1, overwrite_c=1)
+        lrr, info = _potrf(srr, lower=1, clean=1, overwrite_a=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("not positive definite")
+        return lams, l11, l11inv, lr1, lrr, left
+
+    def _parts(self, l11: np.ndarray, lrr: np.ndarray) -> tuple[float, float, float]:
+        d1 = np.log(l11.reshape(self.m1, -1)[:, ::self.p1 + 1]).sum()
+        d = np.diagonal(lrr)
+        a = float(d1 + np.log(d[:self.qr]).sum())
+        b = float(np.log(d[self.qr:self.qr + self.p]).sum()) if self.p else 0.0
+        return 2.0 * a, 2.0 * b, float(d[-1]) ** 2
+
+    def __call__(self, theta: np.ndarray) -> tuple[float, float, float]:
+        """(log det of the random-effects block, log det R_X R_X', penalized RSS) at ``theta``."""
+        _, l11, _, _, lrr, _ = self._factor(np.asarray(theta, dtype=float))
+        return self._parts(l11, lrr)
+
+    # ------------------------------------------------------------------ gradient
+    def with_gradients(self, theta: np.ndarray) -> tuple[tuple[float, float, float], np.ndarray]:
+        """The three parts and the gradients of log det of Omega's leading blocks (3 x n_theta): rows
+        for the random-effects block (q), with the fixed effects (q + p), and the whole system."""
+        theta = np.asarray(theta, dtype=float)
+        lams, l11, l11inv, lr1, lrr, left = self._factor(theta)
+        m1, p1, q1, nr, qr = self.m1, self.p1, self.q1, self.nr, self.qr
+        lam1 = lams[0]
+        # P's rows for term 1: lambda_1' [Z_1'Z_1 | Z_1'Z_r]; for the rest: Lambda_r' [Z_r'Z_1 | Z_r'Z_r; ...]
+        d1l = np.matmul(lam1.T, self.d1)  # (m1, p1, p1): the diagonal part
+        # (W P)_1 = L_11^-1 P_1: its term-1 columns are block diagonal, its rest columns dense
+        wp1_diag = l11inv @ d1l  # (m1, p1, p1): the level's own block
+        p1_rest = np.matmul(lam1.T, self.ar1[:qr].reshape(qr, m1, p1).transpose(1, 2, 0))  # (m1, p1, qr)
+        wp1_rest = l11inv @ p1_rest  # (m1, p1, qr)
+        # P's rest rows (N_r x q): [Lambda_r' A_r1 | Lambda_r' A_rr[:, :qr]]
+        pr = np.empty((nr, q1 + qr))
+        pr[:, :q1] = left
+        pr[:, q1:] = self._left_rest(lams, self.arr[:, :qr])
+        # (W P)_r = L_rr^-1 (P_r - L_r1 (W P)_1)
+        # L_r1 (W P)_1: its term-1 columns level by level (block diagonal), the rest's by one product
+        lr13 = lr1.reshape(nr, m1, p1).transpose(1, 0, 2)  # (m1, N_r, p1)
+        rhs = pr
+        rhs[:, :q1] -= np.matmul(lr13, wp1_diag).transpose(1, 0, 2).reshape(nr, q1)
+        rhs[:, q1:] -= lr1 @ wp1_rest.reshape(q1, qr)
+        lrr_inv, info = _trtri(lrr, lower=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("singular factor")
+        lrr_inv = np.tril(lrr_inv)
+        wpr = _lower_times(lrr_inv, rhs)  # (N_r, q)
+        # W's columns: term 1 -> [L_11^-1 (own block); W_r1 = -L_rr^-1 L_r1 L_11^-1]; rest -> [0; L_rr^-1]
+        lr1w = np.matmul(lr13, l11inv).transpose(1, 0, 2).reshape(nr, q1)
+        wr1 = _lower_times(lrr_inv, lr1w, -1.0)
+        # diagonal blocks of G_k, summed over levels, for the row ranges of the three leading blocks
+        cuts = (qr, qr + self.p, nr)
+        own1 = np.einsum("lia,lib->ab", wp1_diag, l11inv, optimize=True)  # rows of term 1 (all k)
+        grads = np.zeros((3, self.n_theta))
+        wpr1 = wpr[:, :q1].reshape(nr, m1, p1)
+        wr13 = wr1.reshape(nr, m1, p1)
+        g1 = own1.copy()
+        g_rest = [np.zeros((b.p, b.p)) for b in self.rest]
+        lo = 0
+        for i, hi in enumerate(cuts):
+            if hi > lo:
+                g1 += np.einsum("ila,ilb->ab", wpr1[lo:hi], wr13[lo:hi], optimize=True)
+                for k, b in enumerate(self.rest):
+                    a, z = self.starts[k], self.starts[k + 1]
+                    low = max(lo, a)  # W_rr is lower triangular: rows above the term's columns are zero
+                    if hi > low:
+                        wa = wpr[low:hi, q1 + a:q1 + z].reshape(hi - low, b.nlevels, b.p)
+                        wb = lrr_inv[low:hi, a:z].reshape(hi - low, b.nlevels, b.p)
+                        g_rest[k] += np.einsum("ila,ilb->ab", wa, wb, optimize=True)
+            lo = hi
+            r, c = self.positions[0]
+            grads[i, self.slices[0]] = 2.0 * g1[r, c]
+            for k in range(len(self.rest)):
+                r, c = self.positions[k + 1]
+                grads[i, self.slices[k + 1]] = 2.0 * g_rest[k][r, c]
+        return self._parts(l11, lrr), grads

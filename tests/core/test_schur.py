@@ -1,0 +1,207 @@
+"""The dense Schur-complement objective (crossed terms densely coupled to the first, e.g. subjects x items)
+at fixed theta: objective equal to the blocked factor's, gradients equal to central differences, on the
+interior and on the boundary (maximal models end there), for ML and REML, with weights, with three terms;
+and fits that use it reach BOBYQA's optimum from lme4's start."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lmmflow as lf
+from lmmflow.core.schur import SchurObjective
+
+
+def _crossed(nsubj: int = 14, nitem: int = 9, reps: int = 1, seed: int = 1, weights: bool = False) -> pd.DataFrame:
+    """A psycholinguistic design: every subject sees every item; two-level predictors coded -0.5/0.5."""
+    rng = np.random.default_rng(seed)
+    s = np.repeat(np.arange(nsubj), nitem * reps)
+    i = np.tile(np.repeat(np.arange(nitem), reps), nsubj)
+    a = np.where(i % 2 == 0, -0.5, 0.5)
+    b = np.where((i // 2 + s) % 2 == 0, -0.5, 0.5)
+    bs = rng.normal(0, [1.0, 0.5, 0.3], (nsubj, 3))
+    bi = rng.normal(0, [0.8, 0.2, 0.4], (nitem, 3))
+    y = 1 + 0.5 * a - 0.3 * b + bs[s, 0] + bs[s, 1] * a + bs[s, 2] * b + bi[i, 0] + bi[i, 1] * a + bi[i, 2] * b
+    df = pd.DataFrame({"y": y + rng.normal(0, 1, len(s)), "a": a, "b": b, "subj": s, "item": i,
+                       "blk": (s + i) % 4})
+    if weights:
+        df["w"] = rng.uniform(0.5, 2.0, len(df))
+    return df
+
+
+MODELS = [
+    ("y ~ a * b + (1 + a + b | subj) + (1 + a + b | item)", {}),
+    ("y ~ a + b + (1 + a | subj) + (1 + b | item) + (1 | blk)", {}),
+    ("y ~ a * b + (1 + a + b | subj) + (1 + a | item)", {"weights": "w"}),
+    ("y ~ a + (a || subj) + (1 + a + b | item)", {}),
+]
+
+
+def _schur(formula: str, kwargs: dict, reml: bool) -> tuple[lf.DevianceFunction, SchurObjective]:
+    df = _crossed(weights="weights" in kwargs)
+    fn = lf.make_deviance(formula, df, reml=reml, weights=df[kwargs["weights"]] if kwargs else None)
+    return fn, SchurObjective(fn.cp, fn.factor.slices, fn.factor.positions)
+
+
+def _thetas(fn: lf.DevianceFunction) -> list[np.ndarray]:
+    rng = np.random.default_rng(7)
+    inner = np.where(fn.lower == 0, rng.uniform(0.2, 1.2, fn.n_theta), rng.uniform(-0.6, 0.6, fn.n_theta))
+    boundary = inner.copy()
+    boundary[np.flatnonzero(fn.lower == 0)[1::2]] = 0.0  # every other diagonal entry on its bound
+    return [fn.theta0, inner, boundary]
+
+
+@pytest.mark.parametrize("reml", [False, True])
+@pytest.mark.parametrize(("formula", "kwargs"), MODELS)
+def test_objective_equals_blocked_factor(formula: str, kwargs: dict, reml: bool) -> None:
+    fn, so = _schur(formula, kwargs, reml)
+    for theta in _thetas(fn):
+        assert fn._criterion(so(theta)) == pytest.approx(fn.blocked(theta), rel=1e-11, abs=1e-9)
+
+
+@pytest.mark.parametrize("reml", [False, True])
+@pytest.mark.parametrize(("formula", "kwargs"), MODELS)
+def test_gradient_of_log_determinants_matches_central_differences(formula: str, kwargs: dict, reml: bool) -> None:
+    """Each of the three log-determinant gradients against central differences (h = 1e-6), interior and
+    boundary points alike (the formula needs no inverse of lambda)."""
+    fn, so = _schur(formula, kwargs, reml)
+    for theta in _thetas(fn):
+        _, grads = so.with_gradients(theta)
+        h = 1e-6
+        fd = np.zeros_like(grads)
+        for j in range(fn.n_theta):
+            e = np.zeros(fn.n_theta)
+            e[j] = h
+            hi, lo = so(theta + e), so(theta - e)
+            # parts: log|M|, log|R_X|^2 = D2 - D1, pwrss = exp(D3 - D2)
+            for k, (a, b) in enumerate([(hi[0], lo[0]), (hi[0] + hi[1], lo[0] + lo[1]),
+                                        (hi[0] + hi[1] + np.log(hi[2]), lo[0] + lo[1] + np.log(lo[2]))]):
+                fd[k, j] = (a - b) / (2 * h)
+        np.testing.assert_allclose(grads, fd, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(("formula", "kwargs"), MODELS[:2])
+def test_criterion_gradient_matches_the_blocked_gradient(formula: str, kwargs: dict) -> None:
+    """Through DevianceFunction: the Schur objective's gradient equals the blocked factor's analytic one
+    in the interior."""
+    fn, so = _schur(formula, kwargs, reml=True)
+    fn.small = so
+    theta = _thetas(fn)[1]
+    val, grad = fn.value_and_gradient(theta)
+    assert val == pytest.approx(fn.blocked(theta), rel=1e-11)
+    np.testing.assert_allclose(grad, fn.gradient(theta), rtol=1e-7, atol=1e-7)
+
+
+def test_large_crossed_design_uses_the_schur_objective_and_reaches_bobyqas_optimum() -> None:
+    """A maximal crossed model too large for the small dense path: the Schur objective is chosen, and the
+    gradient fit is no worse than BOBYQA from lme4's start (1e-7 relative), with the same estimates."""
+    df = _crossed(nsubj=40, nitem=24, seed=3)
+    formula = "y ~ a * b + (1 + a + b | subj) + (1 + a + b | item)"
+    fn = lf.make_deviance(formula, df, reml=False)
+    assert isinstance(fn.small, SchurObjective)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lf.LmmflowWarning)
+        m = lf.lmer(formula, df, reml=False)
+        ref = lf.lmer(formula, df, reml=False, control=lf.LmerControl(optimizer="bobyqa", maxeval=100_000))
+    assert m.optinfo.optimizer == "lbfgsb"
+    assert m.objective <= ref.objective + 1e-7 * abs(ref.objective)
+    np.testing.assert_allclose(m.fixef, ref.fixef, rtol=1e-3, atol=1e-4)
+
+
+def test_sparse_coupling_keeps_the_blocked_factor() -> None:
+    """Where few subject-item pairs are observed (2% here, as InstEval), the sparse fill wins."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    df = pd.DataFrame({"y": rng.normal(size=n), "s": rng.integers(0, 600, n), "i": rng.integers(0, 250, n)})
+    fn = lf.make_deviance("y ~ 1 + (1 | s) + (1 | i)", df)
+    assert not SchurObjective.fits(fn.cp) and not isinstance(fn.small, SchurObjective)
+
+
+# ---------------------------------------------------------------------------------------------- nested terms
+def _nested(nschool: int = 12, nclass: int = 3, nstud: int = 5, ntime: int = 4, seed: int = 2) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n_st = nschool * nclass * nstud
+    school = np.repeat(np.arange(nschool), nclass * nstud * ntime)
+    klass = np.repeat(np.arange(nschool * nclass), nstud * ntime)
+    student = np.repeat(np.arange(n_st), ntime)
+    t = np.tile(np.arange(ntime, dtype=float), n_st)
+    y = (t + rng.normal(0, 1, nschool)[school] + rng.normal(0, 0.3, nschool)[school] * t
+         + rng.normal(0, 1, n_st)[student] + rng.normal(0, 0.5, n_st)[student] * t + rng.normal(0, 1, len(t)))
+    return pd.DataFrame({"y": y, "t": t, "school": school, "klass": klass % nclass, "student": student % nstud})
+
+
+NESTED = [
+    "y ~ t + (1 + t | school) + (1 + t | school:klass:student)",
+    "y ~ t + (1 + t | school) + (1 | school:klass) + (1 + t | school:klass:student)",
+    "y ~ t + (1 | school) + (0 + t | school) + (1 + t | school:klass:student)",
+]
+
+
+def _nested_classes() -> list:
+    from lmmflow.core.nested import NestedSchurObjective
+    from lmmflow.core.twolevel import TwoLevelObjective
+
+    return [(f, NestedSchurObjective) for f in NESTED] + [(NESTED[0], TwoLevelObjective)]
+
+
+@pytest.mark.parametrize("reml", [False, True])
+@pytest.mark.parametrize(("formula", "cls"), _nested_classes())
+def test_nested_objective_and_gradient(formula: str, cls: type, reml: bool) -> None:
+    """Students in classes in schools: the gathered Schur objectives (any depth; two levels with per-level
+    blocks of both terms) equal the blocked factor's, and their log-determinant gradients equal central
+    differences, interior and boundary."""
+    fn = lf.make_deviance(formula, _nested(), reml=reml)
+    assert cls.fits(fn.cp)
+    so = cls(fn.cp, fn.factor.slices, fn.factor.positions)
+    for theta in _thetas(fn):
+        assert fn._criterion(so(theta)) == pytest.approx(fn.blocked(theta), rel=1e-11, abs=1e-9)
+        _, grads = so.with_gradients(theta)
+        h = 1e-6
+        fd = np.zeros_like(grads)
+        for j in range(fn.n_theta):
+            e = np.zeros(fn.n_theta)
+            e[j] = h
+            hi, lo = so(theta + e), so(theta - e)
+            for k, (a, b) in enumerate([(hi[0], lo[0]), (hi[0] + hi[1], lo[0] + lo[1]),
+                                        (hi[0] + hi[1] + np.log(hi[2]), lo[0] + lo[1] + np.log(lo[2]))]):
+                fd[k, j] = (a - b) / (2 * h)
+        np.testing.assert_allclose(grads, fd, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(("formula", "kind"), [(NESTED[0], "TwoLevelObjective"), (NESTED[1], "NestedSchurObjective")])
+def test_nested_fit_uses_it_and_reaches_bobyqas_optimum(formula: str, kind: str) -> None:
+    df = _nested(nschool=20, nclass=4, nstud=8)
+    fn = lf.make_deviance(formula, df)
+    assert type(fn.small).__name__ == kind
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lf.LmmflowWarning)
+        m = lf.lmer(formula, df)
+        ref = lf.lmer(formula, df, control=lf.LmerControl(optimizer="bobyqa", maxeval=100_000))
+    assert m.objective <= ref.objective + 1e-7 * abs(ref.objective)
+    np.testing.assert_allclose(m.fixef, ref.fixef, rtol=1e-4, atol=1e-5)
+
+
+def test_crossed_terms_are_not_taken_for_nested() -> None:
+    from lmmflow.core.nested import NestedSchurObjective
+    from lmmflow.core.twolevel import TwoLevelObjective
+
+    fn = lf.make_deviance("y ~ a + (1 + a | subj) + (1 | item)", _crossed())
+    assert not NestedSchurObjective.fits(fn.cp) and not TwoLevelObjective.fits(fn.cp)
+
+
+def test_many_schools_keep_per_level_blocks() -> None:
+    """1,000 schools: no dense 2,000-square trailing block, and the fit takes the gradient route."""
+    from lmmflow.core.twolevel import TwoLevelObjective
+
+    df = _nested(nschool=1000, nclass=1, nstud=3, ntime=3)
+    fn = lf.make_deviance(NESTED[0], df)
+    assert isinstance(fn.small, TwoLevelObjective) and fn.small.arr.size == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lf.LmmflowWarning)
+        m = lf.lmer(NESTED[0], df)
+    assert m.optinfo.optimizer == "lbfgsb"
+    theta = m.theta
+    assert fn(theta) == pytest.approx(fn.blocked(theta), rel=1e-11)
