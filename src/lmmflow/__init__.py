@@ -79,6 +79,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see for the names loaded on fir
     from .explore import explorer_html, explorer_inputs, write_explorer
     from .inference.anova import anova, compare_models, contrast, ranova
     from .inference.bootstrap import bootstrap
+    from .inference.emm_contrasts import contrasts, pairs
+    from .inference.emmeans import EmmGrid, emmeans, emtrends
     from .inference.posterior import sim
     from .inference.profile import profile
     from .reporting import report
