@@ -44,6 +44,12 @@ _LAZY = {
     "profile": "lmmflow.inference.profile",
     "bootstrap": "lmmflow.inference.bootstrap",
     "sim": "lmmflow.inference.posterior",
+    # marginal means and contrasts (emmeans)
+    "emmeans": "lmmflow.inference.emmeans",
+    "emtrends": "lmmflow.inference.emmeans",
+    "EmmGrid": "lmmflow.inference.emmeans",
+    "contrasts": "lmmflow.inference.emm_contrasts",
+    "pairs": "lmmflow.inference.emm_contrasts",
     # diagnostics
     "r2": "lmmflow.diagnostics.variance",
     "icc": "lmmflow.diagnostics.variance",
@@ -87,6 +93,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see for the names loaded on fir
     from .explore import explorer_html, explorer_inputs, write_explorer
     from .inference.anova import anova, compare_models, contrast, ranova
     from .inference.bootstrap import bootstrap
+    from .inference.emm_contrasts import contrasts, pairs
+    from .inference.emmeans import EmmGrid, emmeans, emtrends
     from .inference.posterior import sim
     from .inference.profile import profile
     from .planning.power import power
