@@ -361,3 +361,25 @@ def test_property_odd_inputs_fit_or_fail_clearly(sleepstudy: pd.DataFrame, resp:
         assert not any(s in msg for s in ("could not convert", "broadcast", "array element", "ufunc")), msg
         return
     assert np.isfinite(m.objective) and np.isfinite(m.fixef.to_numpy()).all()
+
+
+def test_unused_categories_are_dropped_as_lme4_does() -> None:
+    """lme4's model frame drops unused levels (drop.unused.levels = TRUE): an unused first category must not
+    become the reference level (the coefficients would change meaning, one aliased column dropped)."""
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    import lmmflow as lf
+
+    df = lf.load_dataset("sleepstudy")
+    df = df[df["Days"] >= 5].copy()
+    df["dose"] = pd.Categorical(np.where(df["Days"] < 7, "c", "d"), categories=["a", "c", "d"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", lf.RankDeficiencyWarning)
+        m = lf.lmer("Reaction ~ dose + (1 | Subject)", df)
+    assert list(m.fixef.index) == ["(Intercept)", "dose[T.d]"]
+    plain = lf.lmer("Reaction ~ dose + (1 | Subject)", df.assign(dose=df["dose"].astype(str)))
+    np.testing.assert_allclose(m.fixef.to_numpy(), plain.fixef.to_numpy(), rtol=1e-10)
+    assert list(df["dose"].cat.categories) == ["a", "c", "d"]  # the caller's frame is unchanged

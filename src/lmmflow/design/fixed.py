@@ -71,7 +71,10 @@ class FixedDesign:
 
     def encode(self, data: pd.DataFrame) -> np.ndarray:
         """The fixed-effects matrix of new data, encoded as at fit time."""
-        mm = self.spec.get_model_matrix(_plain_categories(data, self.contrasts), na_action="ignore")
+        # new data's categoricals may carry categories the fit never had (checked by the caller): their
+        # values are encoded with the fit's levels, so pass them as plain values
+        plain = {c: None for c in data.columns if isinstance(data[c].dtype, pd.CategoricalDtype)}
+        mm = self.spec.get_model_matrix(_plain_categories(data, {**plain, **self.contrasts}), na_action="ignore")
         return np.asarray(mm, dtype=float)[:, self.kept]
 
     def formula_offset(self, data: pd.DataFrame) -> np.ndarray | None:

@@ -277,6 +277,7 @@ def build_model_frame(
     rows = np.flatnonzero(complete)
     # a selection of columns is its own object (copy-on-write): the caller's frame can never change
     frame = frame.iloc[rows] if n_dropped else frame
+    frame = _drop_unused_categories(frame)
     resp = parsed.response
     if resp in frame.columns:
         s = series[resp] if not n_dropped and resp in series else frame[resp]
@@ -297,6 +298,21 @@ def build_model_frame(
         offset_column=offset if isinstance(offset, str) else None,
         offset_values=offset is not None and not isinstance(offset, str),
     )
+
+
+def _drop_unused_categories(frame: pd.DataFrame) -> pd.DataFrame:
+    """Categories no row uses are dropped, as lme4's model frame does (``drop.unused.levels = TRUE``): an
+    unused first category would otherwise become the reference level of treatment contrasts, and every
+    coefficient would change meaning (with an aliased column dropped)."""
+    unused = {}
+    for col in frame.columns:
+        s = frame[col]
+        if isinstance(s.dtype, pd.CategoricalDtype) and len(s.dtype.categories):
+            codes = np.asarray(s.array.codes)
+            used = np.bincount(codes[codes >= 0], minlength=len(s.dtype.categories))
+            if not used.all():
+                unused[col] = s.cat.remove_unused_categories()
+    return frame.assign(**unused) if unused else frame
 
 
 _HUGE = 1e150  # squares beyond ~1e300 overflow double precision in the cross-products
