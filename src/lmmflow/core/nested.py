@@ -20,7 +20,6 @@ import numpy as np
 from scipy.linalg.lapack import dpotrf as _potrf
 from scipy.linalg.lapack import dtrtri as _trtri
 
-from .blocked import batched_cholesky, batched_tri_inverse, sandwich
 from .crossprod import CrossProducts
 from .schur import MAX_TRAILING, SchurObjective, _levels_solve_upper, _solve_upper
 
@@ -117,13 +116,8 @@ class NestedSchurObjective(SchurObjective):
         return left
 
     def _factor(self, theta: np.ndarray) -> tuple:  # type: ignore[override]
-        lams = self._lambdas(theta)
+        lams, l11, l11inv = self._first_term(theta)
         lam1 = lams[0]
-        m11 = sandwich(lam1, self.d1)
-        idx = np.arange(self.p1)
-        m11[:, idx, idx] += 1.0
-        l11 = batched_cholesky(m11)
-        l11inv = batched_tri_inverse(l11)
         pg = np.matmul(self._left_gathered(lams), self.g0)  # (m1, R, p1): Lambda_R' A_R,l
         cg = np.matmul(pg @ lam1, l11inv.transpose(0, 2, 1))  # C_l
         srr = self._right_rest(lams, self._left_rest(lams, self.arr))

@@ -157,6 +157,16 @@ class SchurObjective:
             out.append(lam)
         return out
 
+    def _first_term(self, theta: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """Every term's lambda, and the first term's per-level factors L_11 = chol(lambda_1' (Z_1'Z_1)_l lambda_1
+        + I) with their inverses (m1, p1, p1)."""
+        lams = self._lambdas(theta)
+        m11 = sandwich(lams[0], self.d1)
+        idx = np.arange(self.p1)
+        m11[:, idx, idx] += 1.0
+        l11 = batched_cholesky(m11)
+        return lams, l11, batched_tri_inverse(l11)
+
     def _left_rest(self, lams: list[np.ndarray], M: np.ndarray) -> np.ndarray:
         """Lambda_r' M for the rest's rows of M (N_r x cols); the X, y rows are unchanged."""
         out = M.copy()
@@ -180,13 +190,8 @@ class SchurObjective:
                                                   np.ndarray]:
         """lambdas, L_11 (m1, p1, p1), its inverse, L_r1 (N_r, q1), L_rr (lower, N_r x N_r) and
         Lambda_r' A_r1."""
-        lams = self._lambdas(theta)
+        lams, l11, l11inv = self._first_term(theta)
         lam1 = lams[0]
-        m11 = sandwich(lam1, self.d1)
-        idx = np.arange(self.p1)
-        m11[:, idx, idx] += 1.0
-        l11 = batched_cholesky(m11)
-        l11inv = batched_tri_inverse(l11)
         # Lambda_r' A_r1 Lambda_1, then times L_11^-T per level
         left = self._left_rest(lams, self.ar1)
         s = left.reshape(self.nr, self.m1, self.p1) @ lam1

@@ -76,14 +76,9 @@ class TwoLevelObjective(NestedSchurObjective):
         return cp.blocks[0].nlevels * R * R <= MAX_GATHERED and _parents(cp, 1) is not None
 
     def _factor(self, theta: np.ndarray) -> tuple:  # type: ignore[override]
-        lams = self._lambdas(theta)
+        lams, l11, l11inv = self._first_term(theta)
         lam1, lam2 = lams
         p2, m2 = self.p2, self.m2
-        m11 = sandwich(lam1, self.d1)
-        i1 = np.arange(self.p1)
-        m11[:, i1, i1] += 1.0
-        l11 = batched_cholesky(m11)
-        l11inv = batched_tri_inverse(l11)
         pg = np.matmul(self._left_gathered(lams), self.g0)  # (m1, R, p1)
         cg = np.matmul(pg @ lam1, l11inv.transpose(0, 2, 1))  # C_l
         cgt = np.ascontiguousarray(cg.transpose(0, 2, 1))
