@@ -1,0 +1,67 @@
+"""Data and R values for the ported lme4 / lmerTest tests (tests/ported/data, tests/ported/ported.json)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+
+import lmmflow as lf
+
+HERE = Path(__file__).resolve().parent
+SHIPPED = {"sleepstudy", "dyestuff", "penicillin", "pastes"}
+# R factor columns of each exported data set (read back as strings, the way lmmflow reads R factors)
+FACTORS = {
+    "dyestuff2": ["Batch"],
+    "cake": ["replicate", "recipe", "temperature"],
+    "cbpp": ["herd", "period"],
+    "ham": ["Consumer", "Product", "Information", "Gender"],
+    "carrots": ["Consumer", "Frequency", "Gender", "Age", "Homesize", "Work", "Income", "Product"],
+    "tvbo": ["Assessor", "TVset", "Repeat", "Picture"],
+    "lmer_d": ["f"],
+    "coef_lmer": ["var1", "var3"],
+    "singular_group3": ["group"],
+}
+
+
+def load(name: str) -> pd.DataFrame:
+    """A fresh copy of one data set: lmmflow's shipped ones, or one exported from R into data/."""
+    if name in SHIPPED:
+        return lf.load_dataset(name)
+    return _read(name).copy()
+
+
+@cache
+def _read(name: str) -> pd.DataFrame:
+    df = pd.read_csv(HERE / "data" / f"{name}.csv")
+    for col in FACTORS.get(name, []):
+        df[col] = df[col].astype(str)
+    return df
+
+
+@cache
+def r_values() -> dict:
+    """Values computed in R by make_ported.R."""
+    return json.loads((HERE / "ported.json").read_text())
+
+
+def all_equal(target, current, tolerance: float = 1.5e-8) -> bool:
+    """R's all.equal(target, current, tolerance) for numbers (testthat's expect_equal): the mean absolute
+    difference relative to the mean absolute target (absolute when the target's mean is below the tolerance)."""
+    import numpy as np
+
+    t = np.asarray(target, dtype=float).ravel()
+    c = np.asarray(current, dtype=float).ravel()
+    if t.shape != c.shape or not np.array_equal(np.isnan(t), np.isnan(c)):
+        return False
+    keep = ~np.isnan(t)
+    t, c = t[keep], c[keep]
+    if t.size == 0:
+        return True
+    xy = np.mean(np.abs(t - c))
+    xn = np.mean(np.abs(t))
+    if np.isfinite(xn) and xn > tolerance:
+        xy /= xn
+    return bool(xy <= tolerance)
