@@ -20,6 +20,8 @@ FACTORS = {
     "ham": ["Consumer", "Product", "Information", "Gender"],
     "carrots": ["Consumer", "Frequency", "Gender", "Age", "Homesize", "Work", "Income", "Product"],
     "tvbo": ["Assessor", "TVset", "Repeat", "Picture"],
+    "orthodont": ["Subject", "Sex"],
+    "pixel": ["Dog", "Side"],
     "lmer_d": ["f"],
     "coef_lmer": ["var1", "var3"],
     "singular_group3": ["group"],
