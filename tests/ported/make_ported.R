@@ -33,4 +33,11 @@ w(data.frame(y, x, group), "singular_group3")
 fm <- suppressMessages(lmer(y ~ x + (1 | group), data = data.frame(y, x, group)))
 out$singular_group3 <- list(isSingular = isSingular(fm), fixef = unname(fixef(fm)))
 
+## lme4 tests/testthat/test-methods.R:48 fmPix <- lmer(pixel ~ day + I(day^2) + (day | Dog) + (1 | Side/Dog), Pixel)
+data("Pixel", package = "nlme")
+## (bobyqa: lme4's default nloptwrap stops at REML 825.134246, 1.4e-6 above the optimum lmmflow and bobyqa reach)
+fmPix <- lmer(pixel ~ day + I(day^2) + (day | Dog) + (1 | Side/Dog), data = Pixel,
+              control = lmerControl(optimizer = "bobyqa"))
+out$fmPix <- list(fixef = unname(fixef(fmPix)), sigma = sigma(fmPix), REMLcrit = REMLcrit(fmPix))
+
 write_json(out, "ported.json", digits = NA, auto_unbox = TRUE, pretty = TRUE)

@@ -16,7 +16,7 @@ import pytest
 
 import lmmflow as lf
 
-from ._data import all_equal, load
+from ._data import all_equal, load, r_values
 
 
 @pytest.fixture(scope="module")
@@ -176,6 +176,37 @@ def test_predict_character_and_factor_columns():
     assert two.to_numpy()[1] == pytest.approx(one.to_numpy()[0], rel=1e-12)
 
 
+@pytest.mark.parametrize("formula", ["Reaction ~ Days + (poly(Days, 2) | Subject)",   # test-methods.R:507-509
+                                     "Reaction ~ poly(Days, 2) + (1 | Subject)"])  # test-methods.R:510-512
+def test_predict_one_row_with_basis_functions(formula):
+    """test-methods.R:507-512: poly() in the random or fixed part: predict(row 1) == fitted[1] (stored basis)."""
+    ss = load("sleepstudy")
+    m = lf.lmer(formula, ss)
+    assert m.predict(ss.iloc[:1]).to_numpy() == pytest.approx(m.fitted.to_numpy()[:1], rel=1e-12)
+
+
+def test_predict_with_missing_value_rows():
+    """test-methods.R:477-482 (#246): predict(m2, sleepst.NA[1:4,]) has 4 values."""
+    na = load("sleepstudy")
+    na.loc[1, "Days"] = np.nan
+    with pytest.warns(lf.DroppedRowsWarning):
+        m2 = lf.lmer("Reaction ~ Days + (1|Subject)", na)
+    assert len(m2.predict(na.iloc[:4])) == 4
+
+
+def test_pixel_fit_and_predict():
+    """test-methods.R:46-48, 463-464: fmPix (written I(day**2): Python's power; lme4's I(day^2) is pending):
+    R's estimates, and predict(newdata = 16 rows) == fitted."""
+    px = load("pixel")
+    fm = lf.lmer("pixel ~ day + I(day**2) + (day | Dog) + (1 | Side/Dog)", px)
+    r = r_values()["fmPix"]
+    assert fm.fixef.to_numpy() == pytest.approx(r["fixef"], rel=1e-5)
+    assert fm.sigma == pytest.approx(r["sigma"], rel=1e-5)
+    assert fm.objective == pytest.approx(r["REMLcrit"], rel=1e-8)
+    ii = np.random.default_rng(1).choice(len(px), 16, replace=False)
+    assert fm.predict(px.iloc[ii]).to_numpy() == pytest.approx(fm.fitted.to_numpy()[ii], rel=1e-12)
+
+
 def test_df_residual(fits):
     """test-methods.R:678: df.residual(fm1) == 176."""
     assert fits["fm1"].df_resid == 176
@@ -194,7 +225,7 @@ def test_varcorr_frame_columns(fits):
 
 
 def test_model_frame_names():
-    """test-methods.R:836-852 (the fixed-only model frame; the backtick name at :848 is pending)."""
+    """test-methods.R:836-852: fixed-only model frames, a response name with a space in backticks, log(1 + Days)."""
     ss = load("sleepstudy")
     m = lf.lmer("Reaction ~ 1 + (1 | Subject)", ss)
     assert m.fixef_names == ["(Intercept)"]
@@ -202,6 +233,8 @@ def test_model_frame_names():
     assert m2.fixef_names == ["(Intercept)", "Days"]
     m4 = lf.lmer("Reaction ~ np.log(1+Days) + (1 | Subject)", ss)
     assert len(m4.fixef_names) == 2
+    m3 = lf.lmer("`Reaction Time` ~ Days + (1 | Subject)", ss.rename(columns={"Reaction": "Reaction Time"}))
+    assert m3.fixef.to_numpy() == pytest.approx(m2.fixef.to_numpy(), rel=1e-10)
 
 
 def test_npar(fits):
