@@ -40,4 +40,22 @@ fmPix <- lmer(pixel ~ day + I(day^2) + (day | Dog) + (1 | Side/Dog), data = Pixe
               control = lmerControl(optimizer = "bobyqa"))
 out$fmPix <- list(fixef = unname(fixef(fmPix)), sigma = sigma(fmPix), REMLcrit = REMLcrit(fmPix))
 
+## lme4 tests/testthat/test-predict.R:231-237 (GH 457) data
+set.seed(101)
+n <- 200
+dd <- data.frame(x = 1:n, f = factor(rep(1:10, n/10)), g = factor(rep(1:20, each = n/20)),
+                 h = factor(rep(1:5, n/5)), y = rnorm(n))
+w(dd, "predict_gh457")
+## lme4 tests/testthat/test-predict.R:494-498 data
+set.seed(101)
+df2 <- data.frame(yield = rnorm(100), lc = factor(rep(1:2, 50)), g1 = factor(rep(1:10, 10)),
+                  g3 = factor(rep(1:10, each = 10)))
+w(df2, "predict_leftout")
+## lme4 tests/testthat/test-predict.R:411-419 (". in formula") data and split
+set.seed(101)
+mydata <- data.frame(groups = rep(1:3, each = 100), x = rnorm(300), dv = rnorm(300))
+train_subset <- sample(1:300, 300 * .8)
+w(mydata, "predict_dot")
+out$predict_dot_train <- train_subset  # R row numbers (1-based) of the training rows, in R's order
+
 write_json(out, "ported.json", digits = NA, auto_unbox = TRUE, pretty = TRUE)
