@@ -25,6 +25,8 @@ FACTORS = {
     "iris": ["Species"],
     "predict_gh457": ["f", "g", "h"],
     "predict_leftout": ["lc", "g1", "g3"],
+    "rank_d2": ["a", "b"],
+    "issingular": ["group1", "group2"],
     "lmer_d": ["f"],
     "coef_lmer": ["var1", "var3"],
     "singular_group3": ["group"],

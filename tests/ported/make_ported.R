@@ -58,4 +58,51 @@ train_subset <- sample(1:300, 300 * .8)
 w(mydata, "predict_dot")
 out$predict_dot_train <- train_subset  # R row numbers (1-based) of the training rows, in R's order
 
+## lme4 tests/testthat/test-isSingular.R:45-80 data and results
+set.seed(101)
+n_groups <- 20; n_per_group <- 20; n <- n_groups * n_per_group
+dat <- data.frame(group1 = rep(1:n_groups, each = n_per_group), group2 = rep(1:n_groups, each = n_per_group),
+                  x1 = rnorm(n), x2 = rnorm(n))
+form <- y ~ 1 + (1 + x1|group1) + (1 + x2|group2)
+dat$y <- simulate(form[-2], newdata = dat, family = gaussian,
+                  newparams = list(beta = c(-2), theta = c(2, 3, 4, 2, 3, 4), sigma = 2))[[1]]
+mod <- lmer(form, data = dat)
+dat$y2 <- simulate(form[-2], newdata = dat, family = gaussian,
+                   newparams = list(beta = c(-2), theta = c(0, 0, 0, 2.5, 1.5, 0.8), sigma = 2))[[1]]
+mod2 <- suppressMessages(suppressWarnings(lmer(y2 ~ 1 + (1 + x1|group1) + (1 + x2|group2), data = dat)))
+w(dat, "issingular")
+out$issingular <- list(mod = isSingular(mod), mod2 = isSingular(mod2, tol = 5e-3),
+                       mod_theta = unname(getME(mod, "theta")), mod_REML = REMLcrit(mod),
+                       mod2_REML = REMLcrit(mod2))
+
+## lme4 tests/testthat/test-rank.R:4-33 data and results
+set.seed(101)
+n <- 20
+x <- y <- rnorm(n)
+d <- data.frame(x, y, z = rnorm(n), r = sample(1:5, size = n, replace = TRUE), y2 = y + c(0.001, rep(0, n - 1)))
+w(d, "rank_d")
+fm <- suppressMessages(lmer(z ~ x + y + (1|r), data = d))
+fmy2 <- lmer(z ~ x + y2 + (1|r), data = d)
+d2 <- expand.grid(a = factor(1:4), b = factor(1:4), rep = 1:10)
+n <- nrow(d2)
+d2 <- transform(d2, r = sample(1:5, size = n, replace = TRUE), z = rnorm(n))
+d2 <- subset(d2, !(a == "4" & b == "4"))
+w(d2, "rank_d2")
+fm2 <- suppressMessages(lmer(z ~ a*b + (1|r), data = d2))
+out$rank <- list(fixef = unname(fixef(fm)), REML = REMLcrit(fm), y2_fixef = unname(fixef(fmy2)),
+                 d2_logLik = as.numeric(logLik(fm2)), d2_nfixef = length(fixef(fm2)),
+                 d2_anova_npar = anova(as(fm2, "lmerMod"))[, 1], d2_anova_sumsq = anova(as(fm2, "lmerMod"))[, "Sum Sq"],
+                 anova_rows = nrow(anova(as(fm, "lmerMod"))))  # lme4's sequential (type I) table
+
+## lme4 tests/testthat/test-resids.R:3-13 and test-ranef.R:60-79 use nloptwrap with xtol_abs = ftol_abs = 1e-6, which
+## stops short of the optimum; the same quantities at the optimum (bobyqa, the default tolerances):
+cc <- lmerControl(optimizer = "bobyqa")
+fm <- lmer(Reaction ~ Days + (Days|Subject), sleepstudy, control = cc)
+out$resids <- list(range = range(resid(fm)), range_scaled = range(resid(fm, scaled = TRUE)), REML = REMLcrit(fm))
+fm <- lmer(Reaction ~ Days + (1|Subject) + (0+Days|Subject), sleepstudy, control = cc)
+rr <- as.data.frame(ranef(fm, condVar = TRUE))
+out$ranef_two_terms <- list(condval = rr$condval[c(1, 19)], condsd = rr$condsd[c(1, 19)],
+                            postVar = sapply(attr(ranef(fm, condVar = TRUE)$Subject, "postVar"), function(x) x[1]),
+                            REML = REMLcrit(fm))
+
 write_json(out, "ported.json", digits = NA, auto_unbox = TRUE, pretty = TRUE)
