@@ -27,6 +27,7 @@ FACTORS = {
     "predict_leftout": ["lc", "g1", "g3"],
     "rank_d2": ["a", "b"],
     "issingular": ["group1", "group2"],
+    "summary_scaled": ["Subject"],
     "lmer_d": ["f"],
     "coef_lmer": ["var1", "var3"],
     "singular_group3": ["group"],

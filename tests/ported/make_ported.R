@@ -105,4 +105,23 @@ out$ranef_two_terms <- list(condval = rr$condval[c(1, 19)], condsd = rr$condsd[c
                             postVar = sapply(attr(ranef(fm, condVar = TRUE)$Subject, "postVar"), function(x) x[1]),
                             REML = REMLcrit(fm))
 
+## lme4 tests/testthat/test-summary.R:7-21 data; the two fits' coefficient tables at the optimum (bobyqa)
+set.seed(0)
+J <- 8; n <- 10; N <- J * n; beta <- c(5, 2, 4)
+u <- matrix(rnorm(J * 3), J, 3)
+x.1 <- rnorm(N); x.2 <- rnorm(N); g <- rep(1:J, rep(n, J))
+y <- 1 * (beta[1] + u[g,1]) + x.1 * (beta[2] + u[g,2]) + x.2 * (beta[3] + u[g,3]) + rnorm(N)
+w(data.frame(y, x.1, x.2, g), "summary_d")
+tab <- function(m) list(coef = unname(coef(summary(as(m, "lmerMod")))), corr = unname(as.matrix(cov2cor(vcov(m)))),
+                        REML = REMLcrit(m))
+out$summary_m1 <- tab(lmer(y ~ x.1 + x.2 + (1 + x.1 | g), control = cc))
+out$summary_m2 <- tab(suppressMessages(lmer(y ~ x.1 + x.2 + (1 + x.1 + x.2 | g), control = cc)))
+## lme4 tests/testthat/test-summary.R:73-129: a predictor of order 1e6-1e7 (lme4 1.1-31 has no autoscale; plain fit)
+set.seed(1)
+ss <- sleepstudy
+ss$var1 <- runif(nrow(ss), 1e6, 1e7)
+w(ss, "summary_scaled")
+scf <- suppressWarnings(lmer(Reaction ~ var1 + Days + (Days | Subject), ss, control = cc))
+out$summary_scaled <- list(fixef = unname(fixef(scf)), vcov = unname(as.matrix(vcov(scf))), REML = REMLcrit(scf))
+
 write_json(out, "ported.json", digits = NA, auto_unbox = TRUE, pretty = TRUE)
