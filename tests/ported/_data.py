@@ -73,3 +73,15 @@ def all_equal(target, current, tolerance: float = 1.5e-8) -> bool:
     if np.isfinite(xn) and xn > tolerance:
         xy /= xn
     return bool(xy <= tolerance)
+
+
+def num(x):
+    """A nested list from ported.json as a float array ("NA" strings, R's NA in a matrix, become nan)."""
+    import numpy as np
+
+    def conv(v):
+        if isinstance(v, list):
+            return [conv(u) for u in v]
+        return np.nan if v in ("NA", None) else float(v)
+
+    return np.asarray(conv(x), dtype=float)

@@ -124,4 +124,67 @@ w(ss, "summary_scaled")
 scf <- suppressWarnings(lmer(Reaction ~ var1 + Days + (Days | Subject), ss, control = cc))
 out$summary_scaled <- list(fixef = unname(fixef(scf)), vcov = unname(as.matrix(vcov(scf))), REML = REMLcrit(scf))
 
+## ---- lmerTest (tests/test_*.R at runehaubo/lmerTestR 35dc588): R's tables for the models those tests use ----
+coefs <- function(m, ddf) { x <- coef(summary(m, ddf = ddf)); list(rows = rownames(x), table = unname(x)) }
+aov <- function(m, type, ddf = "Satterthwaite") {
+  x <- anova(m, type = type, ddf = ddf); list(rows = rownames(x), table = unname(as.matrix(x))) }
+lt <- list()
+fm <- lmer(Reaction ~ Days + (1|Subject) + (0+Days|Subject), sleepstudy)          # test_summary.R:20
+lt$summary_fm <- list(sat = coefs(fm, "Satterthwaite"), kr = coefs(fm, "Kenward-Roger"))
+m <- lmer(Reaction ~ Days + (Days | Subject), sleepstudy)                             # test_anova.R:22
+lt$anova_sleep <- list(t1 = aov(m, 1), t3 = aov(m, 3), t2 = aov(m, 2), kr3 = aov(m, 3, "Kenward-Roger"))
+m <- lmer(angle ~ recipe * temp + (1|recipe:replicate), cake)                          # test_anova.R:112
+lt$anova_cake_temp <- list(t1 = aov(m, 1), t2 = aov(m, 2), t3 = aov(m, 3), kr3 = aov(m, 3, "Kenward-Roger"),
+                           kr1 = aov(m, 1, "Kenward-Roger"))
+m <- lmer(angle ~ recipe * temperature + (1|recipe:replicate), cake)                   # test_anova.R:140
+lt$anova_cake_ordered <- list(t1 = aov(m, 1), t2 = aov(m, 2), t3 = aov(m, 3))
+cake2 <- cake; cake2$temperature <- factor(cake2$temperature, ordered = FALSE)
+m <- lmer(angle ~ recipe * temperature + (1|recipe:replicate), cake2)                  # test_anova.R:173
+lt$anova_cake2 <- list(t1 = aov(m, 1), t2 = aov(m, 2), t3 = aov(m, 3))
+m <- lmer(angle ~ 0 + recipe * temp + (1|recipe:replicate), cake)                      # test_anova.R:185
+lt$anova_cake_noint <- list(t1 = aov(m, 1), t3 = aov(m, 3), kr3 = aov(m, 3, "Kenward-Roger"))
+m <- lmer(angle ~ recipe * temp + (1|recipe:replicate), cake, REML = FALSE)             # test_anova.R:197
+lt$anova_cake_ml <- list(t1 = aov(m, 1), t3 = aov(m, 3))
+m <- lmer(Reaction ~ Days - 1 + (Days | Subject), sleepstudy, control = lmerControl(optimizer = "bobyqa"))
+lt$anova_days_noint <- list(t3 = aov(m, 3), kr3 = aov(m, 3, "Kenward-Roger"))          # test_anova.R:273
+m <- lmer(Reaction ~ Days + I(Days^2) + (Days | Subject), sleepstudy)                  # test_anova.R:325
+lt$anova_days2 <- list(t1 = aov(m, 1), t3 = aov(m, 3), kr3 = aov(m, 3, "Kenward-Roger"),
+                       coef = coefs(m, "Satterthwaite"))
+cake4 <- cake; cake4$temperature <- factor(cake4$temperature, ordered = FALSE)          # test_anova.R:347-358
+cake4 <- droplevels(subset(cake4, temperature %in% levels(cake4$temperature)[1:3]))
+cake4 <- droplevels(subset(cake4, !((recipe == "A" & temperature == "175") | (recipe == "B" & temperature == "185") |
+                                    (recipe == "C" & temperature == "195"))))
+m <- lmer(angle ~ recipe * temperature + (1|recipe:replicate), cake4)
+lt$anova_cake4 <- list(t3 = aov(m, 3), t1 = aov(m, 1), rows = as.integer(rownames(cake4)))
+fm <- lmer(Reaction ~ Days + I(Days^2) + (1|Subject) + (0+Days|Subject), sleepstudy)   # test_contest1D.R:22
+ct <- function(x) list(cols = colnames(x), values = unname(unlist(x[1, ])))
+lt$contest1D <- list(sat = ct(contest1D(fm, c(0, 1, 0))), ci = ct(contest1D(fm, c(0, 1, 0), confint = TRUE)),
+                     ci99 = ct(contest1D(fm, c(0, 1, 0), confint = TRUE, level = 0.99)),
+                     kr = ct(contest1D(fm, c(0, 1, 0), ddf = "Kenward-Roger")))
+fm <- lmer(Reaction ~ Days + (Days|Subject), sleepstudy)                               # test_contest1D.R:80-93
+lt$contest_rhs <- list(t = ct(contest1D(fm, L = cbind(0, 1))), t_rhs = ct(contest1D(fm, L = cbind(0, 1), rhs = 10)),
+                       kr_rhs = ct(contest1D(fm, L = cbind(0, 1), ddf = "Kenward-Roger", rhs = 10)),
+                       md_rhs = ct(contestMD(fm, L = rbind(c(0, 1)), rhs = 10)))
+rv <- function(x) list(rows = rownames(x), table = unname(as.matrix(x)))
+fm1 <- lmer(Reaction ~ Days + (Days|Subject), sleepstudy)                              # test_ranova_step.R:27-57
+lt$ranova_slope <- list(r = rv(ranova(fm1)), nored = rv(ranova(fm1, reduce.terms = FALSE)))
+fm1 <- lmer(Reaction ~ Days + (1|Subject), sleepstudy, REML = FALSE)                   # test_ranova_step.R:67-77
+lt$ranova_ml <- rv(ranova(fm1))
+fm1 <- lmer(Reaction ~ Days + (1 | Subject) + (0 + Days|Subject), sleepstudy)          # test_ranova_step.R:96-100
+lt$ranova_two <- rv(ranova(fm1))
+fm1 <- lmer(Reaction ~ Days + (0 + Days|Subject), sleepstudy)                          # test_ranova_step.R:103-110
+lt$ranova_slope_only <- rv(ranova(fm1))
+fm1 <- lmer(Reaction ~ Days + (Days||Subject), sleepstudy)                             # test_ranova_step.R:147-149
+lt$ranova_dbl <- rv(ranova(fm1))
+fm <- lmer(Coloursaturation ~ TVset*Picture + (1|Assessor:TVset) + (1|Assessor), data = TVbo)  # :152-162
+lt$ranova_tvbo <- rv(ranova(fm))
+lt$tvbo_anova <- aov(fm, 3)
+fm <- lmer(Informed.liking ~ Product+Information+(1|Consumer) + (1|Product:Consumer) + (1|Information:Consumer),
+           data = ham)                                                                  # test_ranova_step.R:174-178
+lt$ranova_ham <- rv(ranova(fm))
+lt$ham_anova <- list(t3 = aov(fm, 3), kr3 = aov(fm, 3, "Kenward-Roger"))
+model <- lmer(Preference ~ sens2 + Homesize + (sens1 + sens2 | Consumer), data = carrots)  # :200-206
+lt$ranova_carrots <- rv(ranova(model))
+out$lmertest <- lt
+
 write_json(out, "ported.json", digits = NA, auto_unbox = TRUE, pretty = TRUE)
