@@ -185,6 +185,7 @@ lt$ranova_ham <- rv(ranova(fm))
 lt$ham_anova <- list(t3 = aov(fm, 3), kr3 = aov(fm, 3, "Kenward-Roger"))
 model <- lmer(Preference ~ sens2 + Homesize + (sens1 + sens2 | Consumer), data = carrots)  # :200-206
 lt$ranova_carrots <- rv(ranova(model))
+lt$carrots_bobyqa_loglik <- as.numeric(logLik(update(model, control = lmerControl(optimizer = "bobyqa"))))
 out$lmertest <- lt
 
 write_json(out, "ported.json", digits = NA, auto_unbox = TRUE, pretty = TRUE)
