@@ -28,6 +28,8 @@ FACTORS = {
     "rank_d2": ["a", "b"],
     "issingular": ["group1", "group2"],
     "summary_scaled": ["Subject"],
+    "potdata": ["CO2", "chamber", "nutrients"],
+    "zerovar": ["Subject", "g"],
     "lmer_d": ["f"],
     "coef_lmer": ["var1", "var3"],
     "singular_group3": ["group"],

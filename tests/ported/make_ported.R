@@ -186,6 +186,26 @@ lt$ham_anova <- list(t3 = aov(fm, 3), kr3 = aov(fm, 3, "Kenward-Roger"))
 model <- lmer(Preference ~ sens2 + Homesize + (sens1 + sens2 | Consumer), data = carrots)  # :200-206
 lt$ranova_carrots <- rv(ranova(model))
 lt$carrots_bobyqa_loglik <- as.numeric(logLik(update(model, control = lmerControl(optimizer = "bobyqa"))))
+fm <- lmer(Reaction ~ Days + I(Days^2) + (1|Subject) + (0+Days|Subject), sleepstudy)   # test_contestMD.R:21-85
+L <- diag(3L)
+md <- function(x) list(cols = colnames(x), values = unname(unlist(x[1, ])))
+lt$contestMD <- list(sat = md(contestMD(fm, L)), kr = md(contestMD(fm, L, ddf = "Kenward-Roger")),
+                     sat23 = md(contestMD(fm, L[2:3, ])), kr23 = md(contestMD(fm, L[2:3, ], ddf = "Kenward-Roger")),
+                     sat3 = md(contestMD(fm, L[3, , drop = FALSE])),
+                     rankdef = md(contestMD(fm, rbind(c(1, 0, 1), c(0, 1, 0), c(1, -1, 1)))),
+                     rankdef_kr = md(contestMD(fm, rbind(c(1, 0, 1), c(0, 1, 0), c(1, -1, 1)), ddf = "Kenward-Roger")))
+n <- nrow(sleepstudy)                                                                     # test_zerovar.R:7-41
+ssg <- sleepstudy; ssg$g <- factor(rep(1:2, c(n - 10, 10)))
+m0 <- lmer(Reaction ~ Days + (Days | Subject), ssg, control = lmerControl(optimizer = "bobyqa"))
+m <- lmer(Reaction ~ Days + (Days | Subject) + (1|g), ssg, control = lmerControl(optimizer = "bobyqa"))
+w(ssg, "zerovar")
+vc <- as.data.frame(VarCorr(m))
+lt$zerovar <- list(sd_g = vc[vc$grp == "g", "sdcor"], an0 = aov(m0, 3), an = aov(m, 3), coef0 = coefs(m0, "Satterthwaite"),
+                   coef = coefs(m, "Satterthwaite"))
+load(system.file("testdata", "potdata.RData", package = "lmerTest"))                      # zlmerTest_zeroDenom.R
+w(potdata, "potdata")
+lmerout <- lmer(biomass ~ CO2*nutrients + (1|chamber), data = potdata)
+lt$potdata <- list(sat = aov(lmerout, 3), kr = aov(lmerout, 3, "Kenward-Roger"))
 out$lmertest <- lt
 
 write_json(out, "ported.json", digits = NA, auto_unbox = TRUE, pretty = TRUE)
