@@ -53,6 +53,14 @@ def test_contestMD_vector_L(fm):
         lf.contrast(fm, np.eye(3)[1:3, 1:3], joint=True)  # test_contestMD.R:72
 
 
+def test_contestMD_rank_deficient_L_satterthwaite(fm):
+    """test_contestMD.R:75-81: a 3-row L of rank 2: NumDF 2, lmerTest's values (Kenward-Roger's is pending)."""
+    L = np.array([[1, 0, 1], [0, 1, 0], [1, -1, 1]], dtype=float)
+    ans = lf.contrast(fm, L, joint=True)
+    assert ans["num_df"].iloc[0] == 2
+    assert all_equal(lt("contestMD")["rankdef"]["values"], ans.iloc[0][COLS].to_numpy(dtype=float), tolerance=TOL)
+
+
 def test_contestMD_no_fixed_effects():
     """test_contestMD.R:88-96: a model without fixed effects: fixef is empty."""
     fm1 = lf.lmer("Reaction ~ 0 + (1|Subject) + (0+Days|Subject)", load("sleepstudy"))
