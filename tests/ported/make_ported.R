@@ -208,4 +208,62 @@ lmerout <- lmer(biomass ~ CO2*nutrients + (1|chamber), data = potdata)
 lt$potdata <- list(sat = aov(lmerout, 3), kr = aov(lmerout, 3, "Kenward-Roger"))
 out$lmertest <- lt
 
+## ---- lme4 tests/*.R (the scripts outside testthat) ----
+## REMLdev.R:15-30
+fm1 <- lmer(Reaction ~ Days + (Days|Subject), sleepstudy, control = cc)
+out$remldev <- list(REML = REMLcrit(fm1), ML = deviance(refitML(fm1)))
+## offset.R:7-29 (2600 rows)
+set.seed(101)
+d <- expand.grid(block = LETTERS[1:26], rep = 1:100)
+d$x <- runif(nrow(d)); reff_f <- rnorm(length(levels(d$block)), sd = 1)
+d$eta0 <- 4 + 3*d$x; d$eta <- d$eta0 + reff_f[d$block]; d$mu <- d$eta
+d$y <- rnorm(nrow(d), mean = d$mu, sd = 1)
+d$x <- signif(d$x, 7); d$y <- signif(d$y, 7)  # (7 digits keep the CSV small; the fits below use these values)
+w(d[, c("block", "x", "y")], "offset")
+fm1 <- lmer(y ~ x + (1|block), data = d); fm1off <- lmer(y ~ x + (1|block) + offset(3*x), data = d)
+out$offset <- list(fixef = unname(fixef(fm1)), fixef_off = unname(fixef(fm1off)), theta = unname(getME(fm1off, "theta")))
+## minval.R:4-30
+set.seed(666)
+sims <- function(I, J, sigmab0, sigmaw0) {
+  Mu <- rnorm(I, mean = 0, sd = sigmab0); y <- c(sapply(Mu, function(mu) rnorm(J, mu, sigmaw0)))
+  data.frame(y = y, group = gl(I, J)) }
+dat <- sims(3, 8, 0.15, 0.15)
+w(dat, "minval")
+out$minval <- list(vc_bobyqa = unname(unlist(VarCorr(lmer(y ~ (1|group), data = dat, control = cc)))))
+## varcorr.R:4-9
+fm1 <- lmer(distance ~ age + (age|Subject), data = nlme::Orthodont, control = cc)
+## (nloptwrap stops 1e-7 above the optimal REML criterion; on this flat surface the variances move by 3e-4)
+fm2ML <- lmer(diameter ~ 1 + (1|plate) + (1|sample), Penicillin, REML = 0)
+vcdf <- function(m) { x <- as.data.frame(VarCorr(m)); list(grp = x$grp, vcov = x$vcov, sdcor = x$sdcor) }
+out$varcorr <- list(orthodont = vcdf(fm1), penicillin_ml = vcdf(fm2ML))
+## priorWeights.R:37-101, 119-153
+set.seed(1)
+nGroups <- 100; nObs <- 1000
+explVar1 <- rnorm(nObs); explVar2 <- rnorm(nObs)
+groupFac <- as.factor(rep(1:nGroups, each = nObs/nGroups))
+randEff0 <- rep(rnorm(nGroups), each = nObs/nGroups); randEff1 <- rep(rnorm(nGroups), each = nObs/nGroups)
+randEff2 <- rep(rnorm(nGroups), each = nObs/nGroups)
+residSD <- rpois(nObs, 1) + 1; residError <- rnorm(nObs, sd = residSD)
+respVar <- randEff0 + (1 + randEff1)*explVar1 + (1 + randEff2)*explVar2 + residError
+pw <- data.frame(y = respVar, x = explVar1, z = explVar2, g = groupFac, w = 1/residSD^2)
+w(pw, "prior_weights")
+pwfit <- function(f, reml) { m <- lmer(f, data = pw, weights = w, REML = reml, control = cc)
+  list(sd = c(as.data.frame(VarCorr(m))$sdcor), coef = unname(coef(summary(as(m, "lmerMod")))[, 1:2]),
+       dev = if (reml) REMLcrit(m) else deviance(m)) }
+out$prior_weights <- list(ML1 = pwfit(y ~ x + (1|g), FALSE), REML1 = pwfit(y ~ x + (1|g), TRUE),
+                          ML2 = pwfit(y ~ x + (x|g), FALSE), REML2 = pwfit(y ~ x + (x|g), TRUE),
+                          ML3 = pwfit(y ~ x + z + (x+z|g), FALSE), REML3 = pwfit(y ~ x + z + (x+z|g), TRUE))
+n <- nrow(sleepstudy); v <- rpois(n, 1) + 1
+ssw <- sleepstudy; ssw$w <- 1/v
+w(ssw, "sleep_weights")
+m <- lmer(Reaction ~ Days + (Days|Subject), ssw, weights = w, REML = FALSE, control = cc)
+out$sleep_weights <- list(sd = c(as.data.frame(VarCorr(m))$sdcor), fixef = unname(fixef(m)), dev = deviance(m))
+set.seed(2)
+n <- 40; wt <- runif(n); x <- runif(n); g <- factor(sample(1:10, n, replace = TRUE))
+Z <- model.matrix(~g-1); y <- Z %*% rnorm(ncol(Z)) + x + rnorm(n)/wt^.5
+w(data.frame(y = c(y), x, g, w = wt), "weights_lme40")
+m <- lmer(y ~ x + (1|g), weights = wt, REML = TRUE, control = cc)
+out$weights_lme40 <- list(fixef = unname(fixef(m)), sigma = sigma(m), vc = as.vector(VarCorr(m)$g),
+                          se = unname(coef(summary(as(m, "lmerMod")))[, 2]))
+
 write_json(out, "ported.json", digits = NA, auto_unbox = TRUE, pretty = TRUE)

@@ -1,0 +1,101 @@
+"""Ported from lme4's tests/*.R scripts outside testthat (lme4 master 32b5bfd): REMLdev.R, offset.R, minval.R,
+varcorr.R, priorWeights.R. R-generated data and R's values at the optimum come from make_ported.R."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import lmmflow as lf
+
+from ._data import all_equal, load, num, r_values
+
+
+def test_reml_and_ml_deviance():
+    """REMLdev.R:15-30: REMLcrit 1743.6282722424 (lme4's old value) == -2 logLik; refitML deviance 1751.939."""
+    ss = load("sleepstudy")
+    fm1 = lf.lmer("Reaction ~ Days + (Days|Subject)", ss)
+    assert all_equal(1743.6282722424, fm1.objective)
+    assert fm1.objective == pytest.approx(-2 * fm1.loglik, rel=1e-14)
+    ml = fm1.update(reml=False)
+    assert ml.deviance == pytest.approx(r_values()["remldev"]["ML"], rel=1e-9)
+    assert ml.deviance == pytest.approx(-2 * ml.loglik, rel=1e-14)
+    assert round(ml.deviance, 3) == 1751.939
+
+
+def test_offset_argument_shifts_slope():
+    """offset.R:19-29: an offset 3x lowers the slope by exactly 3; predictions with and without offset agree.
+    (lme4 writes offset(3*x) in the formula; lmmflow's offset= argument here, the formula version is pending.)"""
+    d = load("offset")
+    r = r_values()["offset"]
+    fm1 = lf.lmer("y ~ x + (1|block)", d)
+    fm1off = lf.lmer("y ~ x + (1|block)", d, offset=3 * d["x"].to_numpy())
+    assert all_equal(fm1.fixef.iloc[1] - 3, fm1off.fixef.iloc[1])
+    assert fm1.fixef.to_numpy() == pytest.approx(r["fixef"], rel=1e-6)
+    assert fm1off.fixef.to_numpy() == pytest.approx(r["fixef_off"], rel=1e-6)
+    p0, p1 = fm1.predict(), fm1.predict(d)
+    assert all_equal(p0, p1)
+    assert all_equal(p1, fm1off.fitted)
+
+
+def test_minval_small_variance():
+    """minval.R:4-30: 3 groups x 8, SDs 0.15: VarCorr 0.029662698 (bobyqa), tolerance 1e-7."""
+    fm3 = lf.lmer("y ~ (1|group)", load("minval"))
+    assert all_equal(0.029662698, fm3.varcorr["vcov"].iloc[0], tolerance=1e-7)
+    assert all_equal(r_values()["minval"]["vc_bobyqa"], fm3.varcorr["vcov"].iloc[0], tolerance=1e-7)
+
+
+@pytest.mark.parametrize("key, formula, data, reml", [
+    ("orthodont", "distance ~ age + (age|Subject)", "orthodont", True),               # varcorr.R:5
+    ("penicillin_ml", "diameter ~ 1 + (1|plate) + (1|sample)", "penicillin", False),  # varcorr.R:8
+])
+def test_varcorr(key, formula, data, reml):
+    """varcorr.R:4-9: VarCorr of Orthodont (age|Subject) and of Penicillin's ML fit, as R's."""
+    r = r_values()["varcorr"][key]
+    m = lf.lmer(formula, load(data), reml=reml)
+    assert list(m.varcorr["group"]) == r["grp"]
+    assert all_equal(r["vcov"], m.varcorr["vcov"], tolerance=1e-5)
+    assert all_equal(r["sdcor"], m.varcorr["sdcor"], tolerance=1e-5)
+
+
+@pytest.mark.parametrize("key, formula, reml", [
+    ("ML1", "y ~ x + (1|g)", False), ("REML1", "y ~ x + (1|g)", True),
+    ("ML2", "y ~ x + (x|g)", False), ("REML2", "y ~ x + (x|g)", True),
+    ("ML3", "y ~ x + z + (x+z|g)", False), ("REML3", "y ~ x + z + (x+z|g)", True),
+])
+def test_prior_weights(key, formula, reml):
+    """priorWeights.R:37-88: weights 1/v (lme's varFixed(~v)): SDs, correlations, coefficients and SEs as lme4's
+    (lme4's test compares with nlme at tolerance 1e-2; here lme4's own values, make_ported.R)."""
+    r = r_values()["prior_weights"][key]
+    d = load("prior_weights")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lf.SingularFitWarning)
+        m = lf.lmer(formula, d, weights=d["w"].to_numpy(), reml=reml)
+    assert m.objective == pytest.approx(r["dev"], rel=1e-8)
+    assert all_equal(r["sd"], m.varcorr["sdcor"], tolerance=1e-4)
+    coef = num(r["coef"])
+    assert all_equal(coef[:, 0], m.fixef.to_numpy(), tolerance=1e-5)
+    assert all_equal(coef[:, 1], m.std_errors.to_numpy(), tolerance=1e-4)
+
+
+def test_prior_weights_sleepstudy():
+    """priorWeights.R:91-101: sleepstudy with weights 1/v, ML: SDs and fixef as lme4's."""
+    r = r_values()["sleep_weights"]
+    d = load("sleep_weights")
+    m = lf.lmer("Reaction ~ Days + (Days|Subject)", d, weights=d["w"].to_numpy(), reml=False)
+    assert m.deviance == pytest.approx(r["dev"], rel=1e-8)
+    assert all_equal(r["sd"], m.varcorr["sdcor"], tolerance=1e-4)
+    assert all_equal(r["fixef"], m.fixef.to_numpy(), tolerance=1e-6)
+
+
+def test_weights_against_lme4_0():
+    """priorWeights.R:119-148: weighted REML fit: fixef c(-0.7306540061, 2.0289540256) of lme4.0, tolerance 1e-3."""
+    r = r_values()["weights_lme40"]
+    d = load("weights_lme40")
+    m = lf.lmer("y ~ x + (1|g)", d, weights=d["w"].to_numpy())
+    assert all_equal([-0.7306540061, 2.0289540256], m.fixef.to_numpy(), tolerance=1e-3)
+    assert all_equal(r["fixef"], m.fixef.to_numpy(), tolerance=1e-6)
+    assert m.sigma == pytest.approx(r["sigma"], rel=1e-5)
+    assert all_equal(r["se"], m.std_errors.to_numpy(), tolerance=1e-5)
