@@ -35,6 +35,7 @@ FACTORS = {
     "prior_weights": ["g"],
     "sleep_weights": ["Subject"],
     "weights_lme40": ["g"],
+    "lmer1_lagoon": ["lagoon", "habitat"],
     "lmer_d": ["f"],
     "coef_lmer": ["var1", "var3"],
     "singular_group3": ["group"],

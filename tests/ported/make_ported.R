@@ -266,4 +266,21 @@ m <- lmer(y ~ x + (1|g), weights = wt, REML = TRUE, control = cc)
 out$weights_lme40 <- list(fixef = unname(fixef(m)), sigma = sigma(m), vc = as.vector(VarCorr(m)$g),
                           se = unname(coef(summary(as(m, "lmerMod")))[, 2]))
 
+## lmer-1.R:130-150 (fit.1) and 170-202 (lagoon / habitat) data
+n.groups <- 10; n.reps <- 2
+n <- length(group.id <- gl(n.groups, n.reps))
+set.seed(0)
+a.group <- rnorm(n.groups, 1, 2)
+y <- rnorm(n, a.group[group.id], 1)
+w(data.frame(y, group.id), "lmer1_fit1")
+fit.1 <- lmer(y ~ 1 + (1 | group.id), control = cc)
+out$lmer1_fit1 <- list(fixef = unname(fixef(fit.1)), ranef = unname(ranef(fit.1)[[1]][, 1]),
+                       postVar = c(attr(ranef(fit.1, condVar = TRUE)[[1]], "postVar")))
+set.seed(1)
+dat <- within(data.frame(lagoon = factor(rep(1:4, each = 25)), habitat = factor(rep(1:20, each = 5))),
+              { y <- round(10*rnorm(100, m = 10*as.numeric(lagoon))) })
+w(dat, "lmer1_lagoon")
+r2 <- lmer(y ~ 0 + lagoon + (1|habitat), data = dat, control = cc)
+out$lmer1_lagoon <- list(r2_fixef = unname(fixef(r2)), r2_theta = unname(getME(r2, "theta")), r2_REML = REMLcrit(r2))
+
 write_json(out, "ported.json", digits = NA, auto_unbox = TRUE, pretty = TRUE)

@@ -1,0 +1,92 @@
+"""Ported from lme4's tests/lmer-1.R (lme4 master 32b5bfd; run by lme4 at testLevel > 1): the LMM expectations."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import lmmflow as lf
+
+from ._data import all_equal, load, r_values
+
+
+@pytest.fixture(scope="module")
+def fits():
+    ss = load("sleepstudy")
+    return {"fm1": lf.lmer("Reaction ~ Days + (Days|Subject)", ss),
+            "fm2": lf.lmer("Reaction ~ Days + (1|Subject) + (0+Days|Subject)", ss)}
+
+
+def test_fixef_and_correlation(fits):
+    """lmer-1.R:44-56: fixef of fm1 == fm2 == (251.405104848485, 10.467285959595) to 1e-13 (balanced data);
+    corr((Intercept), Days) -0.1375 (tolerance 4e-4)."""
+    fm1, fm2 = fits["fm1"], fits["fm2"]
+    assert all_equal(fm1.fixef, fm2.fixef, tolerance=1e-13)
+    assert all_equal([251.405104848485, 10.467285959595], fm1.fixef, tolerance=1e-13)
+    v = fm1.vcov.to_numpy()
+    assert all_equal(-0.1375, v[0, 1] / np.sqrt(v[0, 0] * v[1, 1]), tolerance=4e-4)
+
+
+def test_ml_information_criteria(fits):
+    """lmer-1.R:58-63: AIC and BIC of the ML refits: (1763.94, 1762, 1783.1, 1777.97), tolerance 1e-5."""
+    fm1ML, fm2ML = fits["fm1"].update(reml=False), fits["fm2"].update(reml=False)
+    assert all_equal([1763.94, 1762, 1783.1, 1777.97], [fm1ML.aic, fm2ML.aic, fm1ML.bic, fm2ML.bic], tolerance=1e-5)
+
+
+def test_dyestuff2_coefficients():
+    """lmer-1.R:65-69, 122-125: Dyestuff2: Estimate 5.6656, Std. Error 0.67838803150, t value 8.3515624346; with
+    sigma_b = 0 every group's coefficient is the fixed effect."""
+    with pytest.warns(lf.SingularFitWarning):
+        fm3 = lf.lmer("Yield ~ (1|Batch)", load("dyestuff2"))
+    tab = fm3.coef_table()
+    assert all_equal([5.6656, 0.67838803150, 8.3515624346],
+                     [tab["estimate"].iloc[0], tab["std_error"].iloc[0], tab["t_value"].iloc[0]])
+    assert (fm3.coef["Batch"]["(Intercept)"] == fm3.fixef["(Intercept)"]).all()
+
+
+def test_update_to_uncorrelated(fits):
+    """lmer-1.R:73-80: update(fmX1, . ~ Days + (1|Subject) + (0+Days|Subject)) equals fitting that formula."""
+    ss = load("sleepstudy")
+    fm3 = fits["fm1"].update("Reaction ~ Days + (1|Subject) + (0+Days|Subject)", data=ss)
+    assert fm3.objective == pytest.approx(fits["fm2"].objective, rel=1e-12)
+    assert fm3.theta == pytest.approx(fits["fm2"].theta, rel=1e-8)
+
+
+def test_log_model_ranef_shape():
+    """lmer-1.R:118-122: log(Reaction) ~ log(Days+1) + (log(Days+1)|Subject), ML: ranef is 18 x 2."""
+    m = lf.lmer("np.log(Reaction) ~ np.log(Days+1) + (np.log(Days+1)|Subject)", load("sleepstudy"), reml=False)
+    assert m.ranef["Subject"].shape == (18, 2)
+
+
+def test_small_random_intercept_model():
+    """lmer-1.R:130-150: fixef 1.571312129; ranef (1.8046888, ..., 3.3720441) with postVar 0.311091076 (1e-5)."""
+    fit1 = lf.lmer("y ~ 1 + (1 | group.id)", load("lmer1_fit1"))
+    assert all_equal([1.571312129], fit1.fixef)
+    assert all_equal([1.8046888, -1.8097665, 1.6146451, 1.5408268, -0.1331995, -3.3306655, -1.8259277, -0.8735145,
+                      -0.3591311, 3.3720441], fit1.ranef["group.id"].to_numpy().ravel(), tolerance=1e-5)
+    assert all_equal([0.311091076] * 10, fit1.ranef_sd["group.id"].to_numpy().ravel() ** 2, tolerance=1e-5)
+    assert all_equal(r_values()["lmer1_fit1"]["ranef"], fit1.ranef["group.id"].to_numpy().ravel(), tolerance=1e-6)
+
+
+def test_ranef_and_coef_are_frames(fits):
+    """lmer-1.R:154-165: ranef and coef are one data frame per grouping factor."""
+    for m in fits.values():
+        assert list(m.ranef) == ["Subject"] and list(m.coef) == ["Subject"]
+        assert m.ranef["Subject"].shape[0] == m.coef["Subject"].shape[0] == 18
+
+
+def test_unidentifiable_habitat_models():
+    """lmer-1.R:170-202: habitat nested in lagoon: (1|habitat:lagoon) and (1|habitat) are the same model (fixef
+    and ranef equal, tolerance 1e-15 in lme4; 1e-10 here as the two fits run separately)."""
+    dat = load("lmer1_lagoon")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r2_0 = lf.lmer("y ~ 0+lagoon + (1|habitat:lagoon)", dat)
+        r2 = lf.lmer("y ~ 0+lagoon + (1|habitat)", dat)
+    assert all_equal(r2.fixef, r2_0.fixef, tolerance=1e-10)
+    assert all_equal(r2.ranef["habitat"].to_numpy(), r2_0.ranef["habitat:lagoon"].to_numpy(), tolerance=1e-8)
+    r = r_values()["lmer1_lagoon"]
+    assert all_equal(r["r2_fixef"], r2.fixef, tolerance=1e-10)
+    assert r2.objective == pytest.approx(r["r2_REML"], rel=1e-10)
