@@ -90,3 +90,35 @@ def test_unidentifiable_habitat_models():
     r = r_values()["lmer1_lagoon"]
     assert all_equal(r["r2_fixef"], r2.fixef, tolerance=1e-10)
     assert r2.objective == pytest.approx(r["r2_REML"], rel=1e-10)
+
+
+def test_habitat_vcov_and_fixef():
+    """lmer-1.R:203-206: vcov(r2) = diag(9.9833/3) (lme4 prints 4 digits; tolerance 1e-5 here) and
+    fixef(r2) - (1:4)*100 = (1.72, 0.28, 1.76, 0.8), tolerance 1e-13."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lf.SingularFitWarning)
+        r2 = lf.lmer("y ~ 0+lagoon + (1|habitat)", load("lmer1_lagoon"))
+    v = r2.vcov.to_numpy()
+    assert all_equal(np.diag(np.full(4, 9.9833 / 3)), v, tolerance=1e-5)
+    assert all_equal([1.72, 0.28, 1.76, 0.8], r2.fixef.to_numpy() - np.arange(1, 5) * 100, tolerance=1e-13)
+
+
+def test_one_observation_per_group_is_error():
+    """lmer-1.R:270-273: five groups of one observation each is an error."""
+    import pandas as pd
+
+    with pytest.raises(lf.DataError, match="group"):
+        lf.lmer("y ~ 1 + (1|group)", pd.DataFrame({"group": list("abcde"), "y": [1.0, 2, 3, 4, 5]}))
+
+
+def test_missing_response_and_group_rows_dropped():
+    """lmer-1.R:315-318: NA in y (row 2) and in f (rows 3-4): the fit uses the 57 complete rows."""
+    import pandas as pd
+
+    d = pd.DataFrame({"y": np.arange(1, 61, dtype=float), "f": np.repeat(np.arange(1, 7), 10).astype(str)})
+    d["f"] = d["f"].astype(object)
+    d.loc[1, "y"] = np.nan
+    d.loc[[2, 3], "f"] = np.nan
+    with pytest.warns(lf.DroppedRowsWarning):
+        m = lf.lmer("y~(1|f)", d)
+    assert m.nobs == 57
