@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 
 import lmmflow as lf
@@ -98,3 +99,39 @@ def test_weights_against_lme4_0():
     assert all_equal(r["fixef"], m.fixef.to_numpy(), tolerance=1e-6)
     assert m.sigma == pytest.approx(r["sigma"], rel=1e-5)
     assert all_equal(r["se"], m.std_errors.to_numpy(), tolerance=1e-5)
+
+
+def _getinfo(m):
+    """refit.R:15-17: c(fixef, logLik, unlist(ranef), unlist(VarCorr))."""
+    vc = [blk.ravel() for blk in m.re_covariances]
+    return np.concatenate([m.fixef.to_numpy(), [m.loglik], *(r.to_numpy().ravel(order="F") for r in
+                                                              m.ranef.values()), *vc])
+
+
+def test_refit_same_and_simulated_and_ml():
+    """refit.R:45-72: refit with the same response equals the fit (lme4: tolerance 6e-3; 1e-6 here); refit to a
+    simulated response within 0.5 (mean relative difference); the ML refit within 0.05."""
+    ss = load("sleepstudy")
+    fm1 = lf.lmer("Reaction ~ Days + (Days|Subject)", ss)
+    fm1R = fm1.refit(ss["Reaction"].to_numpy())
+    assert all_equal(_getinfo(fm1), _getinfo(fm1R), tolerance=1e-6)
+    fm1S = fm1.refit(fm1.simulate(1, seed=101).iloc[:, 0].to_numpy())
+    assert all_equal(_getinfo(fm1), _getinfo(fm1S), tolerance=0.5)
+    assert all_equal(_getinfo(fm1), _getinfo(fm1.update(reml=False)), tolerance=0.05)
+
+
+def test_refit_new_response_equals_fit_to_it():
+    """refit.R:104-125: refit(fit1, newresp = Y[,2]) differs from fit1 and equals a fit to Y[,2] (lme4:
+    tolerance 0.005; 1e-6 here)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(101)
+    Y = rng.normal(size=(100, 2))
+    d = pd.DataFrame({"y1": Y[:, 0], "x": rng.normal(size=100), "f": np.tile(np.arange(1, 11), 10)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lf.SingularFitWarning)
+        fit1 = lf.lmer("y1 ~ x+(1|f)", d)
+        fit2 = fit1.refit(Y[:, 1])
+        u2 = lf.lmer("y1 ~ x+(1|f)", d.assign(y1=Y[:, 1]))
+    assert not all_equal(_getinfo(fit1), _getinfo(fit2), tolerance=1e-3)
+    assert all_equal(_getinfo(u2), _getinfo(fit2), tolerance=1e-6)
