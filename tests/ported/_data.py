@@ -36,6 +36,8 @@ FACTORS = {
     "sleep_weights": ["Subject"],
     "weights_lme40": ["g"],
     "lmer1_lagoon": ["lagoon", "habitat"],
+    "boundary_dat": ["Operator", "Part"],
+    "koller13": ["Var1", "Var2"],
     "lmer_d": ["f"],
     "coef_lmer": ["var1", "var3"],
     "singular_group3": ["group"],

@@ -283,4 +283,15 @@ w(dat, "lmer1_lagoon")
 r2 <- lmer(y ~ 0 + lagoon + (1|habitat), data = dat, control = cc)
 out$lmer1_lagoon <- list(r2_fixef = unname(fixef(r2)), r2_theta = unname(getME(r2, "theta")), r2_REML = REMLcrit(r2))
 
+## boundary.R:13-27 and 31-65 (lme4's testdata files dat20101314.csv and koller-data.R)
+dat <- read.csv(system.file("testdata", "dat20101314.csv", package = "lme4"))
+w(dat, "boundary_dat")
+fit_b <- lmer(y ~ (1|Operator)+(1|Part)+(1|Part:Operator), data = dat, control = cc)
+source(system.file("testdata", "koller-data.R", package = "lme4"))
+ldata <- getData(13)
+w(ldata, "koller13")
+fm5c <- lmer(y ~ (1|Var2), ldata, control = lmerControl(optimizer = "bobyqa"), start = list(theta = 1))
+out$boundary <- list(theta_b = unname(getME(fit_b, "theta")), REML_b = REMLcrit(fit_b),
+                     theta_5c = unname(getME(fm5c, "theta")), REML_5c = REMLcrit(fm5c))
+
 write_json(out, "ported.json", digits = NA, auto_unbox = TRUE, pretty = TRUE)

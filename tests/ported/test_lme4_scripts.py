@@ -135,3 +135,21 @@ def test_refit_new_response_equals_fit_to_it():
         u2 = lf.lmer("y1 ~ x+(1|f)", d.assign(y1=Y[:, 1]))
     assert not all_equal(_getinfo(fit1), _getinfo(fit2), tolerance=1e-3)
     assert all_equal(_getinfo(u2), _getinfo(fit2), tolerance=1e-6)
+
+
+def test_boundary_crossed_positive_thetas():
+    """boundary.R:13-27: (1|Operator)+(1|Part)+(1|Part:Operator) on dat20101314: all thetas > 0, equal across
+    optimizers (tolerance 5e-5; compared with R's bobyqa fit, theta in lme4's order of the terms)."""
+    r = r_values()["boundary"]
+    fit = lf.lmer("y ~ (1|Operator)+(1|Part)+(1|Part:Operator)", load("boundary_dat"))
+    assert (fit.theta > 0).all()
+    assert fit.objective <= r["REML_b"] + 1e-8
+    assert list(fit.varcorr["group"]) == ["Part:Operator", "Operator", "Part", "Residual"]  # lme4's order
+    assert all_equal(r["theta_b"], fit.theta, tolerance=5e-5)
+
+
+def test_boundary_koller_theta():
+    """boundary.R:31-65: Koller's data set 13, y ~ (1|Var2): theta 0.21067645 (bobyqa), tolerance 1e-7."""
+    fm5c = lf.lmer("y ~ (1|Var2)", load("koller13"))
+    assert all_equal(0.21067645, fm5c.theta, tolerance=1e-7)
+    assert fm5c.objective == pytest.approx(r_values()["boundary"]["REML_5c"], rel=1e-10)
