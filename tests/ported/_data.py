@@ -38,6 +38,7 @@ FACTORS = {
     "lmer1_lagoon": ["lagoon", "habitat"],
     "boundary_dat": ["Operator", "Part"],
     "koller13": ["Var1", "Var2"],
+    "lmer0_X": ["z"],
     "lmer_d": ["f"],
     "coef_lmer": ["var1", "var3"],
     "singular_group3": ["group"],

@@ -294,4 +294,22 @@ fm5c <- lmer(y ~ (1|Var2), ldata, control = lmerControl(optimizer = "bobyqa"), s
 out$boundary <- list(theta_b = unname(getME(fit_b, "theta")), REML_b = REMLcrit(fit_b),
                      theta_5c = unname(getME(fm5c, "theta")), REML_5c = REMLcrit(fm5c))
 
+## lmer-0.R:18-23 data
+set.seed(7)
+n <- 10
+X <- data.frame(y = runif(n), x = rnorm(n), z = sample(c("A","B"), n, TRUE))
+w(X, "lmer0_X")
+fm <- lmer(log(y) ~ x | z, data = X)
+out$lmer0 <- list(fixef = unname(fixef(fm)), dV = as.numeric(diag(vcov(fm))), theta = unname(getME(fm, "theta")))
+
+## lmer-0.R:65-114 (lme4's test fits fm4. with nloptwrap(ftol_abs = xtol_abs = 1e-6), which stops short; bobyqa:)
+lsDat <- data.frame(Operator = as.factor(rep(1:5, c(3,4,8,8,8))),
+  Part = as.factor(c(2L, 3L, 5L, 1L, 1L, 2L, 3L, 1L, 1L, 2L, 2L, 3L, 3L, 4L, 5L, 1L, 2L, 3L, 3L, 4L, 4L, 5L, 5L,
+                     1L, 2L, 2L, 3L, 3L, 4L, 5L, 5L)),
+  y = c(0.34, -1.23, -2.46, -0.84, -1.57,-0.31, -0.18, -0.94, -0.81, 0.77, 0.4, -2.37, -2.78, 1.29, -0.95, -1.58,
+        -2.06, -3.11,-3.2, -0.1, -0.49,-2.02, -0.75, 1.71,  -0.85, -1.19, 0.13, 1.35, 1.92, 1.04,  1.08))
+fm4 <- lmer(y ~ (1|Part) + (1|Operator) + (1|Part:Operator), data = lsDat[1:29, ], REML = FALSE, control = cc)
+vc <- as.data.frame(VarCorr(fm4))
+out$lsd29 <- list(grp = vc$grp, sdcor = vc$sdcor, deviance = deviance(fm4))
+
 write_json(out, "ported.json", digits = NA, auto_unbox = TRUE, pretty = TRUE)

@@ -122,3 +122,67 @@ def test_missing_response_and_group_rows_dropped():
     with pytest.warns(lf.DroppedRowsWarning):
         m = lf.lmer("y~(1|f)", d)
     assert m.nobs == 57
+
+
+# --- lme4 tests/lmer-0.R and tests/falsezero_dorie.R -----------------------------------------------------------------
+
+def test_lmer0_small_random_slope():
+    """lmer-0.R:18-23, 36-46: log(y) ~ x | z (lme4 reads it as log(y) ~ 1 + (x | z); written with the brackets
+    here): fixef -0.834544 (tolerance 0.01), diag(vcov) 0.1760782 (9e-5)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lf.SingularFitWarning)
+        fm = lf.lmer("np.log(y) ~ (x | z)", load("lmer0_X"))
+    assert all_equal([-0.834544], fm.fixef, tolerance=0.01)
+    assert all_equal([0.1760782], np.diag(fm.vcov.to_numpy()), tolerance=9e-5)
+    assert all_equal(r_values()["lmer0"]["dV"], np.diag(fm.vcov.to_numpy()), tolerance=9e-5)
+
+
+def test_lmer0_sleepstudy_vcov_cholesky(fits):
+    """lmer-0.R:35-51: diag(vcov(fm1)) (46.5751, 2.38947) (4e-4); chol(vcov) (6.82377, 0, -0.212575, 1.53127)
+    (2e-4)."""
+    v = fits["fm1"].vcov.to_numpy()
+    assert all_equal([46.5751, 2.38947], np.diag(v), tolerance=4e-4)
+    c = np.linalg.cholesky(v).T  # R's chol(): upper triangular
+    assert all_equal([6.82377, 0, -0.212575, 1.53127], c.ravel(order="F"), tolerance=2e-4)
+
+
+def test_lmer0_unbalanced_crossed_ml():
+    """lmer-0.R:65-114: lsDat[1:29, ] (empty cells, single observations), ML: the SDs of Part:Operator, Operator,
+    Part and the residual, rows in lme4's order (Part and Operator have 5 levels each: lme4's rev(order(nlevels))
+    lists Operator first). lme4's test hard-codes (1.040664, 0.6359187, 0.5291422, 0.4824796) from nloptwrap with
+    ftol_abs = xtol_abs = 1e-6, which stops short; compared here with R's optimum (bobyqa, make_ported.R)."""
+    import pandas as pd
+
+    ls_dat = pd.DataFrame({
+        "Operator": np.repeat(np.arange(1, 6), [3, 4, 8, 8, 8]).astype(str),
+        "Part": np.array([2, 3, 5, 1, 1, 2, 3, 1, 1, 2, 2, 3, 3, 4, 5, 1, 2, 3, 3, 4, 4, 5, 5, 1, 2, 2, 3, 3, 4, 5,
+                          5]).astype(str),
+        "y": [0.34, -1.23, -2.46, -0.84, -1.57, -0.31, -0.18, -0.94, -0.81, 0.77, 0.4, -2.37, -2.78, 1.29, -0.95,
+              -1.58, -2.06, -3.11, -3.2, -0.1, -0.49, -2.02, -0.75, 1.71, -0.85, -1.19, 0.13, 1.35, 1.92, 1.04,
+              1.08]})
+    fm3 = lf.lmer("y ~ (1|Part) + (1|Operator) + (1|Part:Operator)", ls_dat)
+    assert fm3.nobs == 31
+    fm4 = lf.lmer("y ~ (1|Part) + (1|Operator) + (1|Part:Operator)", ls_dat.iloc[:29], reml=False)
+    assert list(fm4.varcorr["group"]) == ["Part:Operator", "Operator", "Part", "Residual"]  # lme4's order (ties)
+    r = r_values()["lsd29"]
+    assert list(fm4.varcorr["group"]) == r["grp"]
+    assert all_equal(r["sdcor"], fm4.varcorr["sdcor"], tolerance=1e-5)
+    assert fm4.deviance == pytest.approx(r["deviance"], rel=1e-10)
+
+
+def test_false_zero_dorie():
+    """falsezero_dorie.R:7-29: balanced one-way ML fit: theta equals the closed form
+    sqrt(max((n - 1) R / n - 1/n, 0)) with R = S_b / S_w (tolerance 2e-5). (Data drawn with numpy, as R's draws
+    do not matter to the identity.)"""
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    n, J = 5, 10
+    g = np.repeat(np.arange(J), n)
+    y = rng.normal(2 + rng.normal(0, 2 * 0.75, J)[g], 2)
+    fit = lf.lmer("y ~ 1 + (1 | g)", pd.DataFrame({"y": y, "g": g.astype(str)}), reml=False)
+    ybar_j = np.array([y[g == j].mean() for j in range(J)])
+    S_w = np.sum((y - ybar_j[g]) ** 2)
+    S_b = n * np.sum((ybar_j - y.mean()) ** 2)
+    R = S_b / S_w
+    assert all_equal(np.sqrt(max((n - 1) * R / n - 1 / n, 0)), fit.theta, tolerance=2e-5)
