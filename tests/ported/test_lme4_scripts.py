@@ -153,3 +153,42 @@ def test_boundary_koller_theta():
     fm5c = lf.lmer("y ~ (1|Var2)", load("koller13"))
     assert all_equal(0.21067645, fm5c.theta, tolerance=1e-7)
     assert fm5c.objective == pytest.approx(r_values()["boundary"]["REML_5c"], rel=1e-10)
+
+
+def test_modular_pipeline_equals_lmer():
+    """modFormula.R:11-42: lFormula -> mkLmerDevfun -> optimizeLmer -> mkMerMod equals lmer (lmmflow: lformula,
+    make_deviance, optimize_theta, fit_design); residual range (-101.18, 132.547) (1e-5); predict(newdata) equals
+    the fitted values."""
+    ss = load("sleepstudy")
+    design = lf.lformula("Reaction ~ Days + (Days|Subject)", ss)
+    devfun = lf.make_deviance(design, reml=True)
+    opt = lf.optimize_theta(devfun, devfun.theta0, devfun.lower)
+    fm2 = lf.lmer("Reaction ~ Days + (Days|Subject)", ss)
+    assert devfun(opt.theta) == pytest.approx(fm2.objective, rel=1e-9)
+    fm1 = lf.fit_design(design)
+    assert fm1.objective == pytest.approx(fm2.objective, rel=1e-12)
+    assert all_equal(fm2.fixef, fm1.fixef, tolerance=1e-10)
+    r = fm1.residuals
+    assert all_equal([-101.18, 132.547], [r.min(), r.max()], tolerance=1e-5)
+    assert all_equal(fm1.predict(ss.iloc[:10]), fm2.predict(ss.iloc[:10]), tolerance=1e-10)
+    assert all_equal(fm1.predict(ss), fm1.predict(), tolerance=1e-12)
+
+
+def test_is_reml():
+    """is.R:3-13: isREML(fm1), !isREML(refitML(fm1)) (isLMM: lmmflow fits only LMMs)."""
+    fm1 = lf.lmer("Reaction ~ Days + (Days|Subject)", load("sleepstudy"))
+    assert fm1.reml is True
+    assert fm1.update(reml=False).reml is False
+
+
+def test_getme_beta_theta():
+    """getME.R:13-31, 65: fixef == getME(, "beta") (intercept-only Penicillin, cake); theta of the sleepstudy fits;
+    getME(, "sigma") == sigma."""
+    fm1 = lf.lmer("diameter ~ (1|plate) + (1|sample)", load("penicillin"))
+    assert fm1.fixef_names == ["(Intercept)"]
+    assert len(fm1.theta) == 2
+    fm2 = lf.lmer("angle ~ recipe * temperature + (1|recipe:replicate)", load("cake"))
+    assert len(fm2.fixef) == 18 and len(fm2.theta) == 1
+    assert len(lf.lmer("Reaction ~ Days + (Days|Subject)", load("sleepstudy")).theta) == 3
+    assert len(lf.lmer("Reaction ~ Days + (1|Subject) + (0+Days|Subject)", load("sleepstudy")).theta) == 2
+    assert fm1.sigma == pytest.approx(float(fm1.varcorr["sdcor"].iloc[-1]), rel=1e-14)

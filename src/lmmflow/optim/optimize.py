@@ -218,6 +218,10 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
     OptSummary
     """
     control = control or LmerControl()
+    if control.optimizer == "auto":
+        # called directly (lme4's optimizeLmer): the gradient method when the gradient is given, else BOBYQA
+        # (fit_design makes its own choice before it calls here)
+        control = control.replace(optimizer="lbfgsb" if value_and_grad is not None else "bobyqa")
     t_start = time.perf_counter()
     x0 = np.asarray(control.theta0 if control.theta0 is not None else theta0, dtype=float)
     if x0.shape != lower.shape:
