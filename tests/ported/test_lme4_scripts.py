@@ -192,3 +192,24 @@ def test_getme_beta_theta():
     assert len(lf.lmer("Reaction ~ Days + (Days|Subject)", load("sleepstudy")).theta) == 3
     assert len(lf.lmer("Reaction ~ Days + (1|Subject) + (0+Days|Subject)", load("sleepstudy")).theta) == 2
     assert fm1.sigma == pytest.approx(float(fm1.varcorr["sdcor"].iloc[-1]), rel=1e-14)
+
+
+def test_confint_wald_parm_and_profile():
+    """confint.R:9-13, 24-31: Wald interval of Days (7.437592, 13.496980) (1e-6), the same with parm="Days";
+    profile intervals of the fixed effects close to Wald's (2e-3)."""
+    fm1 = lf.lmer("Reaction ~ Days + (Days|Subject)", load("sleepstudy"))
+    c0 = fm1.confint(method="wald")
+    c0b = fm1.confint(method="wald", parm=["Days"])
+    assert c0.loc["Days"].tolist() == c0b.loc["Days"].tolist()
+    assert all_equal([7.437592, 13.496980], c0b.loc["Days"].to_numpy(), tolerance=1e-6)
+    c1 = fm1.confint(method="profile", parm="beta_")
+    assert all_equal(c0.loc[["(Intercept)", "Days"]].to_numpy(), c1.loc[["(Intercept)", "Days"]].to_numpy(),
+                     tolerance=2e-3)
+
+
+@pytest.mark.parametrize("boot_type", ["stud", "bca", "junk"])
+def test_confint_bad_boot_type(boot_type):
+    """confint.R:20-23: boot.type "stud", "bca" and "junk" are errors."""
+    fm1 = lf.lmer("Reaction ~ Days + (Days|Subject)", load("sleepstudy"))
+    with pytest.raises(ValueError):
+        fm1.confint(method="boot", boot_type=boot_type, nsim=10, seed=101)
