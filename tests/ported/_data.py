@@ -56,7 +56,9 @@ def load(name: str) -> pd.DataFrame:
 def _read(name: str) -> pd.DataFrame:
     df = pd.read_csv(HERE / "data" / f"{name}.csv")
     for col in FACTORS.get(name, []):
-        df[col] = df[col].astype(str)
+        # R's factor labels: "2", not "2.0" (a column with NA is read as float); NA stays missing
+        df[col] = df[col].map(lambda v: v if pd.isna(v) else
+                              str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
     return df
 
 

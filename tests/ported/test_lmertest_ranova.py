@@ -110,6 +110,7 @@ def test_ranova_carrots():
     carrots = load("carrots")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", lf.SingularFitWarning)
+        warnings.simplefilter("ignore", lf.DroppedRowsWarning)  # 3 rows with NA Homesize, as R's na.omit
         model = lf.lmer("Preference ~ sens2 + Homesize + (sens1 + sens2 | Consumer)", carrots)
     an = lf.ranova(model)
     assert len(an) == 3
