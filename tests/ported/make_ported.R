@@ -206,6 +206,10 @@ load(system.file("testdata", "potdata.RData", package = "lmerTest"))            
 w(potdata, "potdata")
 lmerout <- lmer(biomass ~ CO2*nutrients + (1|chamber), data = potdata)
 lt$potdata <- list(sat = aov(lmerout, 3), kr = aov(lmerout, 3, "Kenward-Roger"))
+load(system.file("testdata", "test_paper_objects.RData", package = "lmerTest"))           # test_lmerTest_paper.R
+lt$paper <- list(an8.2 = unname(as.matrix(an8.2_save)), sum8.3 = unname(as.matrix(sum8.3_save)),
+                 con2_8.5 = unname(unlist(con2_8.5_save[1, ])), ran_C = unname(as.matrix(ran_C_save)),
+                 ankr8.2 = unname(as.matrix(ankr8.2_save)))
 out$lmertest <- lt
 
 ## ---- lme4 tests/*.R (the scripts outside testthat) ----
