@@ -218,9 +218,8 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
     OptSummary
     """
     control = control or LmerControl()
-    if control.optimizer == "auto":
-        # called directly (lme4's optimizeLmer): the gradient method when the gradient is given, else BOBYQA
-        # (fit_design makes its own choice before it calls here)
+    if control.optimizer == "auto":  # fit_design chooses by the model; called on its own: L-BFGS-B when a
+        # gradient is given, else BOBYQA (lme4's default for lmer)
         control = control.replace(optimizer="lbfgsb" if value_and_grad is not None else "bobyqa")
     t_start = time.perf_counter()
     x0 = np.asarray(control.theta0 if control.theta0 is not None else theta0, dtype=float)
