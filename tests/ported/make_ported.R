@@ -316,4 +316,13 @@ fm4 <- lmer(y ~ (1|Part) + (1|Operator) + (1|Part:Operator), data = lsDat[1:29, 
 vc <- as.data.frame(VarCorr(fm4))
 out$lsd29 <- list(grp = vc$grp, sdcor = vc$sdcor, deviance = deviance(fm4))
 
+## test-predict.R:229-244 at R's optimum (bobyqa): lme4's hard-coded numbers come from its default optimizer
+## (lme4 1.1-31, installed here, has no se.fit for test-predict.R:439-471)
+dd <- read.csv(file.path("data", "predict_gh457.csv")); for (v in c("f", "g", "h")) dd[[v]] <- factor(dd[[v]])
+m1 <- lmer(y~1 + f + (1|h/f) + (poly(x,2)|g), data = dd, control = cc)
+m1B <- suppressMessages(lmer(y~1 + f + (1|g) + (1|h), data = dd, control = cc))
+out$predict_gh457 <- list(hf = unname(predict(m1, re.form = ~1 | h/f, newdata = dd[1, ])),
+                          polyg = unname(predict(m1, re.form = ~poly(x,2) | g, newdata = dd[1, ])),
+                          m1B_g = unname(predict(m1B, re.form = ~(1|g), newdata = data.frame(f = "1", g = "2"))))
+
 write_json(out, "ported.json", digits = NA, auto_unbox = TRUE, pretty = TRUE)

@@ -35,7 +35,7 @@ def test_predict_na_exclude_length():
         warnings.simplefilter("ignore", lf.DroppedRowsWarning)
         fm2 = lf.lmer("Reaction~Days+(Days|Subject)", na)
     p1 = fm2.predict()
-    p2 = fm2.predict(na_action="exclude")
+    p2 = fm2.predict(na_action="na.exclude")
     assert len(p2) == 180
     assert p2.dropna().to_numpy() == pytest.approx(p1.to_numpy())
 
@@ -59,7 +59,7 @@ def test_simulate_na_exclude_and_newdata():
     FAILS NOW: no na_action, simulate has no newdata / allow_new_levels (issue 11 item 2).
     """
     sa, na = _sleep_na()
-    fm2ex = lf.lmer("Reaction~Days+(Days|Subject)", na, na_action="exclude")
+    fm2ex = lf.lmer("Reaction~Days+(Days|Subject)", na, na_action="na.exclude")
     assert len(fm2ex.simulate(1, seed=1)) == 180
     fm1 = lf.lmer("Reaction~Days+(Days|Subject)", sa)
     d2 = pd.concat([na, na], ignore_index=True)
@@ -74,15 +74,15 @@ def test_na_pass_and_na_fail_fits():
     FAILS NOW: no na_action (issue 11 item 2).
     """
     sa, na = _sleep_na()
-    with pytest.raises(lf.DataError, match="Reaction"):
-        lf.lmer("Reaction~Days+(Days|Subject)", na, na_action="pass")
-    with pytest.raises(lf.DataError, match="Reaction"):
-        lf.lmer("Reaction~Days+(Days|Subject)", na, na_action="fail")
+    with pytest.raises(ValueError, match="Reaction"):
+        lf.lmer("Reaction~Days+(Days|Subject)", na, na_action="na.pass")
+    with pytest.raises(ValueError, match="Reaction"):
+        lf.lmer("Reaction~Days+(Days|Subject)", na, na_action="na.fail")
     cake = load("cake")
     cna = pd.concat([cake, cake.tail(1)], ignore_index=True)
     cna.loc[len(cna) - 1, "angle"] = np.nan
-    f_omit = lf.lmer("angle ~ recipe * temperature + (1|recipe:replicate)", cna, na_action="omit")
-    f_excl = lf.lmer("angle ~ recipe * temperature + (1|recipe:replicate)", cna, na_action="exclude")
+    f_omit = lf.lmer("angle ~ recipe * temperature + (1|recipe:replicate)", cna, na_action="na.omit")
+    f_excl = lf.lmer("angle ~ recipe * temperature + (1|recipe:replicate)", cna, na_action="na.exclude")
     assert len(f_omit.fitted) == 270
     assert len(f_excl.fitted) == 271
     assert np.isnan(f_excl.predict().iloc[-1])
@@ -99,14 +99,14 @@ def test_predict_newdata_na_actions():
     x = cake.copy()
     x.loc[:4, "temp"] = np.nan
     for re_form in ("~0", None):
-        p_pass = m.predict(x, re_form=re_form, na_action="pass")
+        p_pass = m.predict(x, re_form=re_form, na_action="na.pass")
         assert len(p_pass) == len(x) and p_pass.iloc[:5].isna().all()
-        p_omit = m.predict(x, re_form=re_form, na_action="omit")
-        p_excl = m.predict(x, re_form=re_form, na_action="exclude")
+        p_omit = m.predict(x, re_form=re_form, na_action="na.omit")
+        p_excl = m.predict(x, re_form=re_form, na_action="na.exclude")
         assert len(p_omit) == len(x) - 5 and len(p_excl) == len(x)
         assert p_excl.dropna().to_numpy() == pytest.approx(p_omit.to_numpy())
         with pytest.raises(lf.DataError, match="temp"):
-            m.predict(x, re_form=re_form, na_action="fail")
+            m.predict(x, re_form=re_form, na_action="na.fail")
 
 
 def test_predict_na_group_in_newdata():
@@ -136,6 +136,6 @@ def test_na_exclude_fit_predict_residuals():
     d = pd.DataFrame({"x": rng.uniform(size=100), "f": np.tile(np.arange(1, 11), 10).astype(str)})
     d["y"] = 1 + 2 * d["x"] + rng.normal(size=10)[d["f"].astype(int) - 1] + rng.normal(0, 0.2, 100)
     d.loc[[2, 4, 6], "x"] = np.nan
-    fm2 = lf.lmer("y~x+(1|f)", d, na_action="exclude")
+    fm2 = lf.lmer("y~x+(1|f)", d, na_action="na.exclude")
     assert fm2.predict().isna().sum() == 3
     assert fm2.residuals.isna().sum() == 3

@@ -29,7 +29,7 @@ def test_simulate_from_formula_needs_newparams():
     FAILS NOW: no simulation from a formula (issue 11 item 2).
     """
     ss = load("sleepstudy")
-    with pytest.raises(ValueError, match="newparams"):
+    with pytest.raises((TypeError, ValueError), match="newparams"):
         lf.simulate("~1 + (1|Days)", newdata=ss)
     dd = pd.DataFrame({"group": np.repeat(np.arange(20), 20), "x1": np.random.default_rng(1).normal(size=400),
                        "x2": np.random.default_rng(2).normal(size=400)})

@@ -45,7 +45,7 @@ def test_residuals_na_exclude():
     """
     ss = load("sleepstudy")
     ss.loc[[9, 49], "Days"] = np.nan
-    fm = lf.lmer("Reaction ~ Days + (Days|Subject)", ss, na_action="exclude")
+    fm = lf.lmer("Reaction ~ Days + (Days|Subject)", ss, na_action="na.exclude")
     r = fm.resid()
     assert len(r) == len(ss)
     assert r.iloc[[9, 49]].isna().all()
