@@ -124,8 +124,9 @@ def test_prediction_standard_errors(iris_fit):
                       0.0270330515271627, 0.0295876265523127], p1["se_fit"].to_numpy()[:6])
     assert all_equal([0.451147865048879, 0.451497971849052, 0.451930732595154, 0.452178035807842,
                       0.451312573619068, 0.450778089845166], p3["se_fit"].to_numpy()[:6], tolerance=1e-6)
-    # (lme4's test: testthat's default 1.5e-8; lme4 1.1-31 here has no se.fit to give R's value at lmmflow's
-    # optimum, and the fits differ in the 7th digit)
+    # lme4's test uses testthat's default 1.5e-8. The REML surface is flat in theta here: lmmflow's theta
+    # 4.0787352 (REML -47.546692030816) and R's bobyqa 4.0787337 (-47.546692030760, i.e. not better) differ by
+    # 3.6e-7, and sqrt(x' vcov x) follows by 3.4e-7 (R's own optimizers differ by 1e-8); hence 1e-6.
     pd.testing.assert_frame_equal(p1.reset_index(drop=True), p2.reset_index(drop=True))
     pd.testing.assert_frame_equal(p3.reset_index(drop=True), p4.reset_index(drop=True))
 
