@@ -208,5 +208,10 @@ def build_random_terms(terms: tuple[RandomTerm, ...], frame: pd.DataFrame, strea
                 "random-effects parameters and the residual variance are unidentifiable; "
                 "simplify the term (e.g. (1 | g) instead of (x | g)) or collect more data"
             )
-    order = sorted(range(len(out)), key=lambda i: -out[i].nlevels)
+    # lme4's mkReTrms: reordered only when some term has more levels than the one before it, and then by
+    # rev(order(nlevels)), which puts terms with equal numbers of levels in reverse formula order
+    nl = [t.nlevels for t in out]
+    if not any(b > a for a, b in zip(nl, nl[1:])):
+        return out
+    order = sorted(range(len(out)), key=lambda i: nl[i])[::-1]
     return [out[i] for i in order]

@@ -748,7 +748,11 @@ def ranova(m: LmerResult) -> AnovaFrame:
             others = [f"({t.expr} | {t.group_name})" for j, t in enumerate(rand) if j != i]
             label = f"({term.label})" if new is None else f"{dropped} in ({term.label})"
             if new is not None:
-                others.insert(i, f"({new} | {term.group_name})")
+                reduced = f"({new} | {term.group_name})"
+                # a reduction equal to another term is that term once, as R's formula keeps one copy of a
+                # repeated term: (1 | g) + (0 + x | g) less x is (1 | g), not (1 | g) + (1 | g)
+                if reduced.replace(" ", "") not in {o.replace(" ", "") for o in others}:
+                    others.insert(i, reduced)
             if not others:
                 rows.append((label, m.design.X.shape[1] + 1, _lm_loglik(m, m.reml)))
                 continue

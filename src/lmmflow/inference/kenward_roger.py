@@ -123,9 +123,13 @@ def kenward_roger_info(m: LmerResult) -> KenwardRogerInfo:
             "use ddf='satterthwaite'") from exc
     Phi = m.vcov.to_numpy()
     IE2 = d.tr_pgpg  # twice the expected information, as pbkrtest's IE2
+    if not (np.all(np.isfinite(IE2)) and np.all(np.isfinite(Phi))):
+        raise ValueError("Kenward-Roger: the information matrix of the variance parameters is not finite "
+                         "(a response or predictor on an extreme scale, or a degenerate fit); rescale the data "
+                         "or use ddf='satterthwaite'")
     evals = np.linalg.eigvalsh(IE2)
     condi = float(np.min(np.abs(evals)))
-    W = 2.0 * (np.linalg.inv(IE2) if condi > 1e-10 else np.linalg.pinv(IE2))
+    W = 2.0 * _inverse(IE2, condi)
     W = 0.5 * (W + W.T)
     P = -d.P
     PPhi = np.einsum("iab,bc->iac", P, Phi)
@@ -135,6 +139,18 @@ def kenward_roger_info(m: LmerResult) -> KenwardRogerInfo:
     info = KenwardRogerInfo(vcov=Phi, vcov_adj=0.5 * (adj + adj.T), P=P, W=W, names=d.names, condition=condi)
     _CACHE[m] = info
     return info
+
+
+def _inverse(IE2: np.ndarray, condi: float) -> np.ndarray:
+    """pbkrtest's ``if (condi > 1e-10) solve(IE2) else ginv(IE2)``, with the generalized inverse also where the
+    solve meets an exactly singular matrix whose smallest eigenvalue passed the absolute 1e-10 (data on a tiny
+    scale make every entry large)."""
+    if condi > 1e-10:
+        try:
+            return np.linalg.inv(IE2)
+        except np.linalg.LinAlgError:
+            pass
+    return np.linalg.pinv(IE2)
 
 
 def kenward_roger(m: LmerResult) -> tuple[np.ndarray, np.ndarray]:

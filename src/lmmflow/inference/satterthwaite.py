@@ -98,6 +98,9 @@ def satterthwaite_info(m: LmerResult) -> SatterthwaiteInfo:
         H, J = fd_varpar_derivatives(m)
         method = "finite differences"
     H = 0.5 * (H + H.T)
+    if not (np.all(np.isfinite(H)) and np.all(np.isfinite(J))):
+        raise ValueError("Satterthwaite: the Hessian of the deviance in the variance parameters is not finite "
+                         "(a response or predictor on an extreme scale, or a degenerate fit); rescale the data")
     evals, evecs = np.linalg.eigh(H)
     neg = evals < -EIGEN_TOL
     zero = np.abs(evals) <= EIGEN_TOL
