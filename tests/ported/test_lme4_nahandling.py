@@ -1,7 +1,7 @@
 """Ported from lme4's tests/testthat/test-NAhandling.R (lme4 master 32b5bfd): the expectations that hold today.
 
 lmmflow drops incomplete rows as lme4's default na.omit does (with a DroppedRowsWarning); the na.action variants
-(na.exclude / na.pass / na.fail) are in pending_lme4_nahandling.py.
+(na.exclude / na.pass / na.fail) are in test_lme4_nahandling_more.py.
 """
 
 from __future__ import annotations

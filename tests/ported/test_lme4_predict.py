@@ -3,7 +3,7 @@
 lme4's fits (inst/testdata/lme-tst-fits.R): fm1 = Reaction ~ Days + (1|Subject), fm2 = Reaction ~ Days +
 (Days|Subject), fm3 = diameter ~ (1|plate) + (1|sample) (Penicillin), fm4 = angle ~ temp + recipe + (1|replicate)
 (cake). re.form=NA is lmmflow's re_form="~0". Expectations with re.form formulas, se.fit and "." are in
-pending_lme4_predict.py.
+test_lme4_predict_more.py.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 lmerTest's stopifnot() checks compare tables with each other; here the tables are also compared with lmerTest's own
 numbers for the same models (make_ported.R, ported.json "lmertest"). lmmflow's columns sum_sq, mean_sq, num_df, den_df,
 f_value, p_value are lmerTest's Sum Sq, Mean Sq, NumDF, DenDF, F value, Pr(>F). Type II tables, contrasts=, I(x^2)
-and ddf="lme4" tables are pending (pending_lmertest_anova.py) or not ported (docs/lme4_users.md).
+and ddf="lme4" tables are in test_lmertest_anova_more.py or not ported (docs/lme4_users.md).
 """
 
 from __future__ import annotations

@@ -161,15 +161,18 @@ def test_newdata_na_action(fm2: lf.LmerResult) -> None:
         fm2.predict(nd, na_action="drop")
 
 
-def test_missing_group_is_nan_not_some_level(fm2: lf.LmerResult) -> None:
+def test_missing_group_is_a_new_level_not_some_level(fm2: lf.LmerResult) -> None:
+    """lme4 (test-NAhandling.R:129-136): a missing grouping value is a new level: an error without
+    allow_new_levels, else the population-level part of that term; never matched to some level."""
     nd = pd.DataFrame({"Days": [1.0, 2.0], "Subject": ["308", None]})
     out = fm2.predict(nd)
-    assert np.isnan(out.iloc[1]) and np.isfinite(out.iloc[0])
-    assert len(fm2.predict(nd, na_action="na.omit")) == 1
-    # a term left out by re_form does not read the grouping column
-    assert np.isfinite(fm2.predict(nd, re_form="~0")).all()
+    pop = fm2.predict(nd, re_form="~0")
+    assert out.iloc[1] == pytest.approx(pop.iloc[1]) and out.iloc[0] != pytest.approx(pop.iloc[0])
+    assert len(fm2.predict(nd, na_action="na.omit")) == 2  # the grouping value is not a missing predictor
+    with pytest.raises(lf.DataError, match="missing value.*Subject"):
+        fm2.predict(nd, allow_new_levels=False)
     se = fm2.predict(nd, se_fit=True)
-    assert np.isnan(se.iloc[1]).all() and np.isfinite(se.iloc[0]).all()
+    assert np.isfinite(se.to_numpy()).all()
 
 
 def test_fit_na_exclude_pads_fitted_and_residuals(sleepstudy: pd.DataFrame) -> None:

@@ -106,6 +106,7 @@ def parse_re_form(re_form: Any, terms: list[ReTerm], frame: pd.DataFrame | None 
 
 def _term_names(expr: str, label: str, frame: pd.DataFrame | None, group: str, have: list[str]) -> list[str]:
     """Column names of a random term's expression, as the fit names them."""
+    from ..design.contrasts import r_names
     from ..design.matrices import build_matrix, rename_intercept
 
     bare = expr.replace(" ", "")
@@ -114,11 +115,11 @@ def _term_names(expr: str, label: str, frame: pd.DataFrame | None, group: str, h
     if frame is None:
         raise FormulaError(f"re_form term ({label}) needs the model's data to be read")
     try:
-        _, names, _ = build_matrix(expr, frame)
+        _, names, spec = build_matrix(expr, frame)
     except Exception as exc:  # formulaic raises several kinds (a column the model does not read, ...)
         raise FormulaError(f"re_form term ({label}) is not among the model's random effects: the model has no "
                            f"random effect {expr!r} for {group!r}; it has {have} ({exc})") from exc
-    return rename_intercept(names)
+    return r_names(rename_intercept(names), spec, {})  # as the fit names them (R's poly(x, 2)1, ...)
 
 
 def _level_codes(term: ReTerm, data: pd.DataFrame, allow_new_levels: bool) -> np.ndarray:
@@ -127,6 +128,17 @@ def _level_codes(term: ReTerm, data: pd.DataFrame, allow_new_levels: bool) -> np
     if missing:
         raise DataError(f"newdata lacks grouping column(s) {missing} of term | {term.group}; "
                         "add them or use re_form='~0' for population-level predictions")
+    cols = list(term.group_cols)
+    absent = data[cols].isna().any(axis=1).to_numpy()
+    if absent.any():  # lme4: a missing grouping value is a new level (an error unless new levels are allowed)
+        if not allow_new_levels:
+            raise DataError(f"newdata has {int(absent.sum())} missing value(s) in grouping column(s) {cols} of term "
+                            f"| {term.group} (lme4: NAs are not allowed in prediction data); pass "
+                            "allow_new_levels=True to predict those rows at the population level for this term")
+        codes = np.full(len(data), -1, dtype=np.int64)
+        if (~absent).any():
+            codes[~absent] = encode_groups(term, data.loc[~absent])
+        return codes
     codes = encode_groups(term, data)
     new = codes < 0
     if new.any() and not allow_new_levels:
@@ -237,7 +249,7 @@ def prediction_rows(m: LmerResult, newdata: Any, include: dict[int, np.ndarray],
 
         Zs = fitted_rows_z(m)
         frame = d.frame
-        pad = _pads(frame)
+        pad = _pads(frame) or (na_action == "na.exclude" and frame.input_index is not None)
         return PredictionRows(index=m.data.index, X=d.X, offset=m.offset if m.offset is not None else 0.0,
                               Z=dict(enumerate(Zs)), codes={k: t.codes for k, t in enumerate(d.terms)},
                               weights=m.weights, pad_index=frame.input_index if pad else None,
@@ -253,6 +265,9 @@ def prediction_rows(m: LmerResult, newdata: Any, include: dict[int, np.ndarray],
         what = (f"grouping column(s) {groups}; add them or use re_form='~0' for population-level predictions"
                 if groups else f"column(s) {missing_cols} that the model reads; columns are {list(data.columns)}")
         raise DataError(f"newdata lacks {what}")
+    # missing grouping values are new levels, as lme4 has them (see _level_codes), not missing rows
+    grouping = {c for k in terms for c in d.terms[k].group_cols} - set(_needed_columns(m, data, []))
+    cols = [c for c in cols if c not in grouping]
     na = data[cols].isna() if cols else pd.DataFrame(index=data.index)
     complete = ~na.any(axis=1).to_numpy() if cols else np.ones(len(data), dtype=bool)
     if not complete.all():
@@ -339,7 +354,7 @@ def predict(m: LmerResult, newdata: Any = None, re_form: Any = None, allow_new_l
             vals = m._linear_predictor(b=b)
         out = pd.Series(vals, index=m.data.index, name="predicted")
         frame = m.design.frame
-        if _pads(frame):
+        if _pads(frame) or (na_action == "na.exclude" and frame.input_index is not None):  # as R's na.exclude
             rows = PredictionRows(index=out.index, X=np.zeros((0, 0)), offset=0.0, Z={}, codes={},
                                   pad_index=frame.input_index, pad_positions=frame.rows)
             return finish_rows(rows, out)

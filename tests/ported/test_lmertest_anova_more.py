@@ -23,8 +23,6 @@ def lt(key):
 def test_type2_tables():
     """test_anova.R:28, 68-75, 128-136, 142, 175-180: type II tables (== type III for one term, for recipe*temp,
     and for the balanced cake2), as lmerTest's.
-
-    FAILS NOW: lf.anova has no type 2 (issue 11 item 3).
     """
     ss, cake = load("sleepstudy"), load("cake")
     m = lf.lmer("Reaction ~ Days + (Days | Subject)", ss)
@@ -42,8 +40,6 @@ def test_type2_tables():
 def test_power_in_I_names():
     """test_anova.R:301-316, test_summary.R:135-144: Reaction ~ Days - 1 + I(Days^2): fixef names Days, I(Days^2);
     Reaction ~ Days + I(Days^2): tables as lmerTest's.
-
-    FAILS NOW: ^ is Python's XOR (issue 11 item 1).
     """
     ss = load("sleepstudy")
     m = lf.lmer("Reaction ~ Days - 1 + I(Days^2) + (Days | Subject)", ss)
@@ -59,8 +55,6 @@ def test_power_in_I_names():
 def test_contrasts_do_not_change_type3():
     """test_anova.R:210-223, 358-380: sum / SAS / polynomial / Helmert contrasts (and options(contrasts)) give the
     same type III table as treatment contrasts, on the unbalanced cake4.
-
-    FAILS NOW: no contrasts= argument (issue 11 item 1).
     """
     r = lt("anova_cake4")
     cake = load("cake")
@@ -79,8 +73,6 @@ def test_contrasts_do_not_change_type3():
 
 def test_ordered_factor_polynomial_contrasts():
     """test_anova.R:140-149 with cake's ordered temperature: fixef names are .L, .Q, .C, ^4, ^5 as R's contr.poly.
-
-    FAILS NOW: ordered categoricals get treatment contrasts (issue 11 item 1).
     """
     import pandas as pd
 

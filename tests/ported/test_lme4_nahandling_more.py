@@ -27,8 +27,6 @@ def _sleep_na():
 
 def test_predict_na_exclude_length():
     """test-NAhandling.R:29-32: predict(fm2, na.action=na.exclude) has 180 values; the non-NA ones are predict(fm2).
-
-    FAILS NOW: predict has no na_action (issue 11 item 2).
     """
     _, na = _sleep_na()
     with warnings.catch_warnings():
@@ -42,8 +40,6 @@ def test_predict_na_exclude_length():
 
 def test_refit_full_length_response_with_na():
     """test-NAhandling.R:41-42: refit(fm2, sleepstudyNA$Reaction) (180 values, 3 NA) gives fm2's fixef.
-
-    FAILS NOW: refit wants exactly the 177 used rows (issue 11 item 4, alignment of Series on the data's index).
     """
     _, na = _sleep_na()
     with warnings.catch_warnings():
@@ -55,8 +51,6 @@ def test_refit_full_length_response_with_na():
 def test_simulate_na_exclude_and_newdata():
     """test-NAhandling.R:43-50: with na.exclude simulate has 180 rows; simulate(fm1, newdata=d2 (36 subjects),
     allow.new.levels=TRUE) has 360 rows.
-
-    FAILS NOW: no na_action, simulate has no newdata / allow_new_levels (issue 11 item 2).
     """
     sa, na = _sleep_na()
     fm2ex = lf.lmer("Reaction~Days+(Days|Subject)", na, na_action="na.exclude")
@@ -70,8 +64,6 @@ def test_simulate_na_exclude_and_newdata():
 def test_na_pass_and_na_fail_fits():
     """test-NAhandling.R:53-60, 81-89, 159-160: na.pass with NA response/predictor is an error; na.fail an error;
     na.exclude pads fitted values with NA (271), na.omit does not (270).
-
-    FAILS NOW: no na_action (issue 11 item 2).
     """
     sa, na = _sleep_na()
     with pytest.raises(ValueError, match="Reaction"):
@@ -91,8 +83,6 @@ def test_na_pass_and_na_fail_fits():
 def test_predict_newdata_na_actions():
     """test-NAhandling.R:98-126: NA temp in newdata rows 1-5: na.pass gives NA there, na.omit drops them, na.exclude
     pads, na.fail is an error (population and conditional predictions).
-
-    FAILS NOW: predict has no na_action (issue 11 item 2).
     """
     cake = load("cake")
     m = lf.lmer("angle ~ temp + (1 | recipe) + (1 | replicate)", cake)
@@ -112,8 +102,6 @@ def test_predict_newdata_na_actions():
 def test_predict_na_group_in_newdata():
     """test-NAhandling.R:129-136: NA replicate in newdata rows 1-5 is an error ("NAs are not allowed in prediction
     data"); with allow.new.levels those rows get the population part of that term (= re.form=~1|recipe).
-
-    FAILS NOW: a NaN group is matched to some level silently (issue 11 item 2).
     """
     cake = load("cake")
     m = lf.lmer("angle ~ temp + (1 | recipe) + (1 | replicate)", cake)
@@ -129,8 +117,6 @@ def test_predict_na_group_in_newdata():
 
 def test_na_exclude_fit_predict_residuals():
     """test-NAhandling.R:154-158: na.exclude fit: predict and residuals have NA at the 3 rows with NA x.
-
-    FAILS NOW: no na_action (issue 11 item 2).
     """
     rng = np.random.default_rng(101)
     d = pd.DataFrame({"x": rng.uniform(size=100), "f": np.tile(np.arange(1, 11), 10).astype(str)})

@@ -15,8 +15,6 @@ from ._data import load
 
 def test_simulate_newdata():
     """test-simulate_formula.R:151-152: simulate(fm1, nsim = 1, seed = 42, newdata = sleepstudy): 180 rows.
-
-    FAILS NOW: simulate has no newdata (issue 11 item 2).
     """
     fm1 = lf.lmer("Reaction ~ Days + (Days | Subject)", load("sleepstudy"))
     assert len(fm1.simulate(1, seed=42, newdata=load("sleepstudy"))) == 180
@@ -25,8 +23,6 @@ def test_simulate_newdata():
 def test_simulate_from_formula_needs_newparams():
     """test-simulate_formula.R:65-68: a one-sided formula without newparams is an informative error; with them
     (test-lmer.R:436-442) the draw has one value per row.
-
-    FAILS NOW: no simulation from a formula (issue 11 item 2).
     """
     ss = load("sleepstudy")
     with pytest.raises((TypeError, ValueError), match="newparams"):
