@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -154,14 +155,24 @@ def test_large_profile_time_is_bounded(growth_large: lf.LmerResult) -> None:
     assert time.process_time() - start < 6.0
 
 
-def test_fast_and_blocked_profiles_agree(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The per-pattern route gives the profile of the blocked factor (the route without a fast objective)."""
+def _crossed_data() -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    u, i, x = rng.integers(0, 300, 6000), rng.integers(0, 20, 6000), rng.normal(size=6000)
+    y = 1 + 0.3 * x + rng.normal(0, 0.7, 300)[u] + rng.normal(0, 0.5, 20)[i] + rng.normal(size=6000)
+    return pd.DataFrame({"y": y, "x": x, "u": u.astype(str), "i": i.astype(str)})
+
+
+@pytest.mark.parametrize(("formula", "make", "route"), [
+    ("y ~ time + (1 + time | id)", lambda: lf.simulate_growth(n_units=300, seed=5, missing=0.2), "PatternObjective"),
+    ("y ~ x + (1 | u) + (1 | i)", _crossed_data, "SchurObjective"),
+])
+def test_fast_and_blocked_profiles_agree(formula: str, make: Any, route: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast objective's route gives the profile of the blocked factor (the route without a fast objective)."""
     from lmmflow.inference import profile as profile_module
 
-    df = lf.simulate_growth(n_units=300, seed=5, missing=0.2)
-    m = lf.lmer("y ~ time + (1 + time | id)", df, reml=False)
+    m = lf.lmer(formula, make(), reml=False)
+    assert type(profile_module._Objective(m).f.small).__name__ == route
     fast = lf.profile(m, progress=False)
-    assert isinstance(profile_module._Objective(m).f.small, profile_module.PatternObjective)
     init = profile_module._Objective.__init__
 
     def blocked_only(self: profile_module._Objective, mml: lf.LmerResult) -> None:
