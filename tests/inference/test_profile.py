@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -120,3 +121,64 @@ def test_profile_in_processes_equals_serial(sleepstudy: pd.DataFrame) -> None:
     two = lf.profile(m, progress=False, n_jobs=2)
     pd.testing.assert_frame_equal(serial.frame, two.frame)
     pd.testing.assert_frame_equal(serial.confint(), two.confint())
+
+
+# ---- cost on large models: no per-level work per profile evaluation ------------------------------------------
+@pytest.fixture(scope="module")
+def growth_large() -> lf.LmerResult:
+    df = lf.simulate_growth(n_units=50_000, seed=3, missing=0.2)  # 200k rows, 50k levels, 2 x 2 blocks
+    return lf.lmer("y ~ time + (1 + time | id)", df, reml=False)
+
+
+def test_large_profile_touches_no_per_level_factor(growth_large: lf.LmerResult,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every profile evaluation (variance parameters and fixed effects alike) reads the per-pattern sums: the
+    blocked factor, whose update costs time in proportion to the number of levels, is never updated."""
+    from lmmflow.core.blocked import BlockedCholesky
+
+    updates = []
+    original = BlockedCholesky.update
+    monkeypatch.setattr(BlockedCholesky, "update", lambda self, *a, **k: updates.append(1) or original(self, *a, **k))
+    pr = lf.profile(growth_large, progress=False)
+    assert updates == []
+    assert pr.parameters[-2:] == ["(Intercept)", "time"]
+    assert np.isfinite(pr.confint().to_numpy()).all()
+
+
+def test_large_profile_time_is_bounded(growth_large: lf.LmerResult) -> None:
+    """Profile intervals of a 50k-level model: about 1 s of CPU time (9 s when each fixed-effect evaluation
+    updated the blocked factor, and growing with the number of levels; docs/benchmarks_inference.md)."""
+    import time
+
+    start = time.process_time()
+    growth_large.confint(method="profile")
+    assert time.process_time() - start < 6.0
+
+
+def _crossed_data() -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    u, i, x = rng.integers(0, 300, 6000), rng.integers(0, 20, 6000), rng.normal(size=6000)
+    y = 1 + 0.3 * x + rng.normal(0, 0.7, 300)[u] + rng.normal(0, 0.5, 20)[i] + rng.normal(size=6000)
+    return pd.DataFrame({"y": y, "x": x, "u": u.astype(str), "i": i.astype(str)})
+
+
+@pytest.mark.parametrize(("formula", "make", "route"), [
+    ("y ~ time + (1 + time | id)", lambda: lf.simulate_growth(n_units=300, seed=5, missing=0.2), "PatternObjective"),
+    ("y ~ x + (1 | u) + (1 | i)", _crossed_data, "SchurObjective"),
+])
+def test_fast_and_blocked_profiles_agree(formula: str, make: Any, route: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast objective's route gives the profile of the blocked factor (the route without a fast objective)."""
+    from lmmflow.inference import profile as profile_module
+
+    m = lf.lmer(formula, make(), reml=False)
+    assert type(profile_module._Objective(m).f.small).__name__ == route
+    fast = lf.profile(m, progress=False)
+    init = profile_module._Objective.__init__
+
+    def blocked_only(self: profile_module._Objective, mml: lf.LmerResult) -> None:
+        init(self, mml)
+        self.f.small = None
+
+    monkeypatch.setattr(profile_module._Objective, "__init__", blocked_only)
+    slow = lf.profile(m, progress=False)
+    pd.testing.assert_frame_equal(fast.confint(), slow.confint(), rtol=1e-6)

@@ -149,15 +149,28 @@ class PatternObjective:
         G = W.transpose(0, 2, 1) @ W
         return logdet, np.stack([G[:, a, e] for a, e in self.pairs], axis=1)
 
-    def __call__(self, theta: np.ndarray) -> tuple[float, float, float]:
-        """(log det of the random-effects block, log det R_X R_X', penalized RSS) at ``theta``."""
+    def _trailing(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """log det of the random-effects block and the lower Cholesky factor of the [X y] Schur complement."""
         p, px = self.p, self.px
         lam = np.zeros((p, p))
         lam[self.rows, self.cols] = theta
         logdet, g = self._weights(lam)
-        g = g.ravel()
         c = px + 1
-        S = self.xx - (g @ self.Q).reshape(c, c)
-        R = np.linalg.cholesky(S)
+        S = self.xx - (g.ravel() @ self.Q).reshape(c, c)
+        return logdet, np.linalg.cholesky(S)
+
+    def __call__(self, theta: np.ndarray) -> tuple[float, float, float]:
+        """(log det of the random-effects block, log det R_X R_X', penalized RSS) at ``theta``."""
+        logdet, R = self._trailing(theta)
         d = np.diagonal(R)
-        return logdet, 2.0 * float(np.log(d[:px]).sum()), float(d[px] ** 2)
+        return logdet, 2.0 * float(np.log(d[:self.px]).sum()), float(d[self.px] ** 2)
+
+    def fixed_solution(self, theta: np.ndarray) -> tuple[tuple[float, float, float], np.ndarray, np.ndarray]:
+        """The three parts of :meth:`__call__`, the fixed effects and R_X (p x p, lower) at ``theta``, from
+        the same per-pattern sums (no per-level work): beta solves R_X' beta = the y row of the factor."""
+        px = self.px
+        logdet, R = self._trailing(theta)
+        d = np.diagonal(R)
+        rx = R[:px, :px].copy()
+        beta = np.linalg.solve(rx.T, R[px, :px]) if px else np.zeros(0)
+        return (logdet, 2.0 * float(np.log(d[:px]).sum()), float(d[px] ** 2)), beta, rx

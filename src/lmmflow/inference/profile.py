@@ -47,6 +47,7 @@ import pandas as pd
 from scipy import interpolate, stats
 
 from ..core import DevianceFunction
+from ..core.patterns import PatternObjective
 from ..optim.threads import blas_threads
 from .intervals import (
     all_parameter_names,
@@ -87,22 +88,40 @@ class _Objective:
         shift = mml.devfun.cp.beta_offset  # the engine works on y centred at an OLS fit
         self.beta_shift = np.zeros(self.p) if shift is None else np.asarray(shift, dtype=float)
 
-    def beta(self) -> np.ndarray:
-        """Fixed effects at the factor's current theta."""
-        return self.f.factor.solve_fixef() + self.beta_shift
+    def solution(self, theta: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
+        """(log det of the random-effects block, penalized RSS, beta, R_X) at theta, by the cheapest route.
 
-    def _update(self, theta: np.ndarray) -> bool:
+        A one-term model with few patterns of observations reads them from its per-pattern sums, a model with
+        a dense or Schur objective from that objective's factor; only the others update the blocked factor
+        (whose cost grows with the number of levels).  Raises ``LinAlgError`` / ``ValueError`` where theta
+        gives no factor.
+        """
+        small, p = self.f.small, self.p
+        if isinstance(small, PatternObjective):
+            parts, beta_c, rx = small.fixed_solution(theta)
+        elif small is not None and hasattr(small, "solution"):
+            parts, beta_c, _, rx = small.solution(theta)
+        else:
+            fac = self.f.factor
+            fac.update(theta, objective_only="vector")  # one term: only the [X y] block is formed
+            parts, beta_c, rx = (fac.logdet_re(), 0.0, fac.pwrss()), fac.solve_fixef(), fac.LXX[:p, :p]
+        return float(parts[0]), float(parts[2]), np.asarray(beta_c, dtype=float) + self.beta_shift, rx
+
+    def beta_at(self, v: np.ndarray) -> np.ndarray:
+        """Fixed effects at v = (sd/cor in theta order, sigma)."""
+        theta = theta_from_sdcor(self.layout, v[:-1], float(v[-1]))
+        if theta is None:
+            return np.full(self.p, np.nan)
         try:
-            self.f.factor.update(theta)
+            return self.solution(theta)[2]
         except (np.linalg.LinAlgError, ValueError, FloatingPointError):
-            return False
-        return True
+            return np.full(self.p, np.nan)
 
-    def variance(self, v: np.ndarray, keep_factor: bool = False) -> float:
+    def variance(self, v: np.ndarray) -> float:
         """ML deviance at v = (sd/cor in theta order, sigma), fixed effects profiled out.
 
         The deviance function's fast objective (small dense or per-pattern, if the model has one) gives
-        the value; with ``keep_factor`` the blocked factor is left at v's theta (to read beta from it).
+        the value, else the blocked factor.
         """
         sigma = float(v[-1])
         if not sigma > 0:
@@ -110,30 +129,31 @@ class _Objective:
         theta = theta_from_sdcor(self.layout, v[:-1], sigma)
         if theta is None:
             return math.inf
-        if self.f.small is not None and not keep_factor:
-            try:
+        try:
+            if self.f.small is not None:
                 logdet_re, _, pwrss = self.f.small(theta)
-            except (np.linalg.LinAlgError, ValueError, FloatingPointError):
-                return math.inf
-        else:
-            if not self._update(theta):
-                return math.inf
-            logdet_re, pwrss = self.f.factor.logdet_re(), self.f.factor.pwrss()
+            else:
+                self.f.factor.update(theta, objective_only="vector")
+                logdet_re, pwrss = self.f.factor.logdet_re(), self.f.factor.pwrss()
+        except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+            return math.inf
         val = logdet_re + pwrss / sigma ** 2 + self.n * math.log(2 * math.pi * sigma ** 2) - self.log_w
         return val if math.isfinite(val) else math.inf
 
     def fixed(self, theta: np.ndarray, j: int, b: float) -> tuple[float, float, np.ndarray]:
-        """ML deviance with beta_j = b, profiled over the other fixed effects and sigma; also sigma and beta."""
-        if not self._update(theta):
+        """ML deviance with beta_j = b, profiled over the other fixed effects and sigma; also sigma and beta.
+
+        Needs only the log-determinant, the penalized RSS, beta and R_X at theta (see :meth:`solution`).
+        """
+        try:
+            logdet_re, pwrss0, beta, rx = self.solution(theta)
+            rx_inv = np.linalg.inv(rx)
+        except (np.linalg.LinAlgError, ValueError, FloatingPointError):
             return math.inf, math.nan, np.full(self.p, np.nan)
-        fac = self.f.factor
-        p = self.p
-        beta = self.beta()
-        rx_inv = np.linalg.inv(fac.LXX[:p, :p])
         V = rx_inv.T @ rx_inv
         shift = (b - beta[j]) / V[j, j]
-        pwrss = fac.pwrss() + (b - beta[j]) * shift
-        val = fac.logdet_re() + self.n * (1.0 + math.log(2 * math.pi * pwrss / self.n)) - self.log_w
+        pwrss = pwrss0 + (b - beta[j]) * shift
+        val = logdet_re + self.n * (1.0 + math.log(2 * math.pi * pwrss / self.n)) - self.log_w
         beta_j = beta + V[:, j] * shift
         beta_j[j] = b
         return (val if math.isfinite(val) else math.inf), math.sqrt(pwrss / self.n), beta_j
@@ -524,8 +544,7 @@ def _profile_variance(obj: _Objective, w: int, est: np.ndarray, lower: np.ndarra
         v = np.empty(nvp)
         v[w] = x
         v[others] = y
-        obj.variance(v, keep_factor=True)  # leave the factor at the optimum to read beta
-        beta = obj.beta()
+        beta = obj.beta_at(v)
         z = math.copysign(math.sqrt(record(dev)), x - pw) if math.isfinite(dev) else math.nan
         return z, np.concatenate([v, beta]), y
 
@@ -590,9 +609,8 @@ def _profile_covariance(obj: _Objective, w: int, r: int, c: int, est: np.ndarray
         v = assemble(x, y)
         if v is None or not math.isfinite(dev):
             return math.nan, np.full(nvp + obj.p, np.nan), start
-        obj.variance(v, keep_factor=True)  # leave the factor at the optimum to read beta
         z = math.copysign(math.sqrt(record(dev)), x - cov_hat)
-        return z, np.concatenate([v, obj.beta()]), v
+        return z, np.concatenate([v, obj.beta_at(v)]), v
 
     centre = (cov_hat, 0.0, est.copy(), est[:nvp].copy())
     step = 0.01 * abs(cov_hat) if cov_hat != 0 else 1e-3 * max(float(est[r] * est[c]), floor * floor)
