@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .design.frame import DataError, as_pandas
+from .exceptions import DroppedRowsWarning
 
 __all__ = ["DataError", "as_pandas", "read_data", "simulate_growth", "wide_to_long"]
 
@@ -414,7 +415,7 @@ def wide_to_long(df: Any, id_col: Hashable, wave_cols: Mapping[Hashable, float] 
         warnings.warn(
             f"wide_to_long dropped {n_drop} of {n * k} cells with a missing {value_name!r} (missed waves); "
             f"{len(out)} observations remain. The count is in result.attrs['{DROPPED_KEY}']",
-            UserWarning, stacklevel=2,
+            DroppedRowsWarning, stacklevel=2,
         )
     out.attrs[DROPPED_KEY] = n_drop
     return out

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import stats
 
+from ..exceptions import ConvergenceWarning
 from .derivatives import TooLargeForExact, fd_varpar_derivatives, variance_derivatives, varpar_names
 
 if TYPE_CHECKING:
@@ -106,10 +107,10 @@ def satterthwaite_info(m: LmerResult) -> SatterthwaiteInfo:
     zero = np.abs(evals) <= EIGEN_TOL
     if neg.any():
         warnings.warn(f"Model failed to converge with {int(neg.sum())} negative eigenvalue(s) of the Hessian: "
-                      + " ".join(f"{v:.1e}" for v in evals[neg]), RuntimeWarning, stacklevel=2)
+                      + " ".join(f"{v:.1e}" for v in evals[neg]), ConvergenceWarning, stacklevel=2)
     if zero.any():
         warnings.warn(f"Model may not have converged with {int(zero.sum())} eigenvalue(s) of the Hessian close "
-                      "to zero: " + " ".join(f"{v:.1e}" for v in evals[zero]), RuntimeWarning, stacklevel=2)
+                      "to zero: " + " ".join(f"{v:.1e}" for v in evals[zero]), ConvergenceWarning, stacklevel=2)
     pos = evals > EIGEN_TOL
     A = 2.0 * (evecs[:, pos] / evals[pos]) @ evecs[:, pos].T
     info = SatterthwaiteInfo(vcov_beta=m.vcov.to_numpy(), vcov_varpar=A, jacobian=J, hessian=H,

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..exceptions import LmmflowWarning
+
 if TYPE_CHECKING:
     from ..results import LmerResult
 
@@ -34,7 +36,8 @@ def fixed_effects_table(m: LmerResult, ddf: str = "satterthwaite", level: float 
     except Exception as exc:  # noqa: BLE001 - a report falls back to normal p-values rather than stopping
         if ddf == "none":
             raise
-        warnings.warn(f"{ddf} df not available ({type(exc).__name__}: {exc}); using normal p-values", stacklevel=2)
+        warnings.warn(f"{ddf} df not available ({type(exc).__name__}: {exc}); using normal p-values", LmmflowWarning,
+                      stacklevel=2)
         ddf = "none"
         tab = m.coef_table(ddf="none").copy()
     from scipy import stats
