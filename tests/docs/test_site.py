@@ -19,3 +19,19 @@ def test_docs_site_builds_strict(tmp_path: Path) -> None:
     api = (tmp_path / "site" / "api" / "fitting" / "index.html").read_text()
     assert "lmer" in api and "Examples" in api  # the reference is rendered from the docstrings
     assert (tmp_path / "site" / "lme4_users" / "index.html").exists()
+
+
+def test_every_public_name_is_in_the_api_reference() -> None:
+    """Each name of ``lf.__all__`` (and every plot function, through ``lmmflow.plots``) has a ``:::`` entry."""
+    import re
+
+    import lmmflow as lf
+
+    text = " ".join(p.read_text() for p in (REPO / "docs" / "api").glob("*.md"))
+    targets = set(re.findall(r"::: ([\w.]+)", text))
+    def documented(name: str) -> bool:  # by its own entry, or by its whole module's (lmmflow.exceptions)
+        module = getattr(getattr(lf, name), "__module__", None)
+        return any(t == f"lmmflow.{name}" or t.endswith(f".{name}") or t == module for t in targets)
+
+    missing = [name for name in lf.__all__ if not documented(name)]
+    assert not missing, f"add to docs/api/*.md: {missing}"
