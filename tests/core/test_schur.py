@@ -54,6 +54,20 @@ def _thetas(fn: lf.DevianceFunction) -> list[np.ndarray]:
     return [fn.theta0, inner, boundary]
 
 
+def _fd_log_dets(so: SchurObjective, theta: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    """Central differences of the log-determinants of Omega's three leading blocks (q, q + p, all) from the parts
+    (log|M|, log|R_X|^2 = D2 - D1, pwrss = exp(D3 - D2)): 3 x n_theta."""
+    fd = np.zeros((3, len(theta)))
+    for j in range(len(theta)):
+        e = np.zeros(len(theta))
+        e[j] = h
+        hi, lo = so(theta + e), so(theta - e)
+        for k, (a, b) in enumerate([(hi[0], lo[0]), (hi[0] + hi[1], lo[0] + lo[1]),
+                                    (hi[0] + hi[1] + np.log(hi[2]), lo[0] + lo[1] + np.log(lo[2]))]):
+            fd[k, j] = (a - b) / (2 * h)
+    return fd
+
+
 @pytest.mark.parametrize("reml", [False, True])
 @pytest.mark.parametrize(("formula", "kwargs"), MODELS)
 def test_objective_equals_blocked_factor(formula: str, kwargs: dict, reml: bool) -> None:
@@ -70,17 +84,7 @@ def test_gradient_of_log_determinants_matches_central_differences(formula: str, 
     fn, so = _schur(formula, kwargs, reml)
     for theta in _thetas(fn):
         _, grads = so.with_gradients(theta)
-        h = 1e-6
-        fd = np.zeros_like(grads)
-        for j in range(fn.n_theta):
-            e = np.zeros(fn.n_theta)
-            e[j] = h
-            hi, lo = so(theta + e), so(theta - e)
-            # parts: log|M|, log|R_X|^2 = D2 - D1, pwrss = exp(D3 - D2)
-            for k, (a, b) in enumerate([(hi[0], lo[0]), (hi[0] + hi[1], lo[0] + lo[1]),
-                                        (hi[0] + hi[1] + np.log(hi[2]), lo[0] + lo[1] + np.log(lo[2]))]):
-                fd[k, j] = (a - b) / (2 * h)
-        np.testing.assert_allclose(grads, fd, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(grads, _fd_log_dets(so, theta), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize(("formula", "kwargs"), MODELS[:2])
@@ -159,16 +163,7 @@ def test_nested_objective_and_gradient(formula: str, cls: type, reml: bool) -> N
     for theta in _thetas(fn):
         assert fn._criterion(so(theta)) == pytest.approx(fn.blocked(theta), rel=1e-11, abs=1e-9)
         _, grads = so.with_gradients(theta)
-        h = 1e-6
-        fd = np.zeros_like(grads)
-        for j in range(fn.n_theta):
-            e = np.zeros(fn.n_theta)
-            e[j] = h
-            hi, lo = so(theta + e), so(theta - e)
-            for k, (a, b) in enumerate([(hi[0], lo[0]), (hi[0] + hi[1], lo[0] + lo[1]),
-                                        (hi[0] + hi[1] + np.log(hi[2]), lo[0] + lo[1] + np.log(lo[2]))]):
-                fd[k, j] = (a - b) / (2 * h)
-        np.testing.assert_allclose(grads, fd, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(grads, _fd_log_dets(so, theta), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize(("formula", "kind"), [(NESTED[0], "TwoLevelObjective"), (NESTED[1], "NestedSchurObjective")])
