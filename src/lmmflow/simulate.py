@@ -213,20 +213,26 @@ def _row_values(value: Any, data: pd.DataFrame, name: str) -> np.ndarray | None:
         raise DataError(f"{name} must be numeric") from exc
 
 
-def beta_vector(beta: Any, names: Sequence[str]) -> np.ndarray:
-    """Fixed effects as a vector in model-matrix order, from a mapping by name or a sequence."""
-    names = list(names)
-    if isinstance(beta, (Mapping, pd.Series)):
-        given = dict(beta.items())
+def _in_order(value: Any, names: list[str], what: str, noun: str) -> np.ndarray:
+    """``newparams[what]`` as floats in the order of ``names``: a mapping naming each exactly once, or a sequence
+    (taken as it is; its length is the caller's to check)."""
+    if isinstance(value, (Mapping, pd.Series)):
+        given = dict(value.items())
         missing = [nm for nm in names if nm not in given]
         extra = [str(k) for k in given if k not in names]
         if missing or extra:
-            raise ValueError(f"newparams['beta'] must name each fixed effect {names}; "
+            raise ValueError(f"newparams[{what!r}] must name each {noun} {names}; "
                              + (f"missing {missing}" if missing else "")
                              + ("; " if missing and extra else "") + (f"unknown {extra}" if extra else ""))
-        vals = [given[nm] for nm in names]
-    else:
-        vals = np.atleast_1d(np.asarray(beta, dtype=float)).ravel()
+        return np.asarray([given[nm] for nm in names], dtype=float)
+    return np.atleast_1d(np.asarray(value, dtype=float)).ravel()
+
+
+def beta_vector(beta: Any, names: Sequence[str]) -> np.ndarray:
+    """Fixed effects as a vector in model-matrix order, from a mapping by name or a sequence."""
+    names = list(names)
+    vals = _in_order(beta, names, "beta", "fixed effect")
+    if not isinstance(beta, (Mapping, pd.Series)):
         if len(vals) != len(names):
             raise ValueError(f"newparams['beta'] has {len(vals)} value(s) for {len(names)} fixed effect(s) {names}; "
                              "give one per column of the model matrix, or a dict by name")
@@ -239,16 +245,7 @@ def beta_vector(beta: Any, names: Sequence[str]) -> np.ndarray:
 def theta_vector(theta: Any, design: ModelDesign) -> np.ndarray:
     """Relative covariance parameters in lme4's order, checked for length and bounds."""
     names = theta_names(design)
-    if isinstance(theta, (Mapping, pd.Series)):
-        given = dict(theta.items())
-        missing = [nm for nm in names if nm not in given]
-        extra = [str(k) for k in given if k not in names]
-        if missing or extra:
-            raise ValueError(f"newparams['theta'] must name each parameter {names}; missing {missing}, "
-                             f"unknown {extra}")
-        vals = np.asarray([given[nm] for nm in names], dtype=float)
-    else:
-        vals = np.atleast_1d(np.asarray(theta, dtype=float)).ravel()
+    vals = _in_order(theta, names, "theta", "parameter")
     if len(vals) != len(names):
         raise ValueError(f"newparams['theta'] has {len(vals)} value(s); the random effects need {len(names)} "
                          f"in lme4's order: {names}")

@@ -60,15 +60,18 @@ class NestedSchurObjective(SchurObjective):
     >>> import numpy as np, pandas as pd
     >>> from lmmflow.api import make_deviance
     >>> rng = np.random.default_rng(0)
-    >>> school, student = np.repeat(np.arange(8), 24), np.repeat(np.arange(48), 4)
-    >>> t = np.tile(np.arange(4.0), 48)
-    >>> df = pd.DataFrame({"y": rng.normal(size=192) + t, "t": t, "school": school, "student": student})
-    >>> f = make_deviance("y ~ t + (1 + t | school) + (1 + t | student)", df)
+    >>> school, klass = np.repeat(np.arange(6), 32), np.repeat(np.arange(12), 16)   # classes in schools
+    >>> student, t = np.repeat(np.arange(48), 4), np.tile(np.arange(4.0), 48)       # students in classes
+    >>> df = pd.DataFrame({"y": rng.normal(size=192) + t, "t": t, "school": school, "klass": klass, "student": student})
+    >>> f = make_deviance("y ~ t + (1 | school) + (1 | klass) + (1 + t | student)", df)
     >>> ns = NestedSchurObjective(f.cp, f.factor.slices, f.factor.positions)
-    >>> theta = np.array([0.5, 0.1, 0.3, 0.9, -0.2, 0.4])
+    >>> theta = 0.8 * f.theta0
     >>> np.allclose(f._criterion(ns(theta)), f.blocked(theta))
     True
     """
+
+    dense_trailing = True
+    """The other terms' system is held dense (:class:`~lmmflow.core.twolevel.TwoLevelObjective` keeps it per level)."""
 
     def _coupling(self, cp: CrossProducts) -> np.ndarray:
         m1, p1, c = self.m1, self.p1, self.c
@@ -89,9 +92,10 @@ class NestedSchurObjective(SchurObjective):
         self.g0 = np.ascontiguousarray(np.concatenate(pieces, axis=1))  # (m1, R, p1)
         self.rows = np.ascontiguousarray(np.concatenate(rows, axis=1))  # (m1, R) row of each gathered row
         self.rt = sum(b.p for b in self.rest)  # the first rt gathered rows are the terms' rows
-        nr = self.nr
-        self.flat = (self.rows[:, :, None] * nr + self.rows[:, None, :]).ravel()
-        self.flat_rt = (self.rows[:, :, None] * self.qr + self.rows[:, None, :self.rt]).ravel()
+        if self.dense_trailing:  # where each level's products land in the dense trailing block
+            nr = self.nr
+            self.flat = (self.rows[:, :, None] * nr + self.rows[:, None, :]).ravel()
+            self.flat_rt = (self.rows[:, :, None] * self.qr + self.rows[:, None, :self.rt]).ravel()
         return np.zeros((0, 0))
 
     @staticmethod

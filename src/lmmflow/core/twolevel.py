@@ -53,6 +53,8 @@ class TwoLevelObjective(NestedSchurObjective):
     True
     """
 
+    dense_trailing = False
+
     def _trailing(self, cp: CrossProducts) -> np.ndarray:
         b2 = cp.blocks[1]
         self.m2, self.p2 = b2.nlevels, b2.p
@@ -64,7 +66,6 @@ class TwoLevelObjective(NestedSchurObjective):
     def _coupling(self, cp: CrossProducts) -> np.ndarray:
         out = super()._coupling(cp)
         self.par = self.parents[0]
-        del self.flat, self.flat_rt  # dense trailing indices: not used here
         return out
 
     @staticmethod

@@ -417,10 +417,6 @@ def _row(value: Any, out: dict[str, Any], alpha: float, level: float, nobs: int,
 
 
 def _bar(total: int, show: bool) -> Any:
-    if not show:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - tqdm is a dependency
-        return None
-    return tqdm(total=total, desc="power", unit="sim")
+    from ..scale.many import _progress
+
+    return _progress(total, show, desc="power", unit="sim")

@@ -470,12 +470,13 @@ def fit_many(formula: str, data: Any, responses: Any, reml: bool = True, n_jobs:
     return ManyFits(ordered, groups, fixef_names or [], table, reml, control, formula)
 
 
-def _progress(total: int, show: bool) -> Any:
+def _progress(total: int, show: bool, desc: str = "fit_many", unit: str = "response") -> Any:
+    """A tqdm bar over ``total`` items, or None when not shown (also used by :func:`lmmflow.power`)."""
     if not show:
         return None
     try:
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover - tqdm is a dependency
         return None
-    return tqdm(total=total, desc="fit_many", unit="response")
+    return tqdm(total=total, desc=desc, unit=unit)
 
