@@ -6,7 +6,8 @@ n observations and p fixed effects (Bates et al. 2015, eqs. 34 and 41):
     ML:    -2 log L  = log|L_Z|^2 + n (1 + log(2 pi r^2 / n))
     REML:  -2 log L_R = log|L_Z|^2 + log|R_X|^2 + (n - p) (1 + log(2 pi r^2 / (n - p)))
 
-minus the sum of log prior weights when there are weights.  This module imports only numpy and scipy.
+minus the sum of log prior weights when there are weights (the formula is :mod:`lmmflow.core.criterion`'s,
+shared by every objective).  This module imports only numpy and scipy.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .blocked import BlockedCholesky
+from .criterion import criterion_dof, criterion_gradient, gaussian_criterion
 from .crossprod import CrossProducts, ReBlock
 from .dense import SmallDenseObjective
 from .gradient import profiled_gradient
@@ -130,14 +132,9 @@ class DevianceFunction:
         return self.factor.n_theta
 
     def _criterion(self, parts: tuple[float, float, float] | None = None) -> float:
-        f, n, p = self.factor, self.cp.n, self.cp.p
+        f = self.factor
         logdet_re, logdet_rx, pwrss = parts if parts is not None else (f.logdet_re(), f.logdet_rx(), f.pwrss())
-        if self.reml:
-            nmp = n - p
-            val = logdet_re + logdet_rx + nmp * (1.0 + math.log(2.0 * math.pi * pwrss / nmp))
-        else:
-            val = logdet_re + n * (1.0 + math.log(2.0 * math.pi * pwrss / n))
-        return val - self.cp.log_weights
+        return gaussian_criterion(logdet_re, logdet_rx, pwrss, self.cp.n, self.cp.p, self.reml, self.cp.log_weights)
 
     def __call__(self, theta: np.ndarray) -> float:
         """The REML criterion or deviance at ``theta``; +inf where the factor cannot be formed.
@@ -194,8 +191,7 @@ class DevianceFunction:
         val = self._criterion(parts)
         if not math.isfinite(val):
             return math.inf, np.full(len(theta), np.nan)
-        scale = self.cp.n - self.cp.p if self.reml else self.cp.n
-        grad = (d2 if self.reml else d1) + scale * (d3 - d2)
+        grad = criterion_gradient(d2 if self.reml else d1, d3 - d2, criterion_dof(self.cp.n, self.cp.p, self.reml))
         # a diagonal entry of lambda at zero whose column is zero too enters only through its square: the
         # analytic derivative is exactly 0 there, a stationary point a gradient method would not leave; a
         # one-sided difference into the interior gives the slope that tells whether to (as the blocked
@@ -221,7 +217,7 @@ class DevianceFunction:
         """The :class:`Solution` from the factor's quantities (``parts``: log-determinants and pwrss)."""
         beta = beta_c if self.cp.beta_offset is None else beta_c + self.cp.beta_offset
         pwrss = parts[2]
-        dof = self.cp.n - self.cp.p if self.reml else self.cp.n
+        dof = criterion_dof(self.cp.n, self.cp.p, self.reml)
         rx_inv = np.linalg.inv(rx) if self.cp.p else np.zeros((0, 0))
         return Solution(theta=np.array(theta, dtype=float), objective=obj, beta=beta, b=b, u=u,
                         sigma=math.sqrt(pwrss / dof), pwrss=pwrss, logdet_re=parts[0], logdet_rx=parts[1],

@@ -24,6 +24,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+from .criterion import criterion_dof
 from .stacked import const_left, stack_inner, stack_matmul
 
 if TYPE_CHECKING:
@@ -165,6 +166,7 @@ def profiled_gradient(devfun: DevianceFunction, theta: np.ndarray, updated: bool
     zzb = _zz_times(cp, [bk.reshape(-1, 1) for bk in b])
     zr = [cp.xz[k][p] - cp.xz[k][:p].T @ beta - zzb[k][:, 0] for k in range(K)]
     reml = devfun.reml
+    dof = criterion_dof(n, p, reml)
     if reml and p:
         # G = M^-1 Lambda'Z'X, F = Z'X - Z'Z Lambda G
         rhs = []
@@ -194,12 +196,9 @@ def profiled_gradient(devfun: DevianceFunction, theta: np.ndarray, updated: bool
             t_rx = -2.0 * stack_inner(Fk, GC)
         for idx, (r, c) in enumerate(zip(rows, cols)):
             g = t_logdet[c, r]
-            if reml:
-                g += (n - p) * t_pwrss[r, c] / pwrss
-                if p:
-                    g += t_rx[r, c]
-            else:
-                g += n * t_pwrss[r, c] / pwrss
+            g += dof * t_pwrss[r, c] / pwrss
+            if reml and p:
+                g += t_rx[r, c]
             grad[sl.start + idx] = g
     return grad
 

@@ -28,7 +28,6 @@ index (one pass over the data per model).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..core.criterion import gaussian_criterion
 from .term_contrasts import (  # noqa: F401 - the hypothesis matrices, also importable from here
     _factor_lists,
     _fixed_terms,
@@ -466,9 +466,8 @@ def _lm_loglik(m: LmerResult, reml: bool) -> float:
     n, p = X.shape
     Qm, R = np.linalg.qr(X)
     res = y - Qm @ (Qm.T @ y)
-    N = n - p if reml else n
-    val = 0.5 * ((float(np.sum(np.log(w[w > 0]))) if w is not None else 0.0)
-                 - N * (math.log(2 * math.pi) + 1.0 - math.log(N) + math.log(float(res @ res))))
+    log_w = float(np.sum(np.log(w[w > 0]))) if w is not None else 0.0
+    val = -0.5 * gaussian_criterion(0.0, 0.0, float(res @ res), n, p, reml, log_w)  # (R_X's part below)
     if reml:
         val -= float(np.sum(np.log(np.abs(np.diag(R)))))
     return val
@@ -483,8 +482,7 @@ def _lm_loglik_cross(m: LmerResult, reml: bool) -> float:
     R = np.linalg.cholesky(xx[:p, :p])
     r = np.linalg.solve(R, xx[:p, p])
     rss = float(xx[p, p] - r @ r)
-    N = n - p if reml else n
-    val = 0.5 * (cp.log_weights - N * (math.log(2 * math.pi) + 1.0 - math.log(N) + math.log(rss)))
+    val = -0.5 * gaussian_criterion(0.0, 0.0, rss, n, p, reml, cp.log_weights)  # (R_X's part below)
     if reml:
         val -= float(np.sum(np.log(np.abs(np.diag(R)))))
     return val

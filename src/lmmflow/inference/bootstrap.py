@@ -33,6 +33,7 @@ import pandas as pd
 from scipy import stats
 
 from ..core import CrossProducts, DevianceFunction
+from ..core.criterion import criterion_dof, gaussian_criterion
 from ..optim import OptSummary, optimize_theta
 from ..optim.batched import batched_cholesky, batched_newton
 from ..optim.threads import blas_threads
@@ -230,14 +231,10 @@ class _SingleTermBatch:
         return logdet, batched_cholesky(S)
 
     def _criterion(self, logdet: np.ndarray, LXX: np.ndarray) -> np.ndarray:
-        px, n = self.px, self.n
+        px = self.px
         pwrss = LXX[:, px, px] ** 2
-        if self.reml:
-            ldx = 2.0 * np.sum(np.log(np.diagonal(LXX, axis1=1, axis2=2)[:, :px]), axis=1)
-            val = logdet + ldx + (n - px) * (1.0 + np.log(2.0 * math.pi * pwrss / (n - px)))
-        else:
-            val = logdet + n * (1.0 + np.log(2.0 * math.pi * pwrss / n))
-        val = val - self.log_w
+        ldx = 2.0 * np.sum(np.log(np.diagonal(LXX, axis1=1, axis2=2)[:, :px]), axis=1) if self.reml else 0.0
+        val = gaussian_criterion(logdet, ldx, pwrss, self.n, px, self.reml, self.log_w)
         return np.where(np.isfinite(val), val, np.inf)
 
     def objective(self, theta: np.ndarray, rep: np.ndarray) -> np.ndarray:
@@ -258,7 +255,7 @@ class _SingleTermBatch:
         px = self.px
         R = LXX[:, :px, :px]
         beta = solve(R.transpose(0, 2, 1), LXX[:, px, :px][:, :, None])[:, :, 0] if px else np.zeros((len(theta), 0))
-        dof = self.n - px if self.reml else self.n
+        dof = criterion_dof(self.n, px, self.reml)
         sigma = np.abs(LXX[:, px, px]) / math.sqrt(dof)
         return obj, beta, sigma
 

@@ -33,7 +33,6 @@ Richardson extrapolation as numDeriv), which are also the fall-back for large cr
 
 from __future__ import annotations
 
-import math
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +40,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.linalg as sla
+
+from ..core.criterion import gaussian_criterion_at_sigma
 
 if TYPE_CHECKING:
     from ..results.model import LmerResult
@@ -151,11 +152,8 @@ def deviance_varpar(m: LmerResult, varpar: Any) -> float:
     try:
         f = _factor_at(m, theta)
         cp = m.devfun.cp
-        nprime = cp.n - cp.p if m.reml else cp.n
-        val = f.logdet_re() + nprime * math.log(2.0 * math.pi * sigma ** 2) + f.pwrss() / sigma ** 2
-        if m.reml:
-            val += f.logdet_rx()
-        return float(val - cp.log_weights)
+        return float(gaussian_criterion_at_sigma(f.logdet_re(), f.logdet_rx() if m.reml else 0.0, f.pwrss(), sigma,
+                                                 cp.n, cp.p, m.reml, cp.log_weights))
     finally:
         _restore(m)
 

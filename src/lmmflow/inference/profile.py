@@ -47,6 +47,7 @@ import pandas as pd
 from scipy import interpolate, stats
 
 from ..core import DevianceFunction
+from ..core.criterion import gaussian_criterion, gaussian_criterion_at_sigma
 from ..core.patterns import PatternObjective
 from ..optim.threads import blas_threads
 from .intervals import (
@@ -137,7 +138,7 @@ class _Objective:
                 logdet_re, pwrss = self.f.factor.logdet_re(), self.f.factor.pwrss()
         except (np.linalg.LinAlgError, ValueError, FloatingPointError):
             return math.inf
-        val = logdet_re + pwrss / sigma ** 2 + self.n * math.log(2 * math.pi * sigma ** 2) - self.log_w
+        val = gaussian_criterion_at_sigma(logdet_re, 0.0, pwrss, sigma, self.n, self.p, False, self.log_w)
         return val if math.isfinite(val) else math.inf
 
     def fixed(self, theta: np.ndarray, j: int, b: float) -> tuple[float, float, np.ndarray]:
@@ -153,7 +154,7 @@ class _Objective:
         V = rx_inv.T @ rx_inv
         shift = (b - beta[j]) / V[j, j]
         pwrss = pwrss0 + (b - beta[j]) * shift
-        val = logdet_re + self.n * (1.0 + math.log(2 * math.pi * pwrss / self.n)) - self.log_w
+        val = gaussian_criterion(logdet_re, 0.0, pwrss, self.n, self.p, False, self.log_w)
         beta_j = beta + V[:, j] * shift
         beta_j[j] = b
         return (val if math.isfinite(val) else math.inf), math.sqrt(pwrss / self.n), beta_j

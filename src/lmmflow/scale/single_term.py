@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..core import CrossProducts
+from ..core.criterion import criterion_dof, gaussian_criterion
 
 __all__ = ["SingleTermProfile"]
 
@@ -220,13 +221,8 @@ class SingleTermProfile:
         with np.errstate(invalid="ignore", divide="ignore"):
             L = batched_cholesky(S)
             pwrss = L[:, px, px] ** 2
-            n = self.n
-            if self.reml:
-                ldx = 2.0 * np.sum(np.log(np.diagonal(L, axis1=1, axis2=2)[:, :px]), axis=1)
-                val = logdet + ldx + (n - px) * (1.0 + np.log(2.0 * math.pi * pwrss / (n - px)))
-            else:
-                val = logdet + n * (1.0 + np.log(2.0 * math.pi * pwrss / n))
-        val = val - self.log_w
+            ldx = 2.0 * np.sum(np.log(np.diagonal(L, axis1=1, axis2=2)[:, :px]), axis=1) if self.reml else 0.0
+            val = gaussian_criterion(logdet, ldx, pwrss, self.n, px, self.reml, self.log_w)
         return np.where(np.isfinite(val), val, np.inf)
 
     def objective(self, theta: np.ndarray, r: int = 0) -> float:
@@ -243,13 +239,8 @@ class SingleTermProfile:
         pwrss = syy - float(v @ v)
         if not pwrss > 0:
             return math.inf
-        n, px = self.n, self.px
-        if self.reml:
-            val = logdet + 2.0 * float(np.sum(np.log(np.diag(rx)))) + (n - px) * (
-                1.0 + math.log(2.0 * math.pi * pwrss / (n - px)))
-        else:
-            val = logdet + n * (1.0 + math.log(2.0 * math.pi * pwrss / n))
-        val -= self.log_w
+        ldx = 2.0 * float(np.sum(np.log(np.diag(rx)))) if self.reml else 0.0
+        val = gaussian_criterion(logdet, ldx, pwrss, self.n, self.px, self.reml, self.log_w)
         return val if math.isfinite(val) else math.inf
 
     def estimates(self, theta: np.ndarray, r: int = 0) -> dict[str, object]:
@@ -258,7 +249,7 @@ class SingleTermProfile:
         inv = np.linalg.inv(sxx) if self.px else np.zeros((0, 0))
         beta_c = inv @ sxy
         pwrss = syy - float(sxy @ beta_c)
-        dof = self.n - self.px if self.reml else self.n
+        dof = criterion_dof(self.n, self.px, self.reml)
         sigma = math.sqrt(pwrss / dof)
         return {"objective": self.objective(theta, r), "beta": beta_c + self.shift[:, r], "sigma": sigma,
                 "vcov": sigma ** 2 * inv}
