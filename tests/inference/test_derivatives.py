@@ -150,12 +150,40 @@ def test_finite_difference_fallback_agrees_with_analytic(reference: dict) -> Non
         assert np.max(np.abs(J - d.vcov_jacobian_varpar)) <= 1e-7 * np.max(np.abs(J))
 
 
-def test_factor_state_is_restored(reference: dict) -> None:
-    """Evaluating elsewhere leaves the model's factor at its estimates."""
-    m = _fit(reference, "sleepstudy_rs_reml")
+@pytest.mark.parametrize("name", ["sleepstudy_rs_reml", "penicillin_crossed"])
+def test_result_factor_is_never_moved(reference: dict, name: str) -> None:
+    """Evaluating elsewhere works on a factor of its own: the result's factor keeps its state."""
+    m = _fit(reference, name)
+    before = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in m.devfun.factor.__dict__.items()
+              if k in ("theta", "complete_theta", "_pending_theta")}
     dv.variance_derivatives(m, m.theta * 2, m.sigma)
     dv.deviance_varpar(m, np.r_[m.theta * 3, 1.0])
-    np.testing.assert_array_equal(m.devfun.factor.theta, m.theta)
+    dv.vcov_varpar(m, np.r_[m.theta * 1.5, 2.0])
+    dv.fd_varpar_derivatives(m, r=1)
+    after = {k: v for k, v in m.devfun.factor.__dict__.items() if k in before}
+    assert after.keys() == before.keys()
+    for k, v in before.items():
+        np.testing.assert_array_equal(after[k], v)
+
+
+def test_threads_computing_derivatives_on_one_result_agree(reference: dict) -> None:
+    """Two threads computing derivatives at different points of the same result get the serial answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    m = _fit(reference, "sleepstudy_rs_reml")
+    points = [(m.theta * s, m.sigma * s) for s in (0.5, 0.8, 1.25, 2.0)] * 3
+
+    def work(pt: tuple[np.ndarray, float]) -> tuple[np.ndarray, np.ndarray, float]:
+        d = dv.variance_derivatives(m, pt[0], pt[1])
+        return d.hessian_varpar, d.vcov_jacobian_varpar, dv.deviance_varpar(m, np.r_[pt[0], pt[1]])
+
+    serial = [work(pt) for pt in points]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        threaded = list(pool.map(work, points))
+    for (h1, j1, d1), (h2, j2, d2) in zip(serial, threaded):
+        np.testing.assert_array_equal(h1, h2)
+        np.testing.assert_array_equal(j1, j2)
+        assert d1 == d2
 
 
 def test_dense_limit_raises(reference: dict, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -231,6 +231,31 @@ class BlockedCholesky:
                 self.pairs = {(k, j): PairProduct(cp.off[(k, 0)], cp.off[(j, 0)], lower=k == j, groups=groups)
                               for k, j in todo}
 
+    _LAYOUT = ("cp", "slices", "positions", "lower", "scalar", "dense_hook", "_xz0_soa", "_diag_index", "pairs")
+
+    def fresh(self) -> BlockedCholesky:
+        """A factor of the same model with its own state: the layout (cross-products, theta positions, the
+        fill's product layout) is shared, read-only; the factor, its work buffers and theta are its own.
+
+        What a consumer that evaluates at another theta uses, so the factor it was made from (a result's)
+        is never moved, not even for a moment (two threads may each work on their own).
+
+        Examples
+        --------
+        >>> import lmmflow as lf
+        >>> f = lf.make_deviance("Reaction ~ Days + (Days | Subject)", lf.load_dataset("sleepstudy")).factor
+        >>> f.update(f.theta0())
+        >>> g = f.fresh()
+        >>> g.update(2 * f.theta0())
+        >>> bool(f.logdet_re() < g.logdet_re()), f.theta.tolist()
+        (True, [1.0, 0.0, 1.0])
+        """
+        new = object.__new__(type(self))
+        new.__dict__.update({k: self.__dict__[k] for k in self._LAYOUT})
+        new._buffers = {}
+        new._logdet0 = None
+        return new
+
     def _a0_soa(self, start: int, stop: int) -> np.ndarray:
         """The first term's diagonal blocks of levels start:stop, level-minor (p, p, m) and contiguous, so
         every operation on them is a contiguous vector operation (a copy of that chunk only)."""

@@ -83,13 +83,10 @@ def hatvalues(m: LmerResult, chunk_rows: int | None = None) -> pd.Series:
     """
     from ..optim.threads import blas_threads
 
-    f = m.devfun.factor
     with blas_threads(m.control.blas_threads):  # as the fit: the dense factor and products use the cores
-        f.update(m.solution.theta)
-        try:
-            h = _hat_diagonal(f, m.design.fixed.matrix, chunk_rows)
-        finally:
-            f.release()
+        f = m.devfun.factor_at(m.solution.theta)  # its own (dropped after): the result's is not moved
+        h = _hat_diagonal(f, m.design.fixed.matrix, chunk_rows)
+        del f
     return pd.Series(h, index=m.data.index, name="hat")
 
 

@@ -113,19 +113,17 @@ def varpar_names(m: LmerResult) -> list[str]:
 
 
 # ---- the exact functions of (theta, sigma) ------------------------------------------------------
-def _factor_at(m: LmerResult, theta: np.ndarray) -> Any:
-    """The model's blocked factor, updated to ``theta`` (skipped when it is there already)."""
-    f = m.devfun.factor
+def _factor_at(m: LmerResult, theta: np.ndarray, own: Any = None) -> Any:
+    """A blocked factor of the model at ``theta``, the caller's own: ``own`` (a factor from an earlier call,
+    moved to ``theta``) or a fresh one.  The result's factor is never moved, so a result is not mutated, even
+    for a moment, and threads computing derivatives on one result do not interfere."""
     theta = np.asarray(theta, dtype=float)
-    current = getattr(f, "theta", None)
+    if own is None:
+        return m.devfun.factor_at(theta)
+    current = getattr(own, "theta", None)
     if current is None or current.shape != theta.shape or not np.array_equal(current, theta):
-        f.update(theta)
-    return f
-
-
-def _restore(m: LmerResult) -> None:
-    """Leave the shared factor at the estimates, where the rest of the result expects it."""
-    _factor_at(m, m.solution.theta)
+        own.update(theta)
+    return own
 
 
 def deviance_varpar(m: LmerResult, varpar: Any) -> float:
@@ -149,13 +147,10 @@ def deviance_varpar(m: LmerResult, varpar: Any) -> float:
     """
     vp = np.asarray(varpar, dtype=float)
     theta, sigma = vp[:-1], float(vp[-1])
-    try:
-        f = _factor_at(m, theta)
-        cp = m.devfun.cp
-        return float(gaussian_criterion_at_sigma(f.logdet_re(), f.logdet_rx() if m.reml else 0.0, f.pwrss(), sigma,
-                                                 cp.n, cp.p, m.reml, cp.log_weights))
-    finally:
-        _restore(m)
+    f = _factor_at(m, theta)
+    cp = m.devfun.cp
+    return float(gaussian_criterion_at_sigma(f.logdet_re(), f.logdet_rx() if m.reml else 0.0, f.pwrss(), sigma,
+                                             cp.n, cp.p, m.reml, cp.log_weights))
 
 
 def vcov_varpar(m: LmerResult, varpar: Any) -> np.ndarray:
@@ -169,13 +164,10 @@ def vcov_varpar(m: LmerResult, varpar: Any) -> np.ndarray:
     True
     """
     vp = np.asarray(varpar, dtype=float)
-    try:
-        f = _factor_at(m, vp[:-1])
-        p = m.devfun.cp.p
-        rinv = sla.solve_triangular(f.LXX[:p, :p], np.eye(p), lower=True)
-        return float(vp[-1]) ** 2 * (rinv.T @ rinv)
-    finally:
-        _restore(m)
+    f = _factor_at(m, vp[:-1])
+    p = m.devfun.cp.p
+    rinv = sla.solve_triangular(f.LXX[:p, :p], np.eye(p), lower=True)
+    return float(vp[-1]) ** 2 * (rinv.T @ rinv)
 
 
 # ---- K operators: one term (block-diagonal) or several (dense) ----------------------------------
@@ -479,15 +471,12 @@ def _variance_derivatives(m: LmerResult, theta: np.ndarray, sigma: float) -> Var
     cp = m.devfun.cp
     n, px = cp.n, cp.p
     layout = _layout(m)
-    try:
-        f = _factor_at(m, theta)
-        beta = f.solve_fixef()
-        pwrss = f.pwrss()
-        rinv = sla.solve_triangular(f.LXX[:px, :px], np.eye(px), lower=True)
-        C0 = rinv.T @ rinv
-        op = _BlockDiagK(m, f, beta) if len(cp.blocks) == 1 else _DenseK(m, f, beta)
-    finally:
-        _restore(m)
+    f = _factor_at(m, theta)
+    beta = f.solve_fixef()
+    pwrss = f.pwrss()
+    rinv = sla.solve_triangular(f.LXX[:px, :px], np.eye(px), lower=True)
+    C0 = rinv.T @ rinv
+    op = _BlockDiagK(m, f, beta) if len(cp.blocks) == 1 else _DenseK(m, f, beta)
     nr = len(layout)
     s = px + 1
     EU = [op.e_apply(k, r, c, op.U) for (k, r, c) in layout]
@@ -665,35 +654,34 @@ def fd_varpar_derivatives(m: LmerResult, d: float = 1e-2, r: int = 2) -> tuple[n
     nprime = cp.n - p if m.reml else cp.n
     w = np.concatenate([[1.0, sigma ** -2], np.zeros(p * p)])
 
+    own: list[Any] = [None]  # one factor of this computation's own, moved from point to point
+
     def parts(th: np.ndarray) -> np.ndarray:
-        f = _factor_at(m, th)
+        f = own[0] = _factor_at(m, th, own[0])
         rinv = sla.solve_triangular(f.LXX[:p, :p], np.eye(p), lower=True)
         logdet = f.logdet_re() + (f.logdet_rx() if m.reml else 0.0)
         return np.concatenate([[logdet, f.pwrss()], (rinv.T @ rinv).ravel()])
 
     floor = 0.1 * float(np.max(np.abs(theta))) if nt else 0.0
     h0 = np.where(np.maximum(np.abs(theta), floor) > 1e-6, d * np.maximum(np.abs(theta), floor), 1e-3)
-    try:
-        base = parts(theta)
-        jac_est: list[list[np.ndarray]] = [[] for _ in range(nt)]
-        hd_est: list[list[np.ndarray]] = [[] for _ in range(nt)]
-        ho_est: dict[tuple[int, int], list[np.ndarray]] = {(i, j): [] for i in range(nt) for j in range(i)}
-        for a in range(r):
-            h = h0 / 2 ** a
-            for t in range(nt):
-                e = np.zeros(nt)
-                e[t] = h[t]
-                up, dn = parts(theta + e), parts(theta - e)
-                jac_est[t].append((up - dn) / (2 * h[t]))
-                hd_est[t].append(np.atleast_1d((up - 2 * base + dn) @ w / h[t] ** 2))
-            for (i, j), est in ho_est.items():
-                ei, ej = np.zeros(nt), np.zeros(nt)
-                ei[i], ej[j] = h[i], h[j]
-                val = (parts(theta + ei + ej) - parts(theta + ei - ej) - parts(theta - ei + ej)
-                       + parts(theta - ei - ej)) @ w / (4 * h[i] * h[j])
-                est.append(np.atleast_1d(val))
-    finally:
-        _restore(m)
+    base = parts(theta)
+    jac_est: list[list[np.ndarray]] = [[] for _ in range(nt)]
+    hd_est: list[list[np.ndarray]] = [[] for _ in range(nt)]
+    ho_est: dict[tuple[int, int], list[np.ndarray]] = {(i, j): [] for i in range(nt) for j in range(i)}
+    for a in range(r):
+        h = h0 / 2 ** a
+        for t in range(nt):
+            e = np.zeros(nt)
+            e[t] = h[t]
+            up, dn = parts(theta + e), parts(theta - e)
+            jac_est[t].append((up - dn) / (2 * h[t]))
+            hd_est[t].append(np.atleast_1d((up - 2 * base + dn) @ w / h[t] ** 2))
+        for (i, j), est in ho_est.items():
+            ei, ej = np.zeros(nt), np.zeros(nt)
+            ei[i], ej[j] = h[i], h[j]
+            val = (parts(theta + ei + ej) - parts(theta + ei - ej) - parts(theta - ei + ej)
+                   + parts(theta - ei - ej)) @ w / (4 * h[i] * h[j])
+            est.append(np.atleast_1d(val))
     jac = np.column_stack([_richardson(jac_est[t]) for t in range(nt)])  # (2 + p^2, nt)
     H = np.zeros((nt + 1, nt + 1))
     for t in range(nt):

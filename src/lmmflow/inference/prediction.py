@@ -68,8 +68,7 @@ def prediction_se(m: LmerResult, rows: PredictionRows, include: dict[int, np.nda
     n = X.shape[0]
     if not include:
         return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", X, V, X), 0.0))
-    f = m.devfun.factor
-    f.update(m.solution.theta)
+    f = m.devfun.factor_at(m.solution.theta)  # its own: the result's factor is not moved
     cp = f.cp
     lams = f.lambdas
     px = X.shape[1]

@@ -242,8 +242,7 @@ class LmerResult:
     @cached_property
     def cond_sd_blocks(self) -> list[np.ndarray]:
         """Conditional standard deviations of the random effects per term (nlevels x p)."""
-        f = self.devfun.factor
-        f.update(self.solution.theta)
+        f = self.devfun.factor_at(self.solution.theta)  # its own: the result's factor is never moved
         blocks = f.inverse_diag_blocks()
         lams = f.lambdas_of(self.solution.theta)
         out = []
@@ -255,8 +254,7 @@ class LmerResult:
     @cached_property
     def cond_cov_blocks(self) -> list[np.ndarray]:
         """Conditional covariance matrices of each level's random effects per term (nlevels x p x p)."""
-        f = self.devfun.factor
-        f.update(self.solution.theta)
+        f = self.devfun.factor_at(self.solution.theta)
         blocks = f.inverse_diag_blocks()
         lams = f.lambdas_of(self.solution.theta)
         return [self.sigma ** 2 * np.einsum("pq,iqr,sr->ips", lam, V, lam) for V, lam in zip(blocks, lams)]
