@@ -1,4 +1,5 @@
-"""``lmer()`` and the public stages it glues together (lme4's modular functions).
+"""``lmer()`` and the public stages it glues together (lme4's modular functions); the driver is
+:mod:`lmmflow.fitting`, below the results.
 
     lformula(formula, data)        -> ModelDesign        (formula -> model matrices)
     make_deviance(design, reml)    -> DevianceFunction   (-> objective of theta; lme4's devFunOnly)
@@ -18,10 +19,7 @@ import pandas as pd
 
 from .control import LmerControl
 from .core import CrossProducts, DevianceFunction
-from .core.dense import SmallDenseObjective
-from .core.schur import SchurObjective
-from .core.start import moment_theta
-from .design import DataError, ModelDesign, lformula
+from .design import ModelDesign, lformula
 from .design.lazy import RowMatrix
 from .exceptions import (  # noqa: F401
     ConvergenceWarning,
@@ -30,9 +28,10 @@ from .exceptions import (  # noqa: F401
     RankDeficiencyWarning,
     SingularFitWarning,
 )
-from .optim import optimize_theta
-from .optim.threads import HEAVY_DENSE, IdleCoreLapack, blas_threads
-from .results.model import LmerResult, make_blocks
+from .fitting import check_response, cross_products, fit_lmm
+from .optim.threads import blas_threads
+from .results.builders import register_builders
+from .results.model import LmerResult
 
 __all__ = ["fit_design", "lmer", "load_dataset", "make_deviance"]
 
@@ -66,64 +65,7 @@ def make_deviance(design: ModelDesign | str, data: Any = None, reml: bool = True
         if data is None:
             raise ValueError("make_deviance(formula, data): data is needed with a formula")
         design = lformula(design, data, weights=weights, offset=offset)
-    return DevianceFunction(_cross_products(design), reml=reml)
-
-
-def _response_name(design: ModelDesign) -> str:
-    return design.formula.response
-
-
-def check_response(y: np.ndarray, name: str) -> None:
-    """Refuse a response that cannot be fitted: constant, or so large that its square overflows.
-
-    lme4 fits a constant response with sigma ~ 0 and warnings; lmmflow says so plainly instead.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> check_response(np.array([1.0, 2.0]), "y")
-    >>> try:
-    ...     check_response(np.ones(3), "y")
-    ... except ValueError as e:
-    ...     print(str(e)[:38])
-    the response 'y' is constant (every va
-    """
-    if len(y) and float(np.ptp(y)) == 0.0:
-        raise DataError(f"the response {name!r} is constant (every value is {y[0]:g}): there is no variation to "
-                        "model; check the column or choose another response")
-    with np.errstate(over="ignore"):
-        ss = float(np.dot(y, y))
-    if not np.isfinite(ss):
-        raise DataError(f"the response {name!r} is too large in magnitude (max |y| = {np.abs(y).max():.3g}): its "
-                        "cross-products are not finite in double precision; rescale it (e.g. divide by a power "
-                        "of 10) before fitting")
-
-
-def _check_cross_products(cp: CrossProducts, design: ModelDesign) -> None:
-    """Non-finite cross-products (overflow from huge values) as a clear error naming the columns."""
-    if np.isfinite(cp.xx).all() and all(np.isfinite(z).all() for z in cp.xz) and all(
-            np.isfinite(d).all() for d in cp.diag):
-        return
-    names = list(design.fixed.names)
-    bad = [names[j] for j in range(len(names)) if not np.isfinite(cp.xx[j]).all()]
-    what = f"fixed-effect column(s) {bad}" if bad else f"the response {_response_name(design)!r}"
-    if not bad and np.isfinite(cp.xx[-1, -1]):
-        what = "the random-effects model matrix"
-    raise DataError(f"the cross-products of {what} are not finite (values too large in magnitude for double "
-                    "precision); rescale the variables (e.g. divide by a power of 10) before fitting")
-
-
-def _cross_products(design: ModelDesign, check_y: bool = True) -> CrossProducts:
-    if check_y:  # (a design built as a template for simulated responses has a placeholder y)
-        check_response(design.y, _response_name(design))
-    if design.cross is not None:
-        cp = design.cross
-    else:
-        y = design.y if design.frame.offset is None else design.y - design.frame.offset
-        with np.errstate(over="ignore", invalid="ignore"):
-            cp = CrossProducts.build(make_blocks(design), design.fixed.matrix, y, design.frame.weights)
-    _check_cross_products(cp, design)
-    return cp
+    return DevianceFunction(cross_products(design), reml=reml)
 
 
 def check_scale(design: ModelDesign, tol: float = 1e3) -> str | None:
@@ -187,48 +129,8 @@ def fit_design(design: ModelDesign, reml: bool = True, control: LmerControl | No
     >>> round(m.objective, 2)
     1751.94
     """
-    control = control or LmerControl()
-    dense = max((t.nlevels * t.p for t in design.terms[1:]), default=0)  # rows of the largest dense block
-    if reml and design.n <= design.fixed.p:
-        raise ValueError(f"REML needs more observations ({design.n}) than fixed effects ({design.fixed.p})")
-    with blas_threads(control.blas_threads):
-        devfun = DevianceFunction(cross if cross is not None else _cross_products(design), reml=reml)
-        if control.blas_threads == "auto" and dense >= HEAVY_DENSE:
-            devfun.factor.dense_hook = IdleCoreLapack()  # idle cores for the large dense factorizations
-        small = isinstance(devfun.small, SmallDenseObjective)
-        if control.optimizer == "auto":
-            # gradient-based for several terms, unless the dense block is so large that the gradient's
-            # selected inversion costs more than the evaluations it saves; derivative-free for one term
-            # (evaluations are cheap, the gradient costs several) and for small models, whose evaluation
-            # is one product and one Cholesky (core/dense.py): there 60 of them cost less than the 20
-            # value-and-gradient calls L-BFGS-B needs
-            # (the Schur objectives of crossed and nested designs hold no dense block of the fill's size)
-            schur = isinstance(devfun.small, SchurObjective)
-            gradient_pays = not small and len(design.terms) > 1 and (schur or dense < 2000)
-            control = control.replace(optimizer="lbfgsb" if gradient_pays else "bobyqa")
-        start, scale = devfun.theta0, None
-        if control.optimizer == "lbfgsb" and control.theta0 is None:
-            # scalar terms: a moment estimate from the cross-products starts the gradient method next to the
-            # optimum, with a first step of a tenth of each value (InstEval: 6 evaluations instead of 11);
-            # lme4's start otherwise
-            moments = moment_theta(devfun.cp)
-            if moments is not None:
-                start, scale = moments, 0.1 * moments
-        opt = optimize_theta(devfun, start, devfun.lower, control=control, record=record, scale=scale,
-                             value_and_grad=devfun.value_and_gradient,
-                             cheap_gradient=small, warn=False)
-        if not opt.converged and control.optimizer == "lbfgsb":
-            # a gradient method that stopped early gets a second opinion from BOBYQA, started where it stopped
-            # (the warnings are those of the optimization kept)
-            retry = optimize_theta(devfun, opt.theta, devfun.lower, control=control.replace(optimizer="bobyqa"),
-                                   record=record, warn=False)
-            if retry.fmin <= opt.fmin:
-                opt = retry
-        for msg in opt.alerts:  # as lme4's convergence warnings
-            warnings.warn(msg, ConvergenceWarning, stacklevel=3)
-        result = LmerResult(design, devfun, opt, control, data_name=data_name)
-        devfun.factor.release()  # the result holds its solution; later users update the factor again
-        return result
+    return fit_lmm(design, lambda d, f, o, c: LmerResult(d, f, o, c, data_name=data_name), reml=reml,
+                   control=control, cross=cross, record=record)
 
 
 def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset: Any = None,
@@ -346,3 +248,7 @@ def _is_distributed(data: Any) -> bool:
         path = os.fspath(data)
         return os.path.isdir(path) or path.endswith(".parquet") or "*" in path
     return False
+
+
+_cross_products = cross_products  # (the name earlier code imports)
+register_builders(fit_design=fit_design, lmer=lmer, check_response=check_response)

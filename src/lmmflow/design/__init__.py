@@ -55,6 +55,25 @@ class ModelDesign:
         """Number of observations used."""
         return len(self.y)
 
+    def less_offset(self, y: np.ndarray | None = None) -> np.ndarray:
+        """The response the engine fits: ``y`` (default the design's) less the offset, row by row.
+
+        The one place the offset is taken off (``y - offset = X beta + Z b + e``); ``y`` may also hold one
+        response per column (n x R).
+
+        Examples
+        --------
+        >>> import lmmflow as lf
+        >>> d = lf.lformula("Reaction ~ Days + (1 | Subject)", lf.load_dataset("sleepstudy"), offset="Days")
+        >>> float(d.y[1] - d.less_offset()[1])
+        1.0
+        """
+        y = self.y if y is None else np.asarray(y, dtype=float)
+        off = self.frame.offset
+        if off is None:
+            return y
+        return y - (off[:, None] if y.ndim == 2 else off)
+
     def with_response(self, y: np.ndarray) -> ModelDesign:
         """The same design with another response vector (its cross-products are formed by the fit)."""
         return replace(self, y=np.asarray(y, dtype=float), cross=None)
@@ -126,8 +145,7 @@ def lformula(formula: str, data: object, weights: object = None, offset: object 
     # large data: one pass over the rows in blocks forms the cross-products (and, from the R factor of the
     # blocks, finds aliased fixed-effect columns); X and Z are never held whole
     unchecked = isinstance(fixed.matrix, RowMatrix)  # a streamed fixed part: aliased columns not yet found
-    y_eng = y if frame.offset is None else y - frame.offset
-    cross = CrossProducts.build(design.blocks(), fixed.matrix, y_eng, frame.weights,
+    cross = CrossProducts.build(design.blocks(), fixed.matrix, design.less_offset(), frame.weights,
                                 select=nonaliased_columns if unchecked else None)
     if unchecked:
         fixed = with_kept(fixed, cross.kept)

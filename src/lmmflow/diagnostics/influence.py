@@ -391,7 +391,7 @@ def influence(m: LmerResult, groups: Any = None, data: Any = None, progress: boo
 
     name, codes, labels = _group_codes(m, groups, data)
     d = m.design
-    y = d.y if m.offset is None else d.y - m.offset
+    y = d.less_offset()
     blocks = [ReBlock(codes=b.codes, Z=_take(b.Z, np.ones(d.n, bool)), nlevels=b.nlevels, mask=b.mask)
               for b in m.devfun.cp.blocks]
     pl = _Payload(X=_take(d.fixed.matrix, np.ones(d.n, bool)), y=y, weights=m.weights, blocks=blocks,

@@ -458,7 +458,7 @@ def _lm_loglik(m: LmerResult, reml: bool) -> float:
     if not _rows_on_driver(m):
         return _lm_loglik_cross(m, reml)
     X = m.design.X
-    y = m.design.y - (m.offset if m.offset is not None else 0.0)
+    y = m.design.less_offset()
     w = m.weights
     if w is not None:
         sw = np.sqrt(w)

@@ -112,7 +112,7 @@ def satterthwaite_many(prof: Any, theta: np.ndarray, sigma: np.ndarray, beta: np
     Examples
     --------
     >>> import numpy as np, lmmflow as lf
-    >>> from lmmflow.api import _cross_products
+    >>> from lmmflow.fitting import cross_products as _cross_products
     >>> from lmmflow.scale.single_term import SingleTermProfile
     >>> m = lf.lmer("Reaction ~ Days + (Days | Subject)", lf.load_dataset("sleepstudy"))
     >>> prof = SingleTermProfile(_cross_products(m.design), m.design.X, reml=True)

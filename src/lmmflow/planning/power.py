@@ -283,7 +283,7 @@ def power(model: Any = None, test: str | Callable[[Any], Any] | None = None, nsi
     >>> spec.to_frame()["n_units"].tolist()
     [10, 40]
     """
-    from ..api import _cross_products
+    from ..fitting import cross_products as _cross_products
     from ..simulate import simulate
 
     t0 = time.perf_counter()
@@ -373,7 +373,7 @@ def _pvalues(formula: str, data: pd.DataFrame, Y: np.ndarray, test: Any, method:
     """
     data = _with_response(as_pandas(data).reset_index(drop=True), parse_formula(formula).response)
     data, wcol, ocol = _row_columns(data, weights, offset)
-    from ..api import _cross_products
+    from ..fitting import cross_products as _cross_products
 
     design = lformula(formula, data, weights=wcol, offset=ocol)
     cp = _cross_products(design, check_y=False)  # the responses come as Y; the data's y may be a placeholder

@@ -406,8 +406,8 @@ class LmerResult:
             One value per row used: a numpy array by position; a Series aligned on the data's index (the
             rows the fit used are taken from it), never by position.
         """
-        from ..api import check_response, fit_design
         from ..design.frame import DataError, align_series
+        from .builders import builder
 
         if isinstance(new_y, pd.Series):
             # a Series is aligned on the index of the rows used (it may also cover the rows the fit dropped)
@@ -420,12 +420,11 @@ class LmerResult:
             raise DataError(f"new_y must have one value per row used ({self.nobs}), got shape {y.shape}")
         if not np.isfinite(y).all():
             raise DataError(f"new_y has {int((~np.isfinite(y)).sum())} missing or infinite value(s)")
-        check_response(y, "new_y")
-        off = self.design.frame.offset
-        return fit_design(self.design.with_response(y), reml=self.reml, control=self.control,
-                          cross=self.devfun.cp.with_response(y - (off if off is not None else 0.0),
-                                                               self.design.fixed.matrix),
-                          data_name=self.data_name)
+        builder("check_response")(y, "new_y")
+        return builder("fit_design")(self.design.with_response(y), reml=self.reml, control=self.control,
+                                     cross=self.devfun.cp.with_response(self.design.less_offset(y),
+                                                                          self.design.fixed.matrix),
+                                     data_name=self.data_name)
 
     def update(self, formula: str | None = None, data: Any = None, reml: bool | None = None,
                control: LmerControl | None = None, weights: Any = None, offset: Any = None) -> LmerResult:
@@ -442,8 +441,9 @@ class LmerResult:
         >>> round(m.update(reml=False).objective, 3)
         1751.939
         """
-        from ..api import fit_design, lmer
+        from .builders import builder
 
+        fit_design, lmer = builder("fit_design"), builder("lmer")
         reml = self.reml if reml is None else reml
         control = control or self.control
         if formula is None and data is None:

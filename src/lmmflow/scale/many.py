@@ -163,9 +163,8 @@ def _exact_fit(pl: _Payload, y: np.ndarray) -> Any:
 
     design, cp = pl.design, pl.cp
     assert design is not None and cp is not None
-    y_eng = y if pl.offset is None else y - pl.offset
     return fit_design(design.with_response(y), reml=pl.reml, control=pl.control,
-                      cross=cp.with_response(y_eng, design.X))
+                      cross=cp.with_response(design.less_offset(y), design.X))
 
 
 def _exact_chunk(pl: _Payload, chunk: tuple[list[str], np.ndarray]) -> list[ResponseFit]:
@@ -301,8 +300,7 @@ class ManyFits:
         g = self._group_of(name)
         rec = self.records[name]
         y = self._table[name].to_numpy(dtype=float)[g.design.frame.rows]
-        offset = g.design.frame.offset
-        cp = g.cp.with_response(y if offset is None else y - offset, g.design.X)
+        cp = g.cp.with_response(g.design.less_offset(y), g.design.X)
         devfun = DevianceFunction(cp, reml=self.reml)
         if not np.all(np.isfinite(rec.theta)):
             raise ValueError(f"the fit of {name!r} failed: {rec.message}")
@@ -425,7 +423,7 @@ def fit_many(formula: str, data: Any, responses: Any, reml: bool = True, n_jobs:
             elif list(design.fixed.names) != fixef_names:
                 raise ValueError("responses with different missing rows lead to different fixed-effect columns "
                                  f"({fixef_names} vs {list(design.fixed.names)}); fit them separately")
-            from ..api import _cross_products
+            from ..fitting import cross_products as _cross_products
 
             cp = _cross_products(design)
             meth = _pick_method(method, design)
@@ -435,7 +433,7 @@ def fit_many(formula: str, data: Any, responses: Any, reml: bool = True, n_jobs:
                 Y = Y[rows]
             if not np.isfinite(Y).all():
                 raise ValueError("responses must be finite where they are not missing")
-            Yeng = Y if design.frame.offset is None else Y - design.frame.offset[:, None]
+            Yeng = design.less_offset(Y)
             derivative_free = control.optimizer in ("bobyqa", "newuoa", "cobyqa", "nelder-mead")
             ctl = control if derivative_free else control.replace(optimizer="bobyqa")
             label = ("newton" if not derivative_free else ctl.optimizer) if meth == "profile" else control.optimizer

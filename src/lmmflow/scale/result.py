@@ -222,8 +222,9 @@ class DaskLmerResult(LmerResult):
     def update(self, formula: str | None = None, data: Any = None, reml: bool | None = None,
                control: Any = None) -> LmerResult:
         """Refit with the criterion, control, formula or data changed (same cross-products when possible)."""
-        from ..api import fit_design, lmer
+        from ..results.builders import builder
 
+        fit_design, lmer = builder("fit_design"), builder("lmer")
         reml = self.reml if reml is None else reml
         control = control or self.control
         if formula is None and data is None:

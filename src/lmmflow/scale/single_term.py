@@ -46,7 +46,7 @@ class SingleTermProfile:
     Examples
     --------
     >>> import lmmflow as lf
-    >>> from lmmflow.api import _cross_products
+    >>> from lmmflow.fitting import cross_products as _cross_products
     >>> d = lf.lformula("Reaction ~ Days + (Days | Subject)", lf.load_dataset("sleepstudy"))
     >>> prof = SingleTermProfile(_cross_products(d), d.X, reml=True)
     >>> prof.set_responses(d.y[:, None])
