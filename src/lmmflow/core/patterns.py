@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from .crossprod import CrossProducts
+from .oneterm import level_weights, pair_index
 
 __all__ = ["MAX_PATTERN_SHARE", "PatternObjective"]
 
@@ -83,7 +84,7 @@ class PatternObjective:
         self.npat = len(uniq)
         self.A = uniq.reshape(self.npat, p, p)
         self.counts = np.bincount(inv, minlength=self.npat).astype(float)
-        self.pairs = [(a, e) for a in range(p) for e in range(a, p)]
+        self.pairs = pair_index(p)
         self.xx = cp.xx.copy()
         # Q[pattern, pair] = sum over the pattern's levels of sym(C_i[a]' C_i[e]), through BLAS per pattern
         C = cp.xz[0].reshape(c, nl, p)  # C[:, i, a] = Z_i[:, a]'[X y]
@@ -97,8 +98,6 @@ class PatternObjective:
                     prod = Ck[:, :, a] @ Ck[:, :, e].T
                     Q[k, j] += prod if a == e else prod + prod.T
         self.Q = Q.reshape(self.npat * len(self.pairs), c * c)
-        self._tri = np.arange(p)
-        self.a = [self.A[:, a, e].copy() for a, e in self.pairs]  # (0,0) or (0,0), (0,1), (1,1)
 
     @staticmethod
     def patterns(cp: CrossProducts) -> tuple[np.ndarray, np.ndarray]:
@@ -118,36 +117,12 @@ class PatternObjective:
         return cls(cp, rows, cols, (uniq, inv))
 
     def _weights(self, lam: np.ndarray) -> tuple[float, np.ndarray]:
-        """sum of log det(M) over levels, and G = lam M^-1 lam' per pattern and pair (patterns x pairs)."""
-        if self.p == 1:
-            t2 = lam[0, 0] ** 2
-            m = t2 * self.a[0] + 1.0
-            return float(self.counts @ np.log(m)), (t2 / m)[:, None]
-        if self.p == 2:  # closed forms: a few operations on (patterns,) arrays
-            l00, l10, l11 = lam[0, 0], lam[1, 0], lam[1, 1]
-            a00, a01, a11 = self.a
-            b00, b10 = a00 * l00 + a01 * l10, a01 * l00 + a11 * l10
-            m00 = l00 * b00 + l10 * b10 + 1.0
-            m01 = l11 * (l00 * a01 + l10 * a11)
-            m11 = l11 * l11 * a11 + 1.0
-            det = m00 * m11 - m01 * m01
-            if not (np.all(m00 > 0) and np.all(det > 0)):
-                raise np.linalg.LinAlgError("not positive definite")
-            i00, i01, i11 = m11 / det, -m01 / det, m00 / det
-            g = np.empty((self.npat, 3))
-            g[:, 0] = l00 * l00 * i00
-            g[:, 1] = l00 * (l10 * i00 + l11 * i01)
-            r0, r1 = l10 * i00 + l11 * i01, l10 * i01 + l11 * i11
-            g[:, 2] = r0 * l10 + r1 * l11
-            return float(self.counts @ np.log(det)), g
-        M = lam.T @ self.A @ lam  # (npat, p, p)
-        M[:, self._tri, self._tri] += 1.0
-        L = np.linalg.cholesky(M)
-        logdet = 2.0 * float(self.counts @ np.log(L[:, self._tri, self._tri]).sum(axis=1))
-        # G = lam M^-1 lam' = W' W with W = L^-1 lam'
-        W = np.linalg.solve(L, np.broadcast_to(lam.T, M.shape))
-        G = W.transpose(0, 2, 1) @ W
-        return logdet, np.stack([G[:, a, e] for a, e in self.pairs], axis=1)
+        """sum of log det(M) over levels, and G = lam M^-1 lam' per pattern and pair (patterns x pairs), from
+        the one-term kernel (:func:`lmmflow.core.oneterm.level_weights`)."""
+        logdet, g = level_weights(lam[None], self.A, self.counts)
+        if not np.isfinite(logdet[0]):
+            raise np.linalg.LinAlgError("not positive definite")
+        return float(logdet[0]), g[0]
 
     def _trailing(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """log det of the random-effects block and the lower Cholesky factor of the [X y] Schur complement."""

@@ -34,6 +34,7 @@ from scipy import stats
 
 from ..core import CrossProducts, DevianceFunction
 from ..core.criterion import criterion_dof, gaussian_criterion
+from ..core.oneterm import level_weights, pair_index
 from ..optim import OptSummary, optimize_theta
 from ..optim.batched import batched_cholesky, batched_newton
 from ..optim.threads import blas_threads
@@ -173,6 +174,7 @@ class _SingleTermBatch:
         self.XX = cp.xx[:self.px, :self.px]
         self.n, self.reml, self.log_w = cp.n, reml, cp.log_weights
         _, self.rows, self.cols, _ = layout[0]
+        self.pairs = pair_index(self.p)
         self.max_points = max(1, int(3e6 // (self.nl * self.p * self.c)))
 
     def set_responses(self, zy: np.ndarray, xy: np.ndarray, yy: np.ndarray) -> None:
@@ -186,48 +188,22 @@ class _SingleTermBatch:
         self.xx = xx
 
     def _factor(self, theta: np.ndarray, rep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """log|L_Z|^2 and the factor of the [X y] block for points (N, d) of replicates rep (N,)."""
+        """log|L_Z|^2 and the factor of the [X y] block for points (N, d) of replicates rep (N,).
+
+        Per level, the one-term kernel (:func:`lmmflow.core.oneterm.level_weights`) gives G_i, and the
+        [X y] block is ``[X y]'[X y] - sum_i C_i' G_i C_i`` with ``C_i = Z_i'[X y]``, summed pair by pair.
+        """
         N, p = len(theta), self.p
-        cy = self.cy[rep]  # (N, nl, p)
-        if p == 1:
-            t = theta[:, 0]
-            d2 = (t * t)[:, None] * self.A[None, :, 0, 0] + 1.0
-            logdet = np.sum(np.log(d2), axis=1)
-            s = t[:, None] / np.sqrt(d2)  # (N, nl)
-            W = np.empty((N, self.nl, self.c))
-            W[:, :, :self.px] = s[:, :, None] * self.cX[None, :, 0, :]
-            W[:, :, self.px] = s * cy[:, :, 0]
-        elif p == 2:
-            lam = np.zeros((N, 2, 2))
-            lam[:, self.rows, self.cols] = theta
-            l00, l10, l11 = lam[:, 0, 0, None], lam[:, 1, 0, None], lam[:, 1, 1, None]
-            a00, a01, a11 = self.A[None, :, 0, 0], self.A[None, :, 0, 1], self.A[None, :, 1, 1]
-            t00, t10, t11 = a00 * l00 + a01 * l10, a01 * l00 + a11 * l10, a11 * l11
-            L00 = np.sqrt(l00 * t00 + l10 * t10 + 1.0)
-            L10 = (l00 * a01 * l11 + l10 * t11) / L00
-            L11 = np.sqrt(l11 * t11 + 1.0 - L10 * L10)
-            logdet = 2.0 * np.sum(np.log(L00) + np.log(L11), axis=1)
-            c0 = np.empty((N, self.nl, self.c))
-            c1 = np.empty((N, self.nl, self.c))
-            c0[:, :, :self.px] = self.cX[None, :, 0, :]
-            c1[:, :, :self.px] = self.cX[None, :, 1, :]
-            c0[:, :, self.px] = cy[:, :, 0]
-            c1[:, :, self.px] = cy[:, :, 1]
-            W0 = (l00[:, :, None] * c0 + l10[:, :, None] * c1) / L00[:, :, None]
-            W1 = (l11[:, :, None] * c1 - L10[:, :, None] * W0) / L11[:, :, None]
-            W = np.concatenate([W0, W1], axis=1)
-        else:
-            lam = np.zeros((N, p, p))
-            lam[:, self.rows, self.cols] = theta
-            M = np.einsum("nba,ibc,ncd->niad", lam, self.A, lam)
-            M += np.eye(p)
-            L = np.linalg.cholesky(M)
-            logdet = 2.0 * np.sum(np.log(np.diagonal(L, axis1=2, axis2=3)), axis=(1, 2))
-            B = np.empty((N, self.nl, p, self.c))
-            B[..., :self.px] = np.einsum("nba,ibk->niak", lam, self.cX)
-            B[..., self.px] = np.einsum("nba,nib->nia", lam, cy)
-            W = np.linalg.solve(L, B).reshape(N, self.nl * p, self.c)
-        S = self.xx[rep] - np.matmul(W.transpose(0, 2, 1), W)
+        lam = np.zeros((N, p, p))
+        lam[:, self.rows, self.cols] = theta
+        logdet, g = level_weights(lam, self.A)  # (N,), (N, nl, pairs)
+        C = np.empty((N, self.nl, p, self.c))
+        C[..., :self.px] = self.cX[None]
+        C[..., self.px] = self.cy[rep]
+        S = self.xx[rep].copy()
+        for j, (a, e) in enumerate(self.pairs):
+            T = np.matmul((g[:, :, j, None] * C[:, :, a, :]).transpose(0, 2, 1), C[:, :, e, :])
+            S -= T if a == e else T + T.transpose(0, 2, 1)
         return logdet, batched_cholesky(S)
 
     def _criterion(self, logdet: np.ndarray, LXX: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ import scipy.sparse as sp
 
 from ..core import CrossProducts
 from ..core.criterion import criterion_dof, gaussian_criterion
+from ..core.oneterm import level_weights, pair_index
 
 __all__ = ["SingleTermProfile"]
 
@@ -66,7 +67,7 @@ class SingleTermProfile:
         self.XX = cp.xx[:self.px, :self.px].copy()
         self.rows, self.cols = np.nonzero(b.mask.T)[::-1]
         self.lower = np.where(self.rows == self.cols, 0.0, -np.inf)
-        self.pairs = [(a, c) for a in range(self.p) for c in range(a, self.p)]
+        self.pairs = pair_index(self.p)
         # level patterns: levels with the same block of Z'Z share everything that depends on theta
         A = np.ascontiguousarray(cp.diag[0]).reshape(self.nl, self.p * self.p)
         uniq, inv, counts = np.unique(A, axis=0, return_inverse=True, return_counts=True)
@@ -157,49 +158,23 @@ class SingleTermProfile:
         return lam
 
     def _parts(self, theta: np.ndarray, r: int) -> tuple[float, np.ndarray, np.ndarray, float] | None:
-        lam = self.lambda_of(np.asarray(theta, dtype=float))
-        M = np.einsum("ba,kbc,cd->kad", lam, self.A, lam)
-        M[:, np.arange(self.p), np.arange(self.p)] += 1.0
-        sign, ld = np.linalg.slogdet(M)
-        if np.any(sign <= 0):
+        logdet_n, g_n = self._weights_many(np.asarray(theta, dtype=float)[None])
+        logdet, g = float(logdet_n[0]), g_n[0]
+        if not np.isfinite(logdet):
             return None
-        G = lam @ np.linalg.solve(M, np.broadcast_to(lam.T, M.shape))  # (npat, p, p)
-        g = np.stack([G[:, a, c] for a, c in self.pairs], axis=1).ravel()
-        logdet = float(self.counts @ ld)
         sxx = self.XX - (g @ self.QXX).reshape(self.px, self.px)
         sxy = self.Xy[:, r] - g @ self.QXy[:, :, r]
         syy = float(self.yy[r] - g @ self.Qyy[:, r])
         return logdet, sxx, sxy, syy
 
     def _weights_many(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Sum of log det(M) over levels (N,) and the pair weights of G (N, patterns * pairs) at points (N, d)."""
-        N, p = len(theta), self.p
-        lam = np.zeros((N, p, p))
+        """Sum of log det(M) over levels (N,) and the pair weights of G (N, patterns * pairs) at points (N, d),
+        from the one-term kernel (:func:`lmmflow.core.oneterm.level_weights`; NaN where M is not positive
+        definite)."""
+        lam = np.zeros((len(theta), self.p, self.p))
         lam[:, self.rows, self.cols] = theta
-        with np.errstate(invalid="ignore", divide="ignore"):
-            if p == 1:
-                t2 = lam[:, 0, 0, None] ** 2
-                m = t2 * self.A[None, :, 0, 0] + 1.0  # (N, npat)
-                return np.log(m) @ self.counts, (t2 / m)
-            if p == 2:
-                l00, l10, l11 = lam[:, 0, 0, None], lam[:, 1, 0, None], lam[:, 1, 1, None]
-                a00, a01, a11 = self.A[None, :, 0, 0], self.A[None, :, 0, 1], self.A[None, :, 1, 1]
-                m00 = l00 * (a00 * l00 + a01 * l10) + l10 * (a01 * l00 + a11 * l10) + 1.0
-                m01 = l11 * (l00 * a01 + l10 * a11)
-                m11 = l11 * l11 * a11 + 1.0
-                det = m00 * m11 - m01 * m01
-                det = np.where((m00 > 0) & (det > 0), det, np.nan)
-                i00, i01, i11 = m11 / det, -m01 / det, m00 / det
-                r0, r1 = l10 * i00 + l11 * i01, l10 * i01 + l11 * i11
-                g = np.stack([l00 * l00 * i00, l00 * r0, r0 * l10 + r1 * l11], axis=2)  # pairs (0,0), (0,1), (1,1)
-                return np.log(det) @ self.counts, g.reshape(N, -1)
-            M = np.einsum("nba,kbc,ncd->nkad", lam, self.A, lam)
-            M[:, :, np.arange(p), np.arange(p)] += 1.0
-            sign, ld = np.linalg.slogdet(M)
-            ld = np.where(sign > 0, ld, np.nan)
-            G = lam[:, None] @ np.linalg.solve(M, np.broadcast_to(lam.transpose(0, 2, 1)[:, None], M.shape))
-            g = np.stack([G[:, :, a, c] for a, c in self.pairs], axis=2)
-            return ld @ self.counts, g.reshape(N, -1)
+        logdet, g = level_weights(lam, self.A, self.counts)
+        return logdet, g.reshape(len(theta), -1)
 
     def objective_many(self, theta: np.ndarray, rep: np.ndarray) -> np.ndarray:
         """The objective at points theta (N, d) for responses ``rep`` (N,), evaluated together.
