@@ -205,6 +205,10 @@ def fit_design(design: ModelDesign, reml: bool = True, control: LmerControl | No
             # (the Schur objectives of crossed and nested designs hold no dense block of the fill's size)
             schur = isinstance(devfun.small, SchurObjective)
             gradient_pays = not small and len(design.terms) > 1 and (schur or dense < 2000)
+            # structured covariances (cs, ar1): a standard deviation at 0 leaves the other parameters of its
+            # term without effect, a saddle that derivative-free searches stop on (cs(time | id) on growth
+            # data: BOBYQA ends 13.7 above the optimum); L-BFGS-B's analytic gradient and its bound check do not
+            gradient_pays = gradient_pays or not devfun.pmap.identity
             control = control.replace(optimizer="lbfgsb" if gradient_pays else "bobyqa")
         start, scale = devfun.theta0, None
         if control.optimizer == "lbfgsb" and control.theta0 is None:

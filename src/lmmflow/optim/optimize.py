@@ -114,7 +114,10 @@ def _run_nlopt(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndar
     opt.set_ftol_abs(control.ftol_abs)
     opt.set_xtol_abs(control.xtol_abs)
     opt.set_maxeval(control.maxeval)
-    opt.set_initial_step(np.full(len(x0), control.initial_step))
+    step = np.full(len(x0), control.initial_step)
+    if upper is not None:  # BOBYQA's first steps must fit inside the box (a bounded correlation)
+        step = np.minimum(step, 0.25 * (np.asarray(upper) - lower))
+    opt.set_initial_step(step)
     codes = {1: "SUCCESS", 2: "STOPVAL_REACHED", 3: "FTOL_REACHED", 4: "XTOL_REACHED",
              5: "MAXEVAL_REACHED", 6: "MAXTIME_REACHED"}
     try:
