@@ -247,7 +247,11 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset
         ``response ~ fixed effects + (effects | group) + ...``.  Random terms: ``(1 | g)`` random intercept;
         ``(x | g)`` or ``(1 + x | g)`` correlated intercept and slope; ``(0 + x | g)`` slope only;
         ``(x || g)`` uncorrelated; ``(1 | a/b)`` b nested in a (= ``(1 | a) + (1 | a:b)``); several terms
-        for crossed factors, e.g. ``(1 | subject) + (1 | item)``.  Fixed part: formulaic's syntax
+        for crossed factors, e.g. ``(1 | subject) + (1 | item)``.  Structured covariances as glmmTMB writes
+        them: ``diag(x | g)``, ``us(x | g)``, ``cs(x | g)`` / ``homcs(x | g)`` (compound symmetry),
+        ``ar1(0 + C(wave) | id)`` (autoregressive across the ordered effects); ``m.theta`` then holds each
+        structure's own parameters (relative SDs, then the correlation; see :mod:`lmmflow.core.parammap`).
+        Fixed part: formulaic's syntax
         (``*``, ``:``, ``I(x**2)``, ``np.log(x)``, ``C(x)``, ``0 +`` / ``- 1``); text columns are categorical
         with treatment contrasts, levels sorted, the first the reference.
     data : pandas.DataFrame, polars.DataFrame or dict of columns
