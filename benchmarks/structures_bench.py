@@ -57,8 +57,9 @@ def make_waves(n_units: int, waves: int = 5, reps: int = 2, rho: float = 0.6, sd
 
 
 def time_lmmflow(formula: str, data: pd.DataFrame, repeat: int) -> dict:
-    import lmmflow as lf
     from threadpoolctl import threadpool_limits
+
+    import lmmflow as lf
 
     cpu, wall, obj = [], [], None
     with threadpool_limits(1), warnings.catch_warnings():
