@@ -184,3 +184,14 @@ def test_bootstrap_simulate_predict(fits):
     p = m.predict(waves.head(4))
     assert np.allclose(p, m.fitted.head(4))
     assert m.simulate(2, seed=3).shape == (len(waves), 2)
+
+
+def test_satterthwaite_is_invariant_to_the_parametrization():
+    """cs with two effects is the unstructured model in other parameters: the same Satterthwaite df (lmerTest's
+    df are invariant at an interior optimum), here from differences in (s1, s2, rho, sigma) against the analytic
+    derivatives in lme4's (theta, sigma)."""
+    g = _data("growth_unbalanced.csv")
+    a = lf.lmer("y ~ time + cs(time | id)", g)
+    b = lf.lmer("y ~ time + (time | id)", g)
+    assert a.objective == pytest.approx(b.objective, rel=1e-10)
+    assert np.allclose(a.coef_table()["df"], b.coef_table()["df"], rtol=1e-5)

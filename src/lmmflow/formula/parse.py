@@ -62,6 +62,10 @@ class RandomTerm:
     correlated: bool = True
     kind: str | None = None
 
+    def __repr__(self) -> str:
+        kind = "" if self.kind is None else f", kind={self.kind!r}"
+        return f"RandomTerm(expr={self.expr!r}, group={self.group!r}, correlated={self.correlated!r}{kind})"
+
     @property
     def group_name(self) -> str:
         """The grouping factor's name as lme4 prints it (``a:b`` for an interaction)."""
