@@ -125,6 +125,11 @@ def test_anova_between_structures(fits):
     assert tab["npar"].tolist() == [5, 9]
     assert tab["deviance"].to_numpy() == pytest.approx([m_ar1.deviance, m_cs.deviance])
     assert tab["df"].iloc[1] == 4
+    m_us = lf.lmer("y ~ time + us(0 + wave | id)", _data("waves.csv"), reml=False)
+    tab = lf.anova(m_cs, m_us)  # cs is nested in us: us fits at least as well
+    assert tab["npar"].tolist() == [9, 18]
+    assert m_us.deviance <= m_cs.deviance + 1e-6
+    assert tab["chisq"].iloc[1] == pytest.approx(m_cs.deviance - m_us.deviance, abs=1e-6)
 
 
 @pytest.mark.parametrize("formula, match", [
