@@ -144,23 +144,28 @@ def fit_lmm(design: ModelDesign, make_result: Callable[[ModelDesign, DevianceFun
             # (the Schur objectives of crossed and nested designs hold no dense block of the fill's size)
             schur = isinstance(devfun.small, SchurObjective)
             gradient_pays = not small and len(design.terms) > 1 and (schur or dense < 2000)
+            # structured covariances (cs, ar1): a standard deviation at 0 leaves the other parameters of its
+            # term without effect, a saddle that derivative-free searches stop on (cs(time | id) on growth
+            # data: BOBYQA ends 13.7 above the optimum); L-BFGS-B's analytic gradient and its bound check do not
+            gradient_pays = gradient_pays or not devfun.pmap.identity
             control = control.replace(optimizer="lbfgsb" if gradient_pays else "bobyqa")
         start, scale = devfun.theta0, None
         if control.optimizer == "lbfgsb" and control.theta0 is None:
             # scalar terms: a moment estimate from the cross-products starts the gradient method next to the
             # optimum, with a first step of a tenth of each value (InstEval: 6 evaluations instead of 11);
             # lme4's start otherwise
-            moments = moment_theta(devfun.cp)
+            moments = moment_theta(devfun.cp) if devfun.pmap.identity else None
             if moments is not None:
                 start, scale = moments, 0.1 * moments
+        upper = None if devfun.pmap.identity else devfun.upper  # structured terms: bounded correlations
         opt = optimize_theta(devfun, start, devfun.lower, control=control, record=record, scale=scale,
                              value_and_grad=devfun.value_and_gradient,
-                             cheap_gradient=small, warn=False)
+                             cheap_gradient=small, warn=False, upper=upper)
         if not opt.converged and control.optimizer == "lbfgsb":
             # a gradient method that stopped early gets a second opinion from BOBYQA, started where it stopped
             # (the warnings are those of the optimization kept)
             retry = optimize_theta(devfun, opt.theta, devfun.lower, control=control.replace(optimizer="bobyqa"),
-                                   record=record, warn=False)
+                                   record=record, warn=False, upper=upper)
             if retry.fmin <= opt.fmin:
                 opt = retry
         for msg in opt.alerts:  # as lme4's convergence warnings

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .core.crossprod import row_block, row_ranges, theta_layout
+from .core.crossprod import row_block, row_ranges
 from .design import ModelDesign, as_pandas
 from .design.fixed import build_fixed
 from .design.frame import DataError, ModelFrame, required_columns
@@ -103,25 +103,15 @@ def draw_responses(eta: np.ndarray, draws: Sequence[RandomDraw], sigma: float, n
 
 
 def lambdas_of(design: ModelDesign, theta: np.ndarray) -> list[np.ndarray]:
-    """Each term's relative covariance factor (p x p) from ``theta`` in lme4's order, as the engine maps it."""
-    slices, positions, _ = theta_layout(design.blocks())
-    out = []
-    for term, sl, (r, c) in zip(design.terms, slices, positions):
-        lam = np.zeros((term.p, term.p))
-        lam[r, c] = theta[sl]
-        out.append(lam)
-    return out
+    """Each term's relative covariance factor (p x p) from ``theta`` (the model's parameters), by the design's
+    parameter map."""
+    return design.param_map().lambdas(np.asarray(theta, dtype=float))
 
 
 def theta_names(design: ModelDesign) -> list[str]:
-    """lme4's names of the theta elements (``Subject.(Intercept)``, ``Subject.Days.(Intercept)``, ...)."""
-    slices, positions, _ = theta_layout(design.blocks())
-    names = []
-    for term, (r, c) in zip(design.terms, positions):
-        for i, j in zip(r, c):
-            names.append(f"{term.group}.{term.cnames[i]}" if i == j
-                         else f"{term.group}.{term.cnames[i]}.{term.cnames[j]}")
-    return names
+    """lme4's names of the theta elements (``Subject.(Intercept)``, ``Subject.Days.(Intercept)``, ...); a
+    structured term's parameters by their own names (``id.sd``, ``id.rho``)."""
+    return design.theta_names()
 
 
 def _parse_one_or_two_sided(formula: str) -> ParsedFormula:
@@ -251,10 +241,11 @@ def theta_vector(theta: Any, design: ModelDesign) -> np.ndarray:
                          f"in lme4's order: {names}")
     if not np.isfinite(vals).all():
         raise ValueError("newparams['theta'] has missing or infinite values")
-    lower = theta_layout(design.blocks())[2]
-    bad = [nm for nm, v, lo in zip(names, vals, lower) if v < lo]
+    pm = design.param_map()
+    bad = [nm for nm, v, lo, hi in zip(names, vals, pm.lower, pm.upper) if v < lo or v > hi]
     if bad:
-        raise ValueError(f"newparams['theta'] elements {bad} are diagonal entries of Lambda and must be >= 0")
+        raise ValueError(f"newparams['theta'] elements {bad} are out of bounds: standard deviations (diagonal "
+                         "entries of Lambda) must be >= 0 and correlations of structured terms inside their range")
     return vals
 
 

@@ -20,8 +20,9 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from .crossprod import CrossProducts, theta_layout
+from .crossprod import CrossProducts
 from .pairs import MAX_PAIRS, PairProduct
+from .parammap import ParameterMap
 from .stacked import stack_matmul, stack_matmul_t
 
 __all__ = ["BlockedCholesky", "batched_cholesky", "batched_tri_inverse"]
@@ -202,7 +203,9 @@ class BlockedCholesky:
 
     def __init__(self, cp: CrossProducts):
         self.cp = cp
-        self.slices, self.positions, self.lower = theta_layout(cp.blocks)
+        # the model's parameters -> Lambda (core/parammap.py); slices and positions are lme4's theta layout
+        self.pmap = ParameterMap.of_blocks(cp.blocks)
+        self.slices, self.positions, self.lower = self.pmap.slices, self.pmap.positions, self.pmap.lower
         for b in cp.blocks[1:]:
             if b.q > MAX_DENSE:
                 raise MemoryError(
@@ -231,7 +234,7 @@ class BlockedCholesky:
                 self.pairs = {(k, j): PairProduct(cp.off[(k, 0)], cp.off[(j, 0)], lower=k == j, groups=groups)
                               for k, j in todo}
 
-    _LAYOUT = ("cp", "slices", "positions", "lower", "scalar", "dense_hook", "_xz0_soa", "_diag_index", "pairs")
+    _LAYOUT = ("cp", "pmap", "slices", "positions", "lower", "scalar", "dense_hook", "_xz0_soa", "_diag_index", "pairs")
 
     def fresh(self) -> BlockedCholesky:
         """A factor of the same model with its own state: the layout (cross-products, theta positions, the
@@ -270,21 +273,16 @@ class BlockedCholesky:
 
     @property
     def n_theta(self) -> int:
-        """Length of theta."""
+        """Length of theta (the model's covariance parameters)."""
         return len(self.lower)
 
     def theta0(self) -> np.ndarray:
-        """lme4's starting value: identity lambda (1 on diagonals, 0 elsewhere)."""
-        return np.where(np.isfinite(self.lower), 1.0, 0.0)
+        """lme4's starting value: identity lambda (1 on diagonals, 0 elsewhere; correlations 0)."""
+        return self.pmap.start.copy()
 
     def lambdas_of(self, theta: np.ndarray) -> list[np.ndarray]:
-        """Each term's lambda (p x p lower triangular) from theta."""
-        out = []
-        for b, sl, (r, c) in zip(self.cp.blocks, self.slices, self.positions):
-            lam = np.zeros((b.p, b.p))
-            lam[r, c] = theta[sl]
-            out.append(lam)
-        return out
+        """Each term's lambda (p x p lower triangular) from theta (the model's parameters), by the map."""
+        return self.pmap.lambdas(np.asarray(theta, dtype=float))
 
     def _scaled_off(self, k: int, j: int) -> sp.csr_matrix:
         """Lambda_k' A[k, j] Lambda_j as a sparse matrix."""

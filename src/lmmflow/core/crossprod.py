@@ -71,12 +71,16 @@ class ReBlock:
         Number of levels.
     mask : numpy.ndarray
         p x p lower-triangular boolean: the free entries of the relative covariance factor lambda.
+    structure : lmmflow.core.parammap.Structure or None
+        The term's covariance structure (``cs``, ``ar1``...); None for lme4's unstructured parametrization
+        of ``mask`` (see :mod:`lmmflow.core.parammap`).
     """
 
     codes: np.ndarray
     Z: np.ndarray
     nlevels: int
     mask: np.ndarray
+    structure: object = None
 
     @property
     def p(self) -> int:
@@ -95,9 +99,11 @@ class ReBlock:
 
 
 def theta_layout(blocks: list[ReBlock]) -> tuple[list[slice], list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
-    """Where each term's parameters sit in theta, and theta's lower bounds.
+    """Where each term's elements sit in lme4's theta, and theta's lower bounds (for unstructured terms).
 
-    Within a term, the free entries of lambda are taken column by column (lme4's order).
+    Within a term, the free entries of lambda are taken column by column (lme4's order).  The model's own
+    parameters, bounds and names (structured terms included) come from
+    :class:`~lmmflow.core.parammap.ParameterMap`, which uses this same layout.
 
     Returns
     -------

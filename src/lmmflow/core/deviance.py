@@ -23,6 +23,7 @@ from .crossprod import CrossProducts, ReBlock
 from .dense import SmallDenseObjective
 from .gradient import profiled_gradient
 from .nested import NestedSchurObjective
+from .parammap import ParameterMap
 from .patterns import PatternObjective
 from .schur import SchurObjective
 from .twolevel import TwoLevelObjective
@@ -117,9 +118,19 @@ class DevianceFunction:
         return cls(CrossProducts.build(blocks, X, y, weights), reml=reml)
 
     @property
+    def pmap(self) -> ParameterMap:
+        """The map from the model's covariance parameters (``theta``) to each term's Lambda."""
+        return self.factor.pmap
+
+    @property
     def lower(self) -> np.ndarray:
         """Lower bounds of theta."""
         return self.factor.lower
+
+    @property
+    def upper(self) -> np.ndarray:
+        """Upper bounds of theta (finite only for the correlations of structured terms)."""
+        return self.factor.pmap.upper
 
     @property
     def theta0(self) -> np.ndarray:
@@ -152,7 +163,7 @@ class DevianceFunction:
                 return math.inf
             return val if math.isfinite(val) else math.inf
         try:
-            val = self._criterion(self.small(np.asarray(theta, dtype=float)))
+            val = self._criterion(self.small(self.pmap.theta(theta)))
         except (np.linalg.LinAlgError, ValueError, FloatingPointError):
             return math.inf
         return val if math.isfinite(val) else math.inf
@@ -203,13 +214,14 @@ class DevianceFunction:
         and :class:`~lmmflow.core.schur.SchurObjective`)."""
         self.evaluations += 1
         try:
-            parts, (d1, d2, d3) = self.small.with_gradients(theta)
+            parts, (d1, d2, d3) = self.small.with_gradients(self.pmap.theta(theta))
         except (np.linalg.LinAlgError, ValueError, FloatingPointError):
             return math.inf, np.full(len(theta), np.nan)
         val = self._criterion(parts)
         if not math.isfinite(val):
             return math.inf, np.full(len(theta), np.nan)
-        grad = criterion_gradient(d2 if self.reml else d1, d3 - d2, criterion_dof(self.cp.n, self.cp.p, self.reml))
+        grad = self.pmap.chain(theta, criterion_gradient(d2 if self.reml else d1, d3 - d2,
+                                                         criterion_dof(self.cp.n, self.cp.p, self.reml)))
         # a diagonal entry of lambda at zero whose column is zero too enters only through its square: the
         # analytic derivative is exactly 0 there, a stationary point a gradient method would not leave; a
         # one-sided difference into the interior gives the slope that tells whether to (as the blocked
@@ -225,7 +237,7 @@ class DevianceFunction:
     def _dense_solve(self, theta: np.ndarray) -> Solution:
         """:meth:`solve` for a small model, from one factor of its dense system (the blocked factor is not
         touched: its users update it to the theta they need)."""
-        parts, beta_c, u_all, rx = self.small.solution(theta)
+        parts, beta_c, u_all, rx = self.small.solution(self.pmap.theta(theta))
         u = np.split(u_all, np.cumsum([blk.q for blk in self.cp.blocks])[:-1])
         b = self.factor.b_of_u(u, self.factor.lambdas_of(theta))
         return self._solution(theta, self._criterion(parts), beta_c, u, b, parts, rx)

@@ -146,7 +146,8 @@ def profiled_gradient(devfun: DevianceFunction, theta: np.ndarray, updated: bool
     Returns
     -------
     numpy.ndarray
-        d objective / d theta.
+        d objective / d theta (the model's parameters: the gradient in lme4's theta chained through the
+        parameter map, :meth:`~lmmflow.core.parammap.ParameterMap.chain`).
     """
     f, cp = devfun.factor, devfun.cp
     theta = np.asarray(theta, dtype=float)
@@ -181,7 +182,7 @@ def profiled_gradient(devfun: DevianceFunction, theta: np.ndarray, updated: bool
         F = [cp.xz[k][:p].T - zzlg[k] for k in range(K)]
         rx_inv = np.linalg.inv(f.LXX[:p, :p])
         C = rx_inv.T @ rx_inv
-    grad = np.zeros(len(theta))
+    grad = np.zeros(f.pmap.n_theta)  # in lme4's theta; chained to the model's parameters below
     for k in range(K):
         bk, lam = cp.blocks[k], lams[k]
         rows, cols = f.positions[k]
@@ -200,7 +201,7 @@ def profiled_gradient(devfun: DevianceFunction, theta: np.ndarray, updated: bool
             if reml and p:
                 g += t_rx[r, c]
             grad[sl.start + idx] = g
-    return grad
+    return f.pmap.chain(theta, grad)
 
 
 def _fd_gradient(devfun: DevianceFunction, theta: np.ndarray, h: float = 1e-6) -> np.ndarray:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..core import CrossProducts, ReBlock
+from ..core.parammap import ParameterMap
 from ..formula import ParsedFormula, parse_formula, resolve_dot
 from . import lazy
 from .fixed import FixedDesign, build_fixed, build_response, formula_offset, nonaliased_columns, with_kept
@@ -85,7 +86,17 @@ class ModelDesign:
 
     def blocks(self) -> list[ReBlock]:
         """The engine's view of the random-effects terms (codes, values, lambda pattern)."""
-        return [ReBlock(codes=t.codes, Z=t.matrix, nlevels=t.nlevels, mask=t.theta_mask) for t in self.terms]
+        return [ReBlock(codes=t.codes, Z=t.matrix, nlevels=t.nlevels, mask=t.theta_mask, structure=t.structure)
+                for t in self.terms]
+
+    def param_map(self) -> ParameterMap:
+        """The map from the model's covariance parameters (``theta``) to each term's Lambda, with their bounds,
+        start values and names (:class:`~lmmflow.core.parammap.ParameterMap`)."""
+        return ParameterMap([t.structure for t in self.terms])
+
+    def theta_names(self) -> list[str]:
+        """Names of the covariance parameters (lme4's theta names for unstructured terms)."""
+        return self.param_map().names([t.group for t in self.terms], [t.cnames for t in self.terms])
 
     @property
     def X(self) -> np.ndarray:

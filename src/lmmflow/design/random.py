@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from formulaic.model_spec import ModelSpec
 
+from ..core.parammap import Structure, structure_of
 from ..formula import FormulaError, RandomTerm
 from .contrasts import apply_contrasts, check_levels, r_names, resolve_contrasts
 from .frame import DataError, LevelLabels, group_codes_lazy
@@ -46,11 +47,14 @@ class ReTerm:
         The encoding of each block's expression, to rebuild Z for new data.
     exprs : list of str
         Each block's expression.
+    kind : str or None
+        The covariance structure as written (``us``, ``diag``, ``cs``, ``homcs``, ``ar1``); None for lme4's bars.
     """
 
     def __init__(self, group: str, group_cols: tuple[str, ...], levels: pd.Index | LevelLabels, codes: np.ndarray,
                  Z: np.ndarray | RowMatrix, cnames: list[str], blocks: list[list[int]], specs: list[ModelSpec],
-                 exprs: list[str] | None = None):
+                 exprs: list[str] | None = None, kind: str | None = None):
+        self.kind = kind
         self.group = group
         self.group_cols = group_cols
         self._levels = levels if isinstance(levels, LevelLabels) else LevelLabels.of(pd.Index(levels))
@@ -87,8 +91,15 @@ class ReTerm:
         return self._Z.shape[1]
 
     @property
+    def structure(self) -> Structure:
+        """The term's covariance structure: parameters -> Lambda (:mod:`lmmflow.core.parammap`)."""
+        return structure_of(self.kind, self.p, self.theta_mask)
+
+    @property
     def theta_mask(self) -> np.ndarray:
         """Lower-triangular boolean p x p: which entries of lambda are free parameters."""
+        if self.kind == "diag":
+            return np.eye(self.p, dtype=bool)
         mask = np.zeros((self.p, self.p), dtype=bool)
         for blk in self.blocks:
             for a in blk:
@@ -171,13 +182,20 @@ def build_random_terms(terms: tuple[RandomTerm, ...], frame: pd.DataFrame, strea
         names_seen: list[str] = []
         groups_of_pieces: list[list[tuple[RandomTerm, np.ndarray, list[str], ModelSpec]]] = [[]]
         for piece in pieces:
-            if set(piece[2]) & set(names_seen):
+            if piece[0].kind is not None or (groups_of_pieces[-1] and groups_of_pieces[-1][-1][0].kind is not None):
+                groups_of_pieces.append([piece])  # a structured term is a term of its own
+                names_seen = list(piece[2])
+            elif set(piece[2]) & set(names_seen):
                 groups_of_pieces.append([piece])  # overlapping columns: keep as a separate term
                 names_seen = list(piece[2])
             else:
                 groups_of_pieces[-1].append(piece)
                 names_seen += piece[2]
-        for grp in groups_of_pieces:
+        for grp in filter(None, groups_of_pieces):
+            kind = grp[0][0].kind
+            if kind in ("cs", "homcs", "ar1") and len(grp[0][2]) < 2:
+                raise FormulaError(f"random term ({grp[0][0].label}) has {len(grp[0][2])} effect: {kind} needs "
+                                   "at least 2 (e.g. ar1(0 + factor(time) | id)); write (1 | g) for one")
             cnames = [nm for pc in grp for nm in pc[2]]
             Z = _stack_columns([pc[1] for pc in grp], frame, f"random term (... | {':'.join(group)})", cnames)
             blocks, start = [], 0
@@ -186,7 +204,7 @@ def build_random_terms(terms: tuple[RandomTerm, ...], frame: pd.DataFrame, strea
                 start += len(pc[2])
             out.append(ReTerm(group=":".join(group), group_cols=group, levels=levels, codes=codes,
                               Z=Z, cnames=cnames, blocks=blocks,
-                              specs=[pc[3] for pc in grp], exprs=[pc[0].expr for pc in grp]))
+                              specs=[pc[3] for pc in grp], exprs=[pc[0].expr for pc in grp], kind=kind))
     for t in out:
         label = f"(... | {t.group})"
         if t.nlevels < 2:

@@ -257,7 +257,8 @@ def _refit_optimum(devfun: DevianceFunction, theta_hat: np.ndarray, control: Lme
     for start, first in ((theta_hat, near), (devfun.theta0, control)):
         for ctrl in (first, other):
             try:
-                opt = optimize_theta(devfun, start, lower, control=ctrl, value_and_grad=devfun.value_and_gradient)
+                opt = optimize_theta(devfun, start, lower, control=ctrl, value_and_grad=devfun.value_and_gradient,
+                                     upper=None if devfun.pmap.identity else devfun.upper)
             except Exception:  # noqa: BLE001 - the next optimizer or start is tried
                 continue
             if best is None or (opt.converged, -opt.fmin) > (best.converged, -best.fmin):
@@ -274,7 +275,8 @@ def _refit_optimum(devfun: DevianceFunction, theta_hat: np.ndarray, control: Lme
 
 def _delete_group(pl: _Payload, j: int) -> dict[str, Any]:
     keep = pl.group_codes != j
-    blocks = [ReBlock(codes=b.codes[keep], Z=b.Z[keep], nlevels=b.nlevels, mask=b.mask) for b in pl.blocks]
+    blocks = [ReBlock(codes=b.codes[keep], Z=b.Z[keep], nlevels=b.nlevels, mask=b.mask, structure=b.structure)
+              for b in pl.blocks]
     X = pl.X[keep]
     p = X.shape[1]
     if p and np.linalg.matrix_rank(X) < p:
@@ -392,8 +394,8 @@ def influence(m: LmerResult, groups: Any = None, data: Any = None, progress: boo
     name, codes, labels = _group_codes(m, groups, data)
     d = m.design
     y = d.less_offset()
-    blocks = [ReBlock(codes=b.codes, Z=_take(b.Z, np.ones(d.n, bool)), nlevels=b.nlevels, mask=b.mask)
-              for b in m.devfun.cp.blocks]
+    blocks = [ReBlock(codes=b.codes, Z=_take(b.Z, np.ones(d.n, bool)), nlevels=b.nlevels, mask=b.mask,
+                      structure=b.structure) for b in m.devfun.cp.blocks]
     pl = _Payload(X=_take(d.fixed.matrix, np.ones(d.n, bool)), y=y, weights=m.weights, blocks=blocks,
                   reml=m.reml, control=m.control, theta_hat=m.solution.theta, group_codes=codes)
     G = len(labels)

@@ -52,11 +52,19 @@ class RandomTerm:
         The grouping factor's columns; more than one means their interaction (``a:b``).
     correlated : bool
         False for a term produced by the double bar ``||``.
+    kind : str or None
+        The covariance structure of a term written as glmmTMB and lme4 2.x write them: ``us(x | g)``,
+        ``diag(x | g)``, ``cs(x | g)``, ``homcs(x | g)``, ``ar1(0 + factor(t) | g)``; None for a plain bar.
     """
 
     expr: str
     group: tuple[str, ...]
     correlated: bool = True
+    kind: str | None = None
+
+    def __repr__(self) -> str:
+        kind = "" if self.kind is None else f", kind={self.kind!r}"
+        return f"RandomTerm(expr={self.expr!r}, group={self.group!r}, correlated={self.correlated!r}{kind})"
 
     @property
     def group_name(self) -> str:
@@ -66,7 +74,8 @@ class RandomTerm:
     @property
     def label(self) -> str:
         """The term as written in lme4 syntax."""
-        return f"{self.expr} | {self.group_name}"
+        bar = f"{self.expr} | {self.group_name}"
+        return bar if self.kind is None else f"{self.kind}({bar})"
 
 
 @dataclass(frozen=True)
@@ -323,7 +332,12 @@ def parse_formula(formula: str) -> ParsedFormula:
         if term == "":
             raise FormulaError(f"formula {formula!r} has an empty term (two operators in a row?)")
         inner = _strip_parens(term) if term.startswith("(") and _outer_pair(term) else None
-        if inner is not None and "|" in inner:
+        structured = _STRUCTURE.match(term)
+        if structured and _outer_pair(term[structured.end() - 1:]) and "|" in term:
+            if sign == "-":
+                raise FormulaError(f"cannot subtract the random term {term} in {formula!r}")
+            random.extend(_structured_term(structured.group(1), term[structured.end():-1], formula))
+        elif inner is not None and "|" in inner:
             if sign == "-":
                 raise FormulaError(f"cannot subtract the random term {term} in {formula!r}")
             random.extend(_bar_term(inner))
@@ -349,6 +363,23 @@ def parse_formula(formula: str) -> ParsedFormula:
 
 
 _OFFSET = re.compile(r"^offset\s*\(")
+_STRUCTURE = re.compile(r"^(us|diag|cs|homcs|ar1)\s*\(")
+STRUCTURES = ("us", "diag", "cs", "homcs", "ar1")
+"""The covariance structures a random term can be written with (glmmTMB's and lme4 2.x's names)."""
+
+
+def _structured_term(kind: str, body: str, formula: str) -> list[RandomTerm]:
+    """``kind(expr | group)``: one random term with that covariance structure."""
+    body = body.strip()
+    if "||" in re.sub(r"`[^`]*`", "", body):
+        raise FormulaError(f"{kind}({body}) in {formula!r} has a double bar: a structured term takes one bar, "
+                           f"write {kind}(x | g) (diag(x | g) for uncorrelated effects)")
+    terms = _bar_term(body)
+    if len(terms) != 1:
+        raise FormulaError(f"{kind}({body}) in {formula!r} expands to {len(terms)} terms (a nested grouping "
+                           f"factor?): write one structured term per grouping factor, e.g. {kind}(x | a) + "
+                           f"{kind}(x | a:b)")
+    return [replace(terms[0], kind=kind)]
 
 
 def _top_level_bar(rhs: str) -> bool:

@@ -35,6 +35,7 @@ from scipy import stats
 from ..core import CrossProducts, DevianceFunction
 from ..core.criterion import criterion_dof, gaussian_criterion
 from ..core.oneterm import level_weights, pair_index
+from ..core.parammap import ParameterMap
 from ..optim import OptSummary, optimize_theta
 from ..optim.batched import batched_cholesky, batched_newton
 from ..optim.threads import blas_threads
@@ -116,7 +117,8 @@ def _payload(m: LmerResult, statistic: Callable[[Any], Any] | None, use_u: bool)
     f = m.devfun.factor
     lams = f.lambdas_of(m.solution.theta)
     w = m.weights
-    batched = len(cp.blocks) == 1 and f.n_theta <= MAX_BATCH_PARAMS
+    # the batched Newton refits work on lme4's theta: structured covariances (cs, ar1) refit one by one
+    batched = len(cp.blocks) == 1 and f.n_theta <= MAX_BATCH_PARAMS and f.pmap.identity
     layout = [(sl, rows, cols, b.p) for sl, (rows, cols), b in zip(f.slices, f.positions, cp.blocks)]
     zt = [b.sparse_z(cp.w_sqrt).T.tocsr() for b in cp.blocks]
     return _Payload(
@@ -294,7 +296,8 @@ def _boot_chunk_work(pl: _Payload, chunk: tuple[int, list[np.random.SeedSequence
             else:
                 th, beta, sigma = theta[j], beta_b[j], float(sigma_b[j])
             if pl.statistic is None:
-                vals = np.concatenate([sdcor_from_theta(pl.layout, th, sigma), [sigma], beta])
+                th_lme4 = ParameterMap.of_blocks(cp.blocks).theta(th)  # the layout is lme4's theta's
+                vals = np.concatenate([sdcor_from_theta(pl.layout, th_lme4, sigma), [sigma], beta])
             else:
                 if devfun is None:
                     devfun = DevianceFunction(cp.with_response(Y[:, j], pl.X), reml=pl.reml)
@@ -337,7 +340,8 @@ def _refit(pl: _Payload, y: np.ndarray) -> tuple[DevianceFunction, OptSummary]:
     for start in (pl.theta_hat, devfun.theta0):
         for ctrl in (pl.control, other):
             try:
-                opt = optimize_theta(devfun, start, lower, control=ctrl, value_and_grad=devfun.value_and_gradient)
+                opt = optimize_theta(devfun, start, lower, control=ctrl, value_and_grad=devfun.value_and_gradient,
+                                     upper=None if devfun.pmap.identity else devfun.upper)
             except Exception as e:  # noqa: BLE001 - try the next optimizer / start; reported if all fail
                 errors.append(f"{ctrl.optimizer}: {type(e).__name__}: {e}")
                 continue
@@ -525,7 +529,7 @@ def _t0(m: LmerResult, statistic: Callable[[Any], Any] | None) -> tuple[list[str
         names = all_parameter_names(m)
         sd = sdcor_from_theta([(sl, r, c, b.p) for sl, (r, c), b in
                                zip(m.devfun.factor.slices, m.devfun.factor.positions, m.devfun.cp.blocks)],
-                              m.solution.theta, m.sigma)
+                              m.devfun.pmap.theta(m.solution.theta), m.sigma)  # lme4's theta's layout
         return names, np.concatenate([sd, [m.sigma], m.solution.beta])
     nm, vals = _stat_vector(statistic(m))
     return (nm if nm is not None else [f"t{i + 1}" for i in range(len(vals))]), vals

@@ -105,6 +105,8 @@ def varpar_names(m: LmerResult) -> list[str]:
     >>> varpar_names(m)
     ['Subject.(Intercept)', 'Subject.Days.(Intercept)', 'Subject.Days', 'sigma']
     """
+    if not m.devfun.pmap.identity:  # structured covariances: the structure's own parameters
+        return m.design.theta_names() + ["sigma"]
     names = []
     for k, r, c in _layout(m):
         t = m.design.terms[k]
@@ -456,6 +458,12 @@ def variance_derivatives(m: LmerResult, theta: Any = None, sigma: float | None =
     >>> bool(abs(d.gradient).max() < 1e-3)   # the REML criterion is stationary at the estimates
     True
     """
+    structured = [k for k in m.devfun.pmap.kinds if k not in ("us", "diag")]
+    if structured:
+        raise NotImplementedError(
+            f"the variance-component derivatives (Kenward-Roger) assume covariances linear in their parameters; "
+            f"this model has {structured[0]} terms: use ddf='satterthwaite' (differenced in the structure's "
+            f"parameters) or refit with us(...) terms")
     at_fit = theta is None and sigma is None
     if at_fit and m in _CACHE:
         return _CACHE[m]

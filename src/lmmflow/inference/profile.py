@@ -407,6 +407,12 @@ def profile(m: LmerResult, which: Any = None, alphamax: float = 0.01, maxpts: in
     """
     from tqdm.auto import tqdm
 
+    structured = [k for k in m.devfun.pmap.kinds if k not in ("us", "diag")]
+    if structured:
+        raise NotImplementedError(
+            f"the likelihood profile works on lme4's unstructured sd/cor parameters; this model has a "
+            f"{structured[0]} covariance structure: use confint(method='boot') or method='wald' (fixed effects), "
+            "or refit with us(...) terms")
     scale = check_scale(scale)
     mml = m.update(reml=False) if m.reml else m
     obj = _Objective(mml)

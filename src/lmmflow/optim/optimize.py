@@ -100,19 +100,24 @@ _BOUNDARY_STEP = 1e-3  # a step off a bound that tells a saddle point on it from
 
 
 def _run_nlopt(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray,
-               control: LmerControl) -> tuple[np.ndarray, float, str]:
+               control: LmerControl, upper: np.ndarray | None = None) -> tuple[np.ndarray, float, str]:
     algo = {"bobyqa": nlopt.LN_BOBYQA, "newuoa": nlopt.LN_NEWUOA_BOUND,
             "nelder-mead": nlopt.LN_NELDERMEAD}[control.optimizer]
     if algo == nlopt.LN_NEWUOA_BOUND and len(x0) < 2:
         algo = nlopt.LN_BOBYQA  # NEWUOA needs at least two parameters; BOBYQA is its bounded sibling
     opt = nlopt.opt(algo, len(x0))
     opt.set_lower_bounds(lower)
+    if upper is not None:
+        opt.set_upper_bounds(upper)
     opt.set_min_objective(lambda x, grad: fn(x))
     opt.set_ftol_rel(control.ftol_rel)
     opt.set_ftol_abs(control.ftol_abs)
     opt.set_xtol_abs(control.xtol_abs)
     opt.set_maxeval(control.maxeval)
-    opt.set_initial_step(np.full(len(x0), control.initial_step))
+    step = np.full(len(x0), control.initial_step)
+    if upper is not None:  # BOBYQA's first steps must fit inside the box (a bounded correlation)
+        step = np.minimum(step, 0.25 * (np.asarray(upper) - lower))
+    opt.set_initial_step(step)
     codes = {1: "SUCCESS", 2: "STOPVAL_REACHED", 3: "FTOL_REACHED", 4: "XTOL_REACHED",
              5: "MAXEVAL_REACHED", 6: "MAXTIME_REACHED"}
     try:
@@ -125,8 +130,8 @@ def _run_nlopt(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndar
 
 
 def _run_cobyqa(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray,
-                control: LmerControl) -> tuple[np.ndarray, float, str]:
-    res = minimize(fn, x0, method="COBYQA", bounds=Bounds(lower, np.full(len(x0), np.inf)),
+                control: LmerControl, upper: np.ndarray | None = None) -> tuple[np.ndarray, float, str]:
+    res = minimize(fn, x0, method="COBYQA", bounds=Bounds(lower, np.full(len(x0), np.inf) if upper is None else upper),
                    options={"maxfev": control.maxeval, "initial_tr_radius": control.initial_step,
                             "final_tr_radius": max(control.xtol_abs, 1e-10)})
     msg = str(res.message)
@@ -139,7 +144,7 @@ def _run_cobyqa(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.nda
 
 def _run_lbfgsb(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray, control: LmerControl,
                 value_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]],
-                scale: np.ndarray | None = None) -> tuple[np.ndarray, float, str]:
+                scale: np.ndarray | None = None, upper: np.ndarray | None = None) -> tuple[np.ndarray, float, str]:
     # L-BFGS-B's first step has unit length; in the variables theta / scale it has length ``scale``
     s = np.ones(len(x0)) if scale is None else np.asarray(scale, dtype=float)
 
@@ -147,7 +152,9 @@ def _run_lbfgsb(fn: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.nda
         v, g = value_and_grad(z * s)
         return v, np.asarray(g, dtype=float) * s
 
-    bounds = [(lo / si if np.isfinite(lo) else None, None) for lo, si in zip(lower, s)]
+    hi = np.full(len(x0), np.inf) if upper is None else upper
+    bounds = [(lo / si if np.isfinite(lo) else None, up / si if np.isfinite(up) else None)
+              for lo, up, si in zip(lower, hi, s)]
     res = minimize(scaled, x0 / s, jac=True, method="L-BFGS-B", bounds=bounds,
                    options={"maxfun": control.maxeval, "ftol": control.ftol_rel, "gtol": 1e-8, "maxcor": 20})
     if scale is not None:  # back to theta: x, the gradient and the inverse-Hessian approximation
@@ -208,8 +215,8 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
                    control: LmerControl | None = None, record: bool = False,
                    value_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None,
                    cheap_gradient: bool = False, scale: np.ndarray | None = None,
-                   warn: bool = True) -> OptSummary:
-    """Minimize ``fn`` over theta >= ``lower``.
+                   warn: bool = True, upper: np.ndarray | None = None) -> OptSummary:
+    """Minimize ``fn`` over theta >= ``lower`` (and <= ``upper``).
 
     Parameters
     ----------
@@ -234,6 +241,8 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
     warn : bool
         Raise the convergence problems as :class:`~lmmflow.ConvergenceWarning` (as lme4 warns); with
         ``False`` they are only recorded in the summary's ``alerts`` (the caller decides).
+    upper : numpy.ndarray, optional
+        Upper bounds (the correlations of structured covariances, ``DevianceFunction.upper``); default none.
 
     Returns
     -------
@@ -255,6 +264,7 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
     x0 = np.asarray(control.theta0 if control.theta0 is not None else theta0, dtype=float)
     if x0.shape != lower.shape:
         raise ValueError(f"theta0 has length {x0.size}, the model has {lower.size} covariance parameters")
+    hi = np.full(len(x0), np.inf) if upper is None else np.asarray(upper, dtype=float)
     count = [0]
     log: list[tuple[np.ndarray, float]] = []
     alerts: list[str] = []
@@ -286,7 +296,8 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
                 return 1e300, np.zeros_like(x)
             return v, g
 
-        x, fmin, ret = _run_lbfgsb(counted, np.maximum(x0, lower), lower, control, counted_vg, scale=scale)
+        x, fmin, ret = _run_lbfgsb(counted, np.clip(x0, lower, hi), lower, control, counted_vg, scale=scale,
+                                   upper=upper)
         # A diagonal entry of lambda on its bound can be a stationary point that is no minimum: the
         # covariance depends on it only through its square, so the gradient there is exactly zero and a
         # gradient method stops.  A step into the interior tells; if it lowers the objective, the fit is
@@ -300,7 +311,7 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
                 break
     else:
         runner = _run_cobyqa if control.optimizer == "cobyqa" else _run_nlopt
-        x, fmin, ret = runner(counted, np.maximum(x0, lower), lower, control)
+        x, fmin, ret = runner(counted, np.clip(x0, lower, hi), lower, control, upper=upper)
     if best[0] is not None and best[1] < fmin:
         x, fmin = best[0], best[1]  # e.g. NLopt's round-off stop returns the start; keep the progress made
     if not math.isfinite(fmin) or fmin >= 1e300:
@@ -362,14 +373,14 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
                         # well below the optimizers' own stopping tolerance; one evaluation, no re-check
                         xn = x.copy()
                         xn[free] -= step
-                        if np.all(xn >= lower):
+                        if np.all(xn >= lower) and np.all(xn <= hi):
                             fn_new = counted(xn)
                             if fn_new < fmin:
                                 x, fmin = xn, fn_new
                     break
                 xn = x.copy()
                 xn[free] -= step
-                xn = np.maximum(xn, lower)
+                xn = np.clip(xn, lower, hi)
                 fn_new = counted(xn)
                 if fn_new < fmin:
                     x, fmin = xn, fn_new

@@ -393,7 +393,8 @@ def _run(formula: str, frame: pd.DataFrame, design: Any, cp: Any, Y: np.ndarray,
     if method == "lrt":
         reduced, dropped = _reduced_formula(formula, str(coef), frame, design.fixed.p)
         out = _fast_lrt(formula, reduced, dropped, frame, Y, control, n_jobs, client, False, rows)
-    elif method == "satterthwaite" and coef in design.fixed.names and len(design.terms) == 1:
+    elif (method == "satterthwaite" and coef in design.fixed.names and len(design.terms) == 1
+          and design.param_map().identity):  # the pattern profile works on lme4's theta
         out = _fast_satterthwaite(formula, frame, Y, reml, control, str(coef), n_jobs, client, False, rows)
     else:
         if method == "kr" and not reml and not callable(test):

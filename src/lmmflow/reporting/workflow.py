@@ -137,7 +137,8 @@ def check_long_format(df: pd.DataFrame, formula: str, hint: str = "python") -> N
     for term in parsed.random:
         names |= set(term.group)
     known_funcs = {"C", "I", "np", "log", "exp", "sqrt", "poly", "center", "scale", "abs", "bs", "cr", "cc",
-                   "Q", "Treatment", "Sum", "Diff", "Helmert", "Poly", "contr", "lag"}
+                   "Q", "Treatment", "Sum", "Diff", "Helmert", "Poly", "contr", "lag",
+                   "us", "diag", "cs", "homcs", "ar1"}  # covariance structures of random terms
     needed = [n for n in dict.fromkeys([parsed.response, *sorted(names - {parsed.response})])
               if n not in known_funcs and not n.startswith(("np.", "math."))]
     missing = [n for n in needed if n not in df.columns and not _is_attribute(n, formula)]
@@ -287,8 +288,8 @@ def default_compare(formula: str, unit: str) -> str | None:
     mine = [t for t in parsed.random if ":".join(t.group) == unit]
     if not mine or all(t.expr.replace(" ", "") == "1" for t in mine):
         return None
-    others = [f"({t.expr} {'|' if t.correlated else '||'} {':'.join(t.group)})" for t in parsed.random
-              if ":".join(t.group) != unit]
+    others = [(t.label if t.kind else f"({t.expr} {'|' if t.correlated else '||'} {':'.join(t.group)})")
+              for t in parsed.random if ":".join(t.group) != unit]
     return " + ".join([f"{parsed.response} ~ {parsed.fixed}", f"(1 | {unit})", *others])
 
 

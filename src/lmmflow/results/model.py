@@ -138,7 +138,14 @@ class LmerResult:
 
     @property
     def theta(self) -> np.ndarray:
-        """Relative covariance parameters."""
+        """Relative covariance parameters, named by ``m.design.theta_names()``.
+
+        For lme4's bars (and ``us``/``diag`` terms) lme4's theta: the free entries of each term's
+        lower-triangular relative covariance factor, column by column.  For a structured term its own
+        parameters: ``cs`` the SDs relative to sigma and the common correlation, ``homcs``/``ar1`` one relative
+        SD and the correlation; lme4's theta is ``m.devfun.pmap.theta(m.theta)``
+        (:class:`~lmmflow.core.parammap.ParameterMap`).
+        """
         return self.solution.theta.copy()
 
     @property

@@ -88,7 +88,7 @@ def varcorr_text(m: LmerResult, digits: int = 4) -> str:
             rows.append((g if i == 0 else "", names[i], _fmt(r["vcov"], digits), _fmt(r["sdcor"], digits), corr))
     header = ("Groups", "Name", "Variance", "Std.Dev.")
     w = [max(len(header[k]), *(len(r[k]) for r in rows)) for k in range(4)]
-    has_corr = any(r[4] for r in rows)
+    has_corr = any(c for r in rows for c in r[4])
     lines = [" " + " ".join([header[0].ljust(w[0]), header[1].ljust(w[1]), header[2].rjust(w[2]),
                              header[3].rjust(w[3])]) + (" Corr" if has_corr else "")]
     for r in rows:

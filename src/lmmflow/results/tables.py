@@ -19,13 +19,19 @@ def block_groups(term_group: str, nblocks: int) -> list[str]:
 
 
 def varcorr_frame(m: LmerResult) -> pd.DataFrame:
-    """Variance components as lme4's ``as.data.frame(VarCorr(m))``: group, var1, var2, vcov, sdcor."""
+    """Variance components as lme4's ``as.data.frame(VarCorr(m))``: group, var1, var2, vcov, sdcor.
+
+    A structured term (``cs``, ``ar1``...) shows the SDs and correlations its parameters imply, as glmmTMB's
+    ``VarCorr`` prints them (every pair of effects); a ``diag`` term its SDs only.
+    """
     rows = []
     for term, cov in zip(m.design.terms, m.re_covariances):
         names = term.cnames
         for gname, blk in zip(block_groups(term.group, len(term.blocks)), term.blocks):
             for a in blk:
                 rows.append((gname, names[a], None, cov[a, a], np.sqrt(cov[a, a])))
+            if getattr(term, "kind", None) == "diag":
+                continue  # uncorrelated by construction, as glmmTMB prints diag(x | g)
             for ia, a in enumerate(blk):
                 for b in blk[ia + 1:]:
                     sd = np.sqrt(cov[a, a] * cov[b, b])

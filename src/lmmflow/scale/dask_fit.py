@@ -216,6 +216,10 @@ def dask_design(formula: str, data: Any, weights: str | None = None, offset: str
     if parsed.offsets or "." in parsed.fixed.replace(" ", "").split("+"):
         raise FormulaError(f"offset(...) terms and '.' in {formula!r} are not supported for Dask data yet: pass the "
                            "offset as a column with offset='name' and name the predictors")
+    kinds = [t.kind for t in parsed.random if t.kind is not None]
+    if kinds:
+        raise FormulaError(f"{kinds[0]}(...) covariance structures in {formula!r} are not supported for Dask data "
+                           "yet: fit a pandas frame, or write the term with lme4's bars ((x | g), (x || g))")
     if not parsed.random:
         from ..design.frame import DataError
 

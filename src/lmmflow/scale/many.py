@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ..control import LmerControl
-from ..core import CrossProducts, DevianceFunction, theta_layout
+from ..core import CrossProducts, DevianceFunction
 from ..design import ModelDesign, as_pandas, lformula
 from ..formula import parse_formula
 from ..optim import OptSummary, optimize_theta
@@ -183,7 +183,7 @@ def _exact_chunk(pl: _Payload, chunk: tuple[list[str], np.ndarray]) -> list[Resp
                                    m.std_errors.to_numpy(), bool(m.optinfo.converged), int(m.optinfo.evaluations),
                                    msg))
         except Exception as exc:  # noqa: BLE001
-            k = len(theta_layout(pl.cp.blocks)[2]) if pl.cp is not None else 0
+            k = design.param_map().n_params
             out.append(_fail(name, design.n, design.X.shape[1], k, f"{type(exc).__name__}: {exc}"))
     return out
 
@@ -346,6 +346,11 @@ def _pick_method(method: str, design: ModelDesign) -> str:
     single = len(design.terms) == 1
     if method == "profile" and not single:
         raise ValueError("method='profile' needs a model with one random-effects term; use 'exact'")
+    if not design.param_map().identity:  # the pattern profile works on lme4's theta
+        if method == "profile":
+            raise ValueError(f"method='profile' needs lme4's unstructured parametrization; this model has "
+                             f"{'/'.join(t.kind for t in design.terms if t.kind)} terms: use 'exact'")
+        return "exact"
     return "profile" if (method == "auto" and single) or method == "profile" else "exact"
 
 
