@@ -183,21 +183,24 @@ class SchurObjective:
     # ------------------------------------------------------------------ factor
     def _factor(self, theta: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                                                   np.ndarray]:
-        """lambdas, L_11 (m1, p1, p1), its inverse, L_r1' (q1 x N_r), L_rr (lower, N_r x N_r) and
-        A_1r Lambda_r (q1 x N_r), everything with term 1's levels as rows."""
+        """lambdas, L_11 (m1, p1, p1), its inverse, X = L_11^-1 lambda_1' A_1r (q1 x N_r, term 1's levels as
+        rows), L_rr (lower, N_r x N_r) and B = A_rr - X'X (N_r x N_r).
+
+        L_r1' = X Lambda_r, so S_rr = Lambda_r' B Lambda_r + I: the q1-long product X'X does not depend on
+        Lambda_r, and (W P)_r needs it again (as B's first rows times Lambda_r), so it is formed once."""
         lams, l11, l11inv = self._first_term(theta)
         m1, p1, nr = self.m1, self.p1, self.nr
-        # L_r1' = L_11^-1 lambda_1' A_1r Lambda_r, level by level (one contiguous batched product)
-        right = self._right_rest(lams, self.ar1)
-        lr1t = np.matmul(l11inv @ lams[0].T, right.reshape(m1, p1, nr)).reshape(self.q1, nr)
-        srr = self._right_rest(lams, self._left_rest(lams, self.arr))
+        x = np.matmul(l11inv @ lams[0].T, self.ar1.reshape(m1, p1, nr)).reshape(self.q1, nr)
+        # X'X in the lower triangle (Fortran view of X: no copy), then B = A_rr - X'X with both triangles
+        k = _syrk(1.0, x.T, lower=1)
+        b = self.arr - k
+        b -= np.tril(k, -1).T
+        srr = self._right_rest(lams, self._left_rest(lams, b))
         srr[self._eye_rest, self._eye_rest] += 1.0
-        # srr - L_r1 L_r1' in the lower triangle: L_r1 is lr1t's transpose, Fortran-ordered without a copy
-        srr = _syrk(-1.0, lr1t.T, beta=1.0, c=np.asfortranarray(srr), lower=1, overwrite_c=1)
-        lrr, info = _potrf(srr, lower=1, clean=1, overwrite_a=1)
+        lrr, info = _potrf(srr.T, lower=0, clean=1, overwrite_a=1)  # the C-ordered lower factor's transpose
         if info != 0:
             raise np.linalg.LinAlgError("not positive definite")
-        return lams, l11, l11inv, lr1t, lrr, right
+        return lams, l11, l11inv, x, lrr.T, b
 
     def _parts(self, l11: np.ndarray, lrr: np.ndarray) -> tuple[float, float, float]:
         d1 = np.log(l11.reshape(self.m1, -1)[:, ::self.p1 + 1]).sum()
@@ -227,8 +230,8 @@ class SchurObjective:
         rx : numpy.ndarray
             p x p lower factor R_X of the fixed-effects block.
         """
-        _, l11, _, lr1t, lrr, _ = self._factor(np.asarray(theta, dtype=float))
-        lr1 = lr1t.T
+        lams, l11, _, x, lrr, _ = self._factor(np.asarray(theta, dtype=float))
+        lr1 = self._right_rest(lams, x).T
         top = lrr[:-1, :-1]
         x = _solve_upper(top.T, lrr[-1, :-1])
         rhs = (lr1[-1] - lr1[:-1].T @ x).reshape(self.m1, self.p1)
@@ -244,19 +247,19 @@ class SchurObjective:
         Everything is formed transposed, with term 1's levels as rows (its per-level products are then
         contiguous batched products, the others general matrix products): (W P)' = P' W' and W's columns."""
         theta = np.asarray(theta, dtype=float)
-        lams, l11, l11inv, lr1t, lrr, right = self._factor(theta)
+        lams, l11, l11inv, x, lrr, bmat = self._factor(theta)
         m1, p1, q1, nr, qr = self.m1, self.p1, self.q1, self.nr, self.qr
+        lr1t = self._right_rest(lams, x)  # L_r1'
+        right = self._right_rest(lams, self.ar1)  # P_1r' = A_1r Lambda_r
         lam1 = lams[0]
         lr1t3 = lr1t.reshape(m1, p1, nr)
         # (W P)_1 = L_11^-1 P_1: its term-1 columns are block diagonal (the level's own block), the rest dense
         wp1_diag = l11inv @ np.matmul(lam1.T, self.d1)  # (m1, p1, p1)
-        p1_rest = np.matmul(lam1.T, self.ar1[:, :qr].reshape(m1, p1, qr))  # lambda_1' Z_1'Z_r per level
-        wp1_rest = (l11inv @ p1_rest).reshape(q1, qr)
         # [(P_r - L_r1 (W P)_1)'; L_r1 blockdiag(L_11^-1)] stacked, so one triangular product with L_rr^-1 gives
         # (W P)_r' and W's term-1 columns below their own block, W_r1' = -L_11^-T L_r1' L_rr^-T
         rhs = np.empty((2 * q1 + qr, nr))
         np.subtract(right, np.matmul(wp1_diag.transpose(0, 2, 1), lr1t3).reshape(q1, nr), out=rhs[:q1])
-        np.subtract(self._right_rest(lams, self.arr[:qr]), wp1_rest.T @ lr1t, out=rhs[q1:q1 + qr])
+        rhs[q1:q1 + qr] = self._right_rest(lams, bmat[:qr])  # (Lambda_r' A_r,r - L_r1 (W P)_1r)'
         np.matmul(l11inv.transpose(0, 2, 1), lr1t3, out=rhs[q1 + qr:].reshape(m1, p1, nr))
         # L_rr^-1: potrf cleaned the upper triangle, which trtri leaves as it is (zero)
         lrr_inv, info = _trtri(lrr, lower=1)
