@@ -98,6 +98,7 @@ class SchurObjective:
         self.d1 = cp.diag[0]
         self.arr = self._trailing(cp)
         self._eye_rest = np.arange(self.qr)
+        self._diag = np.arange(self.nr)
         self.ar1 = self._coupling(cp)
 
     def _coupling(self, cp: CrossProducts) -> np.ndarray:
@@ -156,7 +157,9 @@ class SchurObjective:
         """Every term's lambda, and the first term's per-level factors L_11 = chol(lambda_1' (Z_1'Z_1)_l lambda_1
         + I) with their inverses (m1, p1, p1)."""
         lams = self._lambdas(theta)
-        m11 = sandwich(lams[0], self.d1)
+        lam1 = lams[0]
+        # two batched products beat sandwich's p^3 vector operations from p = 3 on (56 levels, p = 4: 7 vs 80 us)
+        m11 = sandwich(lam1, self.d1) if self.p1 <= 2 else lam1.T @ self.d1 @ lam1
         idx = np.arange(self.p1)
         m11[:, idx, idx] += 1.0
         l11 = batched_cholesky(m11)
@@ -164,20 +167,22 @@ class SchurObjective:
 
     def _left_rest(self, lams: list[np.ndarray], M: np.ndarray) -> np.ndarray:
         """Lambda_r' M for the rest's rows of M (N_r x cols); the X, y rows are unchanged."""
-        out = M.copy()
+        out = np.empty_like(M)
+        out[self.qr:] = M[self.qr:]
         for k, b in enumerate(self.rest):
             a, z = self.starts[k], self.starts[k + 1]
             part = M[a:z].reshape(b.nlevels, b.p, -1)
-            out[a:z] = np.matmul(lams[k + 1].T, part).reshape(z - a, -1)
+            np.matmul(lams[k + 1].T, part, out=out[a:z].reshape(b.nlevels, b.p, -1))
         return out
 
     def _right_rest(self, lams: list[np.ndarray], M: np.ndarray) -> np.ndarray:
         """M Lambda_r for the rest's columns of M (rows x N_r)."""
-        out = M.copy()
+        out = np.empty_like(M)
+        out[:, self.qr:] = M[:, self.qr:]
         for k, b in enumerate(self.rest):
             a, z = self.starts[k], self.starts[k + 1]
             part = M[:, a:z].reshape(M.shape[0], b.nlevels, b.p)
-            out[:, a:z] = (part @ lams[k + 1]).reshape(M.shape[0], -1)
+            np.matmul(part, lams[k + 1], out=out[:, a:z].reshape(M.shape[0], b.nlevels, b.p))
         return out
 
     # ------------------------------------------------------------------ factor
@@ -192,9 +197,10 @@ class SchurObjective:
         m1, p1, nr = self.m1, self.p1, self.nr
         x = np.matmul(l11inv @ lams[0].T, self.ar1.reshape(m1, p1, nr)).reshape(self.q1, nr)
         # X'X in the lower triangle (Fortran view of X: no copy), then B = A_rr - X'X with both triangles
-        k = _syrk(1.0, x.T, lower=1)
+        k = _syrk(1.0, x.T, lower=1)  # its other triangle is zero
         b = self.arr - k
-        b -= np.tril(k, -1).T
+        b -= k.T
+        b[self._diag, self._diag] += k[self._diag, self._diag]
         srr = self._right_rest(lams, self._left_rest(lams, b))
         srr[self._eye_rest, self._eye_rest] += 1.0
         lrr, info = _potrf(srr.T, lower=0, clean=1, overwrite_a=1)  # the C-ordered lower factor's transpose
