@@ -28,10 +28,15 @@ from .schur import _levels_solve_upper, _solve_upper
 __all__ = ["TwoLevelObjective"]
 
 
-def _by_parent(values: np.ndarray, parent: np.ndarray, m: int) -> np.ndarray:
-    """Sum the (n, a, b) stack over the rows sharing a parent: an (m, a, b) stack."""
+def _by_parent(values: np.ndarray, parent: np.ndarray, m: int, cache: dict | None = None) -> np.ndarray:
+    """Sum the (n, a, b) stack over the rows sharing a parent: an (m, a, b) stack (``cache`` keeps the scatter
+    indices of each shape between evaluations)."""
     n, a, b = values.shape
-    idx = (parent[:, None] * (a * b) + np.arange(a * b)[None, :]).ravel()
+    idx = None if cache is None else cache.get((a, b))
+    if idx is None:
+        idx = (parent[:, None] * (a * b) + np.arange(a * b)[None, :]).ravel()
+        if cache is not None:
+            cache[(a, b)] = idx
     return np.bincount(idx, weights=values.reshape(n, -1).ravel(), minlength=m * a * b).reshape(m, a, b)
 
 
@@ -66,6 +71,7 @@ class TwoLevelObjective(NestedSchurObjective):
     def _coupling(self, cp: CrossProducts) -> np.ndarray:
         out = super()._coupling(cp)
         self.par = self.parents[0]
+        self._scatter: dict = {}  # _by_parent's indices by shape
         return out
 
     @staticmethod
@@ -81,10 +87,10 @@ class TwoLevelObjective(NestedSchurObjective):
         lam1, lam2 = lams
         p2, m2 = self.p2, self.m2
         pg = np.matmul(self._left_gathered(lams), self.g0)  # (m1, R, p1)
-        cg = np.matmul(pg @ lam1, l11inv.transpose(0, 2, 1))  # C_l
+        cg = np.matmul(pg, np.matmul(lam1, l11inv.transpose(0, 2, 1)))  # C_l = P_l lambda_1 L_11,l^-T
         cgt = np.ascontiguousarray(cg.transpose(0, 2, 1))
         outer = np.matmul(cg, cgt)  # (m1, R, R)
-        agg = _by_parent(outer[:, :, :p2], self.par, m2)  # (m2, R, p2): school rows and X rows, school columns
+        agg = _by_parent(outer[:, :, :p2], self.par, m2, self._scatter)  # (m2, R, p2): school, X rows; school columns
         sd = sandwich(lam2, self.d2) - agg[:, :p2, :]
         i2 = np.arange(p2)
         sd[:, i2, i2] += 1.0
@@ -123,7 +129,7 @@ class TwoLevelObjective(NestedSchurObjective):
         rhs = np.empty((m2, R, p2))
         rhs[:, :p2] = np.matmul(lam2.T, self.d2)
         rhs[:, p2:] = self.xz2
-        rhs -= _by_parent(np.matmul(cg, e_l), self.par, m2)
+        rhs -= _by_parent(np.matmul(cg, e_l), self.par, m2, self._scatter)
         grads = np.zeros((3, self.n_theta))
         for i, ck in enumerate((0, self.p, c)):
             blk = np.zeros((m2, R, R))
