@@ -200,3 +200,11 @@ def test_satterthwaite_is_invariant_to_the_parametrization():
     b = lf.lmer("y ~ time + (time | id)", g)
     assert a.objective == pytest.approx(b.objective, rel=1e-10)
     assert np.allclose(a.coef_table()["df"], b.coef_table()["df"], rtol=1e-5)
+
+
+def test_factor_call_points_to_c():
+    with pytest.raises(lf.DataError, match=r"factor\(x\) is C\(x\)"):
+        lf.lmer("y ~ time + ar1(0 + factor(time) | id)", _data("waves.csv"))
+    m = lf.lmer("y ~ time + ar1(0 + C(time) | id)", _data("waves.csv"))
+    ref = next(c for c in CASES if c["name"] == "waves_ar1_reml")
+    assert m.objective == pytest.approx(ref["objective"], rel=OBJ_RTOL)
