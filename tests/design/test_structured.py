@@ -208,3 +208,10 @@ def test_factor_call_points_to_c():
     m = lf.lmer("y ~ time + ar1(0 + C(time) | id)", _data("waves.csv"))
     ref = next(c for c in CASES if c["name"] == "waves_ar1_reml")
     assert m.objective == pytest.approx(ref["objective"], rel=OBJ_RTOL)
+
+
+def test_dask_frames_refuse_structures():
+    dd = pytest.importorskip("dask.dataframe")
+    ddf = dd.from_pandas(_data("waves.csv"), npartitions=2)
+    with pytest.raises(FormulaError, match="ar1"):
+        lf.lmer("y ~ time + ar1(0 + wave | id)", ddf)
