@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -114,7 +116,7 @@ def test_map_with_several_terms():
     assert np.allclose(covs[1], 4.0 * _ar1(2.0, 0.4, 3))
 
 
-WAVES = "tests/reference/data/waves.csv"
+WAVES = Path(__file__).resolve().parents[1] / "reference" / "data" / "waves.csv"
 
 
 @pytest.mark.parametrize("formula, reml", [
