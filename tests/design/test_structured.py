@@ -150,6 +150,8 @@ def test_formula_errors(formula, match):
     ("y ~ diag(t | id)", (RandomTerm("t", ("id",), True, "diag"),)),
     ("y ~ homcs(0 + f | a:b)", (RandomTerm("0 + f", ("a", "b"), True, "homcs"),)),
     ("y ~ us(t | id)", (RandomTerm("t", ("id",), True, "us"),)),
+    ("y ~ t + (ar1(0 + f | id))", (RandomTerm("0 + f", ("id",), True, "ar1"),)),
+    ("y ~ ar1 (0 + f | id) + t", (RandomTerm("0 + f", ("id",), True, "ar1"),)),
 ])
 def test_parse(formula, terms):
     parsed = parse_formula(formula)
