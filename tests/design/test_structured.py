@@ -195,8 +195,8 @@ def test_bootstrap_simulate_predict(fits):
 
 def test_satterthwaite_is_invariant_to_the_parametrization():
     """cs with two effects is the unstructured model in other parameters: the same Satterthwaite df (lmerTest's
-    df are invariant at an interior optimum), here from differences in (s1, s2, rho, sigma) against the analytic
-    derivatives in lme4's (theta, sigma)."""
+    df are invariant at an interior optimum), here chained through the map to (s1, s2, rho, sigma) against the
+    analytic derivatives in lme4's (theta, sigma)."""
     g = _data("growth_unbalanced.csv")
     a = lf.lmer("y ~ time + cs(time | id)", g)
     b = lf.lmer("y ~ time + (time | id)", g)
@@ -217,3 +217,17 @@ def test_dask_frames_refuse_structures():
     ddf = dd.from_pandas(_data("waves.csv"), npartitions=2)
     with pytest.raises(FormulaError, match="ar1"):
         lf.lmer("y ~ time + ar1(0 + wave | id)", ddf)
+
+
+@pytest.mark.parametrize("formula", ["y ~ time + cs(0 + wave | id)", "y2 ~ time + ar1(0 + wave | id) + (1 | site)"])
+def test_satterthwaite_derivatives_chained_through_the_map(formula):
+    """The Hessian of the deviance and the Jacobian of Var(beta) in (structure's parameters, sigma): analytic
+    (chain rule through the map) against Richardson-extrapolated differences of the exact functions."""
+    from lmmflow.inference.derivatives import fd_varpar_derivatives, variance_derivatives
+
+    m = lf.lmer(formula, _data("waves.csv"))
+    d = variance_derivatives(m)
+    H, J = fd_varpar_derivatives(m)
+    assert d.hessian_varpar.shape == (len(m.theta) + 1,) * 2
+    assert np.allclose(d.hessian_varpar, H, rtol=1e-6, atol=1e-6 * np.abs(H).max())
+    assert np.allclose(d.vcov_jacobian_varpar, J, rtol=1e-6, atol=1e-6 * np.abs(J).max())
