@@ -65,8 +65,8 @@ def test_against_glmmtmb(case, fits):
     # the structure's own parameters: SDs relative to sigma, then the correlation
     rel = np.asarray(case["sd"]) / case["sigma"]
     theta = m.theta
-    if kind == "ar1":
-        assert np.allclose(theta, [rel[0], case["cor"][0]], rtol=EST_TOL, atol=EST_TOL)
+    if kind.startswith("ar1"):  # ar1site: the ar1 term's parameters come first, then (1 | site)'s
+        assert np.allclose(theta[:2], [rel[0], case["cor"][0]], rtol=EST_TOL, atol=EST_TOL)
     elif kind == "cs":
         assert np.allclose(theta, [*rel, case["cor"][0]], rtol=EST_TOL, atol=EST_TOL)
     elif kind == "diag":
@@ -150,6 +150,8 @@ def test_formula_errors(formula, match):
     ("y ~ diag(t | id)", (RandomTerm("t", ("id",), True, "diag"),)),
     ("y ~ homcs(0 + f | a:b)", (RandomTerm("0 + f", ("a", "b"), True, "homcs"),)),
     ("y ~ us(t | id)", (RandomTerm("t", ("id",), True, "us"),)),
+    ("y ~ t + (ar1(0 + f | id))", (RandomTerm("0 + f", ("id",), True, "ar1"),)),
+    ("y ~ ar1 (0 + f | id) + t", (RandomTerm("0 + f", ("id",), True, "ar1"),)),
 ])
 def test_parse(formula, terms):
     parsed = parse_formula(formula)
@@ -193,10 +195,39 @@ def test_bootstrap_simulate_predict(fits):
 
 def test_satterthwaite_is_invariant_to_the_parametrization():
     """cs with two effects is the unstructured model in other parameters: the same Satterthwaite df (lmerTest's
-    df are invariant at an interior optimum), here from differences in (s1, s2, rho, sigma) against the analytic
-    derivatives in lme4's (theta, sigma)."""
+    df are invariant at an interior optimum), here chained through the map to (s1, s2, rho, sigma) against the
+    analytic derivatives in lme4's (theta, sigma)."""
     g = _data("growth_unbalanced.csv")
     a = lf.lmer("y ~ time + cs(time | id)", g)
     b = lf.lmer("y ~ time + (time | id)", g)
     assert a.objective == pytest.approx(b.objective, rel=1e-10)
     assert np.allclose(a.coef_table()["df"], b.coef_table()["df"], rtol=1e-5)
+
+
+def test_factor_call_points_to_c():
+    with pytest.raises(lf.DataError, match=r"factor\(x\) is C\(x\)"):
+        lf.lmer("y ~ time + ar1(0 + factor(time) | id)", _data("waves.csv"))
+    m = lf.lmer("y ~ time + ar1(0 + C(time) | id)", _data("waves.csv"))
+    ref = next(c for c in CASES if c["name"] == "waves_ar1_reml")
+    assert m.objective == pytest.approx(ref["objective"], rel=OBJ_RTOL)
+
+
+def test_dask_frames_refuse_structures():
+    dd = pytest.importorskip("dask.dataframe")
+    ddf = dd.from_pandas(_data("waves.csv"), npartitions=2)
+    with pytest.raises(FormulaError, match="ar1"):
+        lf.lmer("y ~ time + ar1(0 + wave | id)", ddf)
+
+
+@pytest.mark.parametrize("formula", ["y ~ time + cs(0 + wave | id)", "y2 ~ time + ar1(0 + wave | id) + (1 | site)"])
+def test_satterthwaite_derivatives_chained_through_the_map(formula):
+    """The Hessian of the deviance and the Jacobian of Var(beta) in (structure's parameters, sigma): analytic
+    (chain rule through the map) against Richardson-extrapolated differences of the exact functions."""
+    from lmmflow.inference.derivatives import fd_varpar_derivatives, variance_derivatives
+
+    m = lf.lmer(formula, _data("waves.csv"))
+    d = variance_derivatives(m)
+    H, J = fd_varpar_derivatives(m)
+    assert d.hessian_varpar.shape == (len(m.theta) + 1,) * 2
+    assert np.allclose(d.hessian_varpar, H, rtol=1e-6, atol=1e-6 * np.abs(H).max())
+    assert np.allclose(d.vcov_jacobian_varpar, J, rtol=1e-6, atol=1e-6 * np.abs(J).max())

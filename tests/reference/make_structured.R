@@ -13,10 +13,15 @@ R <- rho^abs(outer(1:waves, 1:waves, "-"))
 b <- matrix(rnorm(n_id * waves), n_id) %*% chol(s_b^2 * R)
 d$time <- d$wave - 1
 d$y <- round(10 + 0.5 * d$time + b[cbind(d$id, d$wave)] + rnorm(nrow(d), 0, 1.5), 4)
+# a second level (units nested in 8 sites), drawn last so that y is unchanged: y2 = y + site effect
+d$site <- sprintf("s%d", (d$id - 1) %/% 10 + 1)
+u_site <- rnorm(8, 0, 1.5)
+d$y2 <- round(d$y + u_site[(d$id - 1) %/% 10 + 1], 4)
 d$wave <- paste0("w", d$wave)
 d$id <- sprintf("u%02d", d$id)
-write.csv(d[, c("id", "wave", "time", "y")], "data/waves.csv", row.names = FALSE)
+write.csv(d[, c("id", "site", "wave", "time", "y", "y2")], "data/waves.csv", row.names = FALSE)
 waves_d <- read.csv("data/waves.csv"); waves_d$wave <- factor(waves_d$wave); waves_d$id <- factor(waves_d$id)
+waves_d$site <- factor(waves_d$site)
 
 growth <- read.csv("data/growth.csv"); growth$id <- factor(growth$id)
 sleep <- read.csv("data/sleepstudy.csv"); sleep$Subject <- factor(sleep$Subject)
@@ -33,7 +38,9 @@ one <- function(name, formula, data, data_file, group, reml) {
   # lme4's standard errors, sigma^2 (X'V^-1 X)^-1 at the estimates (glmmTMB's own come from the joint
   # Hessian in (beta, theta), which for ML is not block diagonal at the observed data)
   Z <- getME(m, "Z"); X <- getME(m, "X")
-  G <- kronecker(Diagonal(nlevels(data[[group]])), Matrix(unclass(vc)[, , drop = FALSE]))
+  vcs <- VarCorr(m)$cond  # one block per term, in the formula's order (Z's column order)
+  G <- bdiag(lapply(names(vcs), function(g) kronecker(Diagonal(nlevels(data[[g]])),
+                                                      Matrix(unclass(vcs[[g]])[, , drop = FALSE]))))
   V <- Z %*% G %*% t(Z) + Diagonal(nrow(X)) * sigma(m)^2
   se_gls <- sqrt(diag(solve(t(X) %*% solve(V, X))))
   list(name = name, formula = formula, data = data_file, reml = reml, group = group,
@@ -60,6 +67,8 @@ for (reml in c(TRUE, FALSE)) {
                                     "waves.csv", "id", reml)
   cases[[length(cases) + 1]] <- one(paste0("waves_cs_", tag), "y ~ time + cs(0 + wave | id)", waves_d,
                                     "waves.csv", "id", reml)
+  cases[[length(cases) + 1]] <- one(paste0("waves_ar1site_", tag), "y2 ~ time + ar1(0 + wave | id) + (1 | site)",
+                                    waves_d, "waves.csv", "id", reml)
 }
 out <- list(generated_by = "tests/reference/make_structured.R",
             glmmTMB = as.character(packageVersion("glmmTMB")), R = R.version.string, cases = cases)

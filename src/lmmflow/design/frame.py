@@ -228,6 +228,8 @@ def build_model_frame(
                     "the fixed effects" if part == "fixed" else f"random term {part}")
                 close = [c for c in data.columns if str(c).lower() == col.lower()]
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
+                if col in ("factor", "as.factor") and not close:
+                    hint = " (R's factor(x) is C(x) in lmmflow's formulas, e.g. ar1(0 + C(time) | id))"
                 raise DataError(
                     f"column {col!r} used in {where} is not in the data{hint}; columns are {list(data.columns)}"
                 )

@@ -332,11 +332,12 @@ def parse_formula(formula: str) -> ParsedFormula:
         if term == "":
             raise FormulaError(f"formula {formula!r} has an empty term (two operators in a row?)")
         inner = _strip_parens(term) if term.startswith("(") and _outer_pair(term) else None
-        structured = _STRUCTURE.match(term)
-        if structured and _outer_pair(term[structured.end() - 1:]) and "|" in term:
+        bare = inner if inner is not None and _STRUCTURE.match(inner) else term  # (ar1(x | g)) too
+        structured = _STRUCTURE.match(bare)
+        if structured and _outer_pair(bare[structured.end() - 1:]) and "|" in bare:
             if sign == "-":
                 raise FormulaError(f"cannot subtract the random term {term} in {formula!r}")
-            random.extend(_structured_term(structured.group(1), term[structured.end():-1], formula))
+            random.extend(_structured_term(structured.group(1), bare[structured.end():-1], formula))
         elif inner is not None and "|" in inner:
             if sign == "-":
                 raise FormulaError(f"cannot subtract the random term {term} in {formula!r}")

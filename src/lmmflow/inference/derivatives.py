@@ -395,9 +395,8 @@ class VarianceDerivatives:
 
 def _phi_jacobians(m: LmerResult, theta: np.ndarray, sigma: float,
                    layout: list[tuple[int, int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """phi(theta, sigma), its Jacobian J (k x (t+1)) and second derivatives (k x (t+1) x (t+1))."""
-    f = m.devfun.factor
-    lams = f.lambdas_of(theta)
+    """phi(theta, sigma), its Jacobian J (k x (t+1)) and second derivatives (k x (t+1) x (t+1)), in lme4's theta."""
+    lams = m.devfun.pmap.lambdas_of_theta(theta)
     nt = len(theta)
     k = len(layout) + 1
     phi = np.zeros(k)
@@ -424,6 +423,32 @@ def _phi_jacobians(m: LmerResult, theta: np.ndarray, sigma: float,
     phi[-1] = s2
     J[-1, nt] = 2.0 * sigma
     J2[-1, nt, nt] = 2.0
+    return phi, J, J2
+
+
+def _phi_jacobians_mapped(m: LmerResult, params: np.ndarray, sigma: float,
+                          layout: list[tuple[int, int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_phi_jacobians` in a structured model's own parameters (cs, ar1): the chain rule through the
+    parameter map, d phi / d params = (d phi / d theta) (d theta / d params), and for the second derivatives
+    M' J2 M + sum_t (d phi / d theta_t) d2 theta_t / d params^2 (the map's second derivatives by central
+    differences of its analytic Jacobian, exact to about 1e-10)."""
+    pm = m.devfun.pmap
+    params = np.asarray(params, dtype=float)
+    theta = pm.theta(params)
+    phi, Jt, J2t = _phi_jacobians(m, theta, sigma, layout)
+    nt, npar = pm.n_theta, pm.n_params
+    M = np.zeros((nt + 1, npar + 1))
+    M[:nt, :npar] = pm.jacobian(params)
+    M[nt, npar] = 1.0
+    J = Jt @ M
+    J2 = np.einsum("ta,ktu,ub->kab", M, J2t, M)
+    h = 1e-5 * np.maximum(np.abs(params), 0.1)
+    for a in range(npar):
+        e = np.zeros(npar)
+        e[a] = h[a]
+        d2 = (pm.jacobian(params + e) - pm.jacobian(params - e)) / (2 * h[a])  # d2 theta_t / d p_b d p_a
+        J2[:, :npar, a] += Jt[:, :nt] @ d2
+    J2 = 0.5 * (J2 + J2.transpose(0, 2, 1))
     return phi, J, J2
 
 
@@ -458,12 +483,6 @@ def variance_derivatives(m: LmerResult, theta: Any = None, sigma: float | None =
     >>> bool(abs(d.gradient).max() < 1e-3)   # the REML criterion is stationary at the estimates
     True
     """
-    structured = [k for k in m.devfun.pmap.kinds if k not in ("us", "diag")]
-    if structured:
-        raise NotImplementedError(
-            f"the variance-component derivatives (Kenward-Roger) assume covariances linear in their parameters; "
-            f"this model has {structured[0]} terms: use ddf='satterthwaite' (differenced in the structure's "
-            f"parameters) or refit with us(...) terms")
     at_fit = theta is None and sigma is None
     if at_fit and m in _CACHE:
         return _CACHE[m]
@@ -535,7 +554,8 @@ def _variance_derivatives(m: LmerResult, theta: np.ndarray, sigma: float) -> Var
     ypgpgp[:nr, nr] = ypgpgp[nr, :nr] = ypgp[:nr]
     ypgpgp[nr, nr] = ypy
     # change of basis: G_res = I = (V - sum_i phi_i G_i) / sigma^2
-    phi, J, J2 = _phi_jacobians(m, theta, sigma, layout)
+    phi, J, J2 = _phi_jacobians(m, theta, sigma, layout) if m.devfun.pmap.identity else \
+        _phi_jacobians_mapped(m, theta, sigma, layout)
     T = np.eye(k1)
     T[:nr, nr] = -phi[:nr] / s2
     T[nr, nr] = 1.0 / s2

@@ -112,6 +112,11 @@ def kenward_roger_info(m: LmerResult) -> KenwardRogerInfo:
     """
     if not m.reml:
         raise ValueError("Kenward-Roger needs a REML fit; refit with reml=True (m.update(reml=True))")
+    structured = [k for k in m.devfun.pmap.kinds if k not in ("us", "diag")]
+    if structured:
+        raise NotImplementedError(
+            f"Kenward-Roger (pbkrtest's) assumes covariances linear in their parameters; this model has a "
+            f"{structured[0]} term: use ddf='satterthwaite' or refit with us(...) terms")
     hit = _CACHE.get(m)
     if hit is not None:
         return hit

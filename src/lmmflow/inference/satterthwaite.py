@@ -93,11 +93,7 @@ def satterthwaite_info(m: LmerResult) -> SatterthwaiteInfo:
     if hit is not None:
         return hit
     try:
-        if not m.devfun.pmap.identity:
-            # structured covariances (cs, ar1): the deviance and Var(beta) in the structure's own parameters
-            # (and sigma), differenced as lmerTest does with numDeriv; the analytic path is lme4's theta
-            raise TooLargeForExact("structured covariance parameters")
-        d = variance_derivatives(m)
+        d = variance_derivatives(m)  # structured covariances (cs, ar1): in the structure's own parameters
         H, J, method = d.hessian_varpar, d.vcov_jacobian_varpar, "analytic"
     except TooLargeForExact:
         H, J = fd_varpar_derivatives(m)
