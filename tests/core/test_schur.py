@@ -241,3 +241,39 @@ def test_solution_equals_the_blocked_factors(kind: str) -> None:
         np.testing.assert_allclose(u, np.concatenate(f.solve_u(f.solve_fixef())), rtol=1e-8, atol=1e-10)
         np.testing.assert_allclose(rx, f.LXX[:fn.cp.p, :fn.cp.p], rtol=1e-10, atol=1e-12)
         assert parts == pytest.approx(so(theta), rel=1e-12)
+
+
+def test_schur_working_memory_is_a_few_copies_of_its_dense_blocks() -> None:
+    """Memory of a crossed vector-valued fit: one value-and-gradient evaluation allocates about five copies of
+    the Schur objective's two dense blocks (coupling q_1 x N_r and trailing N_r x N_r; measured 4.9-5.3 from
+    56 x 32 to 300 x 100 subjects x items), nothing of the size q x q; and the blocks themselves are bounded
+    (a trailing system over MAX_TRAILING, or a coupling block over MAX_COUPLING_VALUES, is left to the blocked
+    factor), so the worst case is about 5 x (30M + 2500^2) doubles."""
+    import tracemalloc
+
+    from lmmflow.core.schur import MAX_COUPLING_VALUES, MAX_TRAILING
+
+    df = _crossed(nsubj=120, nitem=60, seed=2)
+    fn = lf.make_deviance("y ~ a * b + (1 + a + b | subj) + (1 + a + b | item)", df, reml=False)
+    so = fn.small
+    assert isinstance(so, SchurObjective)
+    blocks = (so.q1 * so.nr + so.nr ** 2) * 8
+    theta = np.maximum(0.7 * fn.theta0, fn.lower)
+    fn.value_and_gradient(theta)
+    tracemalloc.start()
+    try:
+        fn.value_and_gradient(theta)
+        fn(theta)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * blocks
+    # and the bounds: more trailing effects than MAX_TRAILING, or too large a coupling block, are refused
+    assert MAX_TRAILING ** 2 + MAX_COUPLING_VALUES <= 40_000_000
+    rng = np.random.default_rng(1)
+    n = 6 * MAX_TRAILING
+    big = pd.DataFrame({"y": rng.normal(size=n), "a": rng.normal(size=n), "b": rng.normal(size=n),
+                        "subj": rng.integers(0, MAX_TRAILING // 2, n), "item": rng.integers(0, MAX_TRAILING // 2, n)})
+    cp = lf.make_deviance("y ~ a + (1 + a + b | subj) + (1 + a + b | item)", big, reml=False).cp
+    assert sum(b.q for b in cp.blocks[1:]) + cp.p + 1 > MAX_TRAILING
+    assert not SchurObjective.fits(cp)

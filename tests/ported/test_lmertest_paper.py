@@ -65,13 +65,23 @@ def test_tvbo_contest_8_5(tv8):
 
 def test_carrots_ranova():
     """test_lmerTest_paper.R:52 (ran_C): ranova of the carrots model as the paper's saved table (npar, logLik,
-    AIC, LRT, Df, p)."""
+    AIC, LRT, Df, p).  The saved table's last row (the model without (1 | Product)) was fitted by the lme4 of
+    2017 to a local optimum, REML log-likelihood -1878.686; lme4 1.1-31 (tests/reference/make_carrots_ranova.R)
+    and lmmflow reach -1877.885 there, so that row is compared with the current lme4's table."""
+    import json
+    from pathlib import Path
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", lf.SingularFitWarning)
         warnings.simplefilter("ignore", lf.DroppedRowsWarning)  # 3 rows with missing values, as R's na.omit
         m = lf.lmer("Preference ~ sens1 + sens2 + (1 + sens1 + sens2 | Consumer) + (1 | Product)", load("carrots"))
     an = lf.ranova(m)
     ref = paper("ran_C")
-    assert len(an) == len(ref)
+    current = Path(__file__).resolve().parents[1] / "reference" / "carrots_ranova.json"
+    now = np.array(json.loads(current.read_text())["ran_C"], dtype=float)
+    assert len(an) == len(ref) == len(now)
+    assert ref[-1, 1] < now[-1, 1] - 0.8  # the paper's fit of that row is 0.80 lower in log-likelihood
     for j, col in enumerate(["npar", "loglik", "aic", "lrt", "df", "p_value"]):
-        assert all_equal(ref[:, j], an[col].to_numpy(dtype=float), tolerance=TOL), col
+        got = an[col].to_numpy(dtype=float)
+        assert all_equal(ref[:-1, j], got[:-1], tolerance=TOL), col
+        assert all_equal(now[-1:, j], got[-1:], tolerance=TOL), col

@@ -20,8 +20,11 @@ W = L^-1 and P = [Lambda'Z'Z; [X y]'Z] (Omega's first q columns before the right
     G_k = (W P)[:k]' W[:k, :q]
 
 (as :meth:`lmmflow.core.dense.SmallDenseObjective.with_gradients`), and only the diagonal p x p blocks of
-G_k are needed, so W P and the columns of W are formed blockwise: one product L_r1 (W P)_1 and two
-triangular solves with L_rr.  Imports only numpy and scipy.
+G_k are needed, so W P and the columns of W are formed blockwise, transposed (term 1's levels as rows, so its
+per-level products are contiguous batched products): with X = L_11^-1 lambda_1' A_1r (L_r1' = X Lambda_r), X'X
+is formed once (one syrk) and gives both S_rr = Lambda_r' (A_rr - X'X) Lambda_r + I and the rest's rows of
+P_r - L_r1 (W P)_1, and one triangular product with L_rr^-1 on the stacked right-hand sides gives (W P)_r and
+W_r1.  Imports only numpy and scipy.
 """
 
 from __future__ import annotations
