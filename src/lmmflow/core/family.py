@@ -52,7 +52,8 @@ def _probit_mu_eta(eta: np.ndarray) -> np.ndarray:
 
 
 def _cloglog_linkinv(eta: np.ndarray) -> np.ndarray:
-    return np.maximum(np.minimum(-np.expm1(-np.exp(eta)), 1.0 - _EPS), _EPS)
+    with np.errstate(over="ignore"):
+        return np.maximum(np.minimum(-np.expm1(-np.exp(eta)), 1.0 - _EPS), _EPS)
 
 
 def _cloglog_mu_eta(eta: np.ndarray) -> np.ndarray:
@@ -67,7 +68,7 @@ def _log_linkinv(eta: np.ndarray) -> np.ndarray:
 _LINK_FUNS = {
     "logit": (lambda mu: np.log(mu / (1.0 - mu)), _logit_linkinv, _logit_mu_eta),
     "probit": (lambda mu: special.ndtri(mu), _probit_linkinv, _probit_mu_eta),
-    "cloglog": (lambda mu: np.log(-np.log1p(-mu)), _cloglog_linkinv, _cloglog_mu_eta),
+    "cloglog": (lambda mu: np.log(-np.log(1.0 - mu)), _cloglog_linkinv, _cloglog_mu_eta),  # R's formula
     "log": (np.log, _log_linkinv, _log_linkinv),
 }
 
