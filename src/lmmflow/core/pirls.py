@@ -489,6 +489,52 @@ class GlmmObjective:
             objective=obj, pwrss=float(s["pdev"]), logdet=self._logdet(s["factor"]), RX=RX,
             iterations=s["iterations"])
 
+    @property
+    def has_beta_gradient(self) -> bool:
+        """True when :meth:`laplace_beta_gradient` is exact: nagq <= 1 with a canonical link (logit, log)."""
+        return self.nagq <= 1 and self.family.link in ("logit", "log")
+
+    def laplace_beta_gradient(self, theta: np.ndarray, beta: np.ndarray,
+                              hessian: bool = False) -> tuple[float, np.ndarray, np.ndarray | None]:
+        """The Laplace objective, its exact gradient in beta and (optionally) 2 RX'RX, for canonical links.
+
+        With u the modes, h_i the leverages diag(Z Lambda M^-1 Lambda'Z') and W' = dW/deta,
+        df/dbeta = X' d dev/deta + X'(I - W Z Lambda M^-1 Lambda'Z') (h W'), since for a canonical link the Fisher
+        weights are the observed information and du/dbeta = -M^-1 Lambda'Z'WX.  ``hessian=True`` adds
+        2 (X'WX - X'WZ Lambda M^-1 Lambda'Z'WX), the Fisher information of beta at fixed theta (a Newton matrix).
+        """
+        if not self.has_beta_gradient:
+            raise ValueError("the analytic beta gradient needs nagq <= 1 and a canonical link (logit, log)")
+        s = self._pirls(theta, np.asarray(beta, dtype=float))
+        f = s["factor"]
+        V1, R, W, mu, eta = s["V1"], s["R"], s["W"], s["mu"], s["eta"]
+        codes = self._codes1
+        # leverages h_i = x_i' M^-1 x_i
+        if self._p1 == 1:
+            h = V1[:, 0] ** 2 * f.Ainv[codes, 0, 0]
+        else:
+            h = np.einsum("ir,irs,is->i", V1, f.Ainv[codes], V1)
+        if f.Ls is not None:
+            Gl = f.G.reshape(self._nl1, self._p1, -1)
+            T = np.einsum("ir,irk->ik", V1, Gl[codes]) - R.toarray()
+            Y = sla.solve_triangular(f.Ls, T.T, lower=True)
+            h = h + np.einsum("ki,ki->i", Y, Y)
+        dW = W * (1.0 - 2.0 * mu) if self.family.name == "binomial" else W
+        c = h * dW
+        r1 = self._s1(V1).T @ c
+        r2 = R.T @ c if R is not None else np.zeros(0)
+        x1, x2 = self._solve(f, r1, r2)
+        zx = self._re_eta(V1, R, np.concatenate([x1, x2]))
+        me = self.family.mu_eta(eta)
+        ddev = -2.0 * self.wt * (self.y - mu) * me / self.family.variance(mu)
+        g = self.X.T @ (ddev + c - W * zx)
+        H = None
+        if hessian:
+            fx = self._factor(V1, R, W, with_x=True)
+            RX = fx.Ls[fx.k_re:, fx.k_re:]
+            H = 2.0 * RX @ RX.T
+        return self._laplace_of(s), g, H
+
     def mode_gradient(self, theta: np.ndarray, beta: np.ndarray) -> np.ndarray:
         """Gradient of the penalized deviance in u at the modes (zero at convergence): for tests."""
         s = self._pirls(theta, np.asarray(beta, dtype=float))
