@@ -257,3 +257,22 @@ def test_dense_gradient_on_a_bound_points_into_the_interior(sleepstudy) -> None:
     _, g = fn.value_and_gradient(theta)
     assert g[2] < 0
     assert g[2] == pytest.approx((fn(theta + [0, 0, 1e-6]) - fn(theta)) / 1e-6, rel=1e-9)
+
+
+def test_factor_at_is_a_factor_of_its_own() -> None:
+    """factor_at works on its own arrays: the deviance function's factor (dense blocks too) is untouched."""
+    fn = lf.make_deviance("diameter ~ 1 + (1 | plate) + (1 | sample)", lf.load_dataset("penicillin"))
+    fn.blocked(np.array([1.5, 3.0]))
+    f = fn.factor
+    before = {"LXX": f.LXX.copy(), "Ld": {k: v.copy() for k, v in f.Ld.items()}, "theta": f.theta.copy()}
+    assert before["Ld"]  # the second term has a dense block
+    g = fn.factor_at([0.5, 1.0])
+    assert g is not f and g.cp is f.cp
+    np.testing.assert_array_equal(f.theta, before["theta"])
+    np.testing.assert_array_equal(f.LXX, before["LXX"])
+    for k, v in before["Ld"].items():
+        np.testing.assert_array_equal(f.Ld[k], v)
+        assert not np.shares_memory(f.Ld[k], g.Ld[k])
+    assert not np.allclose(g.LXX, f.LXX)
+    again = fn.factor_at([1.5, 3.0])
+    np.testing.assert_allclose(again.LXX, f.LXX, rtol=1e-13)

@@ -7,7 +7,7 @@ import pytest
 
 import lmmflow as lf
 from lmmflow.core import DevianceFunction
-from lmmflow.core.oneterm import level_weights, pair_index
+from lmmflow.core.oneterm import level_factors, level_weights, pair_index
 from lmmflow.core.patterns import PatternObjective
 from lmmflow.fitting import cross_products
 from lmmflow.inference.bootstrap import _SingleTermBatch
@@ -33,6 +33,18 @@ def test_kernel_matches_explicit_matrices(p: int) -> None:
         np.testing.assert_allclose(logdet[n], counts @ np.linalg.slogdet(M)[1], rtol=1e-12)
         for j, (a, b) in enumerate(pair_index(p)):
             np.testing.assert_allclose(g[n, :, j], G[:, a, b], rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("p", [1, 2, 3, 4])
+def test_factor_form_agrees_with_weight_form(p: int) -> None:
+    lam, A, _ = _random_case(p)
+    logdet_w, g = level_weights(lam, A)
+    logdet_f, R = level_factors(lam, A)
+    assert R.shape == (len(lam), p, p, len(A))
+    np.testing.assert_allclose(logdet_f, logdet_w, rtol=1e-12)
+    G = np.einsum("nbak,nbck->nkac", R, R)  # R_i' R_i
+    for j, (a, b) in enumerate(pair_index(p)):
+        np.testing.assert_allclose(G[:, :, a, b], g[:, :, j], rtol=1e-10, atol=1e-14)
 
 
 @pytest.mark.parametrize("p", [1, 2, 3])

@@ -234,7 +234,8 @@ class BlockedCholesky:
                 self.pairs = {(k, j): PairProduct(cp.off[(k, 0)], cp.off[(j, 0)], lower=k == j, groups=groups)
                               for k, j in todo}
 
-    _LAYOUT = ("cp", "pmap", "slices", "positions", "lower", "scalar", "dense_hook", "_xz0_soa", "_diag_index", "pairs")
+    # what update() sets (the factor at one theta and its work arrays); everything else is layout
+    _STATE = _PER_LEVEL + ("theta", "lambdas", "LXX", "complete_theta", "_pending_theta", "_logdet0", "_buffers")
 
     def fresh(self) -> BlockedCholesky:
         """A factor of the same model with its own state: the layout (cross-products, theta positions, the
@@ -254,7 +255,7 @@ class BlockedCholesky:
         (True, [1.0, 0.0, 1.0])
         """
         new = object.__new__(type(self))
-        new.__dict__.update({k: self.__dict__[k] for k in self._LAYOUT})
+        new.__dict__.update({k: v for k, v in self.__dict__.items() if k not in self._STATE})
         new._buffers = {}
         new._logdet0 = None
         return new

@@ -34,7 +34,7 @@ from scipy import stats
 
 from ..core import CrossProducts, DevianceFunction
 from ..core.criterion import criterion_dof, gaussian_criterion
-from ..core.oneterm import level_weights, pair_index
+from ..core.oneterm import level_factors
 from ..core.parammap import ParameterMap
 from ..optim import OptSummary, optimize_theta
 from ..optim.batched import batched_cholesky, batched_newton
@@ -173,10 +173,10 @@ class _SingleTermBatch:
         self.c = self.px + 1
         self.A = cp.diag[0]  # (nl, p, p)
         self.cX = cp.xz[0][:self.px].reshape(self.px, self.nl, self.p).transpose(1, 2, 0)  # (nl, p, px)
+        self.cXt = np.ascontiguousarray(self.cX.transpose(1, 2, 0))  # (p, px, nl)
         self.XX = cp.xx[:self.px, :self.px]
         self.n, self.reml, self.log_w = cp.n, reml, cp.log_weights
         _, self.rows, self.cols, _ = layout[0]
-        self.pairs = pair_index(self.p)
         self.max_points = max(1, int(3e6 // (self.nl * self.p * self.c)))
 
     def set_responses(self, zy: np.ndarray, xy: np.ndarray, yy: np.ndarray) -> None:
@@ -192,20 +192,25 @@ class _SingleTermBatch:
     def _factor(self, theta: np.ndarray, rep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """log|L_Z|^2 and the factor of the [X y] block for points (N, d) of replicates rep (N,).
 
-        Per level, the one-term kernel (:func:`lmmflow.core.oneterm.level_weights`) gives G_i, and the
-        [X y] block is ``[X y]'[X y] - sum_i C_i' G_i C_i`` with ``C_i = Z_i'[X y]``, summed pair by pair.
+        Per level, the one-term kernel (:func:`lmmflow.core.oneterm.level_factors`) gives R_i with
+        G_i = R_i' R_i; the level's rows of the factor in the [X y] columns are W_i = R_i C_i
+        (C_i = Z_i'[X y]), and the [X y] block is ``[X y]'[X y] - sum_i W_i' W_i``.
         """
-        N, p = len(theta), self.p
+        N, p, px = len(theta), self.p, self.px
         lam = np.zeros((N, p, p))
         lam[:, self.rows, self.cols] = theta
-        logdet, g = level_weights(lam, self.A)  # (N,), (N, nl, pairs)
-        C = np.empty((N, self.nl, p, self.c))
-        C[..., :self.px] = self.cX[None]
-        C[..., self.px] = self.cy[rep]
-        S = self.xx[rep].copy()
-        for j, (a, e) in enumerate(self.pairs):
-            T = np.matmul((g[:, :, j, None] * C[:, :, a, :]).transpose(0, 2, 1), C[:, :, e, :])
-            S -= T if a == e else T + T.transpose(0, 2, 1)
+        logdet, R = level_factors(lam, self.A)  # (N,), (N, p, p, nl)
+        # laid out with the levels innermost, so every product below runs over contiguous (N, levels) arrays
+        C = np.empty((p, self.c, N, self.nl))  # C[b, :, n, i] = Z_i[:, b]'[X y] for replicate rep[n]
+        C[:, :px] = self.cXt[:, :, None, :]
+        C[:, px] = self.cy[rep].transpose(2, 0, 1)
+        W = np.empty((self.c, N, p, self.nl))
+        for a in range(p):
+            np.multiply(R[:, a, 0], C[0], out=W[:, :, a])
+            for b in range(1, p):
+                W[:, :, a] += R[:, a, b] * C[b]
+        W = W.reshape(self.c, N, p * self.nl)
+        S = self.xx[rep] - np.einsum("cnk,dnk->ncd", W, W)
         return logdet, batched_cholesky(S)
 
     def _criterion(self, logdet: np.ndarray, LXX: np.ndarray) -> np.ndarray:
