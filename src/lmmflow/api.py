@@ -219,15 +219,16 @@ def load_dataset(name: str) -> pd.DataFrame:
 
     Parameters
     ----------
-    name : {"sleepstudy", "dyestuff", "penicillin", "pastes"}
-        Classic data sets from the mixed-models literature (as in lme4).
+    name : {"sleepstudy", "dyestuff", "penicillin", "pastes", "cbpp"}
+        Classic data sets from the mixed-models literature (as in lme4; ``cbpp``: contagious bovine
+        pleuropneumonia, ``incidence`` of ``size`` cattle per ``herd`` and ``period``, for binomial GLMMs).
 
     Examples
     --------
     >>> load_dataset("sleepstudy").shape
     (180, 3)
     """
-    names = {"sleepstudy", "dyestuff", "penicillin", "pastes"}
+    names = {"sleepstudy", "dyestuff", "penicillin", "pastes", "cbpp"}
     if name not in names:
         raise ValueError(f"unknown data set {name!r}; available: {sorted(names)}")
     with resources.files("lmmflow.datasets").joinpath(f"{name}.csv").open() as fh:
@@ -237,6 +238,9 @@ def load_dataset(name: str) -> pd.DataFrame:
             df[col] = df[col].astype(str)
     if name == "sleepstudy":
         df["Subject"] = df["Subject"].astype(str)
+    if name == "cbpp":  # factors in R: herd levels in R's order (1, 2, ..., 15), period 1-4
+        df["herd"] = pd.Categorical(df["herd"].astype(str), categories=[str(i) for i in range(1, 16)])
+        df["period"] = df["period"].astype(str)
     return df
 
 

@@ -9,12 +9,13 @@ import pandas as pd
 
 from ..core import CrossProducts, ReBlock
 from ..core.parammap import ParameterMap
-from ..formula import ParsedFormula, parse_formula, resolve_dot
+from ..formula import FormulaError, ParsedFormula, cbind_parts, parse_formula, resolve_dot
 from . import lazy
 from .fixed import FixedDesign, build_fixed, build_response, formula_offset, nonaliased_columns, with_kept
 from .frame import DataError, ModelFrame, as_pandas, build_model_frame, group_codes
 from .lazy import RowMatrix
 from .random import ReTerm, build_random_terms
+from .response import GlmResponse, family_name, glm_response
 
 __all__ = ["DataError", "ModelDesign", "ReTerm", "as_pandas", "group_codes", "encode_groups", "lformula"]
 
@@ -35,6 +36,8 @@ class ModelDesign:
     cross : CrossProducts or None
         The cross-products of [Z X y], when the design was read in row blocks (large data: X and Z are
         not held, see :mod:`lmmflow.design.lazy`); otherwise formed by the fit.
+    response : GlmResponse or None
+        A GLMM's response as its family read it (kind, levels); None for a linear mixed model.
 
     Examples
     --------
@@ -50,6 +53,7 @@ class ModelDesign:
     fixed: FixedDesign
     terms: list[ReTerm]
     cross: CrossProducts | None = None
+    response: GlmResponse | None = None
 
     @property
     def n(self) -> int:
@@ -105,7 +109,8 @@ class ModelDesign:
 
 
 def lformula(formula: str, data: object, weights: object = None, offset: object = None,
-             contrasts: dict[str, str] | None = None, na_action: str = "na.omit") -> ModelDesign:
+             contrasts: dict[str, str] | None = None, na_action: str = "na.omit",
+             family: object = None) -> ModelDesign:
     """Parse ``formula`` and build its model matrices on ``data`` (lme4's ``lFormula``).
 
     Parameters
@@ -122,6 +127,11 @@ def lformula(formula: str, data: object, weights: object = None, offset: object 
         fixed part (R's ``contrasts=``); ordered categoricals get ``"poly"`` unless given otherwise.
     na_action : {"na.omit", "na.exclude", "na.fail", "na.pass"}
         lme4's ``na.action`` for rows with missing values (see :func:`lmmflow.design.frame.check_fit_na_action`).
+    family : str or family object, optional
+        A GLMM's family (``"binomial"``, ``"poisson"``; :func:`lmmflow.glmer`): the response is read as R's family
+        does (:func:`lmmflow.design.response.glm_response`: ``cbind(successes, failures)``, 0/1, a two-level
+        factor, proportions with ``weights=`` trials, counts) and ``frame.weights`` holds the prior weights
+        (binomial: the trials).  X and Z are always held (no row blocks).
 
     Returns
     -------
@@ -140,12 +150,23 @@ def lformula(formula: str, data: object, weights: object = None, offset: object 
             f"formula {formula!r} has no random-effects term such as (1 | group); "
             "for a model without random effects use ordinary least squares (e.g. statsmodels.OLS)"
         )
+    if family is None and cbind_parts(parsed.response) is not None:
+        raise FormulaError(f"the response {parsed.response!r} is cbind(successes, failures), a binomial response: "
+                           "fit it with lf.glmer(formula, data, family='binomial'); lf.lmer fits a Gaussian response")
     df = as_pandas(data)
     parsed = resolve_dot(parsed, list(df.columns))
-    frame = build_model_frame(parsed, df, weights=weights, offset=offset, na_action=na_action)
+    fam = None if family is None else family_name(family)
+    frame = build_model_frame(parsed, df, weights=weights, offset=offset, na_action=na_action, family=fam)
     if parsed.offsets:  # offset(...) terms: added to an offset= argument, as lme4 adds them
         off = formula_offset(parsed.offsets, frame.data)
         frame = replace(frame, offset=off if frame.offset is None else frame.offset + off)
+    if fam is not None:  # a GLMM: R's family initialize reads the response and the prior weights
+        resp = glm_response(parsed.response, frame.data, fam, frame.weights)
+        frame = replace(frame, weights=resp.weights)
+        y = resp.y
+        fixed = build_fixed(parsed.fixed, frame.data, stream=False, contrasts=contrasts, offsets=parsed.offsets)
+        terms = build_random_terms(parsed.random, frame.data, stream=False)
+        return ModelDesign(formula=parsed, frame=frame, y=y, fixed=fixed, terms=terms, response=resp)
     y = build_response(parsed.response, frame.data)
     stream = len(y) >= lazy.STREAM_MIN_ROWS
     fixed = build_fixed(parsed.fixed, frame.data, stream=stream, contrasts=contrasts, offsets=parsed.offsets)

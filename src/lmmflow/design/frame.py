@@ -14,7 +14,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from ..formula import FormulaError, ParsedFormula
+from ..formula import FormulaError, ParsedFormula, cbind_parts
 from .matrices import required_variables
 
 __all__ = ["DataError", "ModelFrame", "align_series", "as_pandas", "build_model_frame", "required_columns"]
@@ -88,8 +88,9 @@ def required_columns(parsed: ParsedFormula, columns: Iterable[object] = ()) -> d
     ``columns`` (the data's) lets names that formulaic misses inside stateful transforms be found.
     """
     columns = {str(c) for c in columns}
-    out: dict[str, set[str]] = {"response": _vars(parsed.response, "response") | _named_columns(parsed.response,
-                                                                                                  columns)}
+    parts = cbind_parts(parsed.response) or (parsed.response,)  # cbind(successes, failures): both read columns
+    out: dict[str, set[str]] = {"response": set().union(*(_vars(e, "response") | _named_columns(e, columns)
+                                                          for e in parts))}
     out["fixed"] = _vars(parsed.fixed, "fixed-effects part") | _named_columns(parsed.fixed, columns)
     for expr in getattr(parsed, "offsets", ()):  # offset(...) terms read columns too
         out["fixed"] |= _vars(f"I({expr})", "offset") | _named_columns(expr, columns)
@@ -191,6 +192,7 @@ def build_model_frame(
     weights: object = None,
     offset: object = None,
     na_action: str = "na.omit",
+    family: str | None = None,
 ) -> ModelFrame:
     """Select the columns a formula needs, check them and drop incomplete rows.
 
@@ -204,6 +206,8 @@ def build_model_frame(
         A column name or one value per row.
     na_action : {"na.omit", "na.exclude", "na.fail", "na.pass"}
         lme4's ``na.action`` for rows with missing values (see :func:`check_fit_na_action`).
+    family : str, optional
+        A GLMM's family: its response is read by :mod:`lmmflow.design.response` (categorical allowed).
 
     Raises
     ------
@@ -281,7 +285,7 @@ def build_model_frame(
     frame = frame.iloc[rows] if n_dropped else frame
     frame = _drop_unused_categories(frame)
     resp = parsed.response
-    if resp in frame.columns:
+    if resp in frame.columns and family is None:
         s = series[resp] if not n_dropped and resp in series else frame[resp]
         if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
             raise DataError(

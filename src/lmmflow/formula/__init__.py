@@ -1,4 +1,5 @@
 """lme4 formula syntax: finding and expanding the random-effect bars."""
-from .parse import FormulaError, ParsedFormula, RandomTerm, parse_formula, resolve_dot, split_top_level
+from .parse import FormulaError, ParsedFormula, RandomTerm, cbind_parts, parse_formula, resolve_dot, split_top_level
 
-__all__ = ["FormulaError", "ParsedFormula", "RandomTerm", "parse_formula", "resolve_dot", "split_top_level"]
+__all__ = ["FormulaError", "ParsedFormula", "RandomTerm", "cbind_parts", "parse_formula", "resolve_dot",
+           "split_top_level"]

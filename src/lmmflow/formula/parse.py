@@ -23,7 +23,8 @@ from dataclasses import dataclass, replace
 
 from .rewrite import caret_to_power, expand_dot, has_dot, quote_dotted
 
-__all__ = ["FormulaError", "ParsedFormula", "RandomTerm", "parse_formula", "resolve_dot", "split_top_level"]
+__all__ = ["FormulaError", "ParsedFormula", "RandomTerm", "cbind_parts", "parse_formula", "resolve_dot",
+           "split_top_level"]
 
 
 class FormulaError(ValueError):
@@ -129,6 +130,26 @@ def split_top_level(text: str, sep: str) -> list[str]:
         raise FormulaError(f"unbalanced '(' in {text!r}: check the brackets")
     parts.append(text[start:].strip())
     return parts
+
+
+def cbind_parts(response: str) -> tuple[str, str] | None:
+    """The two expressions of a ``cbind(successes, failures)`` response (R's binomial matrix response), else None.
+
+    Examples
+    --------
+    >>> cbind_parts("cbind(incidence, size - incidence)")
+    ('incidence', 'size - incidence')
+    >>> cbind_parts("y") is None
+    True
+    """
+    text = response.strip()
+    if not (text.startswith("cbind(") and text.endswith(")")) or not _outer_pair(text[5:]):
+        return None
+    parts = split_top_level(text[6:-1], ",")
+    if len(parts) != 2 or not all(parts):
+        raise FormulaError(f"the response {response!r} must be cbind(successes, failures): two expressions, "
+                           "e.g. cbind(incidence, size - incidence)")
+    return parts[0], parts[1]
 
 
 def _signed_terms(rhs: str) -> list[tuple[str, str]]:

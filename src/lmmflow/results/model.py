@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace as _dc_replace
 from functools import cached_property
 from typing import Any
@@ -12,28 +11,13 @@ import pandas as pd
 
 from ..control import LmerControl
 from ..core import DevianceFunction, ReBlock, Solution
-from ..core.crossprod import row_block, row_ranges
 from ..design import ModelDesign
 from ..optim import OptSummary
+from .base import MixedModelResult, value_copy
 
 __all__ = ["LmerResult", "make_blocks"]
 
-_COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3 or bool(getattr(pd.options.mode, "copy_on_write", False))
-
-
-def _value(obj: Any) -> Any:
-    """A copy the caller may change without changing the model (results are values).
-
-    pandas objects: a shallow copy under copy-on-write (pandas 3: O(1), a write copies), else a deep copy;
-    arrays are copied; dicts of frames copy each frame.
-    """
-    if isinstance(obj, dict):
-        return {k: _value(v) for k, v in obj.items()}
-    if isinstance(obj, (pd.Series, pd.DataFrame)):
-        return obj.copy(deep=not _COPY_ON_WRITE)
-    if isinstance(obj, np.ndarray):
-        return obj.copy()
-    return obj
+_value = value_copy  # (the name other modules and older code use)
 
 
 def make_blocks(design: ModelDesign) -> list[ReBlock]:
@@ -41,7 +25,7 @@ def make_blocks(design: ModelDesign) -> list[ReBlock]:
     return design.blocks()
 
 
-class LmerResult:
+class LmerResult(MixedModelResult):
     """A fitted linear mixed model.
 
     Created by :func:`lmmflow.lmer`; all estimates are read-only properties computed from the
@@ -87,6 +71,8 @@ class LmerResult:
     (1743.628, 25.592)
     """
 
+    model_kind = "lmm"
+
     def __init__(self, design: ModelDesign, devfun: DevianceFunction, optinfo: OptSummary,
                  control: LmerControl, data_name: str = "data"):
         self.design = design
@@ -97,10 +83,6 @@ class LmerResult:
         self.solution: Solution = devfun.solve(optinfo.theta)
 
     # ---- basic facts ------------------------------------------------------------------------------
-    @property
-    def formula(self) -> str:
-        """The model formula as given."""
-        return self.design.formula.formula
 
     @property
     def reml(self) -> bool:
@@ -115,26 +97,6 @@ class LmerResult:
                            gradient=None if o.gradient is None else np.array(o.gradient, copy=True),
                            hessian=None if o.hessian is None else np.array(o.hessian, copy=True),
                            log=tuple((np.array(t, copy=True), f) for t, f in o.log))
-
-    @property
-    def data(self) -> pd.DataFrame:
-        """The model frame: the columns and rows used by the fit (a copy)."""
-        return _value(self.design.frame.data)
-
-    @property
-    def nobs(self) -> int:
-        """Number of observations used."""
-        return self.design.n
-
-    @property
-    def n_dropped(self) -> int:
-        """Rows dropped for missing values."""
-        return self.design.frame.n_dropped
-
-    @property
-    def ngroups(self) -> dict[str, int]:
-        """Number of levels of each grouping factor."""
-        return {t.group: t.nlevels for t in self.design.terms}
 
     @property
     def theta(self) -> np.ndarray:
@@ -159,74 +121,20 @@ class LmerResult:
         return self.design.fixed.p + len(self.solution.theta) + 1
 
     @property
-    def loglik(self) -> float:
-        """Log-likelihood at the optimum (REML log-likelihood for REML fits, as lme4's ``logLik``)."""
-        return -0.5 * self.objective
-
-    @property
-    def deviance(self) -> float:
-        """-2 log-likelihood (of the criterion that was optimized)."""
-        return self.objective
-
-    @property
-    def aic(self) -> float:
-        """Akaike's information criterion."""
-        return -2.0 * self.loglik + 2.0 * self.npar
-
-    @property
-    def bic(self) -> float:
-        """Bayesian information criterion."""
-        return -2.0 * self.loglik + math.log(self.nobs) * self.npar
-
-    @property
-    def df_resid(self) -> int:
-        """Residual degrees of freedom as lme4 prints them (n - number of parameters)."""
-        return self.nobs - self.npar
-
-    @property
     def sigma(self) -> float:
         """Residual standard deviation."""
         return float(self.solution.sigma)
 
-    @property
-    def weights(self) -> np.ndarray | None:
-        """Prior weights of the rows used, if any (a copy)."""
-        return _value(self.design.frame.weights)
-
-    @property
-    def offset(self) -> np.ndarray | None:
-        """Offset of the rows used, if any (a copy)."""
-        return _value(self.design.frame.offset)
-
     # ---- fixed effects ----------------------------------------------------------------------------
-    @property
-    def fixef_names(self) -> list[str]:
-        """Names of the fixed effects."""
-        return list(self.design.fixed.names)
 
     @cached_property
     def _fixef(self) -> pd.Series:
         return pd.Series(np.array(self.solution.beta, dtype=float), index=self.fixef_names, name="estimate")
 
-    @property
-    def fixef(self) -> pd.Series:
-        """Fixed-effect estimates (a copy)."""
-        return _value(self._fixef)
-
     @cached_property
     def _vcov(self) -> pd.DataFrame:
         v = self.sigma ** 2 * self.solution.vcov_unscaled
         return pd.DataFrame(v, index=self.fixef_names, columns=self.fixef_names)
-
-    @property
-    def vcov(self) -> pd.DataFrame:
-        """Covariance matrix of the fixed-effect estimates, sigma^2 (X'V^-1X)^-1 on the sigma=1 scale (a copy)."""
-        return _value(self._vcov)
-
-    @property
-    def std_errors(self) -> pd.Series:
-        """Standard errors of the fixed effects."""
-        return pd.Series(np.sqrt(np.diag(self._vcov.to_numpy())), index=self.fixef_names, name="std_error")
 
     # ---- random effects ---------------------------------------------------------------------------
     @cached_property
@@ -240,11 +148,6 @@ class LmerResult:
         from .tables import varcorr_frame
 
         return varcorr_frame(self)
-
-    @property
-    def varcorr(self) -> pd.DataFrame:
-        """Variance components as lme4's ``as.data.frame(VarCorr(m))`` (a copy)."""
-        return _value(self._varcorr)
 
     @cached_property
     def cond_sd_blocks(self) -> list[np.ndarray]:
@@ -272,36 +175,11 @@ class LmerResult:
 
         return ranef_frames(self)
 
-    @property
-    def ranef(self) -> dict[str, pd.DataFrame]:
-        """Conditional modes of the random effects per grouping factor (levels x terms; a copy)."""
-        return _value(self._ranef)
-
     @cached_property
     def _ranef_sd(self) -> dict[str, pd.DataFrame]:
         from .tables import ranef_frames
 
         return ranef_frames(self, cond_sd=True)
-
-    @property
-    def ranef_sd(self) -> dict[str, pd.DataFrame]:
-        """Conditional standard deviations of the random effects (lme4's ``condVar``), as ``ranef`` (a copy)."""
-        return _value(self._ranef_sd)
-
-    @cached_property
-    def _coef(self) -> dict[str, pd.DataFrame]:
-        out = {}
-        for g, re in self._ranef.items():
-            frame = pd.DataFrame({name: np.full(len(re), val) for name, val in self._fixef.items()}, index=re.index)
-            for col in re.columns:
-                frame[col] = (frame[col] if col in frame.columns else 0.0) + re[col].to_numpy()
-            out[g] = frame
-        return out
-
-    @property
-    def coef(self) -> dict[str, pd.DataFrame]:
-        """Per-group coefficients: fixed effects plus each group's random effects (lme4's ``coef``; a copy)."""
-        return _value(self._coef)
 
     @cached_property
     def is_singular(self) -> bool:
@@ -313,37 +191,6 @@ class LmerResult:
         return False
 
     # ---- fitted values and residuals ---------------------------------------------------------------
-    def _linear_predictor(self, with_re: bool = True, beta: np.ndarray | None = None,
-                          b: list[np.ndarray] | None = None, add_offset: bool = True) -> np.ndarray:
-        """X beta (+ Z b) (+ offset) for the rows used, formed in row blocks for large data.
-
-        ``beta`` and ``b`` default to the estimates; a design read in row blocks is never held whole.
-        """
-        d = self.design
-        beta = self.solution.beta if beta is None else beta
-        b = self.solution.b if b is None else b
-        eta = np.empty(self.nobs)
-        for a, e in row_ranges(self.nobs, whole=not d.streamed):
-            v = row_block(d.fixed.matrix, a, e) @ beta
-            if with_re:
-                for term, bk in zip(d.terms, b):
-                    v = v + np.einsum("ip,ip->i", row_block(term.matrix, a, e), bk[term.codes[a:e]])
-            eta[a:e] = v
-        off = self.design.frame.offset
-        if add_offset and off is not None:
-            eta += off
-        return eta
-
-    def _na_pad(self, values: pd.Series) -> pd.Series:
-        """``values`` for the rows used, padded with NaN to the data's rows for an ``na_action="na.exclude"`` fit."""
-        from .predict import _pads
-
-        frame = self.design.frame
-        if not _pads(frame):
-            return values
-        full = np.full(frame.n_input, np.nan)
-        full[frame.rows] = values.to_numpy()
-        return pd.Series(full, index=frame.input_index, name=values.name)
 
     @cached_property
     def _fitted(self) -> pd.Series:
