@@ -164,7 +164,7 @@ def glmm_variance_decomposition(g: GlmerResult, approximation: str = "lognormal"
     ...              family="binomial")
     >>> v = glmm_variance_decomposition(g)
     >>> round(v["fixed"], 4), round(v["random"], 4)
-    (0.2671, 0.4125)
+    (0.3458, 0.4125)
     """
     eta = g._linear_predictor(with_re=False, add_offset=False)
     n = g.nobs
@@ -204,7 +204,7 @@ def glmm_r2(g: GlmerResult, approximation: str = "lognormal") -> dict[str, float
     >>> g = lf.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", lf.load_dataset("cbpp"),
     ...              family="binomial")
     >>> {k: round(v, 4) for k, v in glmm_r2(g).items()}
-    {'marginal': 0.0674, 'conditional': 0.1714}
+    {'marginal': 0.0854, 'conditional': 0.1873}
     """
     _warn_singular(g, "R2")
     v = glmm_variance_decomposition(g, approximation)
@@ -231,7 +231,7 @@ def glmm_icc(g: GlmerResult, approximation: str = "lognormal") -> dict[str, floa
     >>> g = lf.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", lf.load_dataset("cbpp"),
     ...              family="binomial")
     >>> {k: round(v, 4) for k, v in glmm_icc(g).items()}
-    {'adjusted': 0.1114, 'unadjusted': 0.1039}
+    {'adjusted': 0.1114, 'unadjusted': 0.1019}
     """
     _warn_singular(g, "ICC")
     v = glmm_variance_decomposition(g, approximation)
