@@ -203,7 +203,7 @@ def glmm_confint_profile(g: GlmerResult, level: float = 0.95, parm: Any = None, 
     >>> import lmmflow as lf
     >>> g = lf.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", lf.load_dataset("cbpp"),
     ...              family="binomial")
-    >>> g.confint(method="profile", parm="period2").round(3).values.tolist()
+    >>> g.confint(method="profile", parm="period[T.2]").round(3).values.tolist()
     [[-1.617, -0.408]]
     """
     z = stats.norm.ppf((1 + float(level)) / 2)
