@@ -36,7 +36,7 @@ def test_lmm_refused() -> None:
 def test_print_and_html() -> None:
     t = lf.check_overdispersion(fit("grouseticks_poisson"))
     text = str(t)
-    assert text.startswith("# Overdispersion test")
+    assert text.startswith("# Overdispersion test") and repr(t) == text
     assert "p-value = < 0.001" in text and text.endswith("Overdispersion detected.")
     assert "Pearson" in t._repr_html_() and "<table>" in t._repr_html_()
     assert set(t.to_dict()) == {"chisq", "ratio", "df", "p_value"}

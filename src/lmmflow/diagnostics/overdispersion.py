@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["OverdispersionTest", "check_overdispersion"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class OverdispersionTest:
     """The result of :func:`check_overdispersion`.
 
@@ -78,6 +78,8 @@ class OverdispersionTest:
         width = max(len(v) for _, v in lines)
         body = "\n".join(f"{k:>23} = {v:>{width}}" for k, v in lines)
         return f"# Overdispersion test\n\n{body}\n\n{self._verdict()}"
+
+    __repr__ = __str__  # the REPL shows the test as performance prints it
 
     def _repr_html_(self) -> str:
         rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
