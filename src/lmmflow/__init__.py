@@ -53,6 +53,8 @@ _LAZY = {
     # diagnostics
     "r2": "lmmflow.diagnostics.variance",
     "icc": "lmmflow.diagnostics.variance",
+    "check_overdispersion": "lmmflow.diagnostics.overdispersion",
+    "OverdispersionTest": "lmmflow.diagnostics.overdispersion",
     "hatvalues": "lmmflow.diagnostics.influence",
     "cooks_distance": "lmmflow.diagnostics.influence",
     "influence": "lmmflow.diagnostics.influence",
@@ -95,6 +97,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see for the names loaded on fir
     from .data import read_data, simulate_growth, wide_to_long
     from .derived import lm_list, share_positive_slopes, unit_coefficients, variance_partition
     from .diagnostics.influence import Influence, cooks_distance, hatvalues, influence
+    from .diagnostics.overdispersion import OverdispersionTest, check_overdispersion
     from .diagnostics.variance import icc, r2
     from .explore import explorer_html, explorer_inputs, write_explorer
     from .glmm_api import glmer

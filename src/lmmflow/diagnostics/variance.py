@@ -24,7 +24,7 @@ weights are ignored (var_e is sigma^2).
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -99,6 +99,16 @@ def _fixed_variance_and_zz(m: LmerResult) -> tuple[float, list[np.ndarray]]:
     return var_f, zz
 
 
+def _glmm(m: Any, approximation: str) -> bool:
+    """True for a GLMM; a linear mixed model with a non-default ``approximation`` is an error."""
+    if getattr(m, "model_kind", "lmm") == "glmm":
+        return True
+    if approximation != "lognormal":
+        raise ValueError(f"approximation={approximation!r} applies to Poisson GLMMs (lf.glmer fits); a linear "
+                         "mixed model's residual variance is sigma^2")
+    return False
+
+
 def _warn_singular(m: LmerResult, what: str) -> None:
     if m.is_singular:
         warnings.warn(f"{what} of a singular (boundary) fit: a variance is (nearly) zero or a correlation is "
@@ -106,12 +116,17 @@ def _warn_singular(m: LmerResult, what: str) -> None:
                       "returns NA here)", SingularFitWarning, stacklevel=3)
 
 
-def r2(m: LmerResult) -> dict[str, float]:
+def r2(m: LmerResult, approximation: str = "lognormal") -> dict[str, float]:
     """Nakagawa's marginal and conditional R² (fixed effects; fixed plus random effects).
+
+    For a GLMM (an :func:`lmmflow.glmer` fit) the residual variance is the family's distribution-specific
+    variance, as ``performance::r2_nakagawa``: see :func:`lmmflow.diagnostics.glmm_variance.glmm_r2`.
 
     Parameters
     ----------
-    m : LmerResult
+    m : LmerResult or GlmerResult
+    approximation : {"lognormal", "delta", "trigamma"}
+        A Poisson GLMM's distribution-specific variance; a linear mixed model takes only the default.
 
     Returns
     -------
@@ -130,21 +145,28 @@ def r2(m: LmerResult) -> dict[str, float]:
     >>> {k: round(v, 4) for k, v in r2(m).items()}
     {'marginal': 0.2787, 'conditional': 0.7992}
     """
+    if _glmm(m, approximation):
+        from .glmm_variance import glmm_r2
+
+        return glmm_r2(m, approximation)
     _warn_singular(m, "R2")
     v = variance_decomposition(m)
     total = v["fixed"] + v["random"] + v["residual"]
     return {"marginal": v["fixed"] / total, "conditional": (v["fixed"] + v["random"]) / total}
 
 
-def icc(m: LmerResult) -> dict[str, float]:
+def icc(m: LmerResult, approximation: str = "lognormal") -> dict[str, float]:
     """Intraclass correlation: adjusted (random / (random + residual)) and unadjusted (over the total).
 
     With random slopes the random variance is Johnson's mean over rows of ``z' Sigma z``, as for
-    :func:`r2`; the adjusted ICC then depends on the covariate values in the data.
+    :func:`r2`; the adjusted ICC then depends on the covariate values in the data.  For a GLMM the
+    residual variance is the distribution-specific variance (``performance::icc``, on the latent scale).
 
     Parameters
     ----------
-    m : LmerResult
+    m : LmerResult or GlmerResult
+    approximation : {"lognormal", "delta", "trigamma"}
+        A Poisson GLMM's distribution-specific variance; a linear mixed model takes only the default.
 
     Returns
     -------
@@ -163,6 +185,10 @@ def icc(m: LmerResult) -> dict[str, float]:
     >>> {k: round(v, 4) for k, v in icc(m).items()}
     {'adjusted': 0.5893, 'unadjusted': 0.4244}
     """
+    if _glmm(m, approximation):
+        from .glmm_variance import glmm_icc
+
+        return glmm_icc(m, approximation)
     _warn_singular(m, "ICC")
     v = variance_decomposition(m)
     total = v["fixed"] + v["random"] + v["residual"]

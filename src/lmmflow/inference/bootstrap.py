@@ -547,7 +547,9 @@ def bootstrap(m: LmerResult, statistic: Callable[[Any], Any] | None = None, nsim
 
     Parameters
     ----------
-    m : LmerResult
+    m : LmerResult or GlmerResult
+        A GLMM (``lf.glmer`` fit) is bootstrapped by :func:`lmmflow.inference.glmm_bootstrap.glmm_bootstrap`
+        (in this process: ``n_jobs``, ``client`` and ``use_u`` do not apply there).
     statistic : callable, optional
         ``statistic(fit) -> Series | dict | array`` applied to each refit (an :class:`LmerResult`).
         Default: the standard deviations and correlations, ``sigma`` and the fixed effects, with lme4's
@@ -594,6 +596,12 @@ def bootstrap(m: LmerResult, statistic: Callable[[Any], Any] | None = None, nsim
     >>> list(b.confint(level=0.9).index[:2])
     ['sd_(Intercept)|Subject', 'cor_Days.(Intercept)|Subject']
     """
+    if getattr(m, "model_kind", "lmm") == "glmm":  # a glmer fit: simulate from the family, refit the GLMM
+        if n_jobs != 1 or client is not None or use_u:
+            raise ValueError("bootstrap of a GLMM runs in this process: n_jobs, client and use_u are not supported")
+        from .glmm_bootstrap import glmm_bootstrap
+
+        return glmm_bootstrap(m, statistic=statistic, nsim=nsim, seed=seed, progress=progress)
     if int(nsim) < 1:
         raise ValueError("nsim must be at least 1")
     if m.design.X.shape[0] != m.nobs:

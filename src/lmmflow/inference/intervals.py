@@ -36,6 +36,19 @@ RESIDUAL_VAR = "var_Residual"
 
 
 # ---- names and the sd/cor scale ---------------------------------------------------------------------
+def theta_positions(m: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each random-effects term, the (rows, cols) of lambda that theta's elements fill (lme4's order).
+
+    An LMM reads them from its factor; a GLMM (no ``devfun``) from its design's blocks.
+    """
+    devfun = getattr(m, "devfun", None)
+    if devfun is not None:
+        return list(devfun.factor.positions)
+    from ..core.crossprod import theta_layout
+
+    return list(theta_layout(m.design.blocks())[1])
+
+
 def variance_parameter_names(m: LmerResult) -> list[str]:
     """lme4's names of the covariance parameters, one per element of theta (``oldNames = FALSE``).
 
@@ -48,9 +61,8 @@ def variance_parameter_names(m: LmerResult) -> list[str]:
     """
     from ..results.tables import block_groups
 
-    f = m.devfun.factor
     names = []
-    for term, (rows, cols) in zip(m.design.terms, f.positions):
+    for term, (rows, cols) in zip(m.design.terms, theta_positions(m)):
         groups = block_groups(term.group, len(term.blocks))
         block_of = {a: i for i, blk in enumerate(term.blocks) for a in blk}
         for r, c in zip(rows, cols):

@@ -361,8 +361,10 @@ def profile(m: LmerResult, which: Any = None, alphamax: float = 0.01, maxpts: in
 
     Parameters
     ----------
-    m : LmerResult
-        A REML fit is refitted by ML first (lme4 does the same).
+    m : LmerResult or GlmerResult
+        A REML fit is refitted by ML first (lme4 does the same).  A GLMM (``lf.glmer`` fit) is profiled by
+        :func:`lmmflow.inference.glmm_profile.glmm_profile` (``n_jobs``, ``client``, ``delta`` and
+        ``scale="vcov"`` do not apply there).
     which : None, list, "theta_" or "beta_"
         Parameters to profile (names as lme4's ``oldNames = FALSE``, 0-based positions, ``"theta_"`` for
         the variance parameters and sigma, ``"beta_"`` for the fixed effects); default all.
@@ -407,6 +409,14 @@ def profile(m: LmerResult, which: Any = None, alphamax: float = 0.01, maxpts: in
     """
     from tqdm.auto import tqdm
 
+    if getattr(m, "model_kind", "lmm") == "glmm":  # a glmer fit: the Laplace / AGQ objective's profile
+        if n_jobs != 1 or client is not None or scale != "sdcor" or delta is not None:
+            raise ValueError("profile of a GLMM: n_jobs, client, delta and scale='vcov' are not supported; use "
+                             "which, alphamax, maxpts, delta_cutoff, maxmult, progress")
+        from .glmm_profile import glmm_profile
+
+        return glmm_profile(m, which=which, alphamax=alphamax, maxpts=maxpts, delta_cutoff=delta_cutoff,
+                            maxmult=maxmult, progress=progress)
     structured = [k for k in m.devfun.pmap.kinds if k not in ("us", "diag")]
     if structured:
         raise NotImplementedError(
