@@ -56,7 +56,7 @@ def glmm_fixed_table(g: Any, level: float = 0.95) -> pd.DataFrame:
     --------
     >>> import lmmflow as lf
     >>> g = lf.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", lf.load_dataset("cbpp"))
-    >>> round(glmm_fixed_table(g).loc[1, "odds_ratio"], 3)
+    >>> round(float(glmm_fixed_table(g).loc[1, "odds_ratio"]), 3)
     0.371
     """
     ct = g.coef_table()
