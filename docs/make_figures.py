@@ -101,6 +101,15 @@ def power_curve_result():
                     along="n_units", values=[10, 20, 40, 60, 80])
 
 
+def glmm_figures(df: pd.DataFrame) -> None:
+    """The binary-outcome figures: observed proportions, response curve, binned residuals."""
+    df = df.assign(event=(df["y"] > 55).astype(int))
+    g = lf.glmer("event ~ time + (1 + time | id)", df, family="binomial")
+    save(lf.plots.observed_proportions(df, "time", "event", unit="id", seed=1), "observed_proportions")
+    save(lf.plots.response_curve(g, "time", n_units=20, seed=1), "response_curve")
+    save(lf.plots.binned_residuals(g), "binned_residuals")
+
+
 def main() -> int:
     OUT.mkdir(exist_ok=True)
     df = growth_data()
@@ -128,6 +137,7 @@ def main() -> int:
         print(f"profile_zeta.png skipped: lf.profile is not available ({exc})")
     else:
         save(lf.plots.profile_zeta(prof, ncols=2), "profile_zeta")
+    glmm_figures(df)
     page_images()
     return 0
 

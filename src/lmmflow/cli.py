@@ -93,12 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
              "Fit a linear mixed model to long-format data (CSV or Parquet; one row per unit and occasion)\n"
              "and print lme4's summary with lmerTest's df and p-values.",
              "  lmmflow fit data.csv \"y ~ time + (1 + time | id)\"\n"
-             "  lmmflow fit data.csv \"y ~ time + (1 | id)\" --ml --ddf kenward-roger\n")
+             "  lmmflow fit data.csv \"y ~ time + (1 | id)\" --ml --ddf kenward-roger\n"
+             "  lmmflow fit data.csv \"passed ~ time + (1 | id)\" --family binomial --link probit --nagq 1\n")
     f.add_argument("data", help="CSV or Parquet file in long format")
     f.add_argument("formula", help="lme4 formula, e.g. \"y ~ time + (1 + time | id)\"")
     f.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
     f.add_argument("--ddf", default="satterthwaite", choices=["satterthwaite", "kenward-roger", "residual", "none"],
                    help="degrees of freedom of the t tests (default: %(default)s)")
+    _glmm_args(f)
 
     r = _sub(subs, "report", "run the workflow on your data and write a report",
              "Check the data, plot the trajectories, fit the model and a nested comparison model (by default\n"
@@ -110,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
              "  lmmflow report wide.csv --formula \"y ~ time + (1 + time | id)\" --wide --id id \\\n"
              "      --waves \"y1=0,y2=1,y3=3,y4=6\" --out report\n"
              "  lmmflow report d.csv --formula \"score ~ wave + (wave | person)\" \\\n"
-             "      --compare \"score ~ wave + (1 | person)\" --out rep --formats html,txt\n")
+             "      --compare \"score ~ wave + (1 | person)\" --out rep --formats html,txt\n"
+             "  lmmflow report d.csv --formula \"passed ~ time + (1 + time | id)\" --family binomial --out rep\n"
+             "  lmmflow report d.csv --formula \"visits ~ time + (1 | id)\" --family poisson --out rep\n")
     r.add_argument("data", help="CSV or Parquet file, long format (one row per unit and occasion) or wide with --wide")
     r.add_argument("--formula", required=True, help="the main model, e.g. \"y ~ time + (1 + time | id)\"")
     r.add_argument("--compare", help="nested model to compare with (default: the random-intercept model)")
@@ -123,13 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--id", dest="id_col", help="with --wide: the unit column")
     r.add_argument("--waves", help="with --wide: columns and their times, \"y1=0,y2=1,y3=3\" "
                                    "(or \"y1,y2,y3\" for 0,1,2)")
-    r.add_argument("--title", default="Linear mixed model report", help="report title")
+    r.add_argument("--title", help="report title (default: \"Linear mixed model report\", or \"Generalized ...\" "
+                                   "with --family)")
     r.add_argument("--level", type=float, default=0.95, help="confidence level (default: %(default)s)")
     r.add_argument("--ddf", default="satterthwaite", choices=["satterthwaite", "kenward-roger", "residual", "none"],
                    help="degrees of freedom of the t tests (default: %(default)s)")
     r.add_argument("--formats", default="html,md,txt", help="documents to write (default: %(default)s)")
     r.add_argument("--seed", type=int, help="seed for the units drawn in the trajectory plot")
     r.add_argument("--no-figures", action="store_true", help="numbers and text only (faster)")
+    _glmm_args(r)
     r.add_argument("--design", default="auto", choices=["auto", "waves", "times", "grouped", "crossed"],
                    help="the design: longitudinal on shared waves, at unit-specific times, grouped without time, "
                         "or crossed grouping factors (default: read from the data)")
@@ -327,11 +333,56 @@ def cmd_tutorial(a: argparse.Namespace) -> int:
     return 0
 
 
+def _glmm_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--family", help="binary or count outcome: binomial or poisson (a GLMM, as lme4's glmer; "
+                                    "default: gaussian, a linear mixed model)")
+    p.add_argument("--link", help="with --family: logit, probit or cloglog (binomial); log (poisson)")
+    p.add_argument("--nagq", type=int, help="with --family: 1 Laplace (default), >1 adaptive Gauss-Hermite points "
+                                           "(one scalar random effect), 0 the fast approximation")
+
+
+def _glmm_family(a: argparse.Namespace) -> Any:
+    """The family of --family/--link/--nagq (None for a linear mixed model); a bad one fails in one line."""
+    fam = (a.family or "gaussian").strip().lower()
+    if fam == "gaussian":
+        if a.link not in (None, "identity") or a.nagq is not None:
+            raise CliError("--link and --nagq are for a GLMM: add --family binomial or --family poisson")
+        return None
+    from .glmm_api import make_family
+
+    family = make_family(fam, a.link)  # ValueError naming the families or links on offer
+    if a.nagq is not None and a.nagq < 0:
+        raise CliError(f"--nagq must be 0, 1 or more quadrature points, got {a.nagq}")
+    if getattr(a, "ddf", "satterthwaite") != "satterthwaite":
+        raise CliError(f"--ddf {a.ddf} does not apply to a GLMM: its fixed effects are tested with Wald z tests")
+    if getattr(a, "ml", False):
+        raise CliError("--ml does not apply to a GLMM: glmer always fits by maximum likelihood")
+    return family
+
+
+def _check_glmm_columns(df: Any, formula: str) -> None:
+    from .reporting.glmm_report import _check_columns
+
+    _check_columns(df, formula)
+
+
 def cmd_fit(a: argparse.Namespace) -> int:
     """Fit one model and print its summary."""
     from .reporting.workflow import check_long_format
 
+    family = _glmm_family(a)
     df = _read(a.data)
+    if family is not None:
+        from . import glmer
+
+        _check_glmm_columns(df, a.formula)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            g = glmer(a.formula, df, family=family, nagq=1 if a.nagq is None else a.nagq)
+            text = str(g.summary())
+        _say(text)
+        _emit_warnings(caught)
+        return 0
     check_long_format(df, a.formula, hint="cli")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -354,6 +405,7 @@ def cmd_report(a: argparse.Namespace) -> int:
         raise CliError(f"--formats: choose from html, md, txt (got {a.formats!r})")
     if not (0 < a.level < 1):
         raise CliError(f"--level must be between 0 and 1, got {a.level}")
+    family = _glmm_family(a)
     _out_dir(a.out)
     df = _read(a.data)
     reshape = None
@@ -363,15 +415,20 @@ def cmd_report(a: argparse.Namespace) -> int:
         raise CliError("--id and --waves go with --wide (data with one row per unit)")
     from .reporting.workflow import check_long_format
 
-    check_long_format(df, a.formula, hint="cli")
+    if family is None:
+        check_long_format(df, a.formula, hint="cli")
+    else:
+        _check_glmm_columns(df, a.formula)
     compare = False if a.no_compare else a.compare
+    glmm = {} if family is None else {"family": family, "nagq": 1 if a.nagq is None else a.nagq}
+    title = a.title or ("Linear mixed model report" if family is None else "Generalized linear mixed model report")
     t0 = _time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         unit = a.unit or (a.id_col if a.wide else None)
         rep = report(df, a.formula, compare=compare, time=a.time, unit=unit,
-                     title=a.title, level=a.level, seed=a.seed, formats=formats, ddf=a.ddf,
-                     figures=not a.no_figures, design=a.design)
+                     title=title, level=a.level, seed=a.seed, formats=formats, ddf=a.ddf,
+                     figures=not a.no_figures, design=a.design, **glmm)
     rep.values["source"], rep.values["reshape"] = a.data, reshape
     rep.write(_out_dir(a.out), formats)
     _emit_warnings([w for w in caught if "df not available" not in str(w.message)])

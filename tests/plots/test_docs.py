@@ -13,7 +13,7 @@ SAME_FIGURE = {"shrinkage": "shrinkage_panels",
                **{f"check_{k}": "check_model" for k in ("ppc", "linearity", "homogeneity", "influence", "normality",
                                                         "ranef_normality")}}
 #: public helpers of lf.plots that return tables, not figures
-TABLES = {"prediction_grid", "shrinkage_frame"}
+TABLES = {"prediction_grid", "shrinkage_frame", "binned_residuals_frame", "proportion_table", "response_band"}
 PLOTS = sorted(set(lf.plots.__all__) - TABLES)
 
 

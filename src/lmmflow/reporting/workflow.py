@@ -517,7 +517,7 @@ def report(data: Any, formula: str, compare: str | bool | None = None, out: str 
            time: str | None = None, unit: str | None = None, title: str = DEFAULT_TITLE, level: float = 0.95,
            seed: int | None = None, formats: tuple[str, ...] | list[str] = FORMATS, ddf: str = "satterthwaite",
            reml: bool = True, n_trajectories: int = 30, figures: bool = True, dpi: int = 110,
-           design: str = "auto") -> Report:
+           design: str = "auto", family: Any = None, link: str | None = None, nagq: int = 1) -> Report:
     """Run the mixed-model workflow on long-format data and (optionally) write a report.
 
     The report reads the design first (see :func:`lmmflow.reporting.design.detect_design`): longitudinal data
@@ -567,6 +567,15 @@ def report(data: Any, formula: str, compare: str | bool | None = None, out: str 
         Resolution of the PNG figures.
     design : {"auto", "waves", "times", "grouped", "crossed"}
         The design; ``"auto"`` reads it from the data.
+    family : {"binomial", "poisson"} or family object, optional
+        A binary or count outcome: fit a GLMM (:func:`lmmflow.glmer`) and write the GLMM report
+        (:func:`lmmflow.reporting.glmm_report.glmm_report`: observed proportions or rates, response-scale curves,
+        binned residuals, odds or rate ratios; ``ddf`` and ``reml`` do not apply). ``None`` or ``"gaussian"``:
+        the linear mixed model.
+    link : str, optional
+        The GLMM's link (``logit``, ``probit``, ``cloglog``; ``log``).
+    nagq : int
+        The GLMM's quadrature points (1: Laplace).
 
     Returns
     -------
@@ -592,6 +601,16 @@ def report(data: Any, formula: str, compare: str | bool | None = None, out: str 
     """
     from .. import lmer
 
+    if family is not None and not (isinstance(family, str) and family.lower() == "gaussian"):
+        from .glmm_report import DEFAULT_TITLE as GLMM_TITLE
+        from .glmm_report import glmm_report
+
+        return glmm_report(data, formula, family=family, link=link, nagq=nagq, compare=compare, out=out,
+                           time=time, unit=unit, title=GLMM_TITLE if title == DEFAULT_TITLE else title,
+                           level=level, seed=seed, formats=formats, n_trajectories=min(n_trajectories, 30),
+                           figures=figures, dpi=dpi, design=design)
+    if link is not None or nagq != 1:
+        raise ValueError("link= and nagq= are for a GLMM: pass family='binomial' or 'poisson' as well")
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level}")
     df = load_data(data)
