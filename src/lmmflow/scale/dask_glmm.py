@@ -194,11 +194,8 @@ class _Passes:
             for fut in futures:
                 consume(fut.result())
             return
-        import dask
-
-        tasks = [dask.delayed(fn, pure=False)(c, *args) for c in self.chunks]
-        for res in dask.compute(*tasks, scheduler="threads"):
-            consume(res)
+        for chunk in self.chunks:  # local scheduler: the encoded partitions are in this process already
+            consume(fn(chunk, *args))
 
 
 @dataclass
@@ -260,6 +257,7 @@ class GlmmDeviance:
         self.nlevels, self.q, self.p = nlevels, q, p
         self.U = np.zeros((nlevels, q))
         self.beta: np.ndarray | None = None
+        self.beta_scale = np.ones(p)
         self.evaluations = 0
 
     def _sums(self, beta: np.ndarray | None, lam: np.ndarray, U: np.ndarray, joint: bool) -> _Sums:
@@ -287,6 +285,7 @@ class GlmmDeviance:
         xtx = s.xx - np.einsum("jap,jaq->pq", rzx, rzx)
         xtr = s.xr - np.einsum("jap,ja->p", rzx, cu)
         new_beta = np.linalg.solve(xtx, xtr)
+        self.beta_scale = np.sqrt(np.abs(np.diag(np.linalg.inv(xtx))))  # standard errors of the nAGQ = 0 fit
         rhs = cu - np.einsum("jap,p->ja", rzx, new_beta)
         U = np.linalg.solve(np.swapaxes(L, 1, 2), rhs[..., None])[..., 0]
         return U, new_beta, L
@@ -307,7 +306,9 @@ class GlmmDeviance:
             for _half in range(20):
                 s_new = self._sums(beta_new, lam, U_new, joint)
                 pdev_new = s_new.aic + float((U_new * U_new).sum())
-                if math.isfinite(pdev_new) and pdev_new <= pdev * (1 + 1e-12) + 1e-12:
+                # accept a decrease, or a change at the level of rounding (at the mode a full step moves the
+                # penalized deviance by less than its last digits, up or down)
+                if math.isfinite(pdev_new) and pdev_new <= pdev + 1e-10 * abs(pdev):
                     break
                 U_new = (U + U_new) / 2
                 if joint:
@@ -332,8 +333,8 @@ class GlmmDeviance:
         return self.pirls(np.asarray(theta, dtype=float), np.asarray(beta, dtype=float), joint=False)[0]
 
 
-def _minimize(fn: Any, x0: np.ndarray, lower: np.ndarray, ftol: float, maxeval: int = 100_000
-              ) -> tuple[np.ndarray, float, int]:
+def _minimize(fn: Any, x0: np.ndarray, lower: np.ndarray, ftol: float, step: np.ndarray,
+              maxeval: int = 100_000) -> tuple[np.ndarray, float, int]:
     import nlopt
 
     count = [0]
@@ -355,7 +356,7 @@ def _minimize(fn: Any, x0: np.ndarray, lower: np.ndarray, ftol: float, maxeval: 
     opt.set_ftol_rel(ftol)
     opt.set_xtol_abs(1e-10)
     opt.set_maxeval(maxeval)
-    opt.set_initial_step(np.where(np.isfinite(lower), 0.25, np.maximum(0.25 * np.abs(x0), 0.05)))
+    opt.set_initial_step(step)
     try:
         opt.optimize(np.maximum(x0, lower))
     except nlopt.RoundoffLimited:
@@ -582,10 +583,10 @@ class DaskGlmerResult:
                 f"logLik={self.loglik:.4f})")
 
 
-def _hessian(fn: Any, x: np.ndarray, lower: np.ndarray) -> np.ndarray:
-    """Central-difference Hessian of ``fn`` at ``x`` (a stencil moved inside a bound where it would cross it)."""
+def _hessian(fn: Any, x: np.ndarray, lower: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Central-difference Hessian of ``fn`` at ``x`` with steps ``h`` (a stencil moved inside a bound where it
+    would cross it)."""
     k = len(x)
-    h = 1e-3 * np.maximum(np.abs(x), 1.0) * np.where(np.isfinite(lower), 0.5, 1.0)
     c = x.copy()
     c = np.where(c - h < lower, lower + h, c)
     f0 = fn(c)
@@ -673,7 +674,8 @@ def glmer_dask(formula: str, data: Any, family: Any = "binomial", link: str | No
     lower_t = np.where(on_diag, 0.0, -np.inf)
     theta0 = np.where(on_diag, 1.0, 0.0)
     # stage 1: theta with beta inside PIRLS (lme4's nAGQ = 0 fit), for the start of stage 2
-    theta1, _, n1 = _minimize(lambda t: dev.pirls(t, None, joint=True)[0], theta0, lower_t, 1e-8)
+    theta1, _, n1 = _minimize(lambda t: dev.pirls(t, None, joint=True)[0], theta0, lower_t, 1e-8,
+                              np.full(len(theta0), 0.25))
     dev.pirls(theta1, None, joint=True)
     beta1 = dev.beta.copy()
     t3 = time.perf_counter()
@@ -683,9 +685,13 @@ def glmer_dask(formula: str, data: Any, family: Any = "binomial", link: str | No
     def f2(x: np.ndarray) -> float:
         return dev.laplace(x[:k], x[k:])
 
-    x, fmin, n2 = _minimize(f2, np.concatenate([theta1, beta1]), lower, 1e-12)
+    # bobyqa's first steps: a quarter for theta (lme4's scale), a standard error of the stage-1 fit for beta
+    step = np.concatenate([np.full(k, 0.25), np.maximum(dev.beta_scale, 1e-8)])
+    x, fmin, n2 = _minimize(f2, np.concatenate([theta1, beta1]), lower, 1e-12, step)
     t4 = time.perf_counter()
-    H = _hessian(f2, x, lower)
+    # steps of a tenth of a standard error for beta (the objective changes by ~0.01: well above its rounding,
+    # small enough for the quadratic term to dominate), 0.01 for theta
+    H = _hessian(f2, x, lower, np.concatenate([np.full(k, 1e-2), 0.1 * np.maximum(dev.beta_scale, 1e-8)]))
     t5 = time.perf_counter()
     objective = f2(x)  # the modes at the optimum
     try:
