@@ -118,7 +118,12 @@ def worker(name: str, lib: str, partitions: int) -> None:
     with warnings.catch_warnings(record=True) as ws:
         warnings.simplefilter("always")
         start, cpu = time.perf_counter(), time.process_time()
-        m = lf.glmer(problem.formula, data, family=problem.family)
+        if lib == "lmmflow_dask":
+            from lmmflow.scale.dask_glmm import glmer_dask
+
+            m = glmer_dask(problem.formula, data, family=problem.family)
+        else:
+            m = lf.glmer(problem.formula, data, family=problem.family)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     caught = sorted({str(w.message) for w in ws})
     rec = {"lib": lib, "version": getattr(lf, "__version__", "?"), "seconds": seconds, "cpu_seconds": cpu,

@@ -100,24 +100,35 @@ class GlmFamily:
         """V(mu)."""
         return mu * (1 - mu) if self.name == "binomial" else mu
 
-    def aic(self, y: np.ndarray, mu: np.ndarray, w: np.ndarray) -> float:
-        """-2 sum log f(y_i | mu_i) with prior weights ``w`` (R's ``family$aic`` without the ``2 rank`` part).
-
-        Binomial: ``y`` the proportion, ``w`` the trials (R: ``m = weights``, ``dbinom(round(m y), round(m), mu)``
-        for rows with ``m > 0``); Poisson: ``w dpois(y, mu, log = TRUE)``.
-        """
+    def aic_constant(self, y: np.ndarray, w: np.ndarray) -> float:
+        """The part of :meth:`aic` that does not depend on mu: ``-2 sum log choose(m, k)`` (binomial) or
+        ``2 sum w lgamma(y + 1)`` (Poisson)."""
         if self.name == "binomial":
             m = np.round(w)
             k = np.round(w * y)
             ok = m > 0
-            m, k, p = m[ok], k[ok], mu[ok]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ll = (gammaln(m + 1) - gammaln(k + 1) - gammaln(m - k + 1)
-                      + np.where(k > 0, k * np.log(p), 0.0) + np.where(m - k > 0, (m - k) * np.log1p(-p), 0.0))
-            return float(-2 * ll.sum())
+            m, k = m[ok], k[ok]
+            if np.all(m == 1):
+                return 0.0
+            return float(-2 * (gammaln(m + 1) - gammaln(k + 1) - gammaln(m - k + 1)).sum())
+        return float(2 * (w * gammaln(y + 1)).sum())
+
+    def aic(self, y: np.ndarray, mu: np.ndarray, w: np.ndarray, constant: float | None = None) -> float:
+        """-2 sum log f(y_i | mu_i) with prior weights ``w`` (R's ``family$aic`` without the ``2 rank`` part).
+
+        Binomial: ``y`` the proportion, ``w`` the trials (R: ``m = weights``, ``dbinom(round(m y), round(m), mu)``
+        for rows with ``m > 0``); Poisson: ``w dpois(y, mu, log = TRUE)``.  ``constant``: :meth:`aic_constant`
+        of the same ``y`` and ``w``, when already known.
+        """
+        const = self.aic_constant(y, w) if constant is None else constant
         with np.errstate(divide="ignore", invalid="ignore"):
-            ll = np.where(y > 0, y * np.log(mu), 0.0) - mu - gammaln(y + 1)
-        return float(-2 * (w * ll).sum())
+            if self.name == "binomial":
+                m = np.round(w)
+                k = np.round(w * y)
+                ll = np.where(k > 0, k * np.log(mu), 0.0) + np.where(m - k > 0, (m - k) * np.log1p(-mu), 0.0)
+                return float(-2 * ll[m > 0].sum()) + const
+            ll = np.where(y > 0, y * np.log(mu), 0.0) - mu
+        return float(-2 * (w * ll).sum()) + const
 
     def mustart(self, y: np.ndarray, w: np.ndarray) -> np.ndarray:
         """R's ``initialize`` start for mu."""
