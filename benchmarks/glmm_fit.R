@@ -10,7 +10,7 @@
 # OUT          output file (JSON)
 #
 # The time is the elapsed seconds of the glmer() / glmmTMB() call alone (system.time), as
-# benchmarks/adapters/lme4_fit.R times lmer().  loglik is logLik(m); objective is -2 logLik.
+# benchmarks/adapters/lme4_fit.R times lmer(); cpu_seconds is user + system time of the same call.  loglik is logLik(m); objective is -2 logLik.
 args <- commandArgs(trailingOnly = TRUE)
 if (length(args) != 6) stop("usage: glmm_fit.R LIB CSV FORMULA FAMILY CATEGORICAL OUT")
 lib <- args[1]
@@ -33,7 +33,9 @@ fit_once <- function() {
     message = function(m) { caught <<- c(caught, trimws(conditionMessage(m))); invokeRestart("muffleMessage") })
 }
 invisible(gc())
-seconds <- system.time(m <- fit_once())[["elapsed"]]
+st <- system.time(m <- fit_once())
+seconds <- st[["elapsed"]]
+cpu_seconds <- st[["user.self"]] + st[["sys.self"]]
 ll <- as.numeric(logLik(m))
 if (lib == "lme4") {
   fe <- fixef(m)
@@ -45,7 +47,7 @@ if (lib == "lme4") {
   version <- as.character(packageVersion("glmmTMB"))
   caught <- unique(c(caught, if (m$fit$convergence != 0) m$fit$message))
 }
-rec <- list(lib = lib, version = version, r_version = R.version.string, seconds = seconds,
+rec <- list(lib = lib, version = version, r_version = R.version.string, seconds = seconds, cpu_seconds = cpu_seconds,
             load_seconds = load_seconds, nobs = nobs(m), loglik = ll, objective = -2 * ll,
             fixef = as.list(fe), warnings = as.list(caught))
 writeLines(toJSON(rec, auto_unbox = TRUE, digits = NA), args[6])

@@ -130,6 +130,23 @@ class GlmFamily:
             ll = np.where(y > 0, y * np.log(mu), 0.0) - mu
         return float(-2 * (w * ll).sum()) + const
 
+    def counts(self, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-row multipliers ``(a, b)`` with ``-2 log f(y | mu) = -2 (a log mu + b log(1 - mu))`` (binomial:
+        successes and failures, zero for rows without trials) or ``-2 (a log mu - b mu)`` (Poisson: ``w y``,
+        ``w``), up to :meth:`aic_constant`."""
+        if self.name == "binomial":
+            m = np.round(w)
+            k = np.where(m > 0, np.round(w * y), 0.0)
+            return k, np.where(m > 0, m - k, 0.0)
+        return w * y, np.asarray(w, dtype=float)
+
+    def aic_fast(self, mu: np.ndarray, a: np.ndarray, b: np.ndarray, constant: float) -> float:
+        """:meth:`aic` from :meth:`counts` and :meth:`aic_constant` (mu is kept inside (0, 1) / above 0 by
+        :meth:`linkinv`, so no logarithm of zero arises)."""
+        if self.name == "binomial":
+            return -2 * float(a @ np.log(mu) + b @ np.log1p(-mu)) + constant
+        return -2 * float(a @ np.log(mu) - b @ mu) + constant
+
     def mustart(self, y: np.ndarray, w: np.ndarray) -> np.ndarray:
         """R's ``initialize`` start for mu."""
         if self.name == "binomial":
