@@ -76,6 +76,11 @@ _LAZY = {
     "explorer_html": "lmmflow.explore",
     "write_explorer": "lmmflow.explore",
     "explorer_inputs": "lmmflow.explore",
+    # generalized linear mixed models
+    "glmer": "lmmflow.glmm_api",
+    "GlmerResult": "lmmflow.results.glmm",
+    "binomial": "lmmflow.core.family",
+    "poisson": "lmmflow.core.family",
     # scale-out
     "fit_many": "lmmflow.scale.many",
     # planning: power by simulation
@@ -86,11 +91,13 @@ _LAZY_MODULES = {"plots": "lmmflow.plots"}
 
 if TYPE_CHECKING:  # what type checkers and IDEs see for the names loaded on first use (tests/test_typing.py)
     from . import plots
+    from .core.family import binomial, poisson
     from .data import read_data, simulate_growth, wide_to_long
     from .derived import lm_list, share_positive_slopes, unit_coefficients, variance_partition
     from .diagnostics.influence import Influence, cooks_distance, hatvalues, influence
     from .diagnostics.variance import icc, r2
     from .explore import explorer_html, explorer_inputs, write_explorer
+    from .glmm_api import glmer
     from .inference.anova import anova, compare_models, contrast, ranova
     from .inference.bootstrap import bootstrap
     from .inference.emm_contrasts import contrasts, pairs
@@ -101,6 +108,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see for the names loaded on fir
     from .planning.result import PowerResult
     from .reporting import OutputFolderError, detect_design, report
     from .results.broom import augment, glance
+    from .results.glmm import GlmerResult
     from .scale.many import fit_many
 
 

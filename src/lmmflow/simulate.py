@@ -56,7 +56,7 @@ class RandomDraw:
 
 
 def draw_responses(eta: np.ndarray, draws: Sequence[RandomDraw], sigma: float, nsim: int,
-                   rng: np.random.Generator, weights: np.ndarray | None = None) -> np.ndarray:
+                   rng: np.random.Generator, weights: np.ndarray | None = None, residuals: bool = True) -> np.ndarray:
     """Draw ``nsim`` responses ``eta + sum_k Z_k b_k + sigma e`` (n x nsim).
 
     For each simulation, each term's ``u`` (nlevels x p standard normals, levels in code order) is drawn,
@@ -75,6 +75,8 @@ def draw_responses(eta: np.ndarray, draws: Sequence[RandomDraw], sigma: float, n
     rng : numpy.random.Generator
     weights : numpy.ndarray, optional
         Prior weights (residual variance sigma^2 / w).
+    residuals : bool
+        Add the residuals (False: the linear predictors only, for a GLMM whose responses come from its family).
 
     Returns
     -------
@@ -98,7 +100,7 @@ def draw_responses(eta: np.ndarray, draws: Sequence[RandomDraw], sigma: float, n
         for a, e in row_ranges(n, whole=not any(not isinstance(d.Z, np.ndarray) for d in draws)):
             for d, b in zip(draws, bs):
                 y[a:e] += np.einsum("ip,ip->i", row_block(d.Z, a, e), b[d.codes[a:e]])
-        out[:, s] = y + scale * rng.standard_normal(n)
+        out[:, s] = y + scale * rng.standard_normal(n) if residuals else y
     return out
 
 

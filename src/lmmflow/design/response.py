@@ -53,12 +53,16 @@ class GlmResponse:
         A categorical response's levels (failure, success).
     kind : str
         ``"cbind"``, ``"binary"``, ``"proportion"``, ``"factor"`` or ``"count"``.
+    trials : numpy.ndarray or None
+        ``cbind``: successes + failures (R's binomial ``n``, which the log-likelihood's constant uses when
+        ``weights=`` multiplies the prior weights); None otherwise.
     """
 
     y: np.ndarray
     weights: np.ndarray | None
     levels: tuple[str, str] | None = None
     kind: str = "binary"
+    trials: np.ndarray | None = None
 
 
 def family_name(family: object) -> str:
@@ -125,7 +129,7 @@ def _binomial(response: str, frame: pd.DataFrame, weights: np.ndarray | None) ->
         trials = s + f
         with np.errstate(invalid="ignore", divide="ignore"):
             y = np.where(trials == 0, 0.0, s / np.where(trials == 0, 1.0, trials))
-        return GlmResponse(y=y, weights=_prior(weights, n) * trials, kind="cbind")
+        return GlmResponse(y=y, weights=_prior(weights, n) * trials, kind="cbind", trials=trials)
     plain = response[1:-1] if response.startswith("`") and response.endswith("`") else response
     col = frame[plain] if plain in frame.columns else None
     if col is not None and (isinstance(col.dtype, pd.CategoricalDtype) or not (

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..results.base import require_kind
 from .term_contrasts import (  # noqa: F401 - the hypothesis matrices, also importable from here
     _factor_lists,
     _fixed_terms,
@@ -214,6 +215,7 @@ def anova(*models: LmerResult, ddf: str = "satterthwaite", type: str | int = "II
     if len(models) > 1:
         return _lrt_table(list(models), refit=refit, names=names)
     m = models[0]
+    require_kind(m, "lmm", "anova(m) with F tests (Satterthwaite's or Kenward-Roger's df)")
     ddf = _norm_ddf(ddf)
     t = str(type).upper()
     if t in ("3", "III"):
@@ -344,12 +346,26 @@ def _dask_rows_key(m: LmerResult) -> tuple[int, int, int]:
 
 
 def _check_same_data(models: list[LmerResult]) -> None:
-    from ..results.model import LmerResult
+    from ..results.base import MixedModelResult
 
     for mm in models:
-        if not isinstance(mm, LmerResult):
+        if not isinstance(mm, MixedModelResult):
             raise TypeError(f"anova/compare_models take fitted models, got {type(mm).__name__}")
     first = models[0]
+    kinds = {mm.model_kind for mm in models}
+    if len(kinds) > 1:  # a Gaussian and a binomial / Poisson likelihood of one response are not nested
+        raise TypeError("anova/compare_models cannot compare lf.lmer fits with lf.glmer fits: their likelihoods "
+                        "are of different families; compare lmer fits with lmer fits and glmer fits with glmer fits")
+    if kinds == {"glmm"}:
+        fams = {(mm.family, mm.link) for mm in models}
+        if len(fams) > 1:
+            raise ValueError(f"the glmer fits have different families/links {sorted(fams)}: a likelihood-ratio test "
+                             "compares nested models of one family and link")
+        w0 = first.prior_weights
+        for mm in models[1:]:
+            if mm.nobs == first.nobs and not np.allclose(mm.prior_weights, w0):
+                raise ValueError("the glmer fits have different prior weights (binomial trials): likelihoods of "
+                                 "different data cannot be compared")
     rows_msg = ("models were fit to different rows ({a} and {b} observations, or different row labels): "
                 "likelihoods of different data cannot be compared; drop the rows with missing values in any "
                 "model's columns first and refit all models on the same frame")

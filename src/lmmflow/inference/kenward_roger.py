@@ -110,6 +110,9 @@ def kenward_roger_info(m: LmerResult) -> KenwardRogerInfo:
     >>> kenward_roger_info(m).names
     ['var((Intercept))|Subject', 'var(Residual)']
     """
+    from ..results.base import require_kind
+
+    require_kind(m, "lmm", "Kenward-Roger's df")
     if not m.reml:
         raise ValueError("Kenward-Roger needs a REML fit; refit with reml=True (m.update(reml=True))")
     hit = _CACHE.get(m)

@@ -89,6 +89,9 @@ def satterthwaite_info(m: LmerResult) -> SatterthwaiteInfo:
     >>> satterthwaite_info(m).vcov_varpar.shape
     (4, 4)
     """
+    from ..results.base import require_kind
+
+    require_kind(m, "lmm", "Satterthwaite's df")
     hit = _CACHE.get(m)
     if hit is not None:
         return hit

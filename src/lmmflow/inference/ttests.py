@@ -29,6 +29,9 @@ def coef_table(m: LmerResult, ddf: str = "satterthwaite") -> pd.DataFrame:
     pandas.DataFrame
         Indexed by coefficient: estimate, std_error, df, t_value, p_value.
     """
+    from ..results.base import require_kind
+
+    require_kind(m, "lmm", f"coef_table(ddf={ddf!r}) with t tests")
     ddf = ddf.lower().replace("_", "-")
     if ddf in ("kr", "kenward roger", "kenwardroger"):
         ddf = "kenward-roger"

@@ -91,6 +91,8 @@ def augment(m: LmerResult, data: Any = None, newdata: Any = None) -> pd.DataFram
 
     if data is not None and newdata is not None:
         raise ValueError("give data= (the fitted rows) or newdata= (new rows), not both")
+    if getattr(m, "model_kind", "lmm") == "glmm":
+        return _augment_glmm(m, data, newdata)
     if newdata is not None:
         new = as_pandas(newdata).copy()
         new[".fitted"] = np.asarray(m.predict(new))
@@ -126,6 +128,36 @@ def augment(m: LmerResult, data: Any = None, newdata: Any = None) -> pd.DataFram
     base = as_pandas(data).copy()
     if not m.data.index.isin(base.index).all():
         raise ValueError(f"data= does not hold the {n} rows the model used (by index); pass the data frame the "
+                         "model was fitted to, or leave data= out for the model frame")
+    added = added.reindex(base.index)
+    for c in added.columns:
+        base[c] = added[c].to_numpy()
+    return base
+
+
+def _augment_glmm(m: Any, data: Any = None, newdata: Any = None) -> pd.DataFrame:
+    """augment for a GLMM (broom.mixed's glmer columns): ``.fitted`` on the link scale (broom's
+    ``type.predict = "link"``), ``.resid`` deviance residuals, ``.fixed`` the population-level linear predictor,
+    ``.mu`` the fitted mean, ``.offset``, ``.sqrtXwt`` (dmu/deta over sqrt(V(mu)/w), lme4's), ``.sqrtrwt``,
+    ``.weights`` and ``.wtres`` (Pearson residuals).  Leverages and Cook's distances are for LMMs only."""
+    if newdata is not None:
+        new = as_pandas(newdata).copy()
+        new[".fitted"] = np.asarray(m.predict(new, allow_new_levels=True))
+        new[".fixed"] = np.asarray(m.predict(new, re_form="~0"))
+        new[".mu"] = np.asarray(m.predict(new, type="response", allow_new_levels=True))
+        return new
+    fam = m.family_object
+    eta, mu, w = m._eta, m._mu, m.prior_weights
+    off = m.offset if m.offset is not None else np.zeros(m.nobs)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sqrt_xwt = np.asarray(fam.mu_eta(eta), float) * np.sqrt(w / np.asarray(fam.variance(mu), float))
+    cols = {".fitted": eta, ".resid": m._resid_values("deviance"), ".fixed": m._linear_predictor(with_re=False),
+            ".mu": mu, ".offset": off, ".sqrtXwt": sqrt_xwt, ".sqrtrwt": np.sqrt(w), ".weights": w,
+            ".wtres": m._resid_values("pearson")}
+    added = pd.DataFrame(cols, index=m.data.index)
+    base = m.data.copy() if data is None else as_pandas(data).copy()
+    if data is not None and not m.data.index.isin(base.index).all():
+        raise ValueError(f"data= does not hold the {m.nobs} rows the model used (by index); pass the data frame the "
                          "model was fitted to, or leave data= out for the model frame")
     added = added.reindex(base.index)
     for c in added.columns:

@@ -60,9 +60,10 @@ def _random_rows(m: LmerResult) -> list[list[str]]:
 
 
 def _fixed_rows(coefs: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    cols = [c for c in ("estimate", "std_error", "df", "t_value", "p_value") if c in coefs.columns]
+    cols = [c for c in ("estimate", "std_error", "df", "t_value", "z_value", "p_value") if c in coefs.columns]
+    z = "z_value" in coefs.columns  # a GLMM's Wald z tests
     names = {"estimate": "Estimate", "std_error": "Std. Error", "df": "df", "t_value": "t value",
-             "p_value": "Pr(>|t|)"}
+             "z_value": "z value", "p_value": "Pr(>|z|)" if z else "Pr(>|t|)"}
     rows = []
     for name, r in coefs.iterrows():
         cells = [str(name)]

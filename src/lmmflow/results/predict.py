@@ -364,8 +364,13 @@ def predict(m: LmerResult, newdata: Any = None, re_form: Any = None, allow_new_l
 
 
 def simulate(m: LmerResult, nsim: int = 1, seed: Any = None, use_u: bool = False, newdata: Any = None,
-             newparams: Any = None, re_form: Any = "~0", allow_new_levels: bool = False) -> pd.DataFrame:
-    """Responses simulated from the fitted model; see :meth:`LmerResult.simulate`."""
+             newparams: Any = None, re_form: Any = "~0", allow_new_levels: bool = False,
+             family: Any = None) -> pd.DataFrame:
+    """Responses simulated from the fitted model; see :meth:`LmerResult.simulate`.
+
+    With a ``family`` (a GLMM), the linear predictors are drawn as for an LMM without residuals, and each
+    response from the family at ``linkinv(eta)`` (:func:`glm_draws`).
+    """
     from ..simulate import (
         RandomDraw,
         beta_vector,
@@ -388,6 +393,8 @@ def simulate(m: LmerResult, nsim: int = 1, seed: Any = None, use_u: bool = False
     beta = m.solution.beta if params.get("beta") is None else beta_vector(params["beta"], d.fixed.names)
     theta = m.solution.theta if params.get("theta") is None else theta_vector(params["theta"], d)
     sigma = m.sigma if params.get("sigma") is None else sigma_value(params["sigma"])
+    if family is not None:
+        sigma = 1.0  # the random effects' scale (b = Lambda u); the responses come from the family below
     include = parse_re_form(re_form, d.terms, m.data)
     partial = [d.terms[k].group for k, mask in include.items() if not mask.all()]
     if partial:
@@ -426,12 +433,46 @@ def simulate(m: LmerResult, nsim: int = 1, seed: Any = None, use_u: bool = False
             draws.append(RandomDraw(Z=Z, codes=codes, nlevels=nlev, lam=lam))
         weights, index = None, rows.index
     rng = np.random.default_rng(seed)
-    out = sim_frame(draw_responses(eta, draws, sigma, nsim, rng, weights=weights), index)
+    if family is None:
+        out = sim_frame(draw_responses(eta, draws, sigma, nsim, rng, weights=weights), index)
+    else:
+        etas = draw_responses(eta, draws, sigma, nsim, rng, weights=None, residuals=False)
+        out = sim_frame(glm_draws(family, etas, weights, rng), index)
     frame = d.frame
     if newdata is None and _pads(frame):
         pad = PredictionRows(index=index, X=np.zeros((0, 0)), offset=0.0, Z={}, codes={},
                              pad_index=frame.input_index, pad_positions=frame.rows)
         return finish_rows(pad, out)  # as lme4: rows of the data, NaN for those the fit left out
+    return out
+
+
+def glm_draws(family: Any, etas: np.ndarray, weights: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+    """Responses drawn from a binomial or Poisson family at mu = linkinv(eta), column by column.
+
+    Binomial: successes out of the prior weights (trials; 1 without weights) as proportions (0 where the
+    trials are 0), as R's ``binomial()$simulate``; Poisson: counts.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> class Fam:
+    ...     name = "poisson"
+    ...     def linkinv(self, eta):
+    ...         return np.exp(eta)
+    >>> glm_draws(Fam(), np.zeros((3, 2)), None, np.random.default_rng(1)).shape
+    (3, 2)
+    """
+    mu = np.asarray(family.linkinv(etas), dtype=float)
+    n = etas.shape[0]
+    wt = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+    out = np.empty_like(mu)
+    for s in range(mu.shape[1]):
+        if str(family.name) == "binomial":
+            trials = np.round(wt).astype(np.int64)
+            k = rng.binomial(trials, np.clip(mu[:, s], 0.0, 1.0))
+            out[:, s] = np.where(trials > 0, k / np.maximum(trials, 1), 0.0)
+        else:
+            out[:, s] = rng.poisson(mu[:, s])
     return out
 
 

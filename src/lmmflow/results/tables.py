@@ -31,7 +31,8 @@ def varcorr_frame(m: LmerResult) -> pd.DataFrame:
                     sd = np.sqrt(cov[a, a] * cov[b, b])
                     corr = cov[b, a] / sd if sd > 0 else np.nan
                     rows.append((gname, names[a], names[b], cov[b, a], corr))
-    rows.append(("Residual", None, None, m.sigma ** 2, m.sigma))
+    if getattr(m, "model_kind", "lmm") != "glmm":  # binomial and Poisson GLMMs have no residual variance
+        rows.append(("Residual", None, None, m.sigma ** 2, m.sigma))
     return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
 
 
@@ -108,6 +109,17 @@ def tidy(m: LmerResult, effects: str | list[str] = "fixed", conf_int: bool = Fal
     if not 0 < conf_level < 1:
         raise ValueError(f"conf_level={conf_level!r} must be between 0 and 1 (e.g. 0.95)")
     z = stats.norm.ppf(0.5 + conf_level / 2)
+    glmm = getattr(m, "model_kind", "lmm") == "glmm"
+    if effects == "fixed" and glmm:  # z tests (broom.mixed on glmer: no df column)
+        table = m.coef_table()
+        out = pd.DataFrame({"effect": "fixed", "group": None, "term": table.index,
+                            "estimate": table["estimate"].to_numpy(), "std_error": table["std_error"].to_numpy(),
+                            "statistic": table["z_value"].to_numpy(), "p_value": table["p_value"].to_numpy()})
+        if conf_int:
+            ci = m.confint(method=conf_method, level=conf_level, parm=list(table.index), **kwargs)
+            out["conf_low"] = ci.loc[out["term"], "lower"].to_numpy()
+            out["conf_high"] = ci.loc[out["term"], "upper"].to_numpy()
+        return out
     if effects == "fixed":
         table = m.coef_table(ddf=_tidy_ddf(ddf))
         df = table["df"].to_numpy(dtype=float)
@@ -145,6 +157,9 @@ def tidy(m: LmerResult, effects: str | list[str] = "fixed", conf_int: bool = Fal
                 terms.append(("cor__" if scales == "sdcor" else "cov__") + f"{r['var1']}.{r['var2']}")
         out = pd.DataFrame({"effect": "ran_pars", "group": vc["group"].to_numpy(), "term": terms,
                             "estimate": vc[col].to_numpy()})
+        if conf_int and glmm:
+            raise ValueError("tidy(g, effects='ran_pars', conf_int=True) for a GLMM: use g.confint(method='profile') "
+                             "or method='boot' for the variance parameters (Wald intervals cover fixed effects only)")
         if conf_int:
             ci = ran_pars_intervals(m, method=conf_method, level=conf_level, scale=scales, **kwargs)
             out["conf_low"] = ci["lower"].to_numpy()

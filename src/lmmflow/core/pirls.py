@@ -1,0 +1,499 @@
+"""The GLMM objective: penalized iteratively reweighted least squares (PIRLS), the Laplace approximation,
+adaptive Gauss-Hermite quadrature and lme4's ``nAGQ = 0``.
+
+Interface (used by :mod:`lmmflow.optim.glmm` and :func:`lmmflow.glmer`)::
+
+    obj = GlmmObjective(blocks, X, y, family, prior_weights=None, offset=None, nagq=1, trials=None)
+    obj.laplace(theta, beta) -> float     # -2 log L, lme4's Laplace approximation
+    obj.agq(theta, beta)     -> float     # nagq > 1, one scalar term: adaptive Gauss-Hermite quadrature
+    obj.nagq0(theta)         -> float     # beta solved with the modes inside PIRLS; obj.beta_hat holds it
+    obj(theta, beta)         -> float     # the one of the three that ``nagq`` names (beta ignored for nagq=0)
+    obj.solve(theta, beta)   -> PirlsSolution   # modes, b, eta, mu, weights, conditional covariances, RX
+
+Definitions (lme4's).  With ``u`` the spherical random effects (b = Lambda u per level), eta = offset + X beta +
+Z Lambda u, W the Fisher weights w (dmu/deta)^2 / V(mu) and L the Cholesky factor of Lambda'Z'WZ Lambda + I,
+
+    laplace = -2 sum log f(y_i | mu_i) + |u|^2 + log det(L L')
+
+at the conditional modes u, which minimize the penalized deviance sum dev_resids(y, mu, w) + |u|^2.  PIRLS finds
+them by Fisher scoring (Newton's method for canonical links) with step-halving, warm-started from the last modes,
+and stops when the largest change in u is below ``tol`` (1e-12 by default, i.e. to rounding), so the objective is
+a smooth function of (theta, beta) that finite differences can differentiate.  ``-2 sum log f`` is the family's
+``aic`` term: the saturated model's constant plus the sum of the deviance residuals.
+
+For ``nagq > 1`` (one scalar term) each level's integral is approximated around its mode with the conditional
+standard deviation s_j = 1 / L_jj and the Gauss-Hermite rule for the normal density (nodes z_k, weights w_k):
+
+    -2 log L = sum_j [S_j + dev_j(u_j) - 2 log s_j - 2 log sum_k w_k exp(-(dev_j(u_j + s_j z_k) - dev_j(u_j)) / 2
+               - ((u_j + s_j z_k)^2 - z_k^2) / 2)]
+
+with S_j the saturated term of level j (included, unlike lme4 1.1-31's reported figure).  For ``nagq = 0`` beta is
+estimated jointly with u by PIRLS (an unpenalized block of the same system) and the objective is the Laplace
+formula at those values; ``RX`` (the fixed-effects block of the factor) gives lme4's vcov for nagq = 0.
+
+Linear algebra.  The first term (lme4 orders terms by decreasing number of levels) is block diagonal: its p x p
+blocks are accumulated with ``bincount`` and factored in one batched call; the other terms (and X for nagq = 0)
+form a dense trailing block reached through the Schur complement.  No Python loop runs over levels or rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from .crossprod import ReBlock, theta_layout
+from .family import Family
+
+__all__ = ["GlmmObjective", "PirlsSolution", "gauss_hermite"]
+
+
+def gauss_hermite(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights of the ``k``-point Gauss-Hermite rule for the standard normal density (R's ``GHrule``).
+
+    Examples
+    --------
+    >>> z, w = gauss_hermite(3)
+    >>> np.round(z, 6).tolist(), round(float(w.sum()), 12)
+    ([-1.732051, 0.0, 1.732051], 1.0)
+    """
+    z, w = np.polynomial.hermite_e.hermegauss(int(k))
+    return z, w / np.sqrt(2.0 * np.pi)
+
+
+@dataclass(frozen=True)
+class PirlsSolution:
+    """PIRLS at one (theta, beta): the conditional modes and what the fit reports from them.
+
+    Attributes
+    ----------
+    theta, beta : numpy.ndarray
+    u, b : list of numpy.ndarray
+        Spherical modes and random effects per term (levels x effects).
+    eta, mu, weights : numpy.ndarray
+        Linear predictor, mean and Fisher working weights per row at the modes.
+    lambdas : list of numpy.ndarray
+        Each term's relative covariance factor.
+    cond_cov : list of numpy.ndarray
+        Conditional covariance of each level's random effects (levels x p x p): Lambda (L'L)^-1 Lambda'.
+    cond_sd : list of numpy.ndarray
+        Their standard deviations (levels x p).
+    objective : float
+        The objective of ``nagq`` at this point.
+    pwrss : float
+        Penalized deviance: sum of deviance residuals + |u|^2.
+    logdet : float
+        log det(Lambda'Z'WZ Lambda + I).
+    RX : numpy.ndarray or None
+        nagq = 0: upper-triangular fixed-effects factor (vcov = (RX'RX)^-1).
+    iterations : int
+        PIRLS iterations of the last solve.
+    """
+
+    theta: np.ndarray
+    beta: np.ndarray
+    u: list[np.ndarray]
+    b: list[np.ndarray]
+    eta: np.ndarray
+    mu: np.ndarray
+    weights: np.ndarray
+    lambdas: list[np.ndarray]
+    cond_cov: list[np.ndarray]
+    cond_sd: list[np.ndarray]
+    objective: float
+    pwrss: float
+    logdet: float
+    RX: np.ndarray | None = None
+    iterations: int = 0
+
+
+@dataclass
+class _Factor:
+    """The factored system at one set of weights."""
+
+    Ainv: np.ndarray          # (nl1, p1, p1)
+    logdet_a: float
+    G: np.ndarray             # A^-1 B  (q1 x k)
+    Ls: np.ndarray | None     # lower Cholesky factor of the Schur complement (k x k)
+    k_re: int                 # leading rows of the Schur block that are random effects
+    extra: dict = field(default_factory=dict)
+
+
+class GlmmObjective:
+    """lme4's GLMM deviance function at the array level (see the module docstring).
+
+    Parameters
+    ----------
+    blocks : list of ReBlock
+        The random-effects terms, lme4's order (decreasing number of levels).
+    X : array-like
+        n x p fixed-effects matrix (full column rank).
+    y : array-like
+        Response: proportions (binomial) or counts (Poisson).
+    family : Family
+    prior_weights : array-like, optional
+        Binomial trials / prior weights (default 1).
+    offset : array-like, optional
+        Offset on the link scale.
+    nagq : int
+        0, 1 (Laplace) or > 1 (adaptive Gauss-Hermite quadrature, one scalar term).
+    trials : array-like, optional
+        R's binomial ``n`` where it differs from the prior weights (only the log-likelihood constant uses it).
+    tol : float
+        PIRLS stops when the largest change in the spherical modes is below this.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lmmflow.core.crossprod import ReBlock
+    >>> from lmmflow.core.family import binomial
+    >>> rng = np.random.default_rng(0)
+    >>> g = np.repeat(np.arange(20), 5)
+    >>> y = (rng.random(100) < 0.4).astype(float)
+    >>> blk = ReBlock(codes=g, Z=np.ones((100, 1)), nlevels=20, mask=np.ones((1, 1), bool))
+    >>> obj = GlmmObjective([blk], np.ones((100, 1)), y, binomial())
+    >>> f = obj.laplace(np.array([0.5]), np.array([-0.4]))
+    >>> bool(abs(obj.laplace(np.array([0.5]), np.array([-0.4])) - f) < 1e-10)
+    True
+    """
+
+    def __init__(self, blocks: list[ReBlock], X: object, y: object, family: Family, prior_weights: object = None,
+                 offset: object = None, nagq: int = 1, trials: object = None, tol: float = 1e-12,
+                 maxiter: int = 200):
+        if not blocks:
+            raise ValueError("a GLMM needs at least one random-effects term")
+        self.blocks = list(blocks)
+        self.X = np.ascontiguousarray(np.asarray(X, dtype=float))
+        self.y = np.asarray(y, dtype=float).ravel()
+        n = self.y.shape[0]
+        if self.X.ndim != 2 or self.X.shape[0] != n:
+            raise ValueError(f"X has shape {self.X.shape}; it needs one row per response value ({n})")
+        self.family = family
+        self.wt = np.ones(n) if prior_weights is None else np.asarray(prior_weights, dtype=float).ravel()
+        self.offset = np.zeros(n) if offset is None else np.asarray(offset, dtype=float).ravel()
+        if self.wt.shape[0] != n or self.offset.shape[0] != n:
+            raise ValueError("prior_weights and offset need one value per row")
+        self.trials = None if trials is None else np.asarray(trials, dtype=float).ravel()
+        self.nagq = int(nagq)
+        if self.nagq > 1 and (len(self.blocks) != 1 or self.blocks[0].p != 1):
+            raise ValueError("nagq > 1 (adaptive Gauss-Hermite quadrature) needs one scalar random-effects term")
+        self.tol = float(tol)
+        self.maxiter = int(maxiter)
+        self.n = n
+        self.slices, self.positions, self.lower = theta_layout(self.blocks)
+        self.n_theta = len(self.lower)
+        self.n_beta = self.X.shape[1]
+        self.saturated = family.saturated(self.y, self.wt, self.trials)
+        self._sat_rows = -2.0 * family.loglik_terms(self.y, self.y, self.wt, self.trials)
+        # first term: block diagonal
+        b0 = self.blocks[0]
+        self._codes1 = np.asarray(b0.codes, dtype=np.int64)
+        self._Z1 = np.ascontiguousarray(np.asarray(b0.Z, dtype=float))
+        self._nl1, self._p1 = int(b0.nlevels), int(b0.p)
+        self._q1 = self._nl1 * self._p1
+        self._col1 = (self._codes1[:, None] * self._p1 + np.arange(self._p1)).ravel()
+        self._indptr1 = np.arange(0, n * self._p1 + 1, self._p1)
+        # the other terms
+        self._rest = []
+        for b in self.blocks[1:]:
+            codes = np.asarray(b.codes, dtype=np.int64)
+            p = int(b.p)
+            self._rest.append((codes, np.ascontiguousarray(np.asarray(b.Z, dtype=float)), int(b.nlevels), p,
+                               (codes[:, None] * p + np.arange(p)).ravel()))
+        self._q2 = sum(nl * p for _, _, nl, p, _ in self._rest)
+        self.q = self._q1 + self._q2
+        self._u = np.zeros(self.q)          # warm start (Laplace / AGQ)
+        self._u0 = None                     # warm start for nagq = 0: (u, beta)
+        self.beta_hat: np.ndarray | None = None
+        self.last_iterations = 0
+        self.evaluations = 0
+        self._gh = gauss_hermite(self.nagq) if self.nagq > 1 else None
+
+    # ---- parameters ------------------------------------------------------------------------------------------
+    def theta0(self) -> np.ndarray:
+        """lme4's starting theta: identity lambda."""
+        return np.where(np.isfinite(self.lower), 1.0, 0.0)
+
+    def lambdas_of(self, theta: np.ndarray) -> list[np.ndarray]:
+        """Each term's relative covariance factor from theta."""
+        theta = np.asarray(theta, dtype=float)
+        if theta.shape != (self.n_theta,):
+            raise ValueError(f"theta has {theta.size} values; this model has {self.n_theta}")
+        out = []
+        for b, sl, (r, c) in zip(self.blocks, self.slices, self.positions):
+            lam = np.zeros((b.p, b.p))
+            lam[r, c] = theta[sl]
+            out.append(lam)
+        return out
+
+    # ---- model matrices at theta ---------------------------------------------------------------------------
+    def _design(self, lams: list[np.ndarray]) -> tuple[np.ndarray, sp.csr_matrix | None]:
+        """V1 = rows of Z1 Lambda1 (n x p1) and the other terms' Z Lambda (n x q2, sparse)."""
+        V1 = self._Z1 @ lams[0]
+        if not self._rest:
+            return V1, None
+        mats = []
+        for (_codes, Z, nl, p, cols), lam in zip(self._rest, lams[1:]):
+            V = Z @ lam
+            mats.append(sp.csr_matrix((V.ravel(), cols, np.arange(0, self.n * p + 1, p)), shape=(self.n, nl * p)))
+        R = mats[0] if len(mats) == 1 else sp.hstack(mats, format="csr")
+        return V1, R
+
+    def _re_eta(self, V1: np.ndarray, R: sp.csr_matrix | None, u: np.ndarray) -> np.ndarray:
+        u1 = u[: self._q1].reshape(self._nl1, self._p1)
+        e = np.einsum("ij,ij->i", V1, u1[self._codes1]) if self._p1 > 1 else V1[:, 0] * u1[self._codes1, 0]
+        if R is not None:
+            e = e + R @ u[self._q1:]
+        return e
+
+    def _s1(self, V1: np.ndarray, w: np.ndarray | None = None) -> sp.csr_matrix:
+        vals = V1 if w is None else V1 * w[:, None]
+        return sp.csr_matrix((vals.ravel(), self._col1, self._indptr1), shape=(self.n, self._q1))
+
+    def _factor(self, V1: np.ndarray, R: sp.csr_matrix | None, W: np.ndarray, with_x: bool) -> _Factor:
+        p1, nl1 = self._p1, self._nl1
+        # A: per-level p1 x p1 blocks of Lambda1'Z1'WZ1 Lambda1 + I
+        if p1 == 1:
+            a = np.bincount(self._codes1, weights=W * V1[:, 0] ** 2, minlength=nl1) + 1.0
+            Ainv = (1.0 / a)[:, None, None]
+            logdet_a = float(np.sum(np.log(a)))
+        else:
+            A = np.empty((nl1, p1, p1))
+            for r in range(p1):
+                for s in range(r + 1):
+                    A[:, r, s] = np.bincount(self._codes1, weights=W * V1[:, r] * V1[:, s], minlength=nl1)
+                    A[:, s, r] = A[:, r, s]
+            A += np.eye(p1)
+            La = np.linalg.cholesky(A)
+            logdet_a = float(2.0 * np.sum(np.log(np.diagonal(La, axis1=1, axis2=2))))
+            Ainv = np.linalg.inv(A)
+        k_re = self._q2
+        parts = []
+        if R is not None:
+            parts.append(R)
+        if with_x:
+            parts.append(sp.csr_matrix(self.X))
+        if not parts:
+            return _Factor(Ainv, logdet_a, np.zeros((self._q1, 0)), None, 0)
+        Rall = parts[0] if len(parts) == 1 else sp.hstack(parts, format="csr")
+        WR = sp.csr_matrix(Rall.multiply(W[:, None]))
+        C = (Rall.T @ WR).toarray()
+        C[np.arange(k_re), np.arange(k_re)] += 1.0
+        B = (self._s1(V1).T @ WR).toarray()  # q1 x k
+        Bl = B.reshape(nl1, p1, -1)
+        G = np.einsum("jrs,jsk->jrk", Ainv, Bl).reshape(self._q1, -1)
+        S = C - B.T @ G
+        Ls = np.linalg.cholesky(S)
+        return _Factor(Ainv, logdet_a, G, Ls, k_re)
+
+    def _solve(self, f: _Factor, r1: np.ndarray, r2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x1 = np.einsum("jrs,js->jr", f.Ainv, r1.reshape(self._nl1, self._p1)).ravel()
+        if f.Ls is None:
+            return x1, r2[:0]
+        x2 = sla.cho_solve((f.Ls, True), r2 - f.G.T @ r1)
+        return x1 - f.G @ x2, x2
+
+    def _logdet(self, f: _Factor) -> float:
+        ld = f.logdet_a
+        if f.Ls is not None and f.k_re:
+            ld += 2.0 * float(np.sum(np.log(np.diag(f.Ls)[: f.k_re])))
+        return ld
+
+    # ---- PIRLS ------------------------------------------------------------------------------------------------
+    def _working(self, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        fam = self.family
+        mu = fam.linkinv(eta)
+        me = fam.mu_eta(eta)
+        W = self.wt * me * me / fam.variance(mu)
+        return mu, me, W, fam.dev_resids(self.y, mu, self.wt)
+
+    def _pirls(self, theta: np.ndarray, beta: np.ndarray | None) -> dict:
+        """Conditional modes at theta (and beta; None: beta jointly, nagq = 0)."""
+        lams = self.lambdas_of(theta)
+        V1, R = self._design(lams)
+        joint = beta is None
+        if joint:
+            start = self._u0
+            if start is None:
+                eta = self.family.linkfun(self.family.initialize(self.y, self.wt))
+                u, bet = None, None
+            else:
+                u, bet = start[0].copy(), start[1].copy()
+        else:
+            u, bet = self._u.copy(), np.asarray(beta, dtype=float)
+            if not np.all(np.isfinite(u)):
+                u = np.zeros(self.q)
+        fixed = None if joint else self.offset + self.X @ bet
+
+        def state(u: np.ndarray, bet: np.ndarray) -> tuple[np.ndarray, float, tuple]:
+            fx = fixed if not joint else self.offset + self.X @ bet
+            eta = fx + self._re_eta(V1, R, u)
+            w = self._working(eta)
+            return eta, float(np.sum(w[3]) + u @ u), w
+
+        if u is not None:
+            eta, pdev, wk = state(u, bet)
+        else:
+            wk = self._working(eta)
+            pdev = np.inf
+        it = 0
+        f = None
+        while it < self.maxiter:
+            it += 1
+            mu, me, W, _ = wk
+            zres = (eta - self.offset if joint else eta - fixed) + (self.y - mu) / me
+            Wz = W * zres
+            f = self._factor(V1, R, W, with_x=joint)
+            r1 = self._s1(V1).T @ Wz
+            parts = []
+            if R is not None:
+                parts.append(R.T @ Wz)
+            if joint:
+                parts.append(self.X.T @ Wz)
+            r2 = np.concatenate(parts) if parts else np.zeros(0)
+            x1, x2 = self._solve(f, r1, r2)
+            u_new = np.concatenate([x1, x2[: self._q2]])
+            b_new = x2[self._q2:] if joint else bet
+            if u is None:  # the first step from mustart: accept
+                u, bet = u_new, b_new
+                eta, pdev, wk = state(u, bet)
+                continue
+            du = u_new - u
+            db = (b_new - bet) if joint else None
+            step = float(np.max(np.abs(du))) if du.size else 0.0
+            if joint and db.size:
+                step = max(step, float(np.max(np.abs(db)) / (1.0 + float(np.max(np.abs(bet))))))
+            t = 1.0
+            accepted = False
+            for _ in range(30):
+                uu = u + t * du
+                bb = bet + t * db if joint else bet
+                e2, p2, w2 = state(uu, bb)
+                if np.isfinite(p2) and p2 <= pdev + 1e-13 * (1.0 + abs(pdev)):
+                    accepted = True
+                    break
+                t *= 0.5
+            if not accepted:  # no descent at rounding level: converged
+                break
+            u, bet, eta, pdev, wk = uu, bb, e2, p2, w2
+            if step * t < self.tol * max(1.0, float(np.max(np.abs(u))) if u.size else 1.0):
+                break
+        # the factor at the final modes (W at the modes)
+        mu, me, W, dev = wk
+        f = self._factor(V1, R, W, with_x=joint)
+        self.last_iterations = it
+        self.evaluations += 1
+        if joint:
+            self._u0 = (u.copy(), bet.copy())
+            self.beta_hat = bet.copy()
+        else:
+            self._u = u.copy()
+        return {"lams": lams, "V1": V1, "R": R, "u": u, "beta": bet, "eta": eta, "mu": mu, "W": W, "dev": dev,
+                "pdev": pdev, "factor": f, "iterations": it}
+
+    # ---- objectives ---------------------------------------------------------------------------------------------
+    def _laplace_of(self, s: dict) -> float:
+        return float(self.saturated + np.sum(s["dev"]) + s["u"] @ s["u"] + self._logdet(s["factor"]))
+
+    def laplace(self, theta: np.ndarray, beta: np.ndarray) -> float:
+        """-2 log L by lme4's Laplace approximation at (theta, beta)."""
+        return self._laplace_of(self._pirls(theta, np.asarray(beta, dtype=float)))
+
+    def nagq0(self, theta: np.ndarray) -> float:
+        """The Laplace formula with beta estimated jointly with the modes (lme4's nAGQ = 0); sets ``beta_hat``."""
+        return self._laplace_of(self._pirls(theta, None))
+
+    def agq(self, theta: np.ndarray, beta: np.ndarray, nagq: int | None = None) -> float:
+        """Adaptive Gauss-Hermite quadrature with ``nagq`` points (default: the objective's), one scalar term."""
+        if len(self.blocks) != 1 or self._p1 != 1:
+            raise ValueError("adaptive Gauss-Hermite quadrature needs one scalar random-effects term")
+        s = self._pirls(theta, np.asarray(beta, dtype=float))
+        return self._agq_of(s, nagq)
+
+    def _agq_of(self, s: dict, nagq: int | None = None) -> float:
+        if nagq is None or nagq == self.nagq:
+            if self._gh is None:
+                return self._laplace_of(s)
+            z, w = self._gh
+        else:
+            z, w = gauss_hermite(nagq)
+        codes, nl = self._codes1, self._nl1
+        u = s["u"]
+        sd = np.sqrt(s["factor"].Ainv[:, 0, 0])
+        dev0 = np.bincount(codes, weights=s["dev"], minlength=nl)
+        v = s["V1"][:, 0]
+        base = s["eta"] - v * u[codes]
+        expo = np.empty((len(z), nl))
+        for k, zk in enumerate(z):  # a loop over the nodes (at most 25), vectorized over rows
+            uk = u + zk * sd
+            eta = base + v * uk[codes]
+            mu = self.family.linkinv(eta)
+            devk = np.bincount(codes, weights=self.family.dev_resids(self.y, mu, self.wt), minlength=nl)
+            expo[k] = -0.5 * (devk - dev0) - 0.5 * (uk * uk - zk * zk)
+        m = expo.max(axis=0)
+        lsum = m + np.log(np.sum(w[:, None] * np.exp(expo - m), axis=0))
+        return float(self.saturated + np.sum(dev0) + np.sum(-2.0 * np.log(sd) - 2.0 * lsum))
+
+    def __call__(self, theta: np.ndarray, beta: np.ndarray | None = None) -> float:
+        """The objective that ``nagq`` names (beta is ignored for nagq = 0)."""
+        if self.nagq == 0:
+            return self.nagq0(theta)
+        if self.nagq == 1:
+            return self.laplace(theta, beta)
+        return self.agq(theta, beta)
+
+    # ---- the solution ---------------------------------------------------------------------------------------------
+    def solve(self, theta: np.ndarray, beta: np.ndarray | None = None) -> PirlsSolution:
+        """PIRLS at (theta, beta) (beta None or nagq = 0: beta jointly) with everything a fit reports."""
+        theta = np.asarray(theta, dtype=float)
+        joint = self.nagq == 0 or beta is None
+        s = self._pirls(theta, None if joint else np.asarray(beta, dtype=float))
+        if self.nagq > 1 and not joint:
+            obj = self._agq_of(s)
+        else:
+            obj = self._laplace_of(s)
+        lams = s["lams"]
+        # the conditional covariance of u without X (lme4's condVar uses L only)
+        f = self._factor(s["V1"], s["R"], s["W"], with_x=False)
+        cond_u = []
+        Ainv = f.Ainv
+        if f.Ls is not None:
+            H = sla.solve_triangular(f.Ls, f.G.T, lower=True)  # k x q1
+            Hl = H.reshape(H.shape[0], self._nl1, self._p1)
+            Ainv = Ainv + np.einsum("kjr,kjs->jrs", Hl, Hl)
+            Sinv = sla.cho_solve((f.Ls, True), np.eye(f.Ls.shape[0]))
+        cond_u.append(Ainv)
+        off = 0
+        for _codes, _z, nl, p, _cols in self._rest:
+            idx = off + np.arange(nl * p).reshape(nl, p)
+            cond_u.append(Sinv[idx[:, :, None], idx[:, None, :]])
+            off += nl * p
+        cond_cov = [np.einsum("rs,jst,ut->jru", lam, c, lam) for lam, c in zip(lams, cond_u)]
+        u_terms, b_terms = [], []
+        off = 0
+        for b, lam in zip(self.blocks, lams):
+            uu = s["u"][off: off + b.nlevels * b.p].reshape(b.nlevels, b.p)
+            u_terms.append(uu.copy())
+            b_terms.append(uu @ lam.T)
+            off += b.nlevels * b.p
+        RX = None
+        if joint:
+            fx = s["factor"]
+            RX = fx.Ls[fx.k_re:, fx.k_re:].T.copy()
+        return PirlsSolution(
+            theta=theta.copy(), beta=np.asarray(s["beta"], dtype=float).copy(), u=u_terms, b=b_terms,
+            eta=s["eta"].copy(), mu=s["mu"].copy(), weights=s["W"].copy(), lambdas=[x.copy() for x in lams],
+            cond_cov=cond_cov, cond_sd=[np.sqrt(np.diagonal(c, axis1=1, axis2=2)) for c in cond_cov],
+            objective=obj, pwrss=float(s["pdev"]), logdet=self._logdet(s["factor"]), RX=RX,
+            iterations=s["iterations"])
+
+    def mode_gradient(self, theta: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        """Gradient of the penalized deviance in u at the modes (zero at convergence): for tests."""
+        s = self._pirls(theta, np.asarray(beta, dtype=float))
+        mu, me = s["mu"], self.family.mu_eta(s["eta"])
+        r = -2.0 * self.wt * (self.y - mu) * me / self.family.variance(mu)
+        g1 = self._s1(s["V1"]).T @ r
+        g = np.concatenate([g1, s["R"].T @ r]) if s["R"] is not None else g1
+        return g + 2.0 * s["u"]
