@@ -111,3 +111,35 @@ def test_clear_errors(formula: str, kwargs: dict, error: type, match: str) -> No
     kwargs = {"family": "binomial", **kwargs}
     with pytest.raises(error, match=match):
         glmer_dask(formula, dd.from_pandas(frame(c), npartitions=2), **kwargs)
+
+
+@pytest.mark.parametrize(("name", "kwargs", "nparts"), [
+    ("binary_growth_rs", {}, 6),
+    ("cbpp_logit", {}, 2),
+    ("cbpp_prop_weights", {"weights": "size"}, 3),
+])
+def test_lf_glmer_on_dask_equals_the_in_memory_fit(name: str, kwargs: dict, nparts: int) -> None:
+    """lf.glmer dispatches a Dask frame to glmer_dask; the numbers are the in-memory fit's."""
+    import lmmflow as lf
+
+    c = CASES[name]
+    d = frame(c)
+    m = lf.glmer(c["formula"], d, family=c["family"], **kwargs)
+    g = lf.glmer(c["formula"], dd.from_pandas(d, npartitions=nparts), family=c["family"], **kwargs)
+    assert type(g).__name__ == "DaskGlmerResult"
+    assert g.nobs == m.nobs
+    assert g.objective == pytest.approx(m.objective, rel=1e-10)
+    assert list(g.fixef.index) == list(m.fixef.index)
+    np.testing.assert_allclose(g.fixef, m.fixef, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(g.theta, m.theta, rtol=1e-6, atol=1e-6)
+    # standard errors come from finite-difference Hessians of the objective on both sides
+    np.testing.assert_allclose(np.sqrt(np.diag(g.vcov)), np.sqrt(np.diag(np.asarray(m.vcov))), rtol=1e-4)
+
+
+def test_lf_glmer_on_dask_refuses_in_memory_only_options() -> None:
+    import lmmflow as lf
+
+    c = CASES["cbpp_logit"]
+    ddf = dd.from_pandas(frame(c), npartitions=2)
+    with pytest.raises(ValueError, match="start not supported for Dask data"):
+        lf.glmer(c["formula"], ddf, family="binomial", start={"theta": [1.0]})
