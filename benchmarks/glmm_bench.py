@@ -228,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             rec = (run_r(problem, lib, args.timeout) if lib in ("lme4", "glmmTMB")
                    else run_python(problem, lib, args.partitions, args.timeout))
             rec["load_avg_1min"] = round(load, 2)
+            results = load_results()  # another run may have written meanwhile: merge this one record
             results.setdefault(name, {})[lib] = rec
             print(_fmt_s(rec), rec.get("loglik", rec.get("note", "")), file=sys.stderr, flush=True)
             RESULTS.parent.mkdir(parents=True, exist_ok=True)
