@@ -225,9 +225,12 @@ class _Passes:
     def __init__(self, chunks: list[Any], client: Any) -> None:
         self.chunks, self.client = chunks, client
         self.count = 0
+        self.progress: Any = None
 
     def run(self, fn: Any, consume: Any, *args: Any) -> None:
         self.count += 1
+        if self.progress is not None:
+            self.progress.update(1)
         if self.client is not None:
             futures = self.client.map(fn, self.chunks, *[[a] * len(self.chunks) for a in args], pure=False)
             for fut in futures:
@@ -678,7 +681,7 @@ def _hessian(fn: Any, x: np.ndarray, lower: np.ndarray, h: np.ndarray) -> tuple[
 
 def glmer_dask(formula: str, data: Any, family: Any = "binomial", link: str | None = None, nagq: int = 1,
                weights: str | None = None, offset: str | None = None, client: Any = None,
-               quiet: bool = False) -> DaskGlmerResult:
+               quiet: bool = False, progress: bool = False) -> DaskGlmerResult:
     """Fit a GLMM (Laplace approximation, as lme4's ``glmer``) on a Dask DataFrame or Parquet files.
 
     Every PIRLS iteration is one pass over the partitions; the driver holds arrays sized by the levels of the
@@ -705,6 +708,8 @@ def glmer_dask(formula: str, data: Any, family: Any = "binomial", link: str | No
         Default: the running distributed client if any, else Dask's threaded scheduler.
     quiet : bool
         Do not warn about dropped rows or columns.
+    progress : bool
+        Show a progress bar of the passes over the partitions.
 
     Returns
     -------
@@ -725,8 +730,10 @@ def glmer_dask(formula: str, data: Any, family: Any = "binomial", link: str | No
     >>> round(g.objective, 3), g.theta.round(4).tolist()
     (184.053, [0.6423])
     """
+    from tqdm.auto import tqdm
+
     from ..design.response import family_name
-    from ..exceptions import DroppedRowsWarning, RankDeficiencyWarning
+    from ..optim.threads import blas_threads
 
     if nagq != 1:
         raise NotImplementedError(f"nagq={nagq}: GLMM fits from Dask data use the Laplace approximation (nagq=1); "
@@ -744,6 +751,21 @@ def glmer_dask(formula: str, data: Any, family: Any = "binomial", link: str | No
     term = design.terms[0]
     q, p = term.p, len(kept)
     dev = GlmmDeviance(_Passes(chunks, current_client(client)), fam, kept, term.nlevels, q, p)
+    with blas_threads(1), tqdm(desc="PIRLS passes", unit="pass", disable=not progress) as bar:
+        # one BLAS thread: the per-partition products are small, and threads waiting on each other cost far
+        # more than they gain (worst on a loaded machine)
+        dev.passes.progress = bar
+        return _fit(dev, design, fam, term, kept, names, dropped, n, formula, quiet, (t0, t1, t2))
+
+
+def _fit(dev: GlmmDeviance, design: DaskDesign, fam: GlmFamily, term: Any, kept: np.ndarray, names: list[str],
+         dropped: list[str], n: int, formula: str, quiet: bool, times: tuple[float, float, float]
+         ) -> DaskGlmerResult:
+    """The two optimization stages, the Hessian and the result (see :func:`glmer_dask`)."""
+    from ..exceptions import DroppedRowsWarning, RankDeficiencyWarning
+
+    t0, t1, t2 = times
+    q, p = term.p, len(kept)
     rows, cols = np.tril_indices(q)
     on_diag = (rows == cols)[np.lexsort((rows, cols))]
     lower_t = np.where(on_diag, 0.0, -np.inf)
