@@ -107,6 +107,18 @@ def merge_previous(results: list[RunResult], path: Path, quick: bool) -> list[Ru
     return sorted(results + kept, key=lambda r: (order.index(r.problem), LIBS.index(r.lib)))
 
 
+def keep_glmm_section(text: str, path: Path) -> str:
+    """``text`` with the GLMM section of the file at ``path`` (written by ``benchmarks/glmm_bench.py`` between
+    its markers) appended, so regenerating the LMM report keeps the GLMM figures."""
+    from benchmarks.glmm_bench import END, START
+
+    old = path.read_text() if path.is_file() else ""
+    if START not in old or END not in old:
+        return text
+    section = START + old.split(START, 1)[1].split(END, 1)[0] + END
+    return text.rstrip("\n") + "\n\n" + section + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (1 if any library failed with an error)."""
     argv = sys.argv[1:] if argv is None else argv
@@ -136,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     docs = None if args.no_docs else (args.docs or (None if args.quick else DOCS))
     if docs is not None:
         docs.parent.mkdir(parents=True, exist_ok=True)
-        docs.write_text(report.render_markdown(results, info, command, generated, args.note))
+        text = report.render_markdown(results, info, command, generated, args.note)
+        docs.write_text(keep_glmm_section(text, docs))
         print(f"wrote {os.path.relpath(docs)}")
     return 1 if any(r.status == "error" for r in results) else 0
 

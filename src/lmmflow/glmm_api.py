@@ -146,7 +146,9 @@ def glmer(formula: str, data: Any, family: Any = "binomial", link: str | None = 
         factor), a proportion with ``weights=`` the trials, or ``cbind(successes, failures)`` (any expressions,
         e.g. ``cbind(incidence, size - incidence)``).  Poisson: counts, with ``offset(log(exposure))`` in the
         formula or ``offset=``.
-    data : pandas.DataFrame, polars.DataFrame or dict of columns
+    data : pandas.DataFrame, polars.DataFrame, dict of columns, dask.dataframe.DataFrame or Parquet path
+        A Dask frame or a Parquet path is fitted partition by partition (:func:`lmmflow.scale.dask_glmm.glmer_dask`:
+        one grouping factor, Laplace; returns a ``DaskGlmerResult``).
     family : {"binomial", "poisson"} or a family object (``lf.binomial("probit")``, ``lf.poisson()``)
     link : str, optional
         ``"logit"`` (default), ``"probit"``, ``"cloglog"`` for binomial; ``"log"`` for Poisson.
@@ -184,6 +186,17 @@ def glmer(formula: str, data: Any, family: Any = "binomial", link: str | None = 
     >>> round(g.aic, 2)
     194.05
     """
+    from .api import _is_distributed
+
+    if _is_distributed(data):  # a Dask frame or a Parquet path: PIRLS pass by pass over the partitions
+        from .scale.dask_glmm import glmer_dask  # optional: needs the lmmflow[dask] extra
+
+        unsupported = {"contrasts": contrasts, "start": start, "control": control}
+        named = [k for k, v in unsupported.items() if v] + (["na_action"] if na_action != "na.omit" else [])
+        if named:
+            raise ValueError(f"{', '.join(named)} not supported for Dask data yet: fit an in-memory frame")
+        return glmer_dask(formula, data, family=family, link=link, nagq=nagq, weights=weights,  # type: ignore
+                          offset=offset, quiet=quiet)
     fam = make_family(family, link)
     design = lformula(formula, data, weights=weights, offset=offset, contrasts=contrasts, na_action=na_action,
                       family=fam)

@@ -1,0 +1,145 @@
+"""GLMM fits from Dask data: lme4's optimum (the shared reference cases), whatever the partitioning."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lmmflow.design import DataError
+from lmmflow.scale.dask_glmm import glmer_dask
+
+dd = pytest.importorskip("dask.dataframe")
+
+REF = Path(__file__).resolve().parents[1] / "reference"
+CASES = {c["name"]: c for c in json.loads((REF / "glmm_reference.json").read_text())["cases"]}
+
+
+def norm(name: str) -> str:
+    """R's ``period2`` and formulaic's ``period[T.2]`` to one key."""
+    s = re.sub(r"\[t\.|\]|\[|\(|\)", "", name.lower().replace(" ", ""))
+    return ":".join(sorted(s.split(":")))
+
+
+def frame(case: dict) -> pd.DataFrame:
+    d = pd.read_csv(REF / case["data"])
+    for f in case.get("factors") or []:
+        d[f] = d[f].astype(str).astype("category")
+    return d
+
+
+@pytest.mark.parametrize(("name", "kwargs", "nparts"), [
+    ("cbpp_logit", {}, 3),                               # cbind(successes, failures), one scalar term
+    ("cbpp_prop_weights", {"weights": "size"}, 2),       # a proportion with weights= the trials (a column)
+    ("cbpp_probit", {"link": "probit"}, 4),              # a non-canonical link
+    ("owls_offset_arg", {"offset": "logBroodSize"}, 5),  # Poisson with an offset column
+    ("binary_growth_rs", {}, 4),                         # 0/1 response, correlated intercept and slope
+])
+def test_matches_lme4_optimum(name: str, kwargs: dict, nparts: int) -> None:
+    c = CASES[name]
+    g = glmer_dask(c["formula"], dd.from_pandas(frame(c), npartitions=nparts), family=c["family"], **kwargs)
+    assert g.nobs == c["nobs"]
+    assert g.objective == pytest.approx(c["objective"], abs=1e-6)  # at least as low, to PIRLS rounding
+    assert g.objective <= c["objective"] + 1e-6
+    assert g.loglik == pytest.approx(c["loglik"], abs=1e-6)
+    assert g.aic == pytest.approx(c["aic"], abs=1e-6) and g.bic == pytest.approx(c["bic"], abs=1e-6)
+    np.testing.assert_allclose(g.theta, c["theta"], rtol=1e-6, atol=1e-6)
+    want = {norm(k): v for k, v in c["fixef"].items()}
+    se = {norm(k): v for k, v in c["fixef_se"].items()}
+    assert sorted(norm(k) for k in g.fixef.index) == sorted(want)
+    for k, v in g.fixef.items():
+        assert v == pytest.approx(want[norm(k)], rel=1e-6, abs=1e-6)
+    np.testing.assert_allclose(np.sqrt(np.diag(g.vcov)), [se[norm(k)] for k in g.fixef.index], rtol=2e-4)
+    table = g.coef_table()
+    assert list(table.columns) == ["estimate", "std_error", "z_value", "p_value"]
+
+
+def test_partitioning_does_not_change_the_fit() -> None:
+    c = CASES["binary_growth_rs"]
+    d = frame(c)
+    one = glmer_dask(c["formula"], dd.from_pandas(d, npartitions=1), family="binomial")
+    # rows shuffled, a person's rows split over several of 7 partitions
+    shuffled = d.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    many = glmer_dask(c["formula"], dd.from_pandas(shuffled, npartitions=7), family="binomial")
+    assert many.objective == pytest.approx(one.objective, rel=1e-12)
+    np.testing.assert_allclose(many.fixef, one.fixef, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(many.theta, one.theta, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(many.ranef.loc[one.ranef.index], one.ranef, atol=1e-6)
+    assert many.passes > 10 and set(many.timings) >= {"levels_pass", "encode_pass", "stage2"}
+
+
+def test_factor_response_uses_global_levels() -> None:
+    """A partition holding only 'N' still codes 'Y' (the second global level) as a success."""
+    c = CASES["verbagg_crossed"]
+    d = frame(c).sort_values("r2").reset_index(drop=True)  # the first partitions hold only N
+    d["r2"] = d["r2"].astype(str)
+    formula = "r2 ~ btype + Anger + (1 | id)"
+    g = glmer_dask(formula, dd.from_pandas(d, npartitions=4), family="binomial")
+    d01 = d.assign(r2=(d["r2"] == "Y").astype(int))
+    g01 = glmer_dask(formula, dd.from_pandas(d01, npartitions=3), family="binomial")
+    assert g.objective == pytest.approx(g01.objective, rel=1e-12)
+    np.testing.assert_allclose(g.fixef, g01.fixef, rtol=1e-6, atol=1e-6)
+
+
+def test_results_are_copies() -> None:
+    c = CASES["cbpp_logit"]
+    g = glmer_dask(c["formula"], dd.from_pandas(frame(c), npartitions=2), family="binomial")
+    fe, th = g.fixef, g.theta
+    fe.iloc[0] = 99.0
+    th[0] = 99.0
+    assert g.fixef.iloc[0] != 99.0 and g.theta[0] != 99.0
+    vc = g.varcorr
+    assert list(vc.columns) == ["group", "var1", "var2", "vcov", "sdcor"]
+    assert vc["sdcor"].iloc[0] == pytest.approx(g.theta[0])
+
+
+@pytest.mark.parametrize(("formula", "kwargs", "error", "match"), [
+    ("cbind(incidence, size - incidence) ~ period + (1 | herd) + (1 | period)", {}, NotImplementedError,
+     "one grouping factor"),
+    ("cbind(incidence, size - incidence) ~ period + (1 | herd)", {"nagq": 5}, NotImplementedError, "nagq=5"),
+    ("cbind(incidence, size - incidence) ~ period + (1 | herd)", {"family": "gaussian"}, ValueError, "lf.lmer"),
+    ("cbind(incidence, size - incidence) ~ period + (1 | herd)", {"link": "log"}, ValueError, "link='log'"),
+    ("period ~ size + (1 | herd)", {}, DataError, "exactly two"),
+    ("incidence ~ period + (1 | herd)", {"offset": "nope"}, DataError, "nope"),
+])
+def test_clear_errors(formula: str, kwargs: dict, error: type, match: str) -> None:
+    c = CASES["cbpp_logit"]
+    kwargs = {"family": "binomial", **kwargs}
+    with pytest.raises(error, match=match):
+        glmer_dask(formula, dd.from_pandas(frame(c), npartitions=2), **kwargs)
+
+
+@pytest.mark.parametrize(("name", "kwargs", "nparts"), [
+    ("binary_growth_rs", {}, 6),
+    ("cbpp_logit", {}, 2),
+    ("cbpp_prop_weights", {"weights": "size"}, 3),
+])
+def test_lf_glmer_on_dask_equals_the_in_memory_fit(name: str, kwargs: dict, nparts: int) -> None:
+    """lf.glmer dispatches a Dask frame to glmer_dask; the numbers are the in-memory fit's."""
+    import lmmflow as lf
+
+    c = CASES[name]
+    d = frame(c)
+    m = lf.glmer(c["formula"], d, family=c["family"], **kwargs)
+    g = lf.glmer(c["formula"], dd.from_pandas(d, npartitions=nparts), family=c["family"], **kwargs)
+    assert type(g).__name__ == "DaskGlmerResult"
+    assert g.nobs == m.nobs
+    assert g.objective == pytest.approx(m.objective, rel=1e-10)
+    assert list(g.fixef.index) == list(m.fixef.index)
+    np.testing.assert_allclose(g.fixef, m.fixef, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(g.theta, m.theta, rtol=1e-6, atol=1e-6)
+    # standard errors come from finite-difference Hessians of the objective on both sides
+    np.testing.assert_allclose(np.sqrt(np.diag(g.vcov)), np.sqrt(np.diag(np.asarray(m.vcov))), rtol=1e-4)
+
+
+def test_lf_glmer_on_dask_refuses_in_memory_only_options() -> None:
+    import lmmflow as lf
+
+    c = CASES["cbpp_logit"]
+    ddf = dd.from_pandas(frame(c), npartitions=2)
+    with pytest.raises(ValueError, match="start not supported for Dask data"):
+        lf.glmer(c["formula"], ddf, family="binomial", start={"theta": [1.0]})
