@@ -33,6 +33,10 @@ def test_kernel_matches_explicit_matrices(p: int) -> None:
         np.testing.assert_allclose(logdet[n], counts @ np.linalg.slogdet(M)[1], rtol=1e-12)
         for j, (a, b) in enumerate(pair_index(p)):
             np.testing.assert_allclose(g[n, :, j], G[:, a, b], rtol=1e-10, atol=1e-14)
+        one_logdet, one_g = level_weights(lam[n], A, counts)  # one point: a float and (K, pairs)
+        assert np.ndim(one_logdet) == 0 and one_g.shape == g[n].shape
+        np.testing.assert_allclose(one_logdet, logdet[n], rtol=1e-13)
+        np.testing.assert_allclose(one_g, g[n], rtol=1e-13, atol=1e-15)
 
 
 @pytest.mark.parametrize("p", [1, 2, 3, 4])

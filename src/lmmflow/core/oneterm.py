@@ -21,6 +21,8 @@ bootstrap's per-level batch.  Imports only numpy.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 __all__ = ["level_factors", "level_weights", "pair_index"]
@@ -43,7 +45,7 @@ def level_weights(lam: np.ndarray, A: np.ndarray, counts: np.ndarray | None = No
     Parameters
     ----------
     lam : numpy.ndarray
-        (N, p, p): the term's lower-triangular relative covariance factors.
+        (N, p, p): the term's lower-triangular relative covariance factors; or (p, p), one point.
     A : numpy.ndarray
         (K, p, p): the blocks of Z'Z (levels, or patterns of levels).
     counts : numpy.ndarray, optional
@@ -51,11 +53,11 @@ def level_weights(lam: np.ndarray, A: np.ndarray, counts: np.ndarray | None = No
 
     Returns
     -------
-    logdet : numpy.ndarray
+    logdet : numpy.ndarray or float
         (N,): the log-determinant of the random-effects block, ``log|L_Z|^2``; NaN where some M_i is not
-        positive definite.
+        positive definite.  A float for one point.
     g : numpy.ndarray
-        (N, K, number of pairs): ``G_i[a, b]`` for the pairs of :func:`pair_index`.
+        (N, K, number of pairs): ``G_i[a, b]`` for the pairs of :func:`pair_index`; (K, pairs) for one point.
 
     Examples
     --------
@@ -66,30 +68,36 @@ def level_weights(lam: np.ndarray, A: np.ndarray, counts: np.ndarray | None = No
     >>> bool(np.isclose(logdet[0], 4 * np.log(13) + np.log(5))), g[0, :, 0].round(4).tolist()
     (True, [0.3077, 0.8])
     """
-    p, K = lam.shape[1], A.shape[0]
+    p, K = lam.shape[-1], A.shape[0]
     w = np.ones(K) if counts is None else counts
+    if lam.ndim == 2:  # one point: scalars of lambda against (K,) arrays (the optimizer's hot loop)
+        lam_ab = (lambda a, b: float(lam[a, b]))  # noqa: E731
+        a_ab = (lambda a, b: A[:, a, b])  # noqa: E731
+    else:  # N points: (N, 1) against (1, K)
+        lam_ab = (lambda a, b: lam[:, a, b, None])  # noqa: E731
+        a_ab = (lambda a, b: A[None, :, a, b])  # noqa: E731
+    if p == 1:  # M = lambda^2 A + 1 >= 1
+        t2 = lam_ab(0, 0) ** 2
+        m = t2 * a_ab(0, 0) + 1.0
+        return np.log(m) @ w, (t2 / m)[..., None]
+    if p == 2:  # closed forms: a few operations on (K,) or (N, K) arrays
+        l00, l10, l11 = lam_ab(0, 0), lam_ab(1, 0), lam_ab(1, 1)
+        m00, m01, m11 = _m2(l00, l10, l11, a_ab(0, 0), a_ab(0, 1), a_ab(1, 1))
+        det = m00 * m11 - m01 * m01
+        if not (np.all(m00 > 0) and np.all(det > 0)):
+            det = np.where((m00 > 0) & (det > 0), det, np.nan)
+        i00, i01, i11 = m11 / det, -m01 / det, m00 / det
+        r0, r1 = l10 * i00 + l11 * i01, l10 * i01 + l11 * i11
+        g = np.empty(det.shape + (3,))
+        g[..., 0] = (l00 * l00) * i00  # pairs (0,0), (0,1), (1,1)
+        g[..., 1] = l00 * r0
+        g[..., 2] = r0 * l10 + r1 * l11
+        return np.log(det) @ w, g
     with np.errstate(invalid="ignore", divide="ignore"):
-        if p == 1:
-            t2 = lam[:, 0, 0, None] ** 2
-            m = t2 * A[None, :, 0, 0] + 1.0  # (N, K)
-            m = np.where(m > 0, m, np.nan)
-            return np.log(m) @ w, (t2 / m)[:, :, None]
-        if p == 2:  # closed forms: a few operations on (N, K) arrays
-            l00, l10, l11 = lam[:, 0, 0, None], lam[:, 1, 0, None], lam[:, 1, 1, None]
-            m00, m01, m11 = _m2(lam, A)
-            det = m00 * m11 - m01 * m01
-            if not (np.all(m00 > 0) and np.all(det > 0)):
-                det = np.where((m00 > 0) & (det > 0), det, np.nan)
-            i00, i01, i11 = m11 / det, -m01 / det, m00 / det
-            r0, r1 = l10 * i00 + l11 * i01, l10 * i01 + l11 * i11
-            g = np.empty(det.shape + (3,))
-            g[:, :, 0] = (l00 * l00) * i00  # pairs (0,0), (0,1), (1,1)
-            g[:, :, 1] = l00 * r0
-            g[:, :, 2] = r0 * l10 + r1 * l11
-            return np.log(det) @ w, g
-        logdet, W = _general_factors(lam, A, w)  # G = lam M^-1 lam' = W'W with W = L^-1 lam'
-        G = W.transpose(0, 1, 3, 2) @ W
-        return logdet, np.stack([G[:, :, a, b] for a, b in pair_index(p)], axis=2)
+        logdet, W = _general_factors(lam if lam.ndim == 3 else lam[None], A, w)  # G = W'W, W = L^-1 lam'
+    G = W.transpose(0, 1, 3, 2) @ W
+    g = np.stack([G[:, :, a, b] for a, b in pair_index(p)], axis=2)
+    return (logdet, g) if lam.ndim == 3 else (logdet[0], g[0])
 
 
 def level_factors(lam: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -133,7 +141,7 @@ def level_factors(lam: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarra
             return 2.0 * np.sum(np.log(L00), axis=1), (lam[:, 0, 0, None] / L00)[:, None, None, :]
         if p == 2:  # closed forms: L = [[L00, 0], [L10, L11]], R = L^-1 lam'
             l00, l10, l11 = lam[:, 0, 0, None], lam[:, 1, 0, None], lam[:, 1, 1, None]
-            m00, m01, m11 = _m2(lam, A)
+            m00, m01, m11 = _m2(l00, l10, l11, A[None, :, 0, 0], A[None, :, 0, 1], A[None, :, 1, 1])
             L00 = np.sqrt(m00)
             L10 = m01 / L00
             L11 = np.sqrt(m11 - L10 * L10)
@@ -147,10 +155,9 @@ def level_factors(lam: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarra
         return logdet, np.ascontiguousarray(W.transpose(0, 2, 3, 1))
 
 
-def _m2(lam: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The entries (0,0), (0,1), (1,1) of M = lam' A lam + I for p = 2, each (N, K)."""
-    l00, l10, l11 = lam[:, 0, 0, None], lam[:, 1, 0, None], lam[:, 1, 1, None]
-    a00, a01, a11 = A[None, :, 0, 0], A[None, :, 0, 1], A[None, :, 1, 1]
+def _m2(l00: Any, l10: Any, l11: Any, a00: np.ndarray, a01: np.ndarray, a11: np.ndarray,
+        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The entries (0,0), (0,1), (1,1) of M = lam' A lam + I for p = 2, from lambda's and A's entries."""
     t10 = a01 * l00 + a11 * l10
     m00 = l00 * (a00 * l00 + a01 * l10) + l10 * t10 + 1.0
     return m00, l11 * t10, (l11 * l11) * a11 + 1.0

@@ -119,10 +119,10 @@ class PatternObjective:
     def _weights(self, lam: np.ndarray) -> tuple[float, np.ndarray]:
         """sum of log det(M) over levels, and G = lam M^-1 lam' per pattern and pair (patterns x pairs), from
         the one-term kernel (:func:`lmmflow.core.oneterm.level_weights`)."""
-        logdet, g = level_weights(lam[None], self.A, self.counts)
-        if not np.isfinite(logdet[0]):
+        logdet, g = level_weights(lam, self.A, self.counts)
+        if not np.isfinite(logdet):
             raise np.linalg.LinAlgError("not positive definite")
-        return float(logdet[0]), g[0]
+        return float(logdet), g
 
     def _trailing(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """log det of the random-effects block and the lower Cholesky factor of the [X y] Schur complement."""
