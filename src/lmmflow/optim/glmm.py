@@ -143,16 +143,19 @@ def _hessian(fn: Any, x: np.ndarray, h: float) -> tuple[np.ndarray, np.ndarray, 
 class _BetaProfile:
     """theta -> min over beta of the Laplace objective, by Newton steps on the exact beta gradient.
 
-    The Newton matrix is beta's Fisher information at fixed theta (2 RX'RX); beta is warm-started from the last
+    The Newton matrix starts as beta's Fisher information at fixed theta (2 RX'RX) and is refined by BFGS updates
+    from the exact gradients (kept from one theta to the next); beta is warm-started from the last
     theta and iterated until a step is below 1e-7 of beta's standard error.
     """
 
     def __init__(self, obj: GlmmObjective, beta: np.ndarray, scale: np.ndarray):
         self.obj, self.beta, self.scale, self.inner = obj, beta.copy(), scale, 0
+        self.H: np.ndarray | None = None
 
     def __call__(self, theta: np.ndarray) -> float:
         obj, be = self.obj, self.beta.copy()
-        f, g, H = obj.laplace_beta_gradient(theta, be, hessian=True)
+        f, g, H = obj.laplace_beta_gradient(theta, be, hessian=self.H is None)
+        H = H if self.H is None else self.H
         self.inner += 1
         for _ in range(100):
             try:
@@ -165,15 +168,22 @@ class _BetaProfile:
             t = 1.0
             while True:
                 bn = be - t * step
-                fn, gn, Hn = obj.laplace_beta_gradient(theta, bn, hessian=True)
+                fn, gn, _ = obj.laplace_beta_gradient(theta, bn)
                 self.inner += 1
                 if fn <= f + 1e-14 * abs(f) or t < 1e-6:
                     break
                 t *= 0.5
             if fn > f + 1e-14 * abs(f):
                 break
-            be, f, g, H = bn, fn, gn, Hn
+            # BFGS update of the Newton matrix (started from beta's Fisher information, kept across theta)
+            sv, yv = bn - be, gn - g
+            sy = float(sv @ yv)
+            if sy > 1e-300:
+                Hs = H @ sv
+                H = H - np.outer(Hs, Hs) / float(sv @ Hs) + np.outer(yv, yv) / sy
+            be, f, g = bn, fn, gn
         self.beta = be
+        self.H = H
         return float(f)
 
 
