@@ -3,7 +3,11 @@
 Stage 1 optimizes theta with beta estimated inside PIRLS (``nagq = 0``); for ``nagq = 0`` that is the fit, and the
 fixed effects' covariance is lme4's ``(RX'RX)^-1``.  Stage 2 (``nagq >= 1``) optimizes (theta, beta) jointly
 from there, with beta in units of its stage-1 standard errors so that one trust-region radius suits every
-parameter.  Both stages use NLopt's BOBYQA (lme4's ``nloptwrap``; lme4's default for glmer is bobyqa then
+parameter.  For the Laplace approximation with a canonical link (logit, log) beta is profiled out: BOBYQA runs
+over theta alone and, at each theta, Newton/BFGS steps on the exact beta gradient
+(:meth:`GlmmObjective.laplace_beta_gradient`) minimize over beta; the Hessian's beta rows are then central
+differences of that gradient (2 evaluations per parameter instead of 2 per pair).  Both stages use NLopt's
+BOBYQA (lme4's ``nloptwrap``; lme4's default for glmer is bobyqa then
 Nelder-Mead).  After BOBYQA, Newton steps on a central-difference Hessian polish the optimum (PIRLS solves the modes
 to rounding, so the objective is smooth enough for that), and the Hessian at the final point gives
 ``vcov = 2 H^-1`` (its fixed-effects block), lme4's ``use.hessian = TRUE``.
