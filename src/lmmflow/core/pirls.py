@@ -374,8 +374,19 @@ class GlmmObjective:
     # ---- PIRLS ------------------------------------------------------------------------------------------------
     def _working(self, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         fam = self.family
-        mu = fam.linkinv(eta)
-        me = fam.mu_eta(eta)
+        if fam.link == "logit" and float(np.max(np.abs(eta))) <= 30.0:
+            # R's logit linkinv and mu_eta share exp(eta) (inside R's thresholds: the same operations)
+            e = np.exp(eta)
+            ope = 1.0 + e
+            mu = e / ope
+            me = e / (ope * ope)
+            # log mu = eta - log(1 + e), log(1 - mu) = -log(1 + e): one logarithm
+            W = self.wt * me * me / (mu * (1.0 - mu))
+            dev = 2.0 * self.wt * (self._devc - self.y * eta + np.log(ope))
+            return mu, me, W, dev
+        else:
+            mu = fam.linkinv(eta)
+            me = fam.mu_eta(eta)
         var = mu * (1.0 - mu) if fam.name == "binomial" else mu
         W = self.wt * me * me / var
         y = self.y
