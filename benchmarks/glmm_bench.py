@@ -146,8 +146,11 @@ def _fmt_s(rec: dict | None) -> str:
         return "—"
     if rec.get("status") != "ok":
         return rec.get("status", "?")
-    s = rec["seconds"]
-    return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.2f} s"
+    def one(s: float) -> str:
+        return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.1f} s"
+
+    cpu = rec.get("cpu_seconds")
+    return one(rec["seconds"]) + (f" (CPU {one(cpu)})" if cpu is not None else "")
 
 
 def render_section(results: dict, meta: dict) -> str:
@@ -166,6 +169,8 @@ def render_section(results: dict, meta: dict) -> str:
             a, b = recs.get("lme4"), recs.get(lib)
             if not (a and b and a.get("status") == b.get("status") == "ok"):
                 return "—"
+            if a.get("cpu_seconds") and b.get("cpu_seconds"):  # CPU time: fair on a loaded machine
+                return f"{a['cpu_seconds'] / b['cpu_seconds']:.1f}x CPU"
             return f"{a['seconds'] / b['seconds']:.1f}x"
 
         def ll(lib: str, recs: dict = recs) -> str:
@@ -188,7 +193,8 @@ def render_section(results: dict, meta: dict) -> str:
         out += ["", "Warnings:", "", *warn]
     if notes:
         out += ["", *notes]
-    out += ["", "Times are the fit call alone, one fresh process per library; logLik is each library's own "
+    out += ["", "Times are the fit call alone, one fresh process per library: wall seconds, and CPU seconds (user + "
+            "system) where recorded; ratios use CPU time when both sides have it. logLik is each library's own "
             "Laplace log-likelihood at its estimates (higher is better).", "", END]
     return "\n".join(out)
 
