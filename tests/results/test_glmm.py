@@ -65,6 +65,18 @@ def test_results_are_values(g: lf.GlmerResult) -> None:
     assert g.theta[0] != 99.0
 
 
+def test_optimizer_records_and_pickling(g: lf.GlmerResult) -> None:
+    import pickle
+
+    o = g.optinfo
+    assert isinstance(o, lf.OptSummary) and len(g.stages) == 2
+    o.theta[0] = 99.0
+    assert g.optinfo.theta[0] != 99.0
+    back = pickle.loads(pickle.dumps(g))
+    assert back.objective == g.objective and np.allclose(back.fitted, g.fitted)
+    assert back.refit(g.y).objective == pytest.approx(g.objective, rel=1e-7)
+
+
 def test_ranef_coef_and_conditional_sds(g: lf.GlmerResult) -> None:
     re, sd = g.ranef["herd"], g.ranef_sd["herd"]
     assert re.shape == (15, 1) and sd.shape == (15, 1) and list(re.index[:3]) == ["1", "2", "3"]

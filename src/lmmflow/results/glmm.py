@@ -55,6 +55,19 @@ class GlmmSolution:
     lambdas: list[np.ndarray] = field(default_factory=list)
 
 
+def _opt_copy(o: Any) -> Any:
+    """An optimizer record the caller may change (its arrays copied)."""
+    if o is None:
+        return None
+    arrays = {k: np.array(getattr(o, k), copy=True) for k in ("theta0", "theta", "gradient", "hessian")
+              if getattr(o, k, None) is not None}
+    log = tuple((np.array(t, copy=True), f) for t, f in getattr(o, "log", ()))
+    try:
+        return _dc_replace(o, **arrays, log=log)
+    except TypeError:  # not an OptSummary
+        return o
+
+
 class GlmerResult(MixedModelResult):
     """A fitted generalized linear mixed model (binomial or Poisson), as lme4's ``glmer`` returns.
 
@@ -130,23 +143,13 @@ class GlmerResult(MixedModelResult):
 
     @property
     def optinfo(self) -> Any:
-        """The optimizer's record (a copy; lme4's ``optinfo``)."""
-        o = self._optinfo
-        try:
-            return _dc_replace(o)
-        except TypeError:  # not a dataclass
-            return o
+        """The last optimization stage's record (a copy; lme4's ``optinfo``): its ``theta`` holds (theta, beta)."""
+        return _opt_copy(self._optinfo)
 
     @property
     def stages(self) -> tuple[Any, ...]:
         """The optimizer's record of each stage (lme4's two: theta with beta in PIRLS, then (theta, beta))."""
-        out = []
-        for o in self._stages:
-            try:
-                out.append(_dc_replace(o))
-            except TypeError:
-                out.append(o)
-        return tuple(out)
+        return tuple(_opt_copy(o) for o in self._stages)
 
     @property
     def theta(self) -> np.ndarray:
