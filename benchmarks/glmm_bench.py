@@ -146,8 +146,11 @@ def _fmt_s(rec: dict | None) -> str:
         return "—"
     if rec.get("status") != "ok":
         return rec.get("status", "?")
-    s = rec["seconds"]
-    return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.2f} s"
+    def one(s: float) -> str:
+        return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.1f} s"
+
+    cpu = rec.get("cpu_seconds")
+    return one(rec["seconds"]) + (f" (CPU {one(cpu)})" if cpu is not None else "")
 
 
 def render_section(results: dict, meta: dict) -> str:
@@ -166,6 +169,8 @@ def render_section(results: dict, meta: dict) -> str:
             a, b = recs.get("lme4"), recs.get(lib)
             if not (a and b and a.get("status") == b.get("status") == "ok"):
                 return "—"
+            if a.get("cpu_seconds") and b.get("cpu_seconds"):  # CPU time: fair on a loaded machine
+                return f"{a['cpu_seconds'] / b['cpu_seconds']:.1f}x CPU"
             return f"{a['seconds'] / b['seconds']:.1f}x"
 
         def ll(lib: str, recs: dict = recs) -> str:
@@ -178,17 +183,21 @@ def render_section(results: dict, meta: dict) -> str:
     notes = meta.get("notes") or []
     warn = [f"- {name} / {lib}: {'; '.join(r.get('warnings') or [])}" for name, recs in results.items()
             for lib, r in recs.items() if r.get("warnings")]
-    dask_rows = [f"- {name}: {r.get('partitions')} partitions, driver peak RSS {r.get('peak_rss_mb', 0):.0f} MiB "
-                 f"(lmmflow in memory: {recs.get('lmmflow', {}).get('peak_rss_mb', float('nan')):.0f} MiB)"
+    def mem(rec: dict | None) -> str:
+        return f"{rec['peak_rss_mb']:.0f} MiB" if rec and rec.get("peak_rss_mb") else "not measured"
+
+    dask_rows = [f"- {name}: {r.get('partitions')} partitions, {r.get('passes', '?')} passes; peak RSS {mem(r)} "
+                 f"(lmmflow in memory: {mem(recs.get('lmmflow'))})"
                  for name, recs in results.items() for lib, r in recs.items()
                  if lib == "lmmflow_dask" and r.get("status") == "ok"]
     if dask_rows:
         out += ["", "Dask fits (local threaded scheduler, whole-process peak RSS):", "", *dask_rows]
     if warn:
         out += ["", "Warnings:", "", *warn]
-    if notes:
-        out += ["", *notes]
-    out += ["", "Times are the fit call alone, one fresh process per library; logLik is each library's own "
+    for note in notes:
+        out += ["", note]
+    out += ["", "Times are the fit call alone, one fresh process per library: wall seconds, and CPU seconds (user + "
+            "system) where recorded; ratios use CPU time when both sides have it. logLik is each library's own "
             "Laplace log-likelihood at its estimates (higher is better).", "", END]
     return "\n".join(out)
 
@@ -235,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
             RESULTS.write_text(json.dumps(results, indent=1))
     if args.docs:
         meta = {"generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "command": "python benchmarks/glmm_bench.py " + " ".join(argv),
+                "command": "python benchmarks/glmm_bench.py " + " ".join(
+                    a for i, a in enumerate(argv) if a != "--note" and (i == 0 or argv[i - 1] != "--note")),
                 "machine": f"{platform.node() and 'the project machine'}, {os.cpu_count()} cores, Python "
                            f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}",
                 "notes": args.note}

@@ -751,7 +751,10 @@ def glmer_dask(formula: str, data: Any, family: Any = "binomial", link: str | No
     term = design.terms[0]
     q, p = term.p, len(kept)
     dev = GlmmDeviance(_Passes(chunks, current_client(client)), fam, kept, term.nlevels, q, p)
-    with blas_threads(1), tqdm(desc="PIRLS passes", unit="pass", disable=not progress) as bar:
+    # trial points far from the optimum overflow exp() or give a non-finite deviance: the optimizer is told
+    # (inf) and steps back, so numpy's warnings about them are noise
+    bar_args = {"desc": "PIRLS passes", "unit": "pass", "disable": not progress}
+    with np.errstate(all="ignore"), blas_threads(1), tqdm(**bar_args) as bar:
         # one BLAS thread: the per-partition products are small, and threads waiting on each other cost far
         # more than they gain (worst on a loaded machine)
         dev.passes.progress = bar
