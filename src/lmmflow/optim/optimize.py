@@ -375,7 +375,10 @@ def optimize_theta(fn: Callable[[np.ndarray], float], theta0: np.ndarray, lower:
         # covariance depends on it only through its square, so the gradient there is exactly zero and a
         # gradient method stops.  A step into the interior tells; if it lowers the objective, the fit is
         # not converged and the caller (fit_design) continues with BOBYQA from that better point.
-        for _ in range(_MAX_ESCAPES):
+        # the restarts read lme4's theta layout (a column: its bounded diagonal entry, then the free entries below
+        # it); a structured covariance's parameters (standard deviations, bounded correlations: ``upper`` given)
+        # are not laid out so
+        for _ in range(_MAX_ESCAPES if upper is None else 0):
             # a column of lambda whose diagonal entry sits on its bound can hold the gradient method at a point
             # that is no minimum of the covariance (kb07-shaped fits ended 0.3 above BOBYQA's optimum); restart
             # it from where the objective is as low or lower (see _escape_starts), keep what improves
