@@ -296,3 +296,11 @@ def test_na_exclude_pads_rows(cbpp: pd.DataFrame) -> None:
     assert len(ge.resid("pearson")) == 56
     with pytest.warns(lf.DroppedRowsWarning):
         lf.glmer(CBPP, df, family="binomial")
+
+
+@pytest.mark.parametrize("term", ["cs(1 + time | id)", "ar1(0 + group | id)", "homcs(1 + time | id)"])
+def test_structured_covariance_is_refused_by_name(term: str) -> None:
+    """glmer fits lme4's unstructured terms; a cs/ar1 structure (lmer's) is a ValueError naming it."""
+    df = pd.read_csv(Path(__file__).parents[1] / "reference" / "data" / "glmm_binary_growth.csv")
+    with pytest.raises(ValueError, match=term.split("(")[0] + r"\(\.\.\.\)"):
+        lf.glmer(f"y ~ time + {term}", df, family="binomial")

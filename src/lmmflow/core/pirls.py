@@ -44,8 +44,9 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from .crossprod import ReBlock, theta_layout
+from .crossprod import ReBlock
 from .family import Family
+from .parammap import ParameterMap
 
 __all__ = ["GlmmObjective", "PirlsSolution", "gauss_hermite"]
 
@@ -182,7 +183,12 @@ class GlmmObjective:
         self.tol = float(tol)
         self.maxiter = int(maxiter)
         self.n = n
-        self.slices, self.positions, self.lower = theta_layout(self.blocks)
+        self.pmap = ParameterMap.of_blocks(self.blocks)  # the one map from theta to each term's Lambda
+        if not self.pmap.identity:
+            kind = next(k for k in self.pmap.kinds if k not in ("us", "diag"))
+            raise ValueError(f"a {kind}(...) covariance structure is fitted by lmer only; glmer takes lme4's "
+                             "unstructured terms: (x | g), (x || g) or diag(x | g)")
+        self.slices, self.positions, self.lower = self.pmap.slices, self.pmap.positions, self.pmap.lower
         self.n_theta = len(self.lower)
         self.n_beta = self.X.shape[1]
         self.saturated = family.saturated(self.y, self.wt, self.trials)
@@ -231,12 +237,7 @@ class GlmmObjective:
         theta = np.asarray(theta, dtype=float)
         if theta.shape != (self.n_theta,):
             raise ValueError(f"theta has {theta.size} values; this model has {self.n_theta}")
-        out = []
-        for b, sl, (r, c) in zip(self.blocks, self.slices, self.positions):
-            lam = np.zeros((b.p, b.p))
-            lam[r, c] = theta[sl]
-            out.append(lam)
-        return out
+        return self.pmap.lambdas_of_theta(theta)
 
     # ---- model matrices at theta ---------------------------------------------------------------------------
     def _design(self, lams: list[np.ndarray]) -> tuple[np.ndarray, sp.csr_matrix | None]:
