@@ -210,6 +210,16 @@ class GlmmObjective:
         self.last_iterations = 0
         self.evaluations = 0
         self._gh = gauss_hermite(self.nagq) if self.nagq > 1 else None
+        self._pairs = None
+        self._cur = None
+        self._dense_limit = 4_000_000  # dense Z1'WZr and Zr'WZr up to this many entries, sparse products beyond
+        # the deviance residuals without their constant part: 2 wt (c - y log mu - (1 - y) log(1 - mu)) etc.
+        from scipy import special
+        yy = self.y
+        if family.name == "binomial":
+            self._devc = special.xlogy(yy, yy) + special.xlogy(1.0 - yy, 1.0 - yy)
+        else:
+            self._devc = special.xlogy(yy, yy) - yy
 
     # ---- parameters ------------------------------------------------------------------------------------------
     def theta0(self) -> np.ndarray:
@@ -232,13 +242,17 @@ class GlmmObjective:
     def _design(self, lams: list[np.ndarray]) -> tuple[np.ndarray, sp.csr_matrix | None]:
         """V1 = rows of Z1 Lambda1 (n x p1) and the other terms' Z Lambda (n x q2, sparse)."""
         V1 = self._Z1 @ lams[0]
+        S1 = sp.csr_matrix((V1.ravel(), self._col1, self._indptr1), shape=(self.n, self._q1))
         if not self._rest:
+            self._cur = {"V1": V1, "S1": S1, "Vr": []}
             return V1, None
-        mats = []
+        mats, Vr = [], []
         for (_codes, Z, nl, p, cols), lam in zip(self._rest, lams[1:]):
             V = Z @ lam
+            Vr.append(V)
             mats.append(sp.csr_matrix((V.ravel(), cols, np.arange(0, self.n * p + 1, p)), shape=(self.n, nl * p)))
         R = mats[0] if len(mats) == 1 else sp.hstack(mats, format="csr")
+        self._cur = {"V1": V1, "S1": S1, "Vr": Vr}
         return V1, R
 
     def _re_eta(self, V1: np.ndarray, R: sp.csr_matrix | None, u: np.ndarray) -> np.ndarray:
@@ -248,9 +262,28 @@ class GlmmObjective:
             e = e + R @ u[self._q1:]
         return e
 
-    def _s1(self, V1: np.ndarray, w: np.ndarray | None = None) -> sp.csr_matrix:
-        vals = V1 if w is None else V1 * w[:, None]
-        return sp.csr_matrix((vals.ravel(), self._col1, self._indptr1), shape=(self.n, self._q1))
+    def _s1(self, V1: np.ndarray) -> sp.csr_matrix:
+        cur = getattr(self, "_cur", None)
+        if cur is not None and cur["V1"] is V1:
+            return cur["S1"]
+        return sp.csr_matrix((V1.ravel(), self._col1, self._indptr1), shape=(self.n, self._q1))
+
+    def _pair_index(self) -> list:
+        """Flat indices of the dense blocks B = Z1'WZr (q1 x q2) and C = Zr'WZr (q2 x q2), built once."""
+        if self._pairs is None:
+            q2 = self._q2
+            offs = np.cumsum([0] + [nl * p for _, _, nl, p, _ in self._rest])
+            bidx, cidx = [], []
+            for t, (codes, _, _, p, _) in enumerate(self._rest):
+                for s in range(p):
+                    col = offs[t] + codes * p + s
+                    for r in range(self._p1):
+                        bidx.append((r, t, s, (self._codes1 * self._p1 + r) * q2 + col))
+                    for t2, (codes2, _, _, p2, _) in enumerate(self._rest):
+                        for s2 in range(p2):
+                            cidx.append((t, s, t2, s2, col * q2 + offs[t2] + codes2 * p2 + s2))
+            self._pairs = (bidx, cidx)
+        return self._pairs
 
     def _factor(self, V1: np.ndarray, R: sp.csr_matrix | None, W: np.ndarray, with_x: bool) -> _Factor:
         p1, nl1 = self._p1, self._nl1
@@ -266,30 +299,67 @@ class GlmmObjective:
                     A[:, r, s] = np.bincount(self._codes1, weights=W * V1[:, r] * V1[:, s], minlength=nl1)
                     A[:, s, r] = A[:, r, s]
             A += np.eye(p1)
-            La = np.linalg.cholesky(A)
-            logdet_a = float(2.0 * np.sum(np.log(np.diagonal(La, axis1=1, axis2=2))))
-            Ainv = np.linalg.inv(A)
+            if p1 == 2:  # closed form: a batched LAPACK call costs microseconds per 2 x 2 block
+                det = A[:, 0, 0] * A[:, 1, 1] - A[:, 0, 1] * A[:, 0, 1]
+                logdet_a = float(np.sum(np.log(det)))
+                Ainv = np.empty_like(A)
+                Ainv[:, 0, 0] = A[:, 1, 1] / det
+                Ainv[:, 1, 1] = A[:, 0, 0] / det
+                Ainv[:, 0, 1] = Ainv[:, 1, 0] = -A[:, 0, 1] / det
+            else:
+                La = np.linalg.cholesky(A)
+                logdet_a = float(2.0 * np.sum(np.log(np.diagonal(La, axis1=1, axis2=2))))
+                Ainv = np.linalg.inv(A)
         k_re = self._q2
-        parts = []
-        if R is not None:
-            parts.append(R)
-        if with_x:
-            parts.append(sp.csr_matrix(self.X))
-        if not parts:
+        if R is None and not with_x:
             return _Factor(Ainv, logdet_a, np.zeros((self._q1, 0)), None, 0)
-        Rall = parts[0] if len(parts) == 1 else sp.hstack(parts, format="csr")
-        WR = sp.csr_matrix(Rall.multiply(W[:, None]))
-        C = (Rall.T @ WR).toarray()
+        q1, q2 = self._q1, self._q2
+        k = q2 + (self.n_beta if with_x else 0)
+        B = np.empty((q1, k))
+        C = np.empty((k, k))
+        if R is not None:
+            if q1 * q2 <= self._dense_limit and q2 * q2 <= self._dense_limit:
+                bidx, cidx = self._pair_index()
+                Vr = self._cur["Vr"] if self._cur["V1"] is V1 else None
+                if Vr is None:  # pragma: no cover - the design of another theta
+                    raise RuntimeError("stale design")
+                Bz = np.zeros(q1 * q2)
+                for r, t, s_, idx in bidx:
+                    Bz += np.bincount(idx, weights=W * V1[:, r] * Vr[t][:, s_], minlength=q1 * q2)
+                Cz = np.zeros(q2 * q2)
+                for t, s_, t2, s2, idx in cidx:
+                    Cz += np.bincount(idx, weights=W * Vr[t][:, s_] * Vr[t2][:, s2], minlength=q2 * q2)
+                B[:, :q2] = Bz.reshape(q1, q2)
+                C[:q2, :q2] = Cz.reshape(q2, q2)
+            else:
+                WR = R.multiply(W[:, None]).tocsr()
+                B[:, :q2] = (self._s1(V1).T @ WR).toarray()
+                C[:q2, :q2] = (R.T @ WR).toarray()
+        if with_x:
+            WX = self.X * W[:, None]
+            B[:, q2:] = self._s1(V1).T @ WX
+            C[q2:, q2:] = self.X.T @ WX
+            if R is not None:
+                C[:q2, q2:] = R.T @ WX
+                C[q2:, :q2] = C[:q2, q2:].T
         C[np.arange(k_re), np.arange(k_re)] += 1.0
-        B = (self._s1(V1).T @ WR).toarray()  # q1 x k
-        Bl = B.reshape(nl1, p1, -1)
-        G = np.einsum("jrs,jsk->jrk", Ainv, Bl).reshape(self._q1, -1)
+        if p1 == 1:
+            G = Ainv[:, 0, 0][:, None] * B
+        else:
+            G = np.einsum("jrs,jsk->jrk", Ainv, B.reshape(nl1, p1, -1)).reshape(q1, -1)
         S = C - B.T @ G
         Ls = np.linalg.cholesky(S)
         return _Factor(Ainv, logdet_a, G, Ls, k_re)
 
     def _solve(self, f: _Factor, r1: np.ndarray, r2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x1 = np.einsum("jrs,js->jr", f.Ainv, r1.reshape(self._nl1, self._p1)).ravel()
+        if self._p1 == 1:
+            x1 = f.Ainv[:, 0, 0] * r1
+        else:
+            rr = r1.reshape(self._nl1, self._p1)
+            x1 = (f.Ainv[:, :, 0] * rr[:, :1]).copy()
+            for c in range(1, self._p1):
+                x1 += f.Ainv[:, :, c] * rr[:, c:c + 1]
+            x1 = x1.ravel()
         if f.Ls is None:
             return x1, r2[:0]
         x2 = sla.cho_solve((f.Ls, True), r2 - f.G.T @ r1)
@@ -304,10 +374,27 @@ class GlmmObjective:
     # ---- PIRLS ------------------------------------------------------------------------------------------------
     def _working(self, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         fam = self.family
-        mu = fam.linkinv(eta)
-        me = fam.mu_eta(eta)
-        W = self.wt * me * me / fam.variance(mu)
-        return mu, me, W, fam.dev_resids(self.y, mu, self.wt)
+        if fam.link == "logit" and float(np.max(np.abs(eta))) <= 30.0:
+            # R's logit linkinv and mu_eta share exp(eta) (inside R's thresholds: the same operations)
+            e = np.exp(eta)
+            ope = 1.0 + e
+            mu = e / ope
+            me = e / (ope * ope)
+            # log mu = eta - log(1 + e), log(1 - mu) = -log(1 + e): one logarithm
+            W = self.wt * me * me / (mu * (1.0 - mu))
+            dev = 2.0 * self.wt * (self._devc - self.y * eta + np.log(ope))
+            return mu, me, W, dev
+        else:
+            mu = fam.linkinv(eta)
+            me = fam.mu_eta(eta)
+        var = mu * (1.0 - mu) if fam.name == "binomial" else mu
+        W = self.wt * me * me / var
+        y = self.y
+        if fam.name == "binomial":
+            dev = 2.0 * self.wt * (self._devc - y * np.log(mu) - (1.0 - y) * np.log1p(-mu))
+        else:
+            dev = 2.0 * self.wt * (self._devc - y * np.log(mu) + mu)
+        return mu, me, W, dev
 
     def _pirls(self, theta: np.ndarray, beta: np.ndarray | None) -> dict:
         """Conditional modes at theta (and beta; None: beta jointly, nagq = 0)."""
@@ -338,6 +425,9 @@ class GlmmObjective:
         else:
             wk = self._working(eta)
             pdev = np.inf
+        # Newton (canonical links) converges quadratically: after a step below 1e-8 the modes are within ~1e-16;
+        # Fisher scoring (probit, cloglog) converges linearly and runs to ``tol``
+        stop = max(self.tol, 1e-8) if self.family.link in ("logit", "log") else self.tol
         it = 0
         f = None
         while it < self.maxiter:
@@ -378,7 +468,7 @@ class GlmmObjective:
             if not accepted:  # no descent at rounding level: converged
                 break
             u, bet, eta, pdev, wk = uu, bb, e2, p2, w2
-            if step * t < self.tol * max(1.0, float(np.max(np.abs(u))) if u.size else 1.0):
+            if step * t < stop * max(1.0, float(np.max(np.abs(u))) if u.size else 1.0):
                 break
         # the factor at the final modes (W at the modes)
         mu, me, W, dev = wk
@@ -488,6 +578,71 @@ class GlmmObjective:
             cond_cov=cond_cov, cond_sd=[np.sqrt(np.diagonal(c, axis1=1, axis2=2)) for c in cond_cov],
             objective=obj, pwrss=float(s["pdev"]), logdet=self._logdet(s["factor"]), RX=RX,
             iterations=s["iterations"])
+
+    @property
+    def has_beta_gradient(self) -> bool:
+        """True when :meth:`laplace_beta_gradient` is exact: nagq <= 1 with a canonical link (logit, log)."""
+        return self.nagq <= 1 and self.family.link in ("logit", "log")
+
+    def laplace_beta_gradient(self, theta: np.ndarray, beta: np.ndarray,
+                              hessian: bool = False) -> tuple[float, np.ndarray, np.ndarray | None]:
+        """The Laplace objective, its exact gradient in beta and (optionally) 2 RX'RX, for canonical links.
+
+        With u the modes, h_i the leverages diag(Z Lambda M^-1 Lambda'Z') and W' = dW/deta,
+        df/dbeta = X' d dev/deta + X'(I - W Z Lambda M^-1 Lambda'Z') (h W'), since for a canonical link the Fisher
+        weights are the observed information and du/dbeta = -M^-1 Lambda'Z'WX.  ``hessian=True`` adds
+        2 (X'WX - X'WZ Lambda M^-1 Lambda'Z'WX), the Fisher information of beta at fixed theta (a Newton matrix).
+        """
+        if not self.has_beta_gradient:
+            raise ValueError("the analytic beta gradient needs nagq <= 1 and a canonical link (logit, log)")
+        s = self._pirls(theta, np.asarray(beta, dtype=float))
+        f = s["factor"]
+        V1, R, W, mu, eta = s["V1"], s["R"], s["W"], s["mu"], s["eta"]
+        codes = self._codes1
+        # leverages h_i = x_i' M^-1 x_i
+        if self._p1 == 1:
+            h = V1[:, 0] ** 2 * f.Ainv[codes, 0, 0]
+        else:
+            h = np.einsum("ir,irs,is->i", V1, f.Ainv[codes], V1)
+        if f.Ls is not None:
+            h = h + self._schur_leverages(f, V1)
+        dW = W * (1.0 - 2.0 * mu) if self.family.name == "binomial" else W
+        c = h * dW
+        r1 = self._s1(V1).T @ c
+        r2 = R.T @ c if R is not None else np.zeros(0)
+        x1, x2 = self._solve(f, r1, r2)
+        zx = self._re_eta(V1, R, np.concatenate([x1, x2]))
+        me = self.family.mu_eta(eta)
+        ddev = -2.0 * self.wt * (self.y - mu) * me / self.family.variance(mu)
+        g = self.X.T @ (ddev + c - W * zx)
+        H = None
+        if hessian:
+            fx = self._factor(V1, R, W, with_x=True)
+            RX = fx.Ls[fx.k_re:, fx.k_re:]
+            H = 2.0 * RX @ RX.T
+        return self._laplace_of(s), g, H
+
+    def _schur_leverages(self, f: _Factor, V1: np.ndarray) -> np.ndarray:
+        """t_i' S^-1 t_i with t_i = G' x1_i - x2_i, the Schur part of the leverages, by gathers (no n x k array)."""
+        p1, nl1 = self._p1, self._nl1
+        codes1 = self._codes1
+        Sinv = sla.cho_solve((f.Ls, True), np.eye(f.Ls.shape[0]))
+        GS = f.G @ Sinv                                      # q1 x q2
+        GSG = np.einsum("jrk,jsk->jrs", GS.reshape(nl1, p1, -1), f.G.reshape(nl1, p1, -1))
+        Vr = self._cur["Vr"]
+        offs = np.cumsum([0] + [nl * p for _, _, nl, p, _ in self._rest])
+        cols = [(offs[t] + codes * p + s_, Vr[t][:, s_]) for t, (codes, _, _, p, _) in enumerate(self._rest)
+                for s_ in range(p)]
+        h = np.zeros(self.n)
+        for r in range(p1):
+            for r2 in range(p1):
+                h += V1[:, r] * V1[:, r2] * GSG[codes1, r, r2]
+            for col, v in cols:
+                h -= 2.0 * V1[:, r] * v * GS[codes1 * p1 + r, col]
+        for col, v in cols:
+            for col2, v2 in cols:
+                h += v * v2 * Sinv[col, col2]
+        return h
 
     def mode_gradient(self, theta: np.ndarray, beta: np.ndarray) -> np.ndarray:
         """Gradient of the penalized deviance in u at the modes (zero at convergence): for tests."""
