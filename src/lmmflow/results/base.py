@@ -1,6 +1,6 @@
 """What every fitted mixed model answers, LMM or GLMM: the shared base of :class:`LmerResult` and :class:`GlmerResult`.
 
-A subclass provides the estimates (``_fixef``, ``_vcov``, ``_ranef``, ``_ranef_sd``, ``_varcorr``, ``objective``,
+A subclass provides the estimates (``_fixef``, ``_vcov``, ``_varcorr``, ``cond_sd_blocks``, ``objective``,
 ``npar``, ``theta``, ``is_singular``) and its ``design``; the base turns them into lme4's accessors, each returning
 the caller's copy (results are values).  ``model_kind`` says what inference applies: ``"lmm"`` (t tests with
 Satterthwaite / Kenward-Roger df, sigma, REML) or ``"glmm"`` (z tests, no residual variance);
@@ -10,6 +10,7 @@ Satterthwaite / Kenward-Roger df, sigma, REML) or ``"glmm"`` (z tests, no residu
 from __future__ import annotations
 
 import math
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -89,9 +90,19 @@ class MixedModelResult:
     _fixef: pd.Series
     _vcov: pd.DataFrame
     _varcorr: pd.DataFrame
-    _ranef: dict[str, pd.DataFrame]
-    _ranef_sd: dict[str, pd.DataFrame]
     solution: Any  # beta and b (a list of levels x effects per term) at the optimum
+
+    @cached_property
+    def _ranef(self) -> dict[str, pd.DataFrame]:
+        from .tables import ranef_frames
+
+        return ranef_frames(self)
+
+    @cached_property
+    def _ranef_sd(self) -> dict[str, pd.DataFrame]:
+        from .tables import ranef_frames
+
+        return ranef_frames(self, cond_sd=True)
 
     # ---- basic facts ------------------------------------------------------------------------------
     @property

@@ -229,18 +229,6 @@ class GlmerResult(MixedModelResult):
         return [np.sqrt(np.maximum(np.diagonal(c, axis1=1, axis2=2), 0.0)) for c in self.cond_cov_blocks]
 
     @cached_property
-    def _ranef(self) -> dict[str, pd.DataFrame]:
-        from .tables import ranef_frames
-
-        return ranef_frames(self)
-
-    @cached_property
-    def _ranef_sd(self) -> dict[str, pd.DataFrame]:
-        from .tables import ranef_frames
-
-        return ranef_frames(self, cond_sd=True)
-
-    @cached_property
     def is_singular(self) -> bool:
         """True on the boundary: a term's Cholesky factor has a (nearly) zero diagonal (lme4's ``isSingular``)."""
         tol = float(getattr(self.control, "singular_tol", 1e-4) or 1e-4)

@@ -170,18 +170,6 @@ class LmerResult(MixedModelResult):
         return [self.sigma ** 2 * np.einsum("pq,iqr,sr->ips", lam, V, lam) for V, lam in zip(blocks, lams)]
 
     @cached_property
-    def _ranef(self) -> dict[str, pd.DataFrame]:
-        from .tables import ranef_frames
-
-        return ranef_frames(self)
-
-    @cached_property
-    def _ranef_sd(self) -> dict[str, pd.DataFrame]:
-        from .tables import ranef_frames
-
-        return ranef_frames(self, cond_sd=True)
-
-    @cached_property
     def is_singular(self) -> bool:
         """True when the fit is on the boundary: a variance is (nearly) zero or a correlation is +/-1."""
         f = self.devfun.factor
