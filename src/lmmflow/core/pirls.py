@@ -284,6 +284,15 @@ class GlmmObjective:
             return cur["S1"]
         return sp.csr_matrix((V1.ravel(), self._col1, self._indptr1), shape=(self.n, self._q1))
 
+    def _x_products(self) -> tuple[np.ndarray, np.ndarray, tuple]:
+        """X' (p x n, contiguous) and the products X_k X_l (k <= l) as rows, built on first use."""
+        if getattr(self, "_xprod", None) is None:
+            XT = np.ascontiguousarray(self.X.T)
+            iu = np.triu_indices(self.n_beta)
+            small = len(iu[0]) * self.n <= 20_000_000  # at most 160 MB of products
+            self._xprod = (XT, XT[iu[0]] * XT[iu[1]] if small else None, iu)
+        return self._xprod
+
     def _s1t(self, V1: np.ndarray, v: np.ndarray) -> np.ndarray:
         """(Z1 Lambda1)' v for a vector v: per-level sums by bincount (no sparse matrix)."""
         cur = self._cur
@@ -382,9 +391,23 @@ class GlmmObjective:
                 B[:, :q2] = (self._s1(V1).T @ WR).toarray()
                 C[:q2, :q2] = (R.T @ WR).toarray()
         if with_x:
-            WX = self.X * W[:, None]
-            B[:, q2:] = self._s1(V1).T @ WX
-            C[q2:, q2:] = self.X.T @ WX
+            XT, XXp, iu = self._x_products()
+            if XXp is None:  # a wide X: the products would be too large
+                XXp = XT
+            WXT = XT * W  # p x n, contiguous
+            WX = WXT.T
+            S1t = self._s1(V1).T
+            for k_ in range(self.n_beta):  # matrix-vector products on contiguous rows (no n x p copy)
+                B[:, q2 + k_] = S1t @ WXT[k_]
+            # X'WX from the column products X_k X_l (k <= l), one matrix-vector product
+            pb = self.n_beta
+            xwx = np.empty((pb, pb))
+            if XXp is XT:
+                xwx = XT @ WX
+            else:
+                xwx[iu] = XXp @ W
+                xwx.T[iu] = xwx[iu]
+            C[q2:, q2:] = xwx
             if R is not None:
                 C[:q2, q2:] = R.T @ WX
                 C[q2:, :q2] = C[:q2, q2:].T
@@ -392,11 +415,7 @@ class GlmmObjective:
         if p1 == 1:
             G = Ainv[:, 0, 0][:, None] * B
         else:
-            B3 = B.reshape(nl1, p1, -1)
-            G3 = Ainv[:, :, :1] * B3[:, :1, :]  # sum_s Ainv[j, r, s] B[j, s, k] by broadcasting (einsum is slow)
-            for c in range(1, p1):
-                G3 += Ainv[:, :, c:c + 1] * B3[:, c:c + 1, :]
-            G = G3.reshape(q1, -1)
+            G = np.matmul(Ainv, B.reshape(nl1, p1, -1)).reshape(q1, -1)  # batched (einsum is slower)
         S = C - B.T @ G
         Ls = np.linalg.cholesky(S)
         return _Factor(Ainv, logdet_a, G, Ls, k_re)
