@@ -64,6 +64,59 @@ def gauss_hermite(k: int) -> tuple[np.ndarray, np.ndarray]:
     return z, w / np.sqrt(2.0 * np.pi)
 
 
+def deviance_constant(family: Family, y: np.ndarray) -> np.ndarray:
+    """The part of each deviance residual that does not depend on mu (``y log y + (1 - y) log(1 - y)`` for the
+    binomial, ``y log y - y`` for the Poisson), for :func:`working_values`.
+
+    Examples
+    --------
+    >>> from lmmflow.core.family import poisson
+    >>> deviance_constant(poisson(), np.array([0.0, 1.0])).tolist()
+    [0.0, -1.0]
+    """
+    from scipy import special
+
+    y = np.asarray(y, dtype=float)
+    if family.name == "binomial":
+        return special.xlogy(y, y) + special.xlogy(1.0 - y, 1.0 - y)
+    return special.xlogy(y, y) - y
+
+
+def working_values(family: Family, eta: np.ndarray, y: np.ndarray, wt: np.ndarray,
+                   devc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One PIRLS step's row quantities at ``eta``: mu, dmu/deta, the Fisher weights ``wt (dmu/deta)^2 / V(mu)``
+    and the deviance residuals (``devc``: :func:`deviance_constant` of ``y``).  Shared by
+    :class:`GlmmObjective` and the Dask GLMM fit's partition passes, so both compute the same numbers.
+
+    Examples
+    --------
+    >>> from lmmflow.core.family import binomial
+    >>> y = np.array([1.0, 0.0])
+    >>> mu, me, W, dev = working_values(binomial(), np.zeros(2), y, np.ones(2), deviance_constant(binomial(), y))
+    >>> mu.tolist(), W.tolist(), np.round(dev, 6).tolist()
+    ([0.5, 0.5], [0.25, 0.25], [1.386294, 1.386294])
+    """
+    if family.link == "logit" and float(np.max(np.abs(eta), initial=0.0)) <= 30.0:
+        # R's logit linkinv and mu_eta share exp(eta) (inside R's thresholds: the same operations)
+        e = np.exp(eta)
+        ope = 1.0 + e
+        mu = e / ope
+        me = e / (ope * ope)
+        # log mu = eta - log(1 + e), log(1 - mu) = -log(1 + e): one logarithm
+        W = wt * me * me / (mu * (1.0 - mu))
+        dev = 2.0 * wt * (devc - y * eta + np.log(ope))
+        return mu, me, W, dev
+    mu = family.linkinv(eta)
+    me = family.mu_eta(eta)
+    var = mu * (1.0 - mu) if family.name == "binomial" else mu
+    W = wt * me * me / var
+    if family.name == "binomial":
+        dev = 2.0 * wt * (devc - y * np.log(mu) - (1.0 - y) * np.log1p(-mu))
+    else:
+        dev = 2.0 * wt * (devc - y * np.log(mu) + mu)
+    return mu, me, W, dev
+
+
 @dataclass(frozen=True)
 class PirlsSolution:
     """PIRLS at one (theta, beta): the conditional modes and what the fit reports from them.
@@ -220,12 +273,7 @@ class GlmmObjective:
         self._cur = None
         self._dense_limit = 4_000_000  # dense Z1'WZr and Zr'WZr up to this many entries, sparse products beyond
         # the deviance residuals without their constant part: 2 wt (c - y log mu - (1 - y) log(1 - mu)) etc.
-        from scipy import special
-        yy = self.y
-        if family.name == "binomial":
-            self._devc = special.xlogy(yy, yy) + special.xlogy(1.0 - yy, 1.0 - yy)
-        else:
-            self._devc = special.xlogy(yy, yy) - yy
+        self._devc = deviance_constant(family, self.y)
 
     # ---- parameters ------------------------------------------------------------------------------------------
     def theta0(self) -> np.ndarray:
@@ -374,28 +422,7 @@ class GlmmObjective:
 
     # ---- PIRLS ------------------------------------------------------------------------------------------------
     def _working(self, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        fam = self.family
-        if fam.link == "logit" and float(np.max(np.abs(eta))) <= 30.0:
-            # R's logit linkinv and mu_eta share exp(eta) (inside R's thresholds: the same operations)
-            e = np.exp(eta)
-            ope = 1.0 + e
-            mu = e / ope
-            me = e / (ope * ope)
-            # log mu = eta - log(1 + e), log(1 - mu) = -log(1 + e): one logarithm
-            W = self.wt * me * me / (mu * (1.0 - mu))
-            dev = 2.0 * self.wt * (self._devc - self.y * eta + np.log(ope))
-            return mu, me, W, dev
-        else:
-            mu = fam.linkinv(eta)
-            me = fam.mu_eta(eta)
-        var = mu * (1.0 - mu) if fam.name == "binomial" else mu
-        W = self.wt * me * me / var
-        y = self.y
-        if fam.name == "binomial":
-            dev = 2.0 * self.wt * (self._devc - y * np.log(mu) - (1.0 - y) * np.log1p(-mu))
-        else:
-            dev = 2.0 * self.wt * (self._devc - y * np.log(mu) + mu)
-        return mu, me, W, dev
+        return working_values(self.family, eta, self.y, self.wt, self._devc)
 
     def _pirls(self, theta: np.ndarray, beta: np.ndarray | None) -> dict:
         """Conditional modes at theta (and beta; None: beta jointly, nagq = 0)."""
