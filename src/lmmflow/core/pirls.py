@@ -45,7 +45,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from .crossprod import ReBlock
-from .family import Family
+from .family import _EPS, Family
 from .parammap import ParameterMap
 
 __all__ = ["GlmmObjective", "PirlsSolution", "gauss_hermite"]
@@ -64,57 +64,102 @@ def gauss_hermite(k: int) -> tuple[np.ndarray, np.ndarray]:
     return z, w / np.sqrt(2.0 * np.pi)
 
 
-def deviance_constant(family: Family, y: np.ndarray) -> np.ndarray:
-    """The part of each deviance residual that does not depend on mu (``y log y + (1 - y) log(1 - y)`` for the
-    binomial, ``y log y - y`` for the Poisson), for :func:`working_values`.
+@dataclass(frozen=True)
+class RowConstants:
+    """What the PIRLS row step needs of the response and prior weights, computed once (:func:`row_constants`).
+
+    Attributes
+    ----------
+    y, wt : numpy.ndarray
+        Response (binomial: proportions) and prior weights.
+    devc : numpy.ndarray
+        Each row's deviance-residual part that does not depend on mu (``y log y + (1 - y) log(1 - y)``
+        binomial, ``y log y - y`` Poisson).
+    devc_sum : float
+        ``wt' devc``.
+    wy : numpy.ndarray
+        ``wt y``.
+    unit_wt : bool
+        Every prior weight is 1.
+    """
+
+    y: np.ndarray
+    wt: np.ndarray
+    devc: np.ndarray
+    devc_sum: float
+    wy: np.ndarray
+    unit_wt: bool
+
+
+def row_constants(family: Family, y: np.ndarray, wt: np.ndarray) -> RowConstants:
+    """The :class:`RowConstants` of a response and its prior weights.
 
     Examples
     --------
     >>> from lmmflow.core.family import poisson
-    >>> deviance_constant(poisson(), np.array([0.0, 1.0])).tolist()
-    [0.0, -1.0]
+    >>> rc = row_constants(poisson(), np.array([0.0, 1.0]), np.ones(2))
+    >>> rc.devc.tolist(), rc.unit_wt
+    ([0.0, -1.0], True)
     """
     from scipy import special
 
     y = np.asarray(y, dtype=float)
+    wt = np.asarray(wt, dtype=float)
     if family.name == "binomial":
-        return special.xlogy(y, y) + special.xlogy(1.0 - y, 1.0 - y)
-    return special.xlogy(y, y) - y
+        devc = special.xlogy(y, y) + special.xlogy(1.0 - y, 1.0 - y)
+    else:
+        devc = special.xlogy(y, y) - y
+    return RowConstants(y=y, wt=wt, devc=devc, devc_sum=float(wt @ devc), wy=wt * y,
+                        unit_wt=bool(np.all(wt == 1.0)))
 
 
-def working_values(family: Family, eta: np.ndarray, y: np.ndarray, wt: np.ndarray,
-                   devc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One PIRLS step's row quantities at ``eta``: mu, dmu/deta, the Fisher weights ``wt (dmu/deta)^2 / V(mu)``
-    and the deviance residuals (``devc``: :func:`deviance_constant` of ``y``).  Shared by
+def working_values(family: Family, eta: np.ndarray,
+                   rc: RowConstants) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, bool]:
+    """One PIRLS step's row quantities at ``eta``: mu, d mu/d eta, the Fisher weights, the sum of the deviance
+    residuals, and whether W = wt mu_eta (a canonical link inside R's thresholds).
+
+    For the canonical links inside R's thresholds the weights are wt mu_eta (logit: mu (1 - mu) = mu_eta;
+    log: mu = mu_eta) and the deviance sum is 2 (sum wt devc - (wt y)'eta + wt'log(1 + e^eta)) (logit) or
+    2 (sum wt devc - (wt y)'eta + wt'mu) (log): dot products, no per-row deviance array.  Shared by
     :class:`GlmmObjective` and the Dask GLMM fit's partition passes, so both compute the same numbers.
 
     Examples
     --------
     >>> from lmmflow.core.family import binomial
-    >>> y = np.array([1.0, 0.0])
-    >>> mu, me, W, dev = working_values(binomial(), np.zeros(2), y, np.ones(2), deviance_constant(binomial(), y))
-    >>> mu.tolist(), W.tolist(), np.round(dev, 6).tolist()
-    ([0.5, 0.5], [0.25, 0.25], [1.386294, 1.386294])
+    >>> rc = row_constants(binomial(), np.array([1.0, 0.0]), np.ones(2))
+    >>> mu, me, W, dev, canon = working_values(binomial(), np.zeros(2), rc)
+    >>> mu.tolist(), W.tolist(), round(float(dev), 6), canon
+    ([0.5, 0.5], [0.25, 0.25], 2.772589, True)
     """
-    if family.link == "logit" and float(np.max(np.abs(eta), initial=0.0)) <= 30.0:
+    wt = rc.wt
+    if family.link == "logit" and eta.size and float(eta.max()) <= 30.0 and float(eta.min()) >= -30.0:
         # R's logit linkinv and mu_eta share exp(eta) (inside R's thresholds: the same operations)
         e = np.exp(eta)
         ope = 1.0 + e
         mu = e / ope
-        me = e / (ope * ope)
-        # log mu = eta - log(1 + e), log(1 - mu) = -log(1 + e): one logarithm
-        W = wt * me * me / (mu * (1.0 - mu))
-        dev = 2.0 * wt * (devc - y * eta + np.log(ope))
-        return mu, me, W, dev
+        me = mu / ope
+        lg = np.log(ope)
+        if rc.unit_wt:
+            return mu, me, me, 2.0 * (rc.devc_sum - rc.wy @ eta + float(lg.sum())), True
+        return mu, me, wt * me, 2.0 * (rc.devc_sum - rc.wy @ eta + wt @ lg), True
+    if family.link == "log" and family.name == "poisson":
+        mu = np.exp(eta)
+        if np.all(mu > _EPS) and np.isfinite(mu).all():
+            W = mu if rc.unit_wt else wt * mu
+            return mu, mu, W, 2.0 * (rc.devc_sum - rc.wy @ eta + wt @ mu), True
     mu = family.linkinv(eta)
     me = family.mu_eta(eta)
     var = mu * (1.0 - mu) if family.name == "binomial" else mu
     W = wt * me * me / var
+    return mu, me, W, float(np.sum(deviance_rows(family, mu, rc))), False
+
+
+def deviance_rows(family: Family, mu: np.ndarray, rc: RowConstants) -> np.ndarray:
+    """The deviance residuals (without the saturated constant's part) row by row."""
+    y = rc.y
     if family.name == "binomial":
-        dev = 2.0 * wt * (devc - y * np.log(mu) - (1.0 - y) * np.log1p(-mu))
-    else:
-        dev = 2.0 * wt * (devc - y * np.log(mu) + mu)
-    return mu, me, W, dev
+        return 2.0 * rc.wt * (rc.devc - y * np.log(mu) - (1.0 - y) * np.log1p(-mu))
+    return 2.0 * rc.wt * (rc.devc - y * np.log(mu) + mu)
 
 
 @dataclass(frozen=True)
@@ -273,7 +318,9 @@ class GlmmObjective:
         self._cur = None
         self._dense_limit = 4_000_000  # dense Z1'WZr and Zr'WZr up to this many entries, sparse products beyond
         # the deviance residuals without their constant part: 2 wt (c - y log mu - (1 - y) log(1 - mu)) etc.
-        self._devc = deviance_constant(family, self.y)
+        self._rows = row_constants(family, self.y, self.wt)
+        self._devc, self._unit_wt = self._rows.devc, self._rows.unit_wt
+        self._devc_sum, self._wy = self._rows.devc_sum, self._rows.wy
 
     # ---- parameters ------------------------------------------------------------------------------------------
     def theta0(self) -> np.ndarray:
@@ -292,8 +339,11 @@ class GlmmObjective:
         """V1 = rows of Z1 Lambda1 (n x p1) and the other terms' Z Lambda (n x q2, sparse)."""
         V1 = self._Z1 @ lams[0]
         S1 = sp.csr_matrix((V1.ravel(), self._col1, self._indptr1), shape=(self.n, self._q1))
+        # contiguous columns of V1 and their products V1_r V1_s (r >= s), reused by every PIRLS step at this theta
+        vcols = [np.ascontiguousarray(V1[:, r]) for r in range(self._p1)]
+        prods = {(r, s_): vcols[r] * vcols[s_] for r in range(self._p1) for s_ in range(r + 1)}
         if not self._rest:
-            self._cur = {"V1": V1, "S1": S1, "Vr": []}
+            self._cur = {"V1": V1, "S1": S1, "Vr": [], "cols": vcols, "prods": prods}
             return V1, None
         mats, Vr = [], []
         for (_codes, Z, nl, p, cols), lam in zip(self._rest, lams[1:]):
@@ -301,12 +351,17 @@ class GlmmObjective:
             Vr.append(V)
             mats.append(sp.csr_matrix((V.ravel(), cols, np.arange(0, self.n * p + 1, p)), shape=(self.n, nl * p)))
         R = mats[0] if len(mats) == 1 else sp.hstack(mats, format="csr")
-        self._cur = {"V1": V1, "S1": S1, "Vr": Vr}
+        self._cur = {"V1": V1, "S1": S1, "Vr": Vr, "cols": vcols, "prods": prods}
         return V1, R
 
     def _re_eta(self, V1: np.ndarray, R: sp.csr_matrix | None, u: np.ndarray) -> np.ndarray:
         u1 = u[: self._q1].reshape(self._nl1, self._p1)
-        e = np.einsum("ij,ij->i", V1, u1[self._codes1]) if self._p1 > 1 else V1[:, 0] * u1[self._codes1, 0]
+        cur = self._cur
+        cols = cur["cols"] if cur is not None and cur["V1"] is V1 else [V1[:, r] for r in range(self._p1)]
+        codes = self._codes1
+        e = cols[0] * np.take(np.ascontiguousarray(u1[:, 0]), codes)
+        for r in range(1, self._p1):
+            e += cols[r] * np.take(np.ascontiguousarray(u1[:, r]), codes)
         if R is not None:
             e = e + R @ u[self._q1:]
         return e
@@ -337,15 +392,18 @@ class GlmmObjective:
     def _factor(self, V1: np.ndarray, R: sp.csr_matrix | None, W: np.ndarray, with_x: bool) -> _Factor:
         p1, nl1 = self._p1, self._nl1
         # A: per-level p1 x p1 blocks of Lambda1'Z1'WZ1 Lambda1 + I
+        cur = self._cur
+        prods = cur["prods"] if cur is not None and cur["V1"] is V1 else {
+            (r, s_): V1[:, r] * V1[:, s_] for r in range(p1) for s_ in range(r + 1)}
         if p1 == 1:
-            a = np.bincount(self._codes1, weights=W * V1[:, 0] ** 2, minlength=nl1) + 1.0
+            a = np.bincount(self._codes1, weights=W * prods[0, 0], minlength=nl1) + 1.0
             Ainv = (1.0 / a)[:, None, None]
             logdet_a = float(np.sum(np.log(a)))
         else:
             A = np.empty((nl1, p1, p1))
             for r in range(p1):
                 for s in range(r + 1):
-                    A[:, r, s] = np.bincount(self._codes1, weights=W * V1[:, r] * V1[:, s], minlength=nl1)
+                    A[:, r, s] = np.bincount(self._codes1, weights=W * prods[r, s], minlength=nl1)
                     A[:, s, r] = A[:, r, s]
             A += np.eye(p1)
             if p1 == 2:  # closed form: a batched LAPACK call costs microseconds per 2 x 2 block
@@ -421,8 +479,11 @@ class GlmmObjective:
         return ld
 
     # ---- PIRLS ------------------------------------------------------------------------------------------------
-    def _working(self, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        return working_values(self.family, eta, self.y, self.wt, self._devc)
+    def _working(self, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, bool]:
+        return working_values(self.family, eta, self._rows)
+
+    def _dev_rows(self, mu: np.ndarray) -> np.ndarray:
+        return deviance_rows(self.family, mu, self._rows)
 
     def _pirls(self, theta: np.ndarray, beta: np.ndarray | None) -> dict:
         """Conditional modes at theta (and beta; None: beta jointly, nagq = 0)."""
@@ -446,7 +507,7 @@ class GlmmObjective:
             fx = fixed if not joint else self.offset + self.X @ bet
             eta = fx + self._re_eta(V1, R, u)
             w = self._working(eta)
-            return eta, float(np.sum(w[3]) + u @ u), w
+            return eta, float(w[3] + u @ u), w
 
         if u is not None:
             eta, pdev, wk = state(u, bet)
@@ -460,9 +521,12 @@ class GlmmObjective:
         f = None
         while it < self.maxiter:
             it += 1
-            mu, me, W, _ = wk
-            zres = (eta - self.offset if joint else eta - fixed) + (self.y - mu) / me
-            Wz = W * zres
+            mu, me, W, _, canon = wk
+            if canon:  # W = wt mu_eta: W (y - mu) / mu_eta = wt (y - mu)
+                Wz = W * (eta - self.offset if joint else eta - fixed)
+                Wz += (self.y - mu) if self._unit_wt else self.wt * (self.y - mu)
+            else:
+                Wz = W * ((eta - self.offset if joint else eta - fixed) + (self.y - mu) / me)
             f = self._factor(V1, R, W, with_x=joint)
             r1 = self._s1(V1).T @ Wz
             parts = []
@@ -499,7 +563,7 @@ class GlmmObjective:
             if step * t < stop * max(1.0, float(np.max(np.abs(u))) if u.size else 1.0):
                 break
         # the factor at the final modes (W at the modes)
-        mu, me, W, dev = wk
+        mu, me, W, devsum, _ = wk
         f = self._factor(V1, R, W, with_x=joint)
         self.last_iterations = it
         self.evaluations += 1
@@ -508,12 +572,12 @@ class GlmmObjective:
             self.beta_hat = bet.copy()
         else:
             self._u = u.copy()
-        return {"lams": lams, "V1": V1, "R": R, "u": u, "beta": bet, "eta": eta, "mu": mu, "W": W, "dev": dev,
+        return {"lams": lams, "V1": V1, "R": R, "u": u, "beta": bet, "eta": eta, "mu": mu, "W": W, "devsum": devsum,
                 "pdev": pdev, "factor": f, "iterations": it}
 
     # ---- objectives ---------------------------------------------------------------------------------------------
     def _laplace_of(self, s: dict) -> float:
-        return float(self.saturated + np.sum(s["dev"]) + s["u"] @ s["u"] + self._logdet(s["factor"]))
+        return float(self.saturated + s["devsum"] + s["u"] @ s["u"] + self._logdet(s["factor"]))
 
     def laplace(self, theta: np.ndarray, beta: np.ndarray) -> float:
         """-2 log L by lme4's Laplace approximation at (theta, beta)."""
@@ -540,7 +604,7 @@ class GlmmObjective:
         codes, nl = self._codes1, self._nl1
         u = s["u"]
         sd = np.sqrt(s["factor"].Ainv[:, 0, 0])
-        dev0 = np.bincount(codes, weights=s["dev"], minlength=nl)
+        dev0 = np.bincount(codes, weights=self._dev_rows(s["mu"]), minlength=nl)
         v = s["V1"][:, 0]
         base = s["eta"] - v * u[codes]
         expo = np.empty((len(z), nl))
@@ -628,10 +692,12 @@ class GlmmObjective:
         V1, R, W, mu, eta = s["V1"], s["R"], s["W"], s["mu"], s["eta"]
         codes = self._codes1
         # leverages h_i = x_i' M^-1 x_i
-        if self._p1 == 1:
-            h = V1[:, 0] ** 2 * f.Ainv[codes, 0, 0]
-        else:
-            h = np.einsum("ir,irs,is->i", V1, f.Ainv[codes], V1)
+        prods = self._cur["prods"] if self._cur is not None and self._cur["V1"] is V1 else {
+            (r, s_): V1[:, r] * V1[:, s_] for r in range(self._p1) for s_ in range(r + 1)}
+        h = np.zeros(self.n)
+        for (r, s_), v in prods.items():  # sum over r, s of V1_r V1_s Ainv[codes, r, s] by per-level gathers
+            a = np.ascontiguousarray(f.Ainv[:, r, s_]) * (1.0 if r == s_ else 2.0)
+            h += v * np.take(a, codes)
         if f.Ls is not None:
             h = h + self._schur_leverages(f, V1)
         dW = W * (1.0 - 2.0 * mu) if self.family.name == "binomial" else W
@@ -640,6 +706,7 @@ class GlmmObjective:
         r2 = R.T @ c if R is not None else np.zeros(0)
         x1, x2 = self._solve(f, r1, r2)
         zx = self._re_eta(V1, R, np.concatenate([x1, x2]))
+        # canonical link: d dev / d eta = -2 wt (y - mu) mu_eta / V(mu) = -2 wt (y - mu) (R's thresholds aside)
         me = self.family.mu_eta(eta)
         ddev = -2.0 * self.wt * (self.y - mu) * me / self.family.variance(mu)
         g = self.X.T @ (ddev + c - W * zx)

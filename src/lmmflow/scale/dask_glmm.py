@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.family import Family
-from ..core.pirls import PirlsSolution, deviance_constant, working_values
+from ..core.pirls import PirlsSolution, RowConstants, row_constants, working_values
 from ..design.fixed import FixedDesign, dropped_names, nonaliased_columns
 from ..design.frame import DataError, build_model_frame
 from ..design.response import glm_response
@@ -75,8 +75,8 @@ class GlmmChunk:
     offset : numpy.ndarray or None
     saturated : float
         -2 log-likelihood of the saturated model over these rows (the constant of the Laplace formula).
-    devc : numpy.ndarray or None
-        Each row's deviance-residual constant (:func:`lmmflow.core.pirls.deviance_constant`).
+    rows : RowConstants or None
+        The response's constants for the PIRLS row step (:func:`lmmflow.core.pirls.row_constants`).
     """
 
     X: np.ndarray
@@ -87,7 +87,7 @@ class GlmmChunk:
     w: np.ndarray
     offset: np.ndarray | None
     saturated: float = 0.0
-    devc: np.ndarray | None = None
+    rows: RowConstants | None = None
 
     @property
     def n(self) -> int:
@@ -146,7 +146,7 @@ def encode_partition(pdf: pd.DataFrame, enc: Any, family: Family, levels: tuple[
     trials = getattr(resp, "trials", None)
     return GlmmChunk(X=X, Z=Z, uniq=uniq, local=local.ravel(), y=resp.y, w=w,
                      offset=None if frame.offset is None else np.asarray(frame.offset, dtype=float),
-                     saturated=family.saturated(resp.y, w, trials), devc=deviance_constant(family, resp.y))
+                     saturated=family.saturated(resp.y, w, trials), rows=row_constants(family, resp.y, w))
 
 
 def chunk_r(chunk: GlmmChunk | None) -> dict[str, Any]:
@@ -193,10 +193,11 @@ def chunk_pass(chunk: GlmmChunk | None, family: Family, kept: np.ndarray, beta: 
         xb = X @ beta
         zb = np.einsum("ij,ij->i", chunk.Z, (U[chunk.uniq] @ lam.T)[chunk.local]) if U is not None else 0.0
         eta = off + xb + zb
-    mu, me, wt, dev = working_values(family, eta, chunk.y, chunk.w, chunk.devc)
-    resid = (chunk.y - mu) / me
-    r = zb + resid if not joint else xb + zb + resid  # working response minus offset (and minus X beta)
-    aic = chunk.saturated + float(np.sum(dev)) if beta is not None else 0.0
+    mu, me, wt, devsum, canon = working_values(family, eta, chunk.rows)
+    # W times the working response minus offset (and minus X beta); canonical links: W (y - mu) / mu_eta = w (y - mu)
+    wr = wt * (xb + zb if joint else zb)
+    wr += chunk.w * (chunk.y - mu) if canon else wt * (chunk.y - mu) / me
+    aic = chunk.saturated + devsum if beta is not None else 0.0
     out: dict[str, Any] = {"aic": aic, "uniq": chunk.uniq}
     nl, q = len(chunk.uniq), chunk.Z.shape[1]
     wz = chunk.Z * wt[:, None]
@@ -206,11 +207,11 @@ def chunk_pass(chunk: GlmmChunk | None, family: Family, kept: np.ndarray, beta: 
             A[:, a, b] = np.bincount(chunk.local, wz[:, a] * chunk.Z[:, b], minlength=nl)
             A[:, b, a] = A[:, a, b]
     out["A"] = A
-    out["c"] = np.stack([np.bincount(chunk.local, wz[:, a] * r, minlength=nl) for a in range(q)], axis=1)
+    out["c"] = np.stack([np.bincount(chunk.local, chunk.Z[:, a] * wr, minlength=nl) for a in range(q)], axis=1)
     if joint:
         wx = X * wt[:, None]
         out["xx"] = X.T @ wx
-        out["xr"] = wx.T @ r
+        out["xr"] = X.T @ wr
         p = X.shape[1]
         xz = np.zeros((nl, p, q))
         for a in range(q):
@@ -236,7 +237,7 @@ def chunk_gradient(chunk: GlmmChunk | None, family: Family, kept: np.ndarray, be
     off = chunk.offset if chunk.offset is not None else 0.0
     V = chunk.Z @ lam
     eta = off + X @ beta + np.einsum("ij,ij->i", V, U[chunk.uniq][chunk.local])
-    mu, me, W, _ = working_values(family, eta, chunk.y, chunk.w, chunk.devc)
+    mu, me, W, _, _ = working_values(family, eta, chunk.rows)
     h = np.einsum("ir,irs,is->i", V, Minv[chunk.uniq][chunk.local], V)
     dW = W * (1.0 - 2.0 * mu) if family.name == "binomial" else W
     c = h * dW
