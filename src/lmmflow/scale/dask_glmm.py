@@ -88,6 +88,7 @@ class GlmmChunk:
     offset: np.ndarray | None
     saturated: float = 0.0
     rows: RowConstants | None = None
+    zcache: Any = None
 
     @property
     def n(self) -> int:
@@ -156,6 +157,30 @@ def chunk_r(chunk: GlmmChunk | None) -> dict[str, Any]:
     return {"n": chunk.n, "r": np.linalg.qr(chunk.X, mode="r") if chunk.X.shape[1] else None}
 
 
+def _columns(X: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """X's kept columns (X itself when none is dropped: no copy per pass)."""
+    return X if len(kept) == X.shape[1] and np.array_equal(kept, np.arange(X.shape[1])) else X[:, kept]
+
+
+def _zcols(chunk: GlmmChunk) -> tuple[list[np.ndarray], dict[tuple[int, int], np.ndarray]]:
+    """Contiguous columns of Z and their products Z_a Z_b (a >= b), made once per partition."""
+    if chunk.zcache is None:
+        q = chunk.Z.shape[1]
+        zc = [np.ascontiguousarray(chunk.Z[:, a]) for a in range(q)]
+        chunk.zcache = (zc, {(a, b): zc[a] * zc[b] for a in range(q) for b in range(a + 1)})
+    return chunk.zcache
+
+
+def _re_eta(chunk: GlmmChunk, lam: np.ndarray, U: np.ndarray) -> np.ndarray:
+    """z_i' Lambda u_j per row, by per-level gathers (no n x q temporary)."""
+    zc, _ = _zcols(chunk)
+    B = U[chunk.uniq] @ lam.T
+    e = zc[0] * np.take(np.ascontiguousarray(B[:, 0]), chunk.local)
+    for a in range(1, len(zc)):
+        e += zc[a] * np.take(np.ascontiguousarray(B[:, a]), chunk.local)
+    return e
+
+
 def chunk_pass(chunk: GlmmChunk | None, family: Family, kept: np.ndarray, beta: np.ndarray | None,
                lam: np.ndarray, U: np.ndarray | None, joint: bool) -> dict[str, Any] | None:
     """One partition's share of a PIRLS iteration at the current effects.
@@ -183,7 +208,7 @@ def chunk_pass(chunk: GlmmChunk | None, family: Family, kept: np.ndarray, beta: 
     """
     if chunk is None:
         return None
-    X = chunk.X[:, kept]
+    X = _columns(chunk.X, kept)
     off = chunk.offset if chunk.offset is not None else 0.0
     if beta is None:
         eta = family.linkfun(family.initialize(chunk.y, chunk.w))
@@ -191,7 +216,7 @@ def chunk_pass(chunk: GlmmChunk | None, family: Family, kept: np.ndarray, beta: 
         xb = eta - off
     else:
         xb = X @ beta
-        zb = np.einsum("ij,ij->i", chunk.Z, (U[chunk.uniq] @ lam.T)[chunk.local]) if U is not None else 0.0
+        zb = _re_eta(chunk, lam, U)
         eta = off + xb + zb
     mu, me, wt, devsum, canon = working_values(family, eta, chunk.rows)
     # W times the working response minus offset (and minus X beta); canonical links: W (y - mu) / mu_eta = w (y - mu)
@@ -200,23 +225,23 @@ def chunk_pass(chunk: GlmmChunk | None, family: Family, kept: np.ndarray, beta: 
     aic = chunk.saturated + devsum if beta is not None else 0.0
     out: dict[str, Any] = {"aic": aic, "uniq": chunk.uniq}
     nl, q = len(chunk.uniq), chunk.Z.shape[1]
-    wz = chunk.Z * wt[:, None]
-    A = np.zeros((nl, q, q))
+    zc, zz = _zcols(chunk)
+    A = np.empty((nl, q, q))
     for a in range(q):
         for b in range(a + 1):
-            A[:, a, b] = np.bincount(chunk.local, wz[:, a] * chunk.Z[:, b], minlength=nl)
+            A[:, a, b] = np.bincount(chunk.local, wt * zz[a, b], minlength=nl)
             A[:, b, a] = A[:, a, b]
     out["A"] = A
-    out["c"] = np.stack([np.bincount(chunk.local, chunk.Z[:, a] * wr, minlength=nl) for a in range(q)], axis=1)
+    out["c"] = np.stack([np.bincount(chunk.local, zc[a] * wr, minlength=nl) for a in range(q)], axis=1)
     if joint:
         wx = X * wt[:, None]
         out["xx"] = X.T @ wx
         out["xr"] = X.T @ wr
         p = X.shape[1]
-        xz = np.zeros((nl, p, q))
+        xz = np.empty((nl, p, q))
         for a in range(q):
             for j in range(p):
-                xz[:, j, a] = np.bincount(chunk.local, wx[:, j] * chunk.Z[:, a], minlength=nl)
+                xz[:, j, a] = np.bincount(chunk.local, wx[:, j] * zc[a], minlength=nl)
         out["xz"] = xz
     return out
 
@@ -233,16 +258,22 @@ def chunk_gradient(chunk: GlmmChunk | None, family: Family, kept: np.ndarray, be
     """
     if chunk is None:
         return None
-    X = chunk.X[:, kept]
+    X = _columns(chunk.X, kept)
     off = chunk.offset if chunk.offset is not None else 0.0
     V = chunk.Z @ lam
-    eta = off + X @ beta + np.einsum("ij,ij->i", V, U[chunk.uniq][chunk.local])
+    eta = off + X @ beta + _re_eta(chunk, lam, U)
     mu, me, W, _, _ = working_values(family, eta, chunk.rows)
-    h = np.einsum("ir,irs,is->i", V, Minv[chunk.uniq][chunk.local], V)
+    q = V.shape[1]
+    h = np.zeros(chunk.n)
+    Mj = Minv[chunk.uniq]
+    for a in range(q):  # h_i = v_i' M_j^-1 v_i by per-level gathers
+        for b in range(a + 1):
+            h += (V[:, a] * V[:, b]) * np.take(np.ascontiguousarray(Mj[:, a, b]) * (1.0 if a == b else 2.0),
+                                               chunk.local)
     dW = W * (1.0 - 2.0 * mu) if family.name == "binomial" else W
     c = h * dW
     ddev = -2.0 * chunk.w * (chunk.y - mu) * me / family.variance(mu)
-    nl, q, p = len(chunk.uniq), V.shape[1], X.shape[1]
+    nl, p = len(chunk.uniq), X.shape[1]
     wx = X * W[:, None]
     xv = np.zeros((nl, p, q))
     for a in range(q):
@@ -277,6 +308,13 @@ class _Passes:
             consume(fn(chunk, *args))
 
 
+def _span(uniq: np.ndarray) -> Any:
+    """A slice when a partition's levels are consecutive codes (rows sorted by group: a view, not a gather)."""
+    if len(uniq) and int(uniq[-1]) - int(uniq[0]) + 1 == len(uniq):
+        return slice(int(uniq[0]), int(uniq[-1]) + 1)
+    return uniq
+
+
 @dataclass
 class _Sums:
     nlevels: int
@@ -301,7 +339,7 @@ class _Sums:
     def add(self, part: dict[str, Any] | None) -> None:
         if part is None:
             return
-        u = part["uniq"]
+        u = _span(part["uniq"])
         self.aic += part["aic"]
         self.A[u] += part["A"]
         self.c[u] += part["c"]
@@ -514,7 +552,7 @@ class DaskGlmmObjective:
         def add(part: dict[str, Any] | None) -> None:
             if part is None:
                 return
-            u = part["uniq"]
+            u = _span(part["uniq"])
             acc["a"] += part["a"]
             acc["r"][u] += part["r"]
             acc["xv"][u] += part["xv"]
