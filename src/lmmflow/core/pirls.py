@@ -339,7 +339,7 @@ class GlmmObjective:
     def _design(self, lams: list[np.ndarray]) -> tuple[np.ndarray, sp.csr_matrix | None]:
         """V1 = rows of Z1 Lambda1 (n x p1) and the other terms' Z Lambda (n x q2, sparse)."""
         V1 = self._Z1 @ lams[0]
-        S1 = sp.csr_matrix((V1.ravel(), self._col1, self._indptr1), shape=(self.n, self._q1))
+        S1 = None  # the sparse n x q1 matrix, built by _s1 when a matrix product needs it
         # contiguous columns of V1 and their products V1_r V1_s (r >= s), reused by every PIRLS step at this theta
         vcols = [np.ascontiguousarray(V1[:, r]) for r in range(self._p1)]
         prods = {(r, s_): vcols[r] * vcols[s_] for r in range(self._p1) for s_ in range(r + 1)}
@@ -370,8 +370,30 @@ class GlmmObjective:
     def _s1(self, V1: np.ndarray) -> sp.csr_matrix:
         cur = getattr(self, "_cur", None)
         if cur is not None and cur["V1"] is V1:
+            if cur["S1"] is None:
+                cur["S1"] = sp.csr_matrix((V1.ravel(), self._col1, self._indptr1), shape=(self.n, self._q1))
             return cur["S1"]
         return sp.csr_matrix((V1.ravel(), self._col1, self._indptr1), shape=(self.n, self._q1))
+
+    def _x_products(self) -> tuple[np.ndarray, np.ndarray, tuple]:
+        """X' (p x n, contiguous) and the products X_k X_l (k <= l) as rows, built on first use."""
+        if getattr(self, "_xprod", None) is None:
+            XT = np.ascontiguousarray(self.X.T)
+            iu = np.triu_indices(self.n_beta)
+            small = len(iu[0]) * self.n <= 20_000_000  # at most 160 MB of products
+            self._xprod = (XT, XT[iu[0]] * XT[iu[1]] if small else None, iu)
+        return self._xprod
+
+    def _s1t(self, V1: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """(Z1 Lambda1)' v for a vector v: per-level sums by bincount (no sparse matrix)."""
+        cur = self._cur
+        cols = cur["cols"] if cur is not None and cur["V1"] is V1 else [V1[:, r] for r in range(self._p1)]
+        if self._p1 == 1:
+            return np.bincount(self._codes1, weights=cols[0] * v, minlength=self._nl1)
+        out = np.empty((self._nl1, self._p1))
+        for r in range(self._p1):
+            out[:, r] = np.bincount(self._codes1, weights=cols[r] * v, minlength=self._nl1)
+        return out.ravel()
 
     def _pair_index(self) -> list:
         """Flat indices of the dense blocks B = Z1'WZr (q1 x q2) and C = Zr'WZr (q2 x q2), built once."""
@@ -460,9 +482,23 @@ class GlmmObjective:
                 B[:, :q2] = (self._s1(V1).T @ WR).toarray()
                 C[:q2, :q2] = (R.T @ WR).toarray()
         if with_x:
-            WX = self.X * W[:, None]
-            B[:, q2:] = self._s1(V1).T @ WX
-            C[q2:, q2:] = self.X.T @ WX
+            XT, XXp, iu = self._x_products()
+            if XXp is None:  # a wide X: the products would be too large
+                XXp = XT
+            WXT = XT * W  # p x n, contiguous
+            WX = WXT.T
+            S1t = self._s1(V1).T
+            for k_ in range(self.n_beta):  # matrix-vector products on contiguous rows (no n x p copy)
+                B[:, q2 + k_] = S1t @ WXT[k_]
+            # X'WX from the column products X_k X_l (k <= l), one matrix-vector product
+            pb = self.n_beta
+            xwx = np.empty((pb, pb))
+            if XXp is XT:
+                xwx = XT @ WX
+            else:
+                xwx[iu] = XXp @ W
+                xwx.T[iu] = xwx[iu]
+            C[q2:, q2:] = xwx
             if R is not None:
                 C[:q2, q2:] = R.T @ WX
                 C[q2:, :q2] = C[:q2, q2:].T
@@ -470,11 +506,7 @@ class GlmmObjective:
         if p1 == 1:
             G = Ainv[:, 0, 0][:, None] * B
         else:
-            B3 = B.reshape(nl1, p1, -1)
-            G3 = Ainv[:, :, :1] * B3[:, :1, :]  # sum_s Ainv[j, r, s] B[j, s, k] by broadcasting (einsum is slow)
-            for c in range(1, p1):
-                G3 += Ainv[:, :, c:c + 1] * B3[:, c:c + 1, :]
-            G = G3.reshape(q1, -1)
+            G = np.matmul(Ainv, B.reshape(nl1, p1, -1)).reshape(q1, -1)  # batched (einsum is slower)
         S = C - B.T @ G
         Ls = np.linalg.cholesky(S)
         return _Factor(Ainv, logdet_a, G, Ls, k_re)
@@ -551,7 +583,7 @@ class GlmmObjective:
             else:
                 Wz = W * ((eta - self.offset if joint else eta - fixed) + (self.y - mu) / me)
             f = self._factor(V1, R, W, with_x=joint)
-            r1 = self._s1(V1).T @ Wz
+            r1 = self._s1t(V1, Wz)
             parts = []
             if R is not None:
                 parts.append(R.T @ Wz)
@@ -586,7 +618,7 @@ class GlmmObjective:
             if step * t < stop * max(1.0, float(np.max(np.abs(u))) if u.size else 1.0):
                 break
         # the factor at the final modes (W at the modes)
-        mu, me, W, devsum, _ = wk
+        mu, me, W, devsum, canon = wk
         f = self._factor(V1, R, W, with_x=joint)
         self.last_iterations = it
         self.evaluations += 1
@@ -596,7 +628,7 @@ class GlmmObjective:
         else:
             self._u = u.copy()
         return {"lams": lams, "V1": V1, "R": R, "u": u, "beta": bet, "eta": eta, "mu": mu, "W": W, "devsum": devsum,
-                "pdev": pdev, "factor": f, "iterations": it}
+                "canon": canon, "pdev": pdev, "factor": f, "iterations": it}
 
     # ---- objectives ---------------------------------------------------------------------------------------------
     def _laplace_of(self, s: dict) -> float:
@@ -725,13 +757,16 @@ class GlmmObjective:
             h = h + self._schur_leverages(f, V1)
         dW = W * (1.0 - 2.0 * mu) if self.family.name == "binomial" else W
         c = h * dW
-        r1 = self._s1(V1).T @ c
+        r1 = self._s1t(V1, c)
         r2 = R.T @ c if R is not None else np.zeros(0)
         x1, x2 = self._solve(f, r1, r2)
         zx = self._re_eta(V1, R, np.concatenate([x1, x2]))
         # canonical link: d dev / d eta = -2 wt (y - mu) mu_eta / V(mu) = -2 wt (y - mu) (R's thresholds aside)
-        me = self.family.mu_eta(eta)
-        ddev = -2.0 * self.wt * (self.y - mu) * me / self.family.variance(mu)
+        if s["canon"]:  # inside R's thresholds mu_eta / V(mu) = 1
+            ddev = -2.0 * (self.y - mu) if self._unit_wt else -2.0 * self.wt * (self.y - mu)
+        else:
+            me = self.family.mu_eta(eta)
+            ddev = -2.0 * self.wt * (self.y - mu) * me / self.family.variance(mu)
         g = self.X.T @ (ddev + c - W * zx)
         H = None
         if hessian:
@@ -767,6 +802,6 @@ class GlmmObjective:
         s = self._pirls(theta, np.asarray(beta, dtype=float))
         mu, me = s["mu"], self.family.mu_eta(s["eta"])
         r = -2.0 * self.wt * (self.y - mu) * me / self.family.variance(mu)
-        g1 = self._s1(s["V1"]).T @ r
+        g1 = self._s1t(s["V1"], r)
         g = np.concatenate([g1, s["R"].T @ r]) if s["R"] is not None else g1
         return g + 2.0 * s["u"]

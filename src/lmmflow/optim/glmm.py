@@ -353,6 +353,9 @@ def fit_glmm(objective: GlmmObjective, nagq: int | None = None, control: Any = N
     else:
         x, _, ret2, n2 = _bobyqa(fx, x0, lower2, 0.2, 1e-12, 1e-9, ctl.maxeval)
         hess = lambda x: _hessian(fx, x, hessian_step)  # noqa: E731
+    stage2_note = ("stage 2: (theta, beta): bobyqa over theta, beta profiled out by Newton steps on its exact "
+                   f"gradient ({prof.inner} Laplace evaluations for {n2 - prof.inner} values of theta)" if fast else
+                   "stage 2: (theta, beta), beta scaled by its stage-1 standard errors")
     if ret2 == "MAXEVAL_REACHED":
         alerts.append(f"stage 2 stopped at the evaluation limit ({ctl.maxeval})")
 
@@ -415,8 +418,7 @@ def fit_glmm(objective: GlmmObjective, nagq: int | None = None, control: Any = N
     singular = _singular(obj, th, ctl.singular_tol)
     stage2 = OptSummary(optimizer="bobyqa", theta0=np.concatenate([theta_s, beta1]), theta=np.concatenate([th, be]),
                         fmin=float(sol.objective), evaluations=n2 + neval, returnvalue=ret2,
-                        converged=not alerts, messages=tuple(["stage 2: (theta, beta), beta scaled by its stage-1 "
-                                                              "standard errors"] + messages + alerts),
+                        converged=not alerts, messages=tuple([stage2_note] + messages + alerts),
                         gradient=g / D if g is not None else None, hessian=Hnat, elapsed=time.perf_counter() - t1,
                         alerts=tuple(alerts))
     if alerts and warn:
