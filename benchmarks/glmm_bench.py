@@ -133,6 +133,8 @@ def worker(name: str, lib: str, partitions: int) -> None:
     if lib == "lmmflow_dask":
         rec["partitions"] = partitions
         rec["timings"] = {k: float(v) for k, v in (getattr(m, "timings", None) or {}).items()}
+        rec["passes"] = int(getattr(m, "passes", 0))
+        rec["evaluations"] = int(getattr(m, "evaluations", 0))
     print(json.dumps(rec))
 
 

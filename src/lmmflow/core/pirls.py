@@ -65,6 +65,104 @@ def gauss_hermite(k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass(frozen=True)
+class RowConstants:
+    """What the PIRLS row step needs of the response and prior weights, computed once (:func:`row_constants`).
+
+    Attributes
+    ----------
+    y, wt : numpy.ndarray
+        Response (binomial: proportions) and prior weights.
+    devc : numpy.ndarray
+        Each row's deviance-residual part that does not depend on mu (``y log y + (1 - y) log(1 - y)``
+        binomial, ``y log y - y`` Poisson).
+    devc_sum : float
+        ``wt' devc``.
+    wy : numpy.ndarray
+        ``wt y``.
+    unit_wt : bool
+        Every prior weight is 1.
+    """
+
+    y: np.ndarray
+    wt: np.ndarray
+    devc: np.ndarray
+    devc_sum: float
+    wy: np.ndarray
+    unit_wt: bool
+
+
+def row_constants(family: Family, y: np.ndarray, wt: np.ndarray) -> RowConstants:
+    """The :class:`RowConstants` of a response and its prior weights.
+
+    Examples
+    --------
+    >>> from lmmflow.core.family import poisson
+    >>> rc = row_constants(poisson(), np.array([0.0, 1.0]), np.ones(2))
+    >>> rc.devc.tolist(), rc.unit_wt
+    ([0.0, -1.0], True)
+    """
+    from scipy import special
+
+    y = np.asarray(y, dtype=float)
+    wt = np.asarray(wt, dtype=float)
+    if family.name == "binomial":
+        devc = special.xlogy(y, y) + special.xlogy(1.0 - y, 1.0 - y)
+    else:
+        devc = special.xlogy(y, y) - y
+    return RowConstants(y=y, wt=wt, devc=devc, devc_sum=float(wt @ devc), wy=wt * y,
+                        unit_wt=bool(np.all(wt == 1.0)))
+
+
+def working_values(family: Family, eta: np.ndarray,
+                   rc: RowConstants) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, bool]:
+    """One PIRLS step's row quantities at ``eta``: mu, d mu/d eta, the Fisher weights, the sum of the deviance
+    residuals, and whether W = wt mu_eta (a canonical link inside R's thresholds).
+
+    For the canonical links inside R's thresholds the weights are wt mu_eta (logit: mu (1 - mu) = mu_eta;
+    log: mu = mu_eta) and the deviance sum is 2 (sum wt devc - (wt y)'eta + wt'log(1 + e^eta)) (logit) or
+    2 (sum wt devc - (wt y)'eta + wt'mu) (log): dot products, no per-row deviance array.  Shared by
+    :class:`GlmmObjective` and the Dask GLMM fit's partition passes, so both compute the same numbers.
+
+    Examples
+    --------
+    >>> from lmmflow.core.family import binomial
+    >>> rc = row_constants(binomial(), np.array([1.0, 0.0]), np.ones(2))
+    >>> mu, me, W, dev, canon = working_values(binomial(), np.zeros(2), rc)
+    >>> mu.tolist(), W.tolist(), round(float(dev), 6), canon
+    ([0.5, 0.5], [0.25, 0.25], 2.772589, True)
+    """
+    wt = rc.wt
+    if family.link == "logit" and eta.size and float(eta.max()) <= 30.0 and float(eta.min()) >= -30.0:
+        # R's logit linkinv and mu_eta share exp(eta) (inside R's thresholds: the same operations)
+        e = np.exp(eta)
+        ope = 1.0 + e
+        mu = e / ope
+        me = mu / ope
+        lg = np.log(ope)
+        if rc.unit_wt:
+            return mu, me, me, 2.0 * (rc.devc_sum - rc.wy @ eta + float(lg.sum())), True
+        return mu, me, wt * me, 2.0 * (rc.devc_sum - rc.wy @ eta + wt @ lg), True
+    if family.link == "log" and family.name == "poisson":
+        mu = np.exp(eta)
+        if np.all(mu > _EPS) and np.isfinite(mu).all():
+            W = mu if rc.unit_wt else wt * mu
+            return mu, mu, W, 2.0 * (rc.devc_sum - rc.wy @ eta + wt @ mu), True
+    mu = family.linkinv(eta)
+    me = family.mu_eta(eta)
+    var = mu * (1.0 - mu) if family.name == "binomial" else mu
+    W = wt * me * me / var
+    return mu, me, W, float(np.sum(deviance_rows(family, mu, rc))), False
+
+
+def deviance_rows(family: Family, mu: np.ndarray, rc: RowConstants) -> np.ndarray:
+    """The deviance residuals (without the saturated constant's part) row by row."""
+    y = rc.y
+    if family.name == "binomial":
+        return 2.0 * rc.wt * (rc.devc - y * np.log(mu) - (1.0 - y) * np.log1p(-mu))
+    return 2.0 * rc.wt * (rc.devc - y * np.log(mu) + mu)
+
+
+@dataclass(frozen=True)
 class PirlsSolution:
     """PIRLS at one (theta, beta): the conditional modes and what the fit reports from them.
 
@@ -221,16 +319,9 @@ class GlmmObjective:
         self._cur = None
         self._dense_limit = 4_000_000  # dense Z1'WZr and Zr'WZr up to this many entries, sparse products beyond
         # the deviance residuals without their constant part: 2 wt (c - y log mu - (1 - y) log(1 - mu)) etc.
-        from scipy import special
-        yy = self.y
-        if family.name == "binomial":
-            self._devc = special.xlogy(yy, yy) + special.xlogy(1.0 - yy, 1.0 - yy)
-        else:
-            self._devc = special.xlogy(yy, yy) - yy
-        # sum of the deviance residuals by dot products (logit / log links): 2 (sum wt devc - (wt y)'eta + ...)
-        self._unit_wt = bool(np.all(self.wt == 1.0))
-        self._devc_sum = float(self.wt @ self._devc)
-        self._wy = self.wt * yy
+        self._rows = row_constants(family, self.y, self.wt)
+        self._devc, self._unit_wt = self._rows.devc, self._rows.unit_wt
+        self._devc_sum, self._wy = self._rows.devc_sum, self._rows.wy
 
     # ---- parameters ------------------------------------------------------------------------------------------
     def theta0(self) -> np.ndarray:
@@ -442,40 +533,10 @@ class GlmmObjective:
 
     # ---- PIRLS ------------------------------------------------------------------------------------------------
     def _working(self, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, bool]:
-        """mu, d mu/d eta, the Fisher weights, the sum of the deviance residuals, and whether W = wt mu_eta.
-
-        For the canonical links inside R's thresholds the weights are wt mu_eta (logit: mu (1 - mu) = mu_eta;
-        log: mu = mu_eta) and the deviance sum is 2 (sum wt devc - (wt y)'eta + wt'log(1 + e^eta)) (logit) or
-        2 (sum wt devc - (wt y)'eta + wt'mu) (log): dot products, no per-row deviance array.
-        """
-        fam = self.family
-        if fam.link == "logit" and float(eta.max()) <= 30.0 and float(eta.min()) >= -30.0:
-            # R's logit linkinv and mu_eta share exp(eta) (inside R's thresholds: the same operations)
-            e = np.exp(eta)
-            ope = 1.0 + e
-            mu = e / ope
-            me = mu / ope
-            lg = np.log(ope)
-            if self._unit_wt:
-                return mu, me, me, 2.0 * (self._devc_sum - self._wy @ eta + float(lg.sum())), True
-            return mu, me, self.wt * me, 2.0 * (self._devc_sum - self._wy @ eta + self.wt @ lg), True
-        if fam.link == "log" and fam.name == "poisson":
-            mu = np.exp(eta)
-            if np.all(mu > _EPS) and np.isfinite(mu).all():
-                W = mu if self._unit_wt else self.wt * mu
-                return mu, mu, W, 2.0 * (self._devc_sum - self._wy @ eta + self.wt @ mu), True
-        mu = fam.linkinv(eta)
-        me = fam.mu_eta(eta)
-        var = mu * (1.0 - mu) if fam.name == "binomial" else mu
-        W = self.wt * me * me / var
-        return mu, me, W, float(np.sum(self._dev_rows(mu))), False
+        return working_values(self.family, eta, self._rows)
 
     def _dev_rows(self, mu: np.ndarray) -> np.ndarray:
-        """The deviance residuals (without the saturated constant's part) row by row."""
-        y = self.y
-        if self.family.name == "binomial":
-            return 2.0 * self.wt * (self._devc - y * np.log(mu) - (1.0 - y) * np.log1p(-mu))
-        return 2.0 * self.wt * (self._devc - y * np.log(mu) + mu)
+        return deviance_rows(self.family, mu, self._rows)
 
     def _pirls(self, theta: np.ndarray, beta: np.ndarray | None) -> dict:
         """Conditional modes at theta (and beta; None: beta jointly, nagq = 0)."""

@@ -12,11 +12,14 @@ the levels and the numbers of effects, never per-row arrays.
 Supported: one grouping factor with any number of effects per level (``(1 | g)``, ``(1 + x | g)``); binomial
 (logit, probit, cloglog) and Poisson (log) families; prior weights and an offset given as column names.
 
-The criterion and the algorithm are lme4's ``glmer(nAGQ = 1)``: the Laplace approximation
-``-2 sum log f(y | mu) + |u|^2 + log det(Lambda'Z'WZ Lambda + I)`` at the conditional modes, first minimized over
-theta with beta inside PIRLS (lme4's ``nAGQ = 0`` stage, for the start), then over (theta, beta) with u alone
-inside PIRLS.  PIRLS runs until the modes stop moving (relative change below 1e-10), so the criterion is a
-smooth function of the parameters and the estimates are the optimum's, not a loose PIRLS's.
+The criterion and the algorithm are lme4's ``glmer(nAGQ = 1)`` and the fit is :func:`lmmflow.glmer`'s: a
+:class:`DaskGlmmObjective` (the Laplace approximation ``-2 sum log f(y | mu) + |u|^2 + log det(Lambda'Z'WZ
+Lambda + I)`` at the conditional modes, lme4's nAGQ = 0 objective, and for canonical links the exact beta gradient)
+is minimized by :func:`lmmflow.optim.glmm.fit_glmm`, the in-memory fit's driver: the same two stages, the same
+profiled-beta stage 2, Newton polish and Hessian.  The row quantities (mu, weights, deviance residuals) come from
+:func:`lmmflow.core.pirls.working_values` and the family from :mod:`lmmflow.core.family`, as in memory.  PIRLS
+runs until the modes stop moving (relative change below 1e-10), so the criterion is a smooth function of the
+parameters.
 """
 
 from __future__ import annotations
@@ -30,192 +33,33 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..core.family import Family
+from ..core.pirls import PirlsSolution
 from ..design.fixed import FixedDesign, dropped_names, nonaliased_columns
-from ..design.frame import DataError, build_model_frame
-from ..design.response import glm_response
+from ..design.frame import DataError
 from ..formula import FormulaError, cbind_parts, parse_formula
 from ._dask import as_dask_frame, current_client, require_dask, share, stream_results
-from ._glmm_family import GlmFamily
 from .dask_design import (
     DaskDesign,
     EncodePlan,
     LevelSummary,
-    PartitionEncoder,
     build_plan,
     finish_design,
-    normalize_text,
+)
+from .dask_glmm_passes import (
+    GlmmChunk,
+    GlmmEncoder,
+    chunk_gradient,
+    chunk_pass,
+    chunk_r,
+    encode_partition,
+    glmm_partition_frame,
 )
 
-__all__ = ["DaskGlmerResult", "GlmmChunk", "GlmmEncoder", "glmer_dask"]
+__all__ = ["DaskGlmerResult", "DaskGlmmObjective", "GlmmChunk", "GlmmEncoder", "glmer_dask"]
 
 _PIRLS_TOL = 1e-10
 _PIRLS_MAXIT = 60
-
-
-@dataclass
-class GlmmChunk:
-    """One partition, encoded once: the rows the PIRLS passes read.
-
-    Attributes
-    ----------
-    X : numpy.ndarray
-        Fixed-effect columns (all of them; aliased ones are dropped per pass by index).
-    Z : numpy.ndarray
-        Random-effects values, n x q.
-    uniq : numpy.ndarray
-        Global codes of the levels present.
-    local : numpy.ndarray
-        Each row's index into ``uniq``.
-    y, w : numpy.ndarray
-        Response (binomial: proportion) and prior weights (binomial: trials).
-    offset : numpy.ndarray or None
-    aic_const : float
-        The part of ``-2 sum log f(y | mu)`` that does not depend on mu (binomial coefficients, ``lgamma``).
-    """
-
-    X: np.ndarray
-    Z: np.ndarray
-    uniq: np.ndarray
-    local: np.ndarray
-    y: np.ndarray
-    w: np.ndarray
-    offset: np.ndarray | None
-    aic_const: float = 0.0
-    a: np.ndarray | None = None
-    b: np.ndarray | None = None
-
-    @property
-    def n(self) -> int:
-        """Rows."""
-        return len(self.y)
-
-
-# ---- worker side ------------------------------------------------------------------------------------------
-def _response_frame(data: pd.DataFrame, response: str, levels: tuple[str, ...] | None) -> pd.DataFrame:
-    """The model frame with a categorical response given its global levels (so one partition with one level
-    still codes the second global level as a success)."""
-    if levels is None:
-        return data
-    data = data.copy()
-    data[response] = pd.Categorical(data[response].astype(str), categories=list(levels))
-    return data
-
-
-@dataclass(frozen=True)
-class GlmmEncoder(PartitionEncoder):
-    """A :class:`~lmmflow.scale.dask_design.PartitionEncoder` whose model frame reads the response as the
-    family does (a two-level factor, ``cbind(...)``) rather than as a Gaussian one."""
-
-    family: str = "binomial"
-
-    def frame(self, pdf: pd.DataFrame) -> Any:
-        """The partition's model frame, or None when it has no complete rows."""
-        return glmm_partition_frame(pdf, self.plan, self.family)
-
-
-def glmm_partition_frame(pdf: pd.DataFrame, plan: EncodePlan, family: str) -> Any:
-    """A partition's model frame by the in-memory GLMM rules, or None when no row is complete."""
-    if len(pdf) == 0:
-        return None
-    pdf = normalize_text(pdf[plan.read_columns])
-    if not pdf.notna().all(axis=1).any():
-        return None
-    return build_model_frame(plan.parsed, pdf, weights=plan.weights, offset=plan.offset, family=family)
-
-
-def encode_partition(pdf: pd.DataFrame, enc: Any, family: GlmFamily, levels: tuple[str, ...] | None) -> Any:
-    """A partition as a :class:`GlmmChunk` (None when it has no complete rows)."""
-    frame = enc.frame(pdf)
-    if frame is None:
-        return None
-    response = enc.plan.parsed.response
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the driver warns once, from the levels pass
-        resp = glm_response(response, _response_frame(frame.data, response, levels), family.name,
-                            weights=frame.weights)
-    X = enc.fixed(frame)
-    (codes, Z), = enc.terms(frame)
-    uniq, local = np.unique(codes, return_inverse=True)
-    w = resp.weights if resp.weights is not None else np.ones(len(resp.y))
-    w = np.asarray(w, dtype=float)
-    return GlmmChunk(X=X, Z=Z, uniq=uniq, local=local.ravel(), y=resp.y, w=w,
-                     offset=None if frame.offset is None else np.asarray(frame.offset, dtype=float),
-                     aic_const=family.aic_constant(resp.y, w), a=family.counts(resp.y, w)[0],
-                     b=family.counts(resp.y, w)[1])
-
-
-def chunk_r(chunk: GlmmChunk | None) -> dict[str, Any]:
-    """Rows and the R factor of X of an encoded partition (for the aliasing check)."""
-    if chunk is None:
-        return {"n": 0, "r": None, "ymax": 0.0}
-    return {"n": chunk.n, "r": np.linalg.qr(chunk.X, mode="r") if chunk.X.shape[1] else None}
-
-
-def chunk_pass(chunk: GlmmChunk | None, family: GlmFamily, kept: np.ndarray, beta: np.ndarray | None,
-               lam: np.ndarray, U: np.ndarray | None, joint: bool) -> dict[str, Any] | None:
-    """One partition's share of a PIRLS iteration at the current effects.
-
-    Parameters
-    ----------
-    chunk : GlmmChunk or None
-    family : GlmFamily
-    kept : numpy.ndarray
-        Non-aliased fixed-effect columns.
-    beta : numpy.ndarray or None
-        Fixed effects; None: start from R's ``mustart`` (the first iteration).
-    lam : numpy.ndarray
-        The q x q lower-triangular relative covariance factor.
-    U : numpy.ndarray or None
-        Spherical random effects, nlevels x q (global numbering).
-    joint : bool
-        Also return the fixed-effect blocks (beta inside PIRLS).
-
-    Returns
-    -------
-    dict or None
-        ``aic`` (-2 log f(y | mu)), ``uniq``, ``A`` (Z'WZ per level), ``c`` (Z'W r per level, r the working
-        response minus X beta and offset); with ``joint``: ``xx``, ``xz`` (X'WZ per level), ``xr``.
-    """
-    if chunk is None:
-        return None
-    X = chunk.X[:, kept]
-    off = chunk.offset if chunk.offset is not None else 0.0
-    if beta is None:
-        mu = family.mustart(chunk.y, chunk.w)
-        eta = family.linkfun(mu)
-        zb = np.zeros(chunk.n)
-        xb = eta - off
-    else:
-        xb = X @ beta
-        zb = np.einsum("ij,ij->i", chunk.Z, (U[chunk.uniq] @ lam.T)[chunk.local]) if U is not None else 0.0
-        eta = off + xb + zb
-    mu = family.linkinv(eta)
-    me = family.mu_eta(eta)
-    wt = chunk.w * me * me / family.variance(mu)
-    resid = (chunk.y - mu) / me
-    r = zb + resid if not joint else xb + zb + resid  # working response minus offset (and minus X beta)
-    aic = family.aic_fast(mu, chunk.a, chunk.b, chunk.aic_const) if beta is not None else 0.0
-    out: dict[str, Any] = {"aic": aic, "uniq": chunk.uniq}
-    nl, q = len(chunk.uniq), chunk.Z.shape[1]
-    wz = chunk.Z * wt[:, None]
-    A = np.zeros((nl, q, q))
-    for a in range(q):
-        for b in range(a + 1):
-            A[:, a, b] = np.bincount(chunk.local, wz[:, a] * chunk.Z[:, b], minlength=nl)
-            A[:, b, a] = A[:, a, b]
-    out["A"] = A
-    out["c"] = np.stack([np.bincount(chunk.local, wz[:, a] * r, minlength=nl) for a in range(q)], axis=1)
-    if joint:
-        wx = X * wt[:, None]
-        out["xx"] = X.T @ wx
-        out["xr"] = wx.T @ r
-        p = X.shape[1]
-        xz = np.zeros((nl, p, q))
-        for a in range(q):
-            for j in range(p):
-                xz[:, j, a] = np.bincount(chunk.local, wx[:, j] * chunk.Z[:, a], minlength=nl)
-        out["xz"] = xz
-    return out
 
 
 # ---- driver side ------------------------------------------------------------------------------------------
@@ -238,6 +82,13 @@ class _Passes:
             return
         for chunk in self.chunks:  # local scheduler: the encoded partitions are in this process already
             consume(fn(chunk, *args))
+
+
+def _span(uniq: np.ndarray) -> Any:
+    """A slice when a partition's levels are consecutive codes (rows sorted by group: a view, not a gather)."""
+    if len(uniq) and int(uniq[-1]) - int(uniq[0]) + 1 == len(uniq):
+        return slice(int(uniq[0]), int(uniq[-1]) + 1)
+    return uniq
 
 
 @dataclass
@@ -264,7 +115,7 @@ class _Sums:
     def add(self, part: dict[str, Any] | None) -> None:
         if part is None:
             return
-        u = part["uniq"]
+        u = _span(part["uniq"])
         self.aic += part["aic"]
         self.A[u] += part["A"]
         self.c[u] += part["c"]
@@ -315,24 +166,64 @@ def _lambda(theta: np.ndarray, q: int) -> np.ndarray:
     return lam
 
 
-class GlmmDeviance:
-    """The Laplace deviance of a GLMM over encoded partitions, evaluated pass by pass.
+def _inverse(L: np.ndarray) -> np.ndarray:
+    """(L L')^-1 for a stack of lower Cholesky factors."""
+    q = L.shape[1]
+    Li = np.stack([_forward(L, np.broadcast_to(np.eye(q)[k], L.shape[:2]).copy()) for k in range(q)], axis=2)
+    return np.einsum("jki,jkl->jil", Li, Li)
+
+
+class DaskGlmmObjective:
+    """The Laplace objective of a GLMM over encoded partitions, with the interface of
+    :class:`lmmflow.core.pirls.GlmmObjective` that :func:`lmmflow.optim.glmm.fit_glmm` drives.
+
+    Every PIRLS iteration is one pass over the partitions (:func:`chunk_pass`); the exact beta gradient one more
+    (:func:`chunk_gradient`).  The driver holds arrays sized by the levels and the numbers of effects only, so
+    :meth:`solve` returns a :class:`~lmmflow.core.pirls.PirlsSolution` without the per-row arrays (``eta``,
+    ``mu`` and ``weights`` are empty).
 
     Parameters
     ----------
     passes : _Passes
-    family : GlmFamily
+    family : Family
     kept : numpy.ndarray
+        Non-aliased fixed-effect columns.
     nlevels, q, p : int
+        Levels of the grouping factor, effects per level, fixed effects.
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd
+    >>> import lmmflow as lf
+    >>> from lmmflow.optim.glmm import fit_glmm
+    >>> cbpp = dd.from_pandas(lf.load_dataset("cbpp"), npartitions=2)
+    >>> obj = dask_glmm_objective("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp)
+    >>> round(fit_glmm(obj).objective, 3)
+    184.053
     """
 
-    def __init__(self, passes: _Passes, family: GlmFamily, kept: np.ndarray, nlevels: int, q: int, p: int) -> None:
+    nagq = 1
+
+    def __init__(self, passes: _Passes, family: Family, kept: np.ndarray, nlevels: int, q: int, p: int) -> None:
         self.passes, self.family, self.kept = passes, family, kept
         self.nlevels, self.q, self.p = nlevels, q, p
-        self.U = np.zeros((nlevels, q))
-        self.beta: np.ndarray | None = None
-        self.beta_scale = np.ones(p)
+        rows, cols = np.tril_indices(q)
+        on_diag = (rows == cols)[np.lexsort((rows, cols))]
+        self.lower = np.where(on_diag, 0.0, -np.inf)
+        self.n_theta, self.n_beta = len(self.lower), p
+        self.U = np.zeros((nlevels, q))                    # warm start (Laplace)
+        self._start0: tuple[np.ndarray, np.ndarray] | None = None   # warm start for nagq = 0: (U, beta)
+        self.beta_hat: np.ndarray | None = None
         self.evaluations = 0
+
+    def theta0(self) -> np.ndarray:
+        """lme4's starting theta: identity lambda."""
+        return np.where(np.isfinite(self.lower), 1.0, 0.0)
+
+    @property
+    def has_beta_gradient(self) -> bool:
+        """True for a canonical link (logit, log): :meth:`laplace_beta_gradient` is exact."""
+        return self.family.link in ("logit", "log")
 
     def _sums(self, beta: np.ndarray | None, lam: np.ndarray, U: np.ndarray, joint: bool) -> _Sums:
         s = _Sums(self.nlevels, self.q, self.p, joint)
@@ -345,36 +236,46 @@ class GlmmDeviance:
         M += np.eye(lam.shape[0])
         return _chol(M)
 
-    def _step(self, s: _Sums, lam: np.ndarray, beta: np.ndarray | None, joint: bool
-              ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-        """The IRLS solution (new U and, with ``joint``, beta) from the sums; also the factor."""
-        L = self._factor(lam, s.A)
-        lc = s.c @ lam  # Lambda' c_j
-        cu = _forward(L, lc)
-        if not joint:
-            return _backward(L, cu), beta, L
+    @staticmethod
+    def _rzx(L: np.ndarray, lam: np.ndarray, s: _Sums) -> np.ndarray:
         lzx = np.einsum("ba,jpb->jap", lam, s.xz)  # Lambda' Z'WX per level: q x p
-        rzx = np.stack([_forward(L, lzx[:, :, j]) for j in range(lzx.shape[2])], axis=2)
-        xtx = s.xx - np.einsum("jap,jaq->pq", rzx, rzx)
-        xtr = s.xr - np.einsum("jap,ja->p", rzx, cu)
-        new_beta = np.linalg.solve(xtx, xtr)
-        self.beta_scale = np.sqrt(np.abs(np.diag(np.linalg.inv(xtx))))  # standard errors of the nAGQ = 0 fit
-        rhs = cu - np.einsum("jap,p->ja", rzx, new_beta)
-        return _backward(L, rhs), new_beta, L
+        return np.stack([_forward(L, lzx[:, :, j]) for j in range(lzx.shape[2])], axis=2)
 
-    def pirls(self, theta: np.ndarray, beta: np.ndarray | None, joint: bool) -> tuple[float, np.ndarray]:
-        """Conditional modes at ``theta`` (and ``beta`` unless ``joint``); returns (Laplace deviance, beta)."""
+    def _step(self, s: _Sums, lam: np.ndarray, beta: np.ndarray | None, joint: bool
+              ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The IRLS solution (new U and, with ``joint``, beta) from the sums."""
+        L = self._factor(lam, s.A)
+        cu = _forward(L, s.c @ lam)  # L^-1 Lambda' c_j
+        if not joint:
+            return _backward(L, cu), beta
+        rzx = self._rzx(L, lam, s)
+        xtx = s.xx - np.einsum("jap,jaq->pq", rzx, rzx)
+        new_beta = np.linalg.solve(xtx, s.xr - np.einsum("jap,ja->p", rzx, cu))
+        return _backward(L, cu - np.einsum("jap,p->ja", rzx, new_beta)), new_beta
+
+    def _pirls(self, theta: np.ndarray, beta: np.ndarray | None) -> dict[str, Any]:
+        """Conditional modes at ``theta`` and ``beta`` (None: beta jointly with the modes, lme4's nAGQ = 0)."""
+        joint = beta is None
+        theta = np.asarray(theta, dtype=float)
         lam = _lambda(theta, self.q)
-        U = self.U.copy()
-        if joint and self.beta is None:  # R's mustart: the first IRLS step from the response alone
-            s = self._sums(None, lam, U, True)
-            U, beta, _ = self._step(s, lam, None, True)
+        if joint and self._start0 is None:  # R's mustart: the first IRLS step from the response alone
+            U, beta = self._step(self._sums(None, lam, np.zeros((self.nlevels, self.q)), True), lam, None, True)
         elif joint:
-            beta = self.beta.copy()
+            U, beta = self._start0[0].copy(), self._start0[1].copy()
+        else:
+            U, beta = self.U.copy(), np.asarray(beta, dtype=float)
         s = self._sums(beta, lam, U, joint)
         pdev = s.aic + float((U * U).sum())
-        for _ in range(_PIRLS_MAXIT):
-            U_new, beta_new, _ = self._step(s, lam, beta, joint)
+        it = 0
+        # as GlmmObjective: Newton (canonical links) converges quadratically, so after a step below 1e-6 the
+        # modes are within ~1e-12; Fisher scoring (probit, cloglog) converges linearly and runs to 1e-10
+        stop = 1e-6 if self.has_beta_gradient else 1e-10
+
+        def umax(U: np.ndarray) -> float:
+            return float(np.abs(U).max()) if U.size else 0.0
+        while it < _PIRLS_MAXIT and math.isfinite(pdev):
+            it += 1
+            U_new, beta_new = self._step(s, lam, beta, joint)
             for _half in range(20):
                 s_new = self._sums(beta_new, lam, U_new, joint)
                 pdev_new = s_new.aic + float((U_new * U_new).sum())
@@ -386,54 +287,83 @@ class GlmmDeviance:
                 if joint:
                     beta_new = (beta + beta_new) / 2
             else:
-                raise FloatingPointError("PIRLS step halving failed to reduce the penalized deviance")
+                break  # no descent: the modes are at the optimum to rounding
             du = float(np.abs(U_new - U).max()) if U.size else 0.0
             db = float(np.abs(beta_new - beta).max()) if joint else 0.0
             U, beta, s, old, pdev = U_new, beta_new, s_new, pdev, pdev_new
-            if abs(old - pdev) <= _PIRLS_TOL * abs(pdev) and max(du, db) < 1e-10:
+            if abs(old - pdev) <= _PIRLS_TOL * abs(pdev) and max(du, db) < stop * max(1.0, umax(U)):
                 break
         L = self._factor(lam, s.A)
         ld = 2 * float(np.log(np.diagonal(L, axis1=1, axis2=2)).sum())
-        self.U = U
         if joint:
-            self.beta = beta
+            self._start0 = (U.copy(), beta.copy())
+            self.beta_hat = beta.copy()
+        else:
+            self.U = U.copy()
         self.evaluations += 1
-        return pdev + ld, beta
+        objective = pdev + ld if math.isfinite(pdev) else math.inf
+        return {"theta": theta, "lam": lam, "U": U, "beta": beta, "L": L, "sums": s, "pdev": pdev, "logdet": ld,
+                "objective": objective, "iterations": it, "joint": joint}
 
     def laplace(self, theta: np.ndarray, beta: np.ndarray) -> float:
-        """The Laplace deviance at (theta, beta), u at its conditional mode."""
-        return self.pirls(np.asarray(theta, dtype=float), np.asarray(beta, dtype=float), joint=False)[0]
+        """-2 log L by the Laplace approximation at (theta, beta), the modes by PIRLS."""
+        return self._pirls(theta, np.asarray(beta, dtype=float))["objective"]
 
+    def nagq0(self, theta: np.ndarray) -> float:
+        """The Laplace formula with beta estimated jointly with the modes (lme4's nAGQ = 0); sets ``beta_hat``."""
+        return self._pirls(theta, None)["objective"]
 
-def _minimize(fn: Any, x0: np.ndarray, lower: np.ndarray, ftol: float, step: np.ndarray,
-              maxeval: int = 100_000, xtol: float = 1e-10) -> tuple[np.ndarray, float, int]:
-    import nlopt
+    def __call__(self, theta: np.ndarray, beta: np.ndarray | None = None) -> float:
+        """The Laplace objective (nagq = 1)."""
+        return self.laplace(theta, beta)
 
-    count = [0]
-    best: list[Any] = [np.array(x0, dtype=float), math.inf]
+    def laplace_beta_gradient(self, theta: np.ndarray, beta: np.ndarray,
+                              hessian: bool = False) -> tuple[float, np.ndarray, np.ndarray | None]:
+        """The Laplace objective, its exact gradient in beta and (optionally) beta's Fisher information at fixed
+        theta, as :meth:`lmmflow.core.pirls.GlmmObjective.laplace_beta_gradient`: one pass more than PIRLS."""
+        if not self.has_beta_gradient:
+            raise ValueError("the analytic beta gradient needs a canonical link (logit, log)")
+        beta = np.asarray(beta, dtype=float)
+        st = self._pirls(theta, beta)
+        if not math.isfinite(st["objective"]):
+            return st["objective"], np.full(self.p, np.nan), None
+        Minv = _inverse(st["L"])
+        nl, q, p = self.nlevels, self.q, self.p
+        acc = {"a": np.zeros(p), "r": np.zeros((nl, q)), "xv": np.zeros((nl, p, q)), "xx": np.zeros((p, p))}
 
-    def f(x: np.ndarray, grad: np.ndarray) -> float:
-        count[0] += 1
-        try:
-            v = fn(x)
-        except (FloatingPointError, np.linalg.LinAlgError):
-            v = math.inf
-        if v < best[1]:
-            best[0], best[1] = np.array(x, dtype=float), v
-        return v if math.isfinite(v) else 1e300
+        def add(part: dict[str, Any] | None) -> None:
+            if part is None:
+                return
+            u = _span(part["uniq"])
+            acc["a"] += part["a"]
+            acc["r"][u] += part["r"]
+            acc["xv"][u] += part["xv"]
+            if hessian:
+                acc["xx"] += part["xx"]
 
-    opt = nlopt.opt(nlopt.LN_BOBYQA, len(x0))
-    opt.set_lower_bounds(lower)
-    opt.set_min_objective(f)
-    opt.set_ftol_rel(ftol)
-    opt.set_xtol_abs(xtol * step / step.max())
-    opt.set_maxeval(maxeval)
-    opt.set_initial_step(step)
-    try:
-        opt.optimize(np.maximum(x0, lower))
-    except nlopt.RoundoffLimited:
-        pass
-    return best[0], float(best[1]), count[0]
+        self.passes.run(chunk_gradient, add, self.family, self.kept, beta, st["lam"], st["U"], Minv, hessian)
+        x1 = np.einsum("jrs,js->jr", Minv, acc["r"])
+        g = acc["a"] - np.einsum("jpr,jr->p", acc["xv"], x1)
+        H = None
+        if hessian:
+            H = 2.0 * (acc["xx"] - np.einsum("jpr,jrs,jqs->pq", acc["xv"], Minv, acc["xv"], optimize=True))
+        return st["objective"], g, H
+
+    def solve(self, theta: np.ndarray, beta: np.ndarray | None = None) -> PirlsSolution:
+        """PIRLS at (theta, beta) (None: beta jointly) with the level-sized parts of the solution."""
+        st = self._pirls(theta, None if beta is None else np.asarray(beta, dtype=float))
+        lam, U, L = st["lam"], st["U"], st["L"]
+        cond = np.einsum("rs,jst,ut->jru", lam, _inverse(L), lam)
+        RX = None
+        if st["joint"]:
+            rzx = self._rzx(L, lam, st["sums"])
+            RX = np.linalg.cholesky(st["sums"].xx - np.einsum("jap,jaq->pq", rzx, rzx)).T
+        empty = np.zeros(0)
+        return PirlsSolution(theta=st["theta"].copy(), beta=np.asarray(st["beta"], dtype=float).copy(),
+                             u=[U.copy()], b=[U @ lam.T], eta=empty, mu=empty, weights=empty, lambdas=[lam],
+                             cond_cov=[cond], cond_sd=[np.sqrt(np.diagonal(cond, axis1=1, axis2=2))],
+                             objective=float(st["objective"]), pwrss=float(st["pdev"]), logdet=st["logdet"],
+                             RX=RX, iterations=st["iterations"])
 
 
 # ---- the levels and encoding passes ----------------------------------------------------------------------
@@ -460,7 +390,7 @@ def glmm_partition_levels(pdf: pd.DataFrame, plan: EncodePlan, family: str, nsam
     return out
 
 
-def _categorical_response(parsed: Any, ddf: Any, family: GlmFamily) -> str | None:
+def _categorical_response(parsed: Any, ddf: Any, family: Family) -> str | None:
     """The response column when it is text or categorical (binomial two-level factor), else None."""
     resp = parsed.response
     plain = resp[1:-1] if resp.startswith("`") and resp.endswith("`") else resp
@@ -472,7 +402,7 @@ def _categorical_response(parsed: Any, ddf: Any, family: GlmFamily) -> str | Non
     return plain
 
 
-def glmm_design(formula: str, data: Any, family: GlmFamily, weights: str | None = None,
+def glmm_design(formula: str, data: Any, family: Family, weights: str | None = None,
                 offset: str | None = None, client: Any = None) -> tuple[DaskDesign, tuple[str, ...] | None]:
     """The levels pass for a GLMM: the :class:`DaskDesign`, and a categorical response's global levels."""
     import dask
@@ -518,7 +448,7 @@ def glmm_design(formula: str, data: Any, family: GlmFamily, weights: str | None 
     return design, levels
 
 
-def _encode(design: DaskDesign, family: GlmFamily, levels: tuple[str, ...] | None, client: Any
+def _encode(design: DaskDesign, family: Family, levels: tuple[str, ...] | None, client: Any
             ) -> tuple[list[Any], np.ndarray, int]:
     """Encode every partition once (persisted) and find the aliased fixed-effect columns; returns the chunks,
     the kept columns and the rows used."""
@@ -568,13 +498,17 @@ class DaskGlmerResult:
         lme4's order (the lower Cholesky factor of the relative covariance, column by column).
     fixef : pandas.Series
     vcov : pandas.DataFrame
-        Fixed-effects block of ``2 H^-1``, H the finite-difference Hessian of the objective in (theta, beta).
+        Fixed-effects block of ``2 H^-1``, H the Hessian of the objective in (theta, beta) (as lmmflow.glmer's).
     ranef : pandas.DataFrame
         Conditional modes ``b = Lambda u``, one row per level.
     timings : dict
         Seconds per stage (``levels_pass``, ``encode_pass``, ``stage1``, ``stage2``, ``hessian``).
     passes : int
         Passes over the partitions.
+    evaluations : int
+        PIRLS solves (objective and gradient evaluations).
+    stages : tuple of OptSummary
+        The optimizer's record of each stage (as :attr:`lmmflow.GlmerResult.stages`).
     """
 
     formula: str
@@ -592,6 +526,7 @@ class DaskGlmerResult:
     timings: dict[str, float] = field(default_factory=dict)
     passes: int = 0
     evaluations: int = 0
+    stages: tuple[Any, ...] = ()
 
     @property
     def loglik(self) -> float:
@@ -661,24 +596,6 @@ class DaskGlmerResult:
                 f"logLik={self.loglik:.4f})")
 
 
-def _hessian(fn: Any, x: np.ndarray, lower: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Central-difference gradient and Hessian of ``fn`` with steps ``h``, at ``x`` or, where the stencil would
-    cross a bound, at a centre moved inside it; returns (centre, gradient, Hessian)."""
-    k = len(x)
-    c = x.copy()
-    c = np.where(c - h < lower, lower + h, c)
-    f0 = fn(c)
-    fp = np.array([fn(c + h[i] * np.eye(k)[i]) for i in range(k)])
-    fm = np.array([fn(c - h[i] * np.eye(k)[i]) for i in range(k)])
-    H = np.diag((fp - 2 * f0 + fm) / h ** 2)
-    for i in range(k):
-        for j in range(i):
-            ei, ej = h[i] * np.eye(k)[i], h[j] * np.eye(k)[j]
-            v = (fn(c + ei + ej) - fn(c + ei - ej) - fn(c - ei + ej) + fn(c - ei - ej)) / (4 * h[i] * h[j])
-            H[i, j] = H[j, i] = v
-    return c, (fp - fm) / (2 * h), H
-
-
 def glmer_dask(formula: str, data: Any, family: Any = "binomial", link: str | None = None, nagq: int = 1,
                weights: str | None = None, offset: str | None = None, client: Any = None,
                quiet: bool = False, progress: bool = False) -> DaskGlmerResult:
@@ -732,13 +649,62 @@ def glmer_dask(formula: str, data: Any, family: Any = "binomial", link: str | No
     """
     from tqdm.auto import tqdm
 
-    from ..design.response import family_name
+    from ..optim.glmm import fit_glmm
     from ..optim.threads import blas_threads
 
     if nagq != 1:
         raise NotImplementedError(f"nagq={nagq}: GLMM fits from Dask data use the Laplace approximation (nagq=1); "
                                   "fit an in-memory frame for adaptive quadrature or nagq=0")
-    fam = GlmFamily(family_name(family), link if link is not None else getattr(family, "link", None))
+    obj, design, n, times = _build(formula, data, family, link, weights, offset, client)
+    term = design.terms[0]
+    names, dropped = list(design.fixed.names), list(design.fixed.dropped)
+    # trial points far from the optimum overflow exp() or give a non-finite deviance: the optimizer is told
+    # (inf) and steps back, so numpy's warnings about them are noise
+    bar_args = {"desc": "PIRLS passes", "unit": "pass", "disable": not progress}
+    with np.errstate(all="ignore"), blas_threads(1), tqdm(**bar_args) as bar:
+        # one BLAS thread: the per-partition products are small, and threads waiting on each other cost far
+        # more than they gain (worst on a loaded machine)
+        obj.passes.progress = bar
+        fit = fit_glmm(obj, nagq=1)  # lmmflow.glmer's driver: the same two stages, Newton polish and Hessian
+    result = DaskGlmerResult(
+        formula=formula, family=obj.family.name, link=str(obj.family.link), nobs=n, objective=float(fit.objective),
+        theta_=fit.theta.copy(), fixef_=pd.Series(fit.beta, index=names, name="estimate"),
+        vcov_=pd.DataFrame(fit.vcov, index=names, columns=names),
+        ranef_=pd.DataFrame(fit.solution.b[0], index=pd.Index(term.levels, name=term.group),
+                            columns=list(term.cnames)),
+        group=term.group, cnames=list(term.cnames), dropped=dropped,
+        timings={"levels_pass": times[1] - times[0], "encode_pass": times[2] - times[1],
+                 **{f"stage{i + 1}": st.elapsed for i, st in enumerate(fit.stages)}},
+        passes=obj.passes.count + 2, evaluations=obj.evaluations, stages=fit.stages)
+    if not quiet:
+        from ..exceptions import DroppedRowsWarning, RankDeficiencyWarning
+
+        if dropped:
+            warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} column(s): "
+                          f"{dropped}", RankDeficiencyWarning, stacklevel=2)
+        if design.frame.n_dropped:
+            warnings.warn(f"{design.frame.n_dropped} row(s) with missing values in the model's columns were "
+                          "dropped", DroppedRowsWarning, stacklevel=2)
+    return result
+
+
+def _family(family: Any, link: str | None) -> Family:
+    from ..design.response import family_name
+
+    name = family_name(family)
+    link = link if link is not None else getattr(family, "link", None)
+    link = link if link is not None else ("logit" if name == "binomial" else "log")
+    try:
+        return Family(name, link)
+    except ValueError:
+        raise ValueError(f"link={link!r} is not available for the {name} family: use one of "
+                         f"{['logit', 'probit', 'cloglog'] if name == 'binomial' else ['log']}") from None
+
+
+def _build(formula: str, data: Any, family: Any, link: str | None, weights: str | None, offset: str | None,
+           client: Any) -> tuple[DaskGlmmObjective, DaskDesign, int, tuple[float, float, float]]:
+    """The levels and encoding passes, then the objective over the encoded partitions."""
+    fam = _family(family, link)
     t0 = time.perf_counter()
     design, levels = glmm_design(formula, data, fam, weights=weights, offset=offset, client=client)
     t1 = time.perf_counter()
@@ -749,73 +715,23 @@ def glmer_dask(formula: str, data: Any, family: Any = "binomial", link: str | No
     design.fixed = FixedDesign(X=np.zeros((0, len(kept))), names=names, spec=design.fixed.spec,
                                kept=kept, dropped=dropped)
     term = design.terms[0]
-    q, p = term.p, len(kept)
-    dev = GlmmDeviance(_Passes(chunks, current_client(client)), fam, kept, term.nlevels, q, p)
-    # trial points far from the optimum overflow exp() or give a non-finite deviance: the optimizer is told
-    # (inf) and steps back, so numpy's warnings about them are noise
-    bar_args = {"desc": "PIRLS passes", "unit": "pass", "disable": not progress}
-    with np.errstate(all="ignore"), blas_threads(1), tqdm(**bar_args) as bar:
-        # one BLAS thread: the per-partition products are small, and threads waiting on each other cost far
-        # more than they gain (worst on a loaded machine)
-        dev.passes.progress = bar
-        return _fit(dev, design, fam, term, kept, names, dropped, n, formula, quiet, (t0, t1, t2))
+    obj = DaskGlmmObjective(_Passes(chunks, current_client(client)), fam, kept, term.nlevels, term.p, len(kept))
+    return obj, design, n, (t0, t1, t2)
 
 
-def _fit(dev: GlmmDeviance, design: DaskDesign, fam: GlmFamily, term: Any, kept: np.ndarray, names: list[str],
-         dropped: list[str], n: int, formula: str, quiet: bool, times: tuple[float, float, float]
-         ) -> DaskGlmerResult:
-    """The two optimization stages, the Hessian and the result (see :func:`glmer_dask`)."""
-    from ..exceptions import DroppedRowsWarning, RankDeficiencyWarning
+def dask_glmm_objective(formula: str, data: Any, family: Any = "binomial", link: str | None = None,
+                        weights: str | None = None, offset: str | None = None,
+                        client: Any = None) -> DaskGlmmObjective:
+    """The Laplace objective of a GLMM over Dask data, for :func:`lmmflow.optim.glmm.fit_glmm` (what
+    :func:`glmer_dask` fits; arguments as there).
 
-    t0, t1, t2 = times
-    q, p = term.p, len(kept)
-    rows, cols = np.tril_indices(q)
-    on_diag = (rows == cols)[np.lexsort((rows, cols))]
-    lower_t = np.where(on_diag, 0.0, -np.inf)
-    theta0 = np.where(on_diag, 1.0, 0.0)
-    # stage 1: theta with beta inside PIRLS (lme4's nAGQ = 0 fit), for the start of stage 2
-    theta1, _, n1 = _minimize(lambda t: dev.pirls(t, None, joint=True)[0], theta0, lower_t, 1e-6,
-                              np.full(len(theta0), 0.25))
-    dev.pirls(theta1, None, joint=True)
-    beta1 = dev.beta.copy()
-    t3 = time.perf_counter()
-    lower = np.concatenate([lower_t, np.full(p, -np.inf)])
-    k = len(theta0)
-
-    def f2(x: np.ndarray) -> float:
-        return dev.laplace(x[:k], x[k:])
-
-    # bobyqa's first steps: a quarter for theta (lme4's scale), a standard error of the stage-1 fit for beta
-    step = np.concatenate([np.full(k, 0.25), np.maximum(dev.beta_scale, 1e-8)])
-    # stopped by the trust region's radius, not by a small change of the objective (which comes early on a flat
-    # optimum): the estimates then agree with lme4's tight optimum to ~1e-6
-    x, fmin, n2 = _minimize(f2, np.concatenate([theta1, beta1]), lower, 0.0, step, xtol=1e-7)
-    t4 = time.perf_counter()
-    # steps of a tenth of a standard error for beta (the objective changes by ~0.01: well above its rounding,
-    # small enough for the quadratic term to dominate), 0.01 for theta
-    _, _, H = _hessian(f2, x, lower, np.concatenate([np.full(k, 1e-2), 0.1 * np.maximum(dev.beta_scale, 1e-8)]))
-    t5 = time.perf_counter()
-    objective = f2(x)  # the modes at the optimum
-    try:
-        vc = 2 * np.linalg.inv(H)[k:, k:]
-    except np.linalg.LinAlgError:
-        vc = np.full((p, p), np.nan)
-    lam = _lambda(x[:k], q)
-    b = dev.U @ lam.T
-    result = DaskGlmerResult(
-        formula=formula, family=fam.name, link=str(fam.link), nobs=n, objective=float(objective),
-        theta_=x[:k].copy(), fixef_=pd.Series(x[k:], index=names, name="estimate"),
-        vcov_=pd.DataFrame(vc, index=names, columns=names),
-        ranef_=pd.DataFrame(b, index=pd.Index(term.levels, name=term.group), columns=list(term.cnames)),
-        group=term.group, cnames=list(term.cnames), dropped=dropped,
-        timings={"levels_pass": t1 - t0, "encode_pass": t2 - t1, "stage1": t3 - t2, "stage2": t4 - t3,
-                 "hessian": t5 - t4},
-        passes=dev.passes.count + 2, evaluations=n1 + n2)
-    if not quiet:
-        if dropped:
-            warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} column(s): "
-                          f"{dropped}", RankDeficiencyWarning, stacklevel=2)
-        if design.frame.n_dropped:
-            warnings.warn(f"{design.frame.n_dropped} row(s) with missing values in the model's columns were "
-                          "dropped", DroppedRowsWarning, stacklevel=2)
-    return result
+    Examples
+    --------
+    >>> import dask.dataframe as dd
+    >>> import lmmflow as lf
+    >>> obj = dask_glmm_objective("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+    ...                           dd.from_pandas(lf.load_dataset("cbpp"), npartitions=2))
+    >>> obj.n_theta, obj.n_beta
+    (1, 4)
+    """
+    return _build(formula, data, family, link, weights, offset, client)[0]
