@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from importlib import resources
 from typing import Any
 
@@ -28,7 +27,7 @@ from .exceptions import (  # noqa: F401
     RankDeficiencyWarning,
     SingularFitWarning,
 )
-from .fitting import check_response, cross_products, fit_lmm
+from .fitting import check_response, cross_products, fit_lmm, warn_fit
 from .optim.threads import blas_threads
 from .results.builders import register_builders
 from .results.model import LmerResult
@@ -198,19 +197,7 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset
         design = lformula(formula, data, weights=weights, offset=offset, contrasts=contrasts, na_action=na_action)
         m = fit_design(design, reml=reml, control=control, record=record)
     if not quiet:
-        if design.fixed.dropped:
-            warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {len(design.fixed.dropped)} "
-                          f"column(s): {design.fixed.dropped}", RankDeficiencyWarning, stacklevel=2)
-        if design.frame.n_dropped:
-            warnings.warn(f"{design.frame.n_dropped} row(s) with missing values in the model's columns were "
-                          "dropped", DroppedRowsWarning, stacklevel=2)
-        scale_msg = check_scale(design)
-        if scale_msg:
-            warnings.warn(scale_msg, ConvergenceWarning, stacklevel=2)
-        if m.is_singular:
-            warnings.warn("boundary (singular) fit: a variance is (nearly) zero or a correlation is +/-1; "
-                          "see m.varcorr and consider a simpler random-effects structure", SingularFitWarning,
-                          stacklevel=2)
+        warn_fit(design.fixed.dropped, design.frame.n_dropped, m.is_singular, "m", check_scale(design))
     return m
 
 

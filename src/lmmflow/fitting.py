@@ -23,7 +23,7 @@ from .core.dense import SmallDenseObjective
 from .core.schur import SchurObjective
 from .core.start import moment_theta
 from .design import DataError, ModelDesign
-from .exceptions import ConvergenceWarning
+from .exceptions import ConvergenceWarning, DroppedRowsWarning, RankDeficiencyWarning, SingularFitWarning
 from .optim import OptSummary, optimize_theta
 from .optim.threads import HEAVY_DENSE, IdleCoreLapack, blas_threads
 
@@ -173,3 +173,33 @@ def fit_lmm(design: ModelDesign, make_result: Callable[[ModelDesign, DevianceFun
         result = make_result(design, devfun, opt, control)
         devfun.factor.release()  # the result holds its solution; later users update the factor again
         return result
+
+
+def warn_fit(dropped: list[str], n_dropped: int, singular: bool = False, name: str = "m",
+             scale_msg: str | None = None, stacklevel: int = 2) -> None:
+    """lme4's messages after a fit, in lme4's order: dropped fixed-effect columns, dropped rows, predictors on very
+    different scales, a singular fit (``name`` is the result's name in the message).  ``stacklevel`` as the caller's
+    own ``warnings.warn`` would use it.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as w:
+    ...     warnings.simplefilter("always")
+    ...     warn_fit([], 3)
+    >>> str(w[0].message)
+    "3 row(s) with missing values in the model's columns were dropped"
+    """
+    level = stacklevel + 1
+    if dropped:
+        warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} column(s): {dropped}",
+                      RankDeficiencyWarning, stacklevel=level)
+    if n_dropped:
+        warnings.warn(f"{n_dropped} row(s) with missing values in the model's columns were dropped",
+                      DroppedRowsWarning, stacklevel=level)
+    if scale_msg:
+        warnings.warn(scale_msg, ConvergenceWarning, stacklevel=level)
+    if singular:
+        warnings.warn("boundary (singular) fit: a variance is (nearly) zero or a correlation is +/-1; "
+                      f"see {name}.varcorr and consider a simpler random-effects structure", SingularFitWarning,
+                      stacklevel=level)

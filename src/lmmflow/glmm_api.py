@@ -9,14 +9,13 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 
 from .control import LmerControl
 from .design import ModelDesign, lformula
-from .exceptions import DroppedRowsWarning, RankDeficiencyWarning, SingularFitWarning
+from .fitting import warn_fit
 from .results.glmm import GlmerResult, GlmmSolution
 
 __all__ = ["fit_glmm_design", "glmer", "make_family"]
@@ -208,14 +207,5 @@ def glmer(formula: str, data: Any, family: Any = "binomial", link: str | None = 
     _check_nagq(nagq, design)
     g = fit_glmm_design(design, family=fam, nagq=nagq, control=control, start=start)
     if not quiet:
-        if design.fixed.dropped:
-            warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {len(design.fixed.dropped)} "
-                          f"column(s): {design.fixed.dropped}", RankDeficiencyWarning, stacklevel=2)
-        if design.frame.n_dropped:
-            warnings.warn(f"{design.frame.n_dropped} row(s) with missing values in the model's columns were "
-                          "dropped", DroppedRowsWarning, stacklevel=2)
-        if g.is_singular:
-            warnings.warn("boundary (singular) fit: a variance is (nearly) zero or a correlation is +/-1; "
-                          "see g.varcorr and consider a simpler random-effects structure", SingularFitWarning,
-                          stacklevel=2)
+        warn_fit(design.fixed.dropped, design.frame.n_dropped, g.is_singular, "g")
     return g

@@ -104,6 +104,23 @@ class MixedModelResult:
 
         return ranef_frames(self, cond_sd=True)
 
+    def _new_response(self, new_y: Any) -> np.ndarray:
+        """``new_y`` for refit: a Series aligned on the rows used, else one finite number per row used."""
+        from ..design.frame import DataError, align_series
+
+        if isinstance(new_y, pd.Series):
+            # a Series is aligned on the index of the rows used (it may also cover the rows the fit dropped)
+            new_y = align_series(new_y, self.design.frame.data.index, "new_y", "the model's rows").to_numpy()
+        try:
+            y = np.asarray(new_y, dtype=float).ravel()
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"new_y must be numeric, one value per row used ({self.nobs})") from exc
+        if y.shape != (self.nobs,):
+            raise DataError(f"new_y must have one value per row used ({self.nobs}), got shape {y.shape}")
+        if not np.isfinite(y).all():
+            raise DataError(f"new_y has {int((~np.isfinite(y)).sum())} missing or infinite value(s)")
+        return y
+
     # ---- basic facts ------------------------------------------------------------------------------
     @property
     def formula(self) -> str:

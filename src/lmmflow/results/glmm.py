@@ -412,18 +412,8 @@ class GlmerResult(MixedModelResult):
         184.05
         """
         from ..design import DataError
-        from ..design.frame import align_series
 
-        if isinstance(new_y, pd.Series):
-            new_y = align_series(new_y, self.design.frame.data.index, "new_y", "the model's rows").to_numpy()
-        try:
-            y = np.asarray(new_y, dtype=float).ravel()
-        except (TypeError, ValueError) as exc:
-            raise DataError(f"new_y must be numeric, one value per row used ({self.nobs})") from exc
-        if y.shape != (self.nobs,):
-            raise DataError(f"new_y must have one value per row used ({self.nobs}), got shape {y.shape}")
-        if not np.isfinite(y).all():
-            raise DataError(f"new_y has {int((~np.isfinite(y)).sum())} missing or infinite value(s)")
+        y = self._new_response(new_y)
         if self.family == "binomial" and ((y < 0) | (y > 1)).any():
             raise DataError("new_y for a binomial GLMM holds proportions of successes in [0, 1] (as simulate() "
                             "returns them), not counts")

@@ -248,20 +248,9 @@ class LmerResult(MixedModelResult):
             One value per row used: a numpy array by position; a Series aligned on the data's index (the
             rows the fit used are taken from it), never by position.
         """
-        from ..design.frame import DataError, align_series
         from .builders import builder
 
-        if isinstance(new_y, pd.Series):
-            # a Series is aligned on the index of the rows used (it may also cover the rows the fit dropped)
-            new_y = align_series(new_y, self.design.frame.data.index, "new_y", "the model's rows").to_numpy()
-        try:
-            y = np.asarray(new_y, dtype=float).ravel()
-        except (TypeError, ValueError) as exc:
-            raise DataError(f"new_y must be numeric, one value per row used ({self.nobs})") from exc
-        if y.shape != (self.nobs,):
-            raise DataError(f"new_y must have one value per row used ({self.nobs}), got shape {y.shape}")
-        if not np.isfinite(y).all():
-            raise DataError(f"new_y has {int((~np.isfinite(y)).sum())} missing or infinite value(s)")
+        y = self._new_response(new_y)
         builder("check_response")(y, "new_y")
         return builder("fit_design")(self.design.with_response(y), reml=self.reml, control=self.control,
                                      cross=self.devfun.cp.with_response(self.design.less_offset(y),

@@ -13,7 +13,6 @@ of X, combined across partitions (a TSQR), with the same rule as in memory.
 from __future__ import annotations
 
 import time
-import warnings
 from typing import Any
 
 import numpy as np
@@ -279,7 +278,7 @@ def lmer_dask(formula: str, data: Any, reml: bool = True, weights: str | None = 
     (180,)
     """
     from ..api import fit_design
-    from ..exceptions import DroppedRowsWarning, RankDeficiencyWarning, SingularFitWarning
+    from ..fitting import warn_fit
     from .result import DaskLmerResult
 
     t0 = time.perf_counter()
@@ -291,14 +290,5 @@ def lmer_dask(formula: str, data: Any, reml: bool = True, weights: str | None = 
     res = DaskLmerResult.from_result(m)
     res.timings = {"levels_pass": t1 - t0, "cross_products_pass": t2 - t1, "optimize": time.perf_counter() - t2}
     if not quiet:
-        if design.fixed.dropped:
-            warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {len(design.fixed.dropped)} "
-                          f"column(s): {design.fixed.dropped}", RankDeficiencyWarning, stacklevel=2)
-        if design.frame.n_dropped:
-            warnings.warn(f"{design.frame.n_dropped} row(s) with missing values in the model's columns were "
-                          "dropped", DroppedRowsWarning, stacklevel=2)
-        if res.is_singular:
-            warnings.warn("boundary (singular) fit: a variance is (nearly) zero or a correlation is +/-1; "
-                          "see m.varcorr and consider a simpler random-effects structure", SingularFitWarning,
-                          stacklevel=2)
+        warn_fit(design.fixed.dropped, design.frame.n_dropped, res.is_singular, "m")
     return res

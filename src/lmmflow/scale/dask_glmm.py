@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -677,14 +676,9 @@ def glmer_dask(formula: str, data: Any, family: Any = "binomial", link: str | No
                  **{f"stage{i + 1}": st.elapsed for i, st in enumerate(fit.stages)}},
         passes=obj.passes.count + 2, evaluations=obj.evaluations, stages=fit.stages)
     if not quiet:
-        from ..exceptions import DroppedRowsWarning, RankDeficiencyWarning
+        from ..fitting import warn_fit
 
-        if dropped:
-            warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} column(s): "
-                          f"{dropped}", RankDeficiencyWarning, stacklevel=2)
-        if design.frame.n_dropped:
-            warnings.warn(f"{design.frame.n_dropped} row(s) with missing values in the model's columns were "
-                          "dropped", DroppedRowsWarning, stacklevel=2)
+        warn_fit(dropped, design.frame.n_dropped)
     return result
 
 
