@@ -68,13 +68,15 @@ def test_fitted_rows_and_new_levels(fm1: lf.LmerResult) -> None:
     assert len(full) == fm1.nobs
     np.testing.assert_allclose(full["fit"], fm1.fitted)
     new = pd.DataFrame({"Days": [3.0], "Subject": ["not-a-subject"]})
-    unit = fm1.predict(new, interval="confidence")
+    unit = fm1.predict(new, interval="confidence", allow_new_levels=True)
     pop = fm1.predict(new, re_form="~0", interval="prediction")
     # a new level: population prediction; its variance includes the random-effect variance
     assert unit["fit"].iloc[0] == pytest.approx(pop["fit"].iloc[0])
     assert unit["se_fit"].iloc[0] ** 2 == pytest.approx(pop["se_fit"].iloc[0] ** 2 - fm1.sigma ** 2)
-    with pytest.raises(DataError):
-        fm1.predict(new, interval="confidence", allow_new_levels=False)
+    with pytest.raises(DataError, match="allow_new_levels=True"):  # lme4's default: allow.new.levels = FALSE
+        fm1.predict(new, interval="confidence")
+    with pytest.raises(DataError, match="not-a-subject"):
+        fm1.predict(new)
 
 
 def test_bad_interval_arguments(fm1: lf.LmerResult) -> None:

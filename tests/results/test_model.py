@@ -50,11 +50,11 @@ def test_predict(fit: lf.LmerResult, sleepstudy: pd.DataFrame) -> None:
     np.testing.assert_allclose(pop, fit.fixef["(Intercept)"] + fit.fixef["Days"] * sleepstudy["Days"])
     np.testing.assert_allclose(fit.predict(re_form=None), fit.fitted)
     new = pd.DataFrame({"Days": [0.0, 5.0], "Subject": ["new", "308"]})
-    p = fit.predict(new)
+    p = fit.predict(new, allow_new_levels=True)
     assert p.iloc[0] == pytest.approx(fit.fixef["(Intercept)"])
     assert p.iloc[1] == pytest.approx(fit.coef["Subject"].loc["308"] @ np.array([1.0, 5.0]))
     with pytest.raises(DataError, match="not in the fit"):
-        fit.predict(new, allow_new_levels=False)
+        fit.predict(new)  # lme4's default: allow.new.levels = FALSE
     with pytest.raises(DataError, match="grouping column"):
         fit.predict(pd.DataFrame({"Days": [1.0]}))
 

@@ -165,13 +165,13 @@ def test_missing_group_is_a_new_level_not_some_level(fm2: lf.LmerResult) -> None
     """lme4 (test-NAhandling.R:129-136): a missing grouping value is a new level: an error without
     allow_new_levels, else the population-level part of that term; never matched to some level."""
     nd = pd.DataFrame({"Days": [1.0, 2.0], "Subject": ["308", None]})
-    out = fm2.predict(nd)
+    out = fm2.predict(nd, allow_new_levels=True)
     pop = fm2.predict(nd, re_form="~0")
     assert out.iloc[1] == pytest.approx(pop.iloc[1]) and out.iloc[0] != pytest.approx(pop.iloc[0])
-    assert len(fm2.predict(nd, na_action="na.omit")) == 2  # the grouping value is not a missing predictor
+    assert len(fm2.predict(nd, na_action="na.omit", allow_new_levels=True)) == 2  # not a missing predictor
     with pytest.raises(lf.DataError, match="missing value.*Subject"):
-        fm2.predict(nd, allow_new_levels=False)
-    se = fm2.predict(nd, se_fit=True)
+        fm2.predict(nd)
+    se = fm2.predict(nd, se_fit=True, allow_new_levels=True)
     assert np.isfinite(se.to_numpy()).all()
 
 

@@ -112,8 +112,12 @@ def test_summary_predict_update(client):
     text = str(md.summary())
     assert "Scaled residuals" in text and "Number of obs" in text
     new = df.dropna().head(7).assign(id=lambda d: d["id"].where(d.index % 2 == 0, 10**6))
-    np.testing.assert_allclose(md.predict(new), m.predict(new), atol=1e-6)
-    np.testing.assert_allclose(md.predict(dd.from_pandas(new, npartitions=2)).compute(), m.predict(new), atol=1e-6)
+    with pytest.raises(DataError, match="allow_new_levels"):
+        md.predict(new)
+    np.testing.assert_allclose(md.predict(new, allow_new_levels=True), m.predict(new, allow_new_levels=True),
+                               atol=1e-6)
+    np.testing.assert_allclose(md.predict(dd.from_pandas(new, npartitions=2), allow_new_levels=True).compute(),
+                               m.predict(new, allow_new_levels=True), atol=1e-6)
     np.testing.assert_allclose(md.predict(new, re_form="~0"), m.predict(new, re_form="~0"), atol=1e-6)
     assert_same_fit(md.update(reml=False), m.update(reml=False))
     assert md.data.compute().shape == m.data.shape

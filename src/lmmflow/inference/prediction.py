@@ -125,7 +125,7 @@ def _quad_a_inverse(f: Any, cp: Any, zt: dict[int, np.ndarray], codes: dict[int,
 
 
 def predict_interval(m: LmerResult, newdata: Any = None, re_form: Any = None, interval: str | None = "confidence",
-                     level: float = 0.95, allow_new_levels: bool = True, na_action: str = "na.pass"
+                     level: float = 0.95, allow_new_levels: bool = False, na_action: str = "na.pass"
                      ) -> pd.DataFrame:
     """Predictions with standard errors, and confidence or prediction intervals.
 

@@ -95,7 +95,7 @@ def augment(m: LmerResult, data: Any = None, newdata: Any = None) -> pd.DataFram
         return _augment_glmm(m, data, newdata)
     if newdata is not None:
         new = as_pandas(newdata).copy()
-        new[".fitted"] = np.asarray(m.predict(new))
+        new[".fitted"] = np.asarray(m.predict(new, allow_new_levels=True))
         new[".fixed"] = np.asarray(m.predict(new, re_form="~0"))
         response = m.design.formula.response
         if isinstance(response, str) and response in new.columns:

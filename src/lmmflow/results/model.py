@@ -295,7 +295,7 @@ class LmerResult(MixedModelResult):
                     contrasts=dict(self.design.fixed.contrasts) or None, na_action=frame.na_action)
 
     # ---- prediction and simulation ------------------------------------------------------------------
-    def predict(self, newdata: Any = None, re_form: Any = None, allow_new_levels: bool = True,
+    def predict(self, newdata: Any = None, re_form: Any = None, allow_new_levels: bool = False,
                 interval: str | None = None, level: float = 0.95, se_fit: bool = False,
                 na_action: str = "na.pass") -> pd.Series | pd.DataFrame:
         """Predictions for the fitted rows or new data (lme4's ``predict.merMod``).

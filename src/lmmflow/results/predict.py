@@ -332,7 +332,7 @@ def random_part(m: LmerResult, data: pd.DataFrame, allow_new_levels: bool = True
     return out
 
 
-def predict(m: LmerResult, newdata: Any = None, re_form: Any = None, allow_new_levels: bool = True,
+def predict(m: LmerResult, newdata: Any = None, re_form: Any = None, allow_new_levels: bool = False,
             interval: str | None = None, level: float = 0.95, se_fit: bool = False,
             na_action: str = "na.pass") -> pd.Series | pd.DataFrame:
     """Predictions; see :meth:`LmerResult.predict`."""

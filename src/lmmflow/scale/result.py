@@ -176,7 +176,7 @@ class DaskLmerResult(LmerResult):
     def _linear_predictor(self, with_re: bool = True) -> Any:
         return self._lazy("fitted" if with_re else "population")
 
-    def predict(self, newdata: Any = None, re_form: Any = None, allow_new_levels: bool = True,
+    def predict(self, newdata: Any = None, re_form: Any = None, allow_new_levels: bool = False,
                 interval: str | None = None, level: float = 0.95) -> Any:
         """Predictions: lazy for the fitted rows or a Dask ``newdata``, in memory for a pandas ``newdata``.
 
