@@ -165,7 +165,7 @@ def lformula(formula: str, data: object, weights: object = None, offset: object 
         frame = replace(frame, weights=resp.weights)
         y = resp.y
         fixed = build_fixed(parsed.fixed, frame.data, stream=False, contrasts=contrasts, offsets=parsed.offsets)
-        terms = build_random_terms(parsed.random, frame.data, stream=False)
+        terms = build_random_terms(parsed.random, frame.data, stream=False, allow_n=True)  # lme4's glFormula
         return ModelDesign(formula=parsed, frame=frame, y=y, fixed=fixed, terms=terms, response=resp)
     y = build_response(parsed.response, frame.data)
     stream = len(y) >= lazy.STREAM_MIN_ROWS

@@ -19,7 +19,7 @@ from .frame import DataError, LevelLabels, group_codes_lazy
 from .lazy import RowMatrix, whole
 from .matrices import build_matrix, rename_intercept, required_variables, row_source
 
-__all__ = ["ReTerm", "build_random_terms"]
+__all__ = ["ReTerm", "build_random_terms", "check_term_sizes"]
 
 
 class ReTerm:
@@ -155,17 +155,18 @@ def _stack_columns(pieces: list[np.ndarray | RowMatrix], frame: pd.DataFrame, la
     return RowMatrix(encode, frame, sum(z.shape[1] for z in pieces), label, names)
 
 
-def build_random_terms(terms: tuple[RandomTerm, ...], frame: pd.DataFrame, stream: bool = False) -> list[ReTerm]:
+def build_random_terms(terms: tuple[RandomTerm, ...], frame: pd.DataFrame, stream: bool = False,
+                       allow_n: bool = False) -> list[ReTerm]:
     """Build every random-effects term on the model frame, merged and ordered.
 
     With ``stream``, the terms' values are row sources (:class:`~lmmflow.design.lazy.RowMatrix`) where the
-    encoding allows it, so Z is never held whole.
+    encoding allows it, so Z is never held whole.  ``allow_n`` is lme4's ``allow.n`` (see
+    :func:`check_term_sizes`).
 
     Raises
     ------
     DataError
-        A grouping factor with a single level, as many levels as observations for a term whose
-        residual would then be unidentifiable, or more random effects than observations.
+        A grouping factor with a single level, or too many levels or random effects for the observations.
     """
     n = len(frame)
     merged: dict[tuple[str, ...], list[tuple[RandomTerm, np.ndarray, list[str], ModelSpec]]] = {}
@@ -205,27 +206,7 @@ def build_random_terms(terms: tuple[RandomTerm, ...], frame: pd.DataFrame, strea
             out.append(ReTerm(group=":".join(group), group_cols=group, levels=levels, codes=codes,
                               Z=Z, cnames=cnames, blocks=blocks,
                               specs=[pc[3] for pc in grp], exprs=[pc[0].expr for pc in grp], kind=kind))
-    for t in out:
-        label = f"(... | {t.group})"
-        if t.nlevels < 2:
-            raise DataError(
-                f"grouping factor {t.group!r} in {label} has only {t.nlevels} level among the rows used; "
-                "a random effect needs at least 2 (preferably 5 or more) groups: drop the term or "
-                "model the factor as a fixed effect"
-            )
-        if t.nlevels >= n:
-            raise DataError(
-                f"grouping factor {t.group!r} has {t.nlevels} levels for {n} observations: every row is "
-                "its own group, so the random effect cannot be told apart from the residual; "
-                "use a coarser grouping factor or drop the term"
-            )
-        q = t.nlevels * t.p
-        if q >= n:
-            raise DataError(
-                f"term {t.cnames} | {t.group} has {q} random effects for {n} observations: the "
-                "random-effects parameters and the residual variance are unidentifiable; "
-                "simplify the term (e.g. (1 | g) instead of (x | g)) or collect more data"
-            )
+    check_term_sizes(out, n, allow_n=allow_n)
     # lme4's mkReTrms: reordered only when some term has more levels than the one before it, and then by
     # rev(order(nlevels)), which puts terms with equal numbers of levels in reverse formula order
     nl = [t.nlevels for t in out]
@@ -233,3 +214,47 @@ def build_random_terms(terms: tuple[RandomTerm, ...], frame: pd.DataFrame, strea
         return out
     order = sorted(range(len(out)), key=lambda i: nl[i])[::-1]
     return [out[i] for i in order]
+
+
+def check_term_sizes(terms: list[ReTerm], n: int, allow_n: bool = False) -> None:
+    """lme4's checks of the grouping factors' sizes (``checkNlevels``, ``checkZdims``).
+
+    Every grouping factor needs at least 2 levels.  A Gaussian model (``allow_n=False``, lme4's ``lFormula``)
+    needs fewer levels than observations and fewer random effects per term than observations, else the term
+    and the residual cannot be told apart.  A GLMM has no residual (``allow_n=True``, lme4's ``glFormula``):
+    one level per observation is allowed, as in an observation-level random effect for overdispersion, and
+    only more random effects than observations is an error.
+
+    Raises
+    ------
+    DataError
+        Naming the term and what to do.
+    """
+    for t in terms:
+        if t.nlevels < 2:
+            raise DataError(
+                f"grouping factor {t.group!r} in (... | {t.group}) has only {t.nlevels} level among the rows used; "
+                "a random effect needs at least 2 (preferably 5 or more) groups: drop the term or "
+                "model the factor as a fixed effect"
+            )
+        q = t.nlevels * t.p
+        if allow_n:
+            if q > n:
+                raise DataError(
+                    f"term {t.cnames} | {t.group} has {q} random effects for {n} observations: the "
+                    "random-effects parameters are unidentifiable; simplify the term (e.g. (1 | g) instead "
+                    "of (x | g)) or collect more data"
+                )
+            continue
+        if t.nlevels >= n:
+            raise DataError(
+                f"grouping factor {t.group!r} has {t.nlevels} levels for {n} observations: every row is "
+                "its own group, so the random effect cannot be told apart from the residual; "
+                "use a coarser grouping factor or drop the term"
+            )
+        if q >= n:
+            raise DataError(
+                f"term {t.cnames} | {t.group} has {q} random effects for {n} observations: the "
+                "random-effects parameters and the residual variance are unidentifiable; "
+                "simplify the term (e.g. (1 | g) instead of (x | g)) or collect more data"
+            )

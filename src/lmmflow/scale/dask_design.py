@@ -29,7 +29,7 @@ import pandas as pd
 from ..design.fixed import FixedDesign, build_response, rename_intercept
 from ..design.frame import DataError, ModelFrame, _label, build_model_frame, required_columns
 from ..design.matrices import build_matrix, required_variables
-from ..design.random import ReTerm
+from ..design.random import ReTerm, check_term_sizes
 from ..formula import FormulaError, ParsedFormula
 
 __all__ = ["DaskDesign", "EncodePlan", "GroupCoder", "LevelSummary", "build_plan", "finish_design",
@@ -507,11 +507,12 @@ def _prototype(sample: pd.DataFrame, levels: dict[str, tuple[pd.Index, pd.Index]
     return proto
 
 
-def finish_design(plan: EncodePlan, summary: LevelSummary, ddf: Any) -> DaskDesign:
+def finish_design(plan: EncodePlan, summary: LevelSummary, ddf: Any, allow_n: bool = False) -> DaskDesign:
     """Build the :class:`DaskDesign` from the reduced levels pass (before the cross-products pass).
 
     The fixed part keeps all of formulaic's columns here; aliased columns are found from the
-    cross-products (see :func:`lmmflow.scale.dask_fit.lmer_dask`) and dropped there.
+    cross-products (see :func:`lmmflow.scale.dask_fit.lmer_dask`) and dropped there.  ``allow_n`` (a GLMM)
+    is lme4's ``allow.n`` (:func:`lmmflow.design.random.check_term_sizes`).
 
     Raises
     ------
@@ -537,7 +538,7 @@ def finish_design(plan: EncodePlan, summary: LevelSummary, ddf: Any) -> DaskDesi
                         kept=np.arange(len(names)), dropped=[])
     terms, term_coders = _random_terms(parsed, proto, coders)
     n = summary.n
-    _check_terms(terms, n)
+    check_term_sizes(terms, n, allow_n=allow_n)
     frame = DaskModelFrame(data=None, n_dropped=summary.n_input - n, n_input=summary.n_input)
     shift = np.zeros(len(names))
     if "(Intercept)" in names:
@@ -583,22 +584,3 @@ def _random_terms(parsed: ParsedFormula, proto: pd.DataFrame,
             out.append((term, coder))
     order = sorted(range(len(out)), key=lambda i: -out[i][0].nlevels)
     return [out[i][0] for i in order], [out[i][1] for i in order]
-
-
-def _check_terms(terms: list[ReTerm], n: int) -> None:
-    for t in terms:
-        if t.nlevels < 2:
-            raise DataError(
-                f"grouping factor {t.group!r} in (... | {t.group}) has only {t.nlevels} level among the rows used; "
-                "a random effect needs at least 2 (preferably 5 or more) groups: drop the term or "
-                "model the factor as a fixed effect")
-        if t.nlevels >= n:
-            raise DataError(
-                f"grouping factor {t.group!r} has {t.nlevels} levels for {n} observations: every row is "
-                "its own group, so the random effect cannot be told apart from the residual; "
-                "use a coarser grouping factor or drop the term")
-        if t.nlevels * t.p >= n:
-            raise DataError(
-                f"term {t.cnames} | {t.group} has {t.nlevels * t.p} random effects for {n} observations: the "
-                "random-effects parameters and the residual variance are unidentifiable; "
-                "simplify the term (e.g. (1 | g) instead of (x | g)) or collect more data")

@@ -423,7 +423,7 @@ def glmm_design(formula: str, data: Any, family: Family, weights: str | None = N
     summary = LevelSummary()
     tasks = [dask.delayed(glmm_partition_levels, pure=True)(part, enc, family.name) for part in ddf.to_delayed()]
     stream_results(tasks, summary.add, client=client)
-    design = finish_design(plan, summary, ddf)
+    design = finish_design(plan, summary, ddf, allow_n=True)  # lme4's glFormula
     if len(design.terms) != 1:
         raise NotImplementedError(
             f"GLMM fits from Dask data support one grouping factor (e.g. (1 + x | g)); {formula!r} has "
