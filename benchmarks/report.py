@@ -213,11 +213,50 @@ def _record_notes(r: RunResult) -> list[str]:
     return lines
 
 
+OBJECTIVE_RTOL = 1e-7
+"""Relative tolerance of "an objective no worse than lme4's" in :func:`target_text`."""
+
+
+def target_text(p: Problem, idx: Index) -> str | None:
+    """Whether a problem with a speed target (``options["target_vs_lme4"]``) met it in this run.
+
+    The target is met when lme4's time over lmmflow's is at least the target and lmmflow's objective is not
+    above lme4's by more than :data:`OBJECTIVE_RTOL` relative.
+
+    Parameters
+    ----------
+    p : Problem
+    idx : dict
+        Records by ``(problem, lib)``.
+
+    Returns
+    -------
+    str or None
+        ``None`` for a problem without a target.
+    """
+    target = p.options.get("target_vs_lme4")
+    if target is None:
+        return None
+    lf, r4 = idx.get((p.name, "lmmflow")), idx.get((p.name, "lme4"))
+    head = f"target lme4 / lmmflow ≥ {float(target):g}x with a {p.criterion} no worse than lme4's"  # type: ignore[arg-type]
+    if not comparable(lf, r4) or not lf.seconds or r4.objective is None or lf.objective is None:  # type: ignore[union-attr]
+        return f"{head}: not measured in this run"
+    speed = r4.seconds / lf.seconds  # type: ignore[union-attr,operator]
+    diff = lf.objective - r4.objective  # type: ignore[union-attr]
+    ok = speed >= float(target) and diff <= OBJECTIVE_RTOL * abs(r4.objective)  # type: ignore[arg-type,union-attr]
+    return f"{head}: {'met' if ok else 'NOT met'} ({speed:.1f}x, lmmflow − lme4 = {diff:+.2e})"
+
+
 def problem_notes(results: Sequence[RunResult]) -> dict[str, list[str]]:
-    """Notes per problem: the registry's note on the problem, then one line per record that needs explaining."""
+    """Notes per problem: the registry's note, whether a speed target was met, then one line per record that
+    needs explaining."""
     out: dict[str, list[str]] = {}
+    idx = index(results)
     for p in _problems(results):
         lines = [p.note] if p.note else []
+        target = target_text(p, idx)
+        if target is not None:
+            lines.append(target)
         for lib in LIBS:
             lines += [n for r in results if r.problem == p.name and r.lib == lib for n in _record_notes(r)]
         if lines:
