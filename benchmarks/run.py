@@ -43,6 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--warm-repeats", type=int, default=None, help="timed fits of warm problems (default 50)")
     ap.add_argument("--quick", action="store_true", help="scale-0.1 data for growth and ratings")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per process before it is killed")
+    ap.add_argument("--memory-limit", type=float, default=None, metavar="GIB",
+                    help="cap each process's virtual memory (RLIMIT_AS); a fit needing more is an error record")
     ap.add_argument("--statsmodels-fraction", default="auto",
                     help="share of groups statsmodels fits ('auto': 0.1 above 200k rows, else 1)")
     ap.add_argument("--reuse-baseline", action="store_true",
@@ -84,7 +86,7 @@ def run_all(args: argparse.Namespace) -> list[RunResult]:
     problems = select(args.problems.split(",") if args.problems else None, include_heavy=args.all)
     fraction = args.statsmodels_fraction
     settings = RunSettings(quick=args.quick, repeat=args.repeat, timeout=args.timeout,
-                           warm_repeats=args.warm_repeats,
+                           warm_repeats=args.warm_repeats, memory_limit_gb=args.memory_limit,
                            options={"statsmodels": {"fraction": fraction if fraction == "auto" else float(fraction)}})
     adapters = registry()
     results = []

@@ -110,8 +110,10 @@ emit("theta", lme4_theta(m))
 emit("theta_native", unname(getME(m, "theta")))
 pd_hess <- isTRUE(m$sdr$pdHess)
 emit("converged", m$fit$convergence == 0 && pd_hess)
-emit("warnings", unique(c(caught, if (m$fit$convergence != 0) m$fit$message,
-                          if (!pd_hess) "non-positive-definite Hessian")))
+# glmmTMB's own warnings usually say it; add the optimizer's message / the Hessian only where they do not
+said <- function(pattern) any(grepl(pattern, caught, fixed = TRUE))
+emit("warnings", unique(c(caught, if (m$fit$convergence != 0 && !said(m$fit$message)) m$fit$message,
+                          if (!pd_hess && !said("Hessian")) "non-positive-definite Hessian")))
 emit("optimizer", "nlminb")
 emit("evaluations", m$fit$evaluations[["function"]])
 emit("done", "1")

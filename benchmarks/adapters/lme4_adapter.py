@@ -161,7 +161,8 @@ class Lme4Adapter(Adapter):
             out = Path(tmp) / f"{self.name}.tsv"
             # R reads a script as it runs it: run a private copy, so editing the script cannot disturb a long fit
             script = Path(shutil.copy(self.script, Path(tmp) / self.script.name))
-            done = run_limited(self.command(problem, script, csv, out, settings), settings.timeout)
+            done = run_limited(self.command(problem, script, csv, out, settings), settings.timeout,
+                               memory_limit_gb=settings.memory_limit_gb)
             fields = parse_output(out.read_text()) if out.is_file() else {}
         fill_result(result, fields, self.version_key)
         match = _MAXRSS.search(done.stderr)

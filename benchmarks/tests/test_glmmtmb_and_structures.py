@@ -200,3 +200,14 @@ def test_glmmtmb_objective_is_on_lme4s_scale(reml, lme4_objective):
     # lme4's theta, computed from glmmTMB's covariance (lme4: 0.9667, 0.0152, 0.2309 for REML)
     if reml:
         assert r.theta == pytest.approx([0.96674177, 0.01516906, 0.23090995], abs=1e-4)
+
+
+def test_memory_limit_makes_a_runaway_process_fail_alone():
+    import sys
+
+    from benchmarks.adapters.proc import run_limited
+
+    code = "import numpy as np; a = np.ones(2**28); print(a.sum())"  # 2 GiB
+    capped = run_limited([sys.executable, "-c", code], timeout=60, memory_limit_gb=1.0)
+    assert capped.returncode != 0 and "MemoryError" in capped.stderr
+    assert run_limited([sys.executable, "-c", "print(1)"], timeout=60, memory_limit_gb=1.0).returncode == 0
