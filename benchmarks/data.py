@@ -47,6 +47,32 @@ def make_waves(n_units: int, waves: int = 5, reps: int = 2, rho: float = 0.6, sd
                          "time": wave.astype(float), "y": np.round(y, 4)})
 
 
+def make_ratings(scale: float = 1.0) -> pd.DataFrame:
+    """The ratings data of ``shared/bench/make_data.py`` (the same draws, so the same rows as its ``ratings.csv``).
+
+    Users crossed with items (skewed item popularity), a ``days`` covariate, user and item random intercepts
+    and a user random slope on ``days``; at scale 1: 40,000 users x 4,000 items, 1,000,000 rows.
+
+    Parameters
+    ----------
+    scale : float
+        Share of the full size (``0.1``: 4,000 users x 400 items, 100,000 rows).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``user``, ``item`` (integers), ``days``, ``rating``, rounded as in the CSV file.
+    """
+    rng = np.random.default_rng(11212026)
+    nu, ni, nr = int(40_000 * scale), int(4_000 * scale), int(1_000_000 * scale)
+    user = rng.integers(0, nu, size=nr)
+    item = np.minimum((rng.pareto(1.2, size=nr) * ni / 20).astype(int), ni - 1)
+    days = rng.uniform(0, 30, size=nr)
+    bu, bi, su = rng.normal(0, 0.8, nu), rng.normal(0, 0.5, ni), rng.normal(0, 0.05, nu)
+    rating = 3.5 + 0.01 * days + bu[user] + bi[item] + su[user] * days + rng.normal(0, 1, nr)
+    return pd.DataFrame({"user": user, "item": item, "days": np.round(days, 3), "rating": np.round(rating, 4)})
+
+
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     """Write ``frame`` to ``path`` atomically (a temporary file renamed), creating the folder.
 
