@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .adapters.base import OK, RunResult
+from .adapters.base import ERROR, OK, TIMEOUT, RunResult
 from .problems import REPO
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -84,7 +84,9 @@ def save(results: list[RunResult], command: str, machine: dict[str, Any], path: 
          lib: str = "lme4") -> list[str]:
     """Merge freshly measured records of one library (default lme4) into its baseline file.
 
-    Records that were themselves reused, or that did not finish (other than by timing out), are skipped.
+    Records that were themselves reused, or that did not run (cannot express, unsupported, no data), are
+    skipped; a timeout or an error (e.g. past ``--memory-limit``) is kept, so a reuse reports it instead of
+    running the slow fit again.
 
     Parameters
     ----------
@@ -104,7 +106,7 @@ def save(results: list[RunResult], command: str, machine: dict[str, Any], path: 
     entries = load(path)
     written = []
     for r in results:
-        if r.lib != lib or r.reused_from or r.status not in (OK, "timeout"):
+        if r.lib != lib or r.reused_from or r.status not in (OK, TIMEOUT, ERROR):
             continue
         k = key(r.problem, r.quick)
         entries[k] = {"result": r.to_dict(), "command": command, "machine": machine}

@@ -200,7 +200,8 @@ def _record_notes(r: RunResult) -> list[str]:
     """What a reader needs to know about one record: failures, subsamples, reused figures, warnings."""
     label = LABELS.get(r.lib, r.lib)
     if r.status != OK:
-        return [f"{label}: {_STATUS_TEXT.get(r.status, r.status)}" + (f": {r.note}" if r.note else "")]
+        reused = f" (reused from {r.reused_from}, measured {r.measured_at})" if r.reused_from else ""
+        return [f"{label}: {_STATUS_TEXT.get(r.status, r.status)}" + (f": {r.note}" if r.note else "") + reused]
     lines = []
     if r.note:
         lines.append(f"{label}: {r.note}")

@@ -173,6 +173,19 @@ def test_glmmtmb_baseline_round_trip(tmp_path, monkeypatch):
     assert not (tmp_path / "lme4_baseline.json").exists()  # lme4's figures are not written into it
 
 
+def test_baseline_keeps_failures_that_would_recur_but_not_refusals(tmp_path):
+    path = tmp_path / "glmmtmb_baseline.json"
+    records = [RunResult("nested1_8m", "glmmtmb", "fit", status="error", note="cannot allocate vector"),
+               RunResult("growth800k", "glmmtmb", "fit", status="timeout", note="timed out after 1800 s"),
+               RunResult("ar1_growth", "lme4", "fit", status=CANNOT_EXPRESS),
+               RunResult("kb07_ml", "glmmtmb", "fit", status="missing")]
+    assert baseline.save(records, "cmd", {}, path, "glmmtmb") == ["nested1_8m", "growth800k"]
+    again = baseline.reuse("nested1_8m", False, path)
+    assert again.status == "error"
+    notes = report.problem_notes([again])["nested1_8m"]
+    assert any("cannot allocate vector (reused from glmmtmb_baseline.json" in n for n in notes)
+
+
 def test_run_reuses_saved_glmmtmb_figures(tmp_path, monkeypatch):
     monkeypatch.setattr(baseline, "RESULTS", tmp_path)
     saved = RunResult("ar1_growth", "glmmtmb", "fit", times=[3.0], objective=1.0, nobs=40000,
