@@ -94,7 +94,8 @@ def fill_result(result: RunResult, fields: dict[str, list[str]], version_key: st
     result.theta = _num(fields.get("theta"))
     result.converged = (fields.get("converged") or ["NA"])[0] == "TRUE"
     result.warnings = [w for w in fields.get("warnings", []) if w]
-    result.extra["singular"] = (fields.get("singular") or ["NA"])[0] == "TRUE"
+    # glmmTMB has no isSingular(): unknown there, not "not singular"
+    result.extra["singular"] = (fields["singular"] or ["NA"])[0] == "TRUE" if "singular" in fields else None
     result.extra["optimizer"] = (fields.get("optimizer") or [""])[0]
     if "theta_native" in fields:
         result.extra["theta_native"] = _num(fields["theta_native"])

@@ -31,6 +31,7 @@ def test_glmmtmb_output_is_read_back():
     assert r.status == OK and r.version == "1.1.5" and r.extra["tmb_version"] == "1.9.2"
     assert r.theta == [0.9667, 0.0152, 0.2309] and r.extra["theta_native"] == [3.208, 1.779, 0.0657]
     assert r.converged is True and r.warnings == [] and r.extra["evaluations"] == 22
+    assert r.extra["singular"] is None  # glmmTMB does not say
 
 
 def test_glmmtmb_is_a_library_between_lme4_and_statsmodels():
