@@ -1,9 +1,10 @@
-"""Saved lme4 figures: lme4 takes minutes on the large problems, so one measurement is kept and reused.
+"""Saved R figures: lme4 and glmmTMB take minutes on the large problems, so one measurement is kept and reused.
 
-The file (``benchmarks/results/lme4_baseline.json``) maps ``problem`` (or ``problem@quick``) to the
-:class:`RunResult` record, the command that measured it and the machine it ran on.  ``run.py
---save-baseline`` merges this run's lme4 records into it; ``--reuse-baseline`` takes lme4 records from it
-instead of running R (problems missing from the file are measured).
+One file per library (``benchmarks/results/lme4_baseline.json``, ``glmmtmb_baseline.json``) maps ``problem``
+(or ``problem@quick``) to the :class:`RunResult` record, the command that measured it and the machine it ran
+on.  ``run.py --save-baseline`` merges this run's records of those libraries into their files;
+``--reuse-baseline`` takes their records from the files instead of running R (problems missing from a file
+are measured).
 """
 
 from __future__ import annotations
@@ -12,10 +13,27 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .adapters.base import OK, RunResult
+from .adapters.base import ERROR, OK, TIMEOUT, RunResult
 from .problems import REPO
 
-BASELINE = REPO / "benchmarks" / "results" / "lme4_baseline.json"
+RESULTS = REPO / "benchmarks" / "results"
+BASELINE = RESULTS / "lme4_baseline.json"
+BASELINE_LIBS = ("lme4", "glmmtmb")
+"""The libraries whose figures are saved and reused (the slow ones, run through R)."""
+
+
+def path_for(lib: str) -> Path:
+    """The baseline file of a library: ``benchmarks/results/<lib>_baseline.json``.
+
+    Parameters
+    ----------
+    lib : str
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    return RESULTS / f"{lib}_baseline.json"
 
 
 def key(problem: str, quick: bool) -> str:
@@ -62,10 +80,13 @@ def reuse(problem: str, quick: bool, path: Path = BASELINE) -> RunResult | None:
     return result
 
 
-def save(results: list[RunResult], command: str, machine: dict[str, Any], path: Path = BASELINE) -> list[str]:
-    """Merge freshly measured lme4 records into the baseline file.
+def save(results: list[RunResult], command: str, machine: dict[str, Any], path: Path = BASELINE,
+         lib: str = "lme4") -> list[str]:
+    """Merge freshly measured records of one library (default lme4) into its baseline file.
 
-    Records that were themselves reused, or that did not finish (other than by timing out), are skipped.
+    Records that were themselves reused, or that did not run (cannot express, unsupported, no data), are
+    skipped; a timeout or an error (e.g. past ``--memory-limit``) is kept, so a reuse reports it instead of
+    running the slow fit again.
 
     Parameters
     ----------
@@ -74,6 +95,8 @@ def save(results: list[RunResult], command: str, machine: dict[str, Any], path: 
         The command line of this run.
     machine : dict
     path : pathlib.Path
+    lib : str
+        The library whose records are saved.
 
     Returns
     -------
@@ -83,14 +106,14 @@ def save(results: list[RunResult], command: str, machine: dict[str, Any], path: 
     entries = load(path)
     written = []
     for r in results:
-        if r.lib != "lme4" or r.reused_from or r.status not in (OK, "timeout"):
+        if r.lib != lib or r.reused_from or r.status not in (OK, TIMEOUT, ERROR):
             continue
         k = key(r.problem, r.quick)
         entries[k] = {"result": r.to_dict(), "command": command, "machine": machine}
         written.append(k)
     if written:
         path.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"about": "lme4 figures measured by benchmarks/run.py; reused with --reuse-baseline",
+        doc = {"about": f"{lib} figures measured by benchmarks/run.py; reused with --reuse-baseline",
                "entries": dict(sorted(entries.items()))}
         path.write_text(json.dumps(doc, indent=1) + "\n")
     return written

@@ -16,6 +16,7 @@ settings in :attr:`Problem.options` and teach the adapters that support them; an
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,12 +49,16 @@ class DataSet:
         The CSV file used by ``--quick``; ``None`` means the full file is small enough.
     origin : str
         How to get the file if it is missing.
+    maker : str
+        Name of a function in :mod:`benchmarks.data` (in ``MAKERS``) that writes the file when it is missing;
+        empty for files that must be made by hand.
     """
 
     name: str
     path: Path
     quick_path: Path | None = None
     origin: str = ""
+    maker: str = ""
 
     def file(self, quick: bool = False) -> Path:
         """The CSV file to read.
@@ -83,6 +88,9 @@ DATASETS: Mapping[str, DataSet] = MappingProxyType({
     "kb07_large": DataSet("kb07_large", DATA_DIR / "kb07_large.csv", origin="python benchmarks/make_crossed.py"),
     "nested18k": DataSet("nested18k", DATA_DIR / "nested18k.csv", origin="python benchmarks/make_crossed.py"),
     "nested1_8m": DataSet("nested1_8m", DATA_DIR / "nested1_8m.csv", origin="python benchmarks/make_crossed.py"),
+    "waves4000": DataSet("waves4000", DATA_DIR / "waves_4000.csv", DATA_DIR / "small" / "waves_400.csv",
+                         origin="written on first use by benchmarks.data.write_waves (deterministic)",
+                         maker="write_waves"),
 })
 
 
@@ -112,6 +120,8 @@ class Problem:
         For ``kind="warm"``: how many timed fits follow the warm-up fit.
     options : Mapping
         Settings for future kinds (e.g. the number of bootstrap replicates).
+    note : str
+        A remark shown under the problem in the report's notes (what is compared, what cannot be).
     """
 
     name: str
@@ -124,6 +134,7 @@ class Problem:
     heavy: bool = False
     repeats: int = 1
     options: Mapping[str, object] = field(default_factory=dict)
+    note: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -137,10 +148,22 @@ class Problem:
         return "REML criterion" if self.reml else "deviance"
 
     @property
+    def structures(self) -> tuple[str, ...]:
+        """The structured covariance terms the formula uses (``("ar1",)``, ...; empty for plain ``( | )``)."""
+        return tuple(dict.fromkeys(_STRUCTURE.findall(self.formula)))
+
+    @property
     def dataset(self) -> DataSet:
         """The :class:`DataSet` the problem reads."""
         return DATASETS[self.data]
 
+
+_ISSUE12 = MappingProxyType({"target_vs_lme4": 20.0})
+_ISSUE12_NOTE = "issue 12 problem: lmmflow should be at least 20x faster than lme4 with an objective no worse"
+_STRUCTURED_NOTE = ("issue 12 problem: lme4 1.1 has no structured covariances, so lmmflow is compared with "
+                    "glmmTMB")
+
+_STRUCTURE = re.compile(r"\b(us|diag|cs|homcs|ar1)\s*\(")
 
 PROBLEMS: Mapping[str, Problem] = MappingProxyType({p.name: p for p in (
     Problem("insteval_ml", "fit", "insteval", "y ~ service * dept + (1 | s) + (1 | d)", reml=False,
@@ -158,17 +181,31 @@ PROBLEMS: Mapping[str, Problem] = MappingProxyType({p.name: p for p in (
     Problem("kb07_ml", "fit", "kb07",
             "rt ~ 1 + spkr * prec * load + (1 + spkr + prec + load | subj) + (1 + spkr + prec + load | item)",
             reml=False, categorical=("subj", "item"),
+            options=_ISSUE12, note=_ISSUE12_NOTE,
             description="kb07-shaped maximal model, 56 subjects x 32 items, 4 x 4 random effects on both (20 theta)"),
     Problem("kb07_large_ml", "fit", "kb07_large",
             "rt ~ 1 + spkr * prec * load + (1 + spkr + prec + load | subj) + (1 + spkr + prec + load | item)",
             reml=False, categorical=("subj", "item"), heavy=True,
+            options=_ISSUE12, note=_ISSUE12_NOTE,
             description="kb07-shaped maximal model, 300 subjects x 100 items x 2, 60k rows"),
     Problem("nested18k", "fit", "nested18k", "y ~ time + (1 + time | school) + (1 + time | school:student)",
             reml=True, categorical=("school", "student"),
+            options=_ISSUE12, note=_ISSUE12_NOTE,
             description="students in schools over time, 18k rows: intercepts and slopes at both levels"),
     Problem("nested1_8m", "fit", "nested1_8m", "y ~ time + (1 + time | school) + (1 + time | school:student)",
             reml=True, categorical=("school", "student"), heavy=True,
+            options=_ISSUE12, note=_ISSUE12_NOTE,
             description="students in schools over time, 1.8M rows (10,000 schools)"),
+    Problem("ar1_growth", "fit", "waves4000", "y ~ time + ar1(0 + wave | id)", reml=True,
+            categorical=("wave", "id"),
+            note=_STRUCTURED_NOTE,
+            description="growth-shaped, 4,000 units x 5 waves x 2 measurements (40k rows), AR(1) random effects "
+                        "across the waves of a unit (2 covariance parameters)"),
+    Problem("cs_growth", "fit", "waves4000", "y ~ time + cs(0 + wave | id)", reml=True,
+            categorical=("wave", "id"),
+            note=_STRUCTURED_NOTE,
+            description="the same data, compound-symmetric random effects (glmmTMB's heterogeneous cs: "
+                        "5 variances, 1 correlation)"),
     Problem("sleepstudy_warm", "warm", "sleepstudy", "Reaction ~ Days + (Days | Subject)", reml=True,
             categorical=("Subject",), repeats=50,
             description="sleepstudy, 180 rows: repeated warm fits in one process (default 50)"),

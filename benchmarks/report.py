@@ -90,9 +90,21 @@ def load_text(r: RunResult | None) -> str:
     return DASH if load is None else f"{load:.1f}"
 
 
+LABELS = {"lmmflow": "lmmflow", "lme4": "lme4", "glmmtmb": "glmmTMB", "statsmodels": "statsmodels"}
+"""How each library is named in the tables."""
+REFERENCES = ("lme4", "glmmtmb", "statsmodels")
+"""The libraries lmmflow is compared with, in column order."""
+
+
 def _problems(results: Sequence[RunResult]) -> list[Problem]:
     names = dict.fromkeys(r.problem for r in results)
     return [PROBLEMS[n] for n in names if n in PROBLEMS]
+
+
+def _libs(results: Sequence[RunResult]) -> list[str]:
+    """The reference libraries that appear in ``results`` (any status), in column order."""
+    present = {r.lib for r in results}
+    return [lib for lib in REFERENCES if lib in present]
 
 
 def _nobs(idx: Index, name: str) -> str:
@@ -104,29 +116,44 @@ def _nobs(idx: Index, name: str) -> str:
 
 
 def time_rows(results: Sequence[RunResult]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the fit-time table."""
+    """Header and rows of the fit-time table: a column and a ratio to lmmflow per library that was run."""
     idx = index(results)
-    head = ["problem", "rows", "lmmflow", "lme4", "statsmodels", "lme4 / lmmflow", "statsmodels / lmmflow",
-            "timing (lmmflow)", "load lmmflow / lme4"]
+    libs = _libs(results)
+    head = ["problem", "rows", "lmmflow", *(LABELS[lib] for lib in libs),
+            *(f"{LABELS[lib]} / lmmflow" for lib in libs), "timing (lmmflow)",
+            "load " + " / ".join(LABELS[lib] for lib in ("lmmflow", *libs) if lib != "statsmodels")]
     rows = []
     for p in _problems(results):
-        lf, r4, sm = (idx.get((p.name, lib)) for lib in LIBS)
-        rows.append([p.name, _nobs(idx, p.name), time_cell(lf), time_cell(r4), time_cell(sm), ratio(r4, lf),
-                     ratio(sm, lf), timing_text(lf), f"{load_text(lf)} / {load_text(r4)}"])
+        lf = idx.get((p.name, "lmmflow"))
+        refs = [idx.get((p.name, lib)) for lib in libs]
+        loads = [load_text(idx.get((p.name, lib))) for lib in ("lmmflow", *libs) if lib != "statsmodels"]
+        rows.append([p.name, _nobs(idx, p.name), time_cell(lf), *(time_cell(r) for r in refs),
+                     *(ratio(r, lf) for r in refs), timing_text(lf), " / ".join(loads)])
     return head, rows
 
 
+def _objective_cell(r: RunResult | None) -> str:
+    if r is None or r.status != OK:
+        return DASH
+    return fmt_objective(r.objective) + ("*" if r.subsample < 1 else "")
+
+
 def objective_rows(results: Sequence[RunResult]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the objective table."""
+    """Header and rows of the objective table: lmmflow minus lme4 and minus glmmTMB; statsmodels minus lme4."""
     idx = index(results)
-    head = ["problem", "criterion", "lmmflow", "lme4", "lmmflow − lme4", "statsmodels", "statsmodels − lme4"]
+    libs = _libs(results)
+    head = ["problem", "criterion", "lmmflow"]
+    for lib in libs:
+        head += [LABELS[lib], "statsmodels − lme4" if lib == "statsmodels" else f"lmmflow − {LABELS[lib]}"]
     rows = []
     for p in _problems(results):
-        lf, r4, sm = (idx.get((p.name, lib)) for lib in LIBS)
-        sm_obj = DASH if sm is None or sm.status != OK else fmt_objective(sm.objective) + ("*" if sm.subsample < 1
-                                                                                           else "")
-        rows.append([p.name, p.criterion, fmt_objective(lf.objective if lf else None),
-                     fmt_objective(r4.objective if r4 else None), difference(lf, r4), sm_obj, difference(sm, r4)])
+        lf = idx.get((p.name, "lmmflow"))
+        row = [p.name, p.criterion, _objective_cell(lf)]
+        for lib in libs:
+            r = idx.get((p.name, lib))
+            diff = difference(r, idx.get((p.name, "lme4"))) if lib == "statsmodels" else difference(lf, r)
+            row += [_objective_cell(r), diff]
+        rows.append(row)
     return head, rows
 
 
@@ -136,45 +163,111 @@ def _increment_share(r: RunResult | None) -> str:
     return f"{r.fit_increment_mb / r.data_mb:.1f}x"
 
 
+def _get(r: RunResult | None, attr: str) -> str:
+    return fmt_mb(getattr(r, attr)) if r is not None and r.status == OK else DASH
+
+
 def memory_rows(results: Sequence[RunResult]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the memory table (MiB)."""
+    """Header and rows of the memory table (MiB): per R library its data.frame, fit peak and process peak."""
     idx = index(results)
+    r_libs = [lib for lib in _libs(results) if lib != "statsmodels"]
     head = ["problem", "data frame (pandas)", "lmmflow fit peak − loaded", "÷ data", "lmmflow process peak",
-            "data.frame (R)", "lme4 fit peak − loaded", "÷ data", "lme4 process peak", "statsmodels process peak"]
+            "data.frame (R)"]
+    for lib in r_libs:
+        head += [f"{LABELS[lib]} fit peak − loaded", "÷ data", f"{LABELS[lib]} process peak"]
+    if "statsmodels" in _libs(results):
+        head.append("statsmodels process peak")
     rows = []
     for p in _problems(results):
-        lf, r4, sm = (idx.get((p.name, lib)) for lib in LIBS)
-
-        def get(r: RunResult | None, attr: str) -> str:
-            return fmt_mb(getattr(r, attr)) if r is not None and r.status == OK else DASH
-
-        pandas_mb = next((get(r, "data_mb") for r in (lf, sm) if r is not None and r.status == OK and
+        lf, sm = idx.get((p.name, "lmmflow")), idx.get((p.name, "statsmodels"))
+        pandas_mb = next((_get(r, "data_mb") for r in (lf, sm) if r is not None and r.status == OK and
                           r.subsample == 1), DASH)
-        sm_peak = get(sm, "process_peak_mb") + ("*" if sm is not None and sm.status == OK and sm.subsample < 1
-                                                else "")
-        rows.append([p.name, pandas_mb, get(lf, "fit_increment_mb"), _increment_share(lf), get(lf, "process_peak_mb"),
-                     get(r4, "data_mb"), get(r4, "fit_increment_mb"), _increment_share(r4), get(r4, "process_peak_mb"),
-                     sm_peak])
+        r_frame = next((_get(r, "data_mb") for r in (idx.get((p.name, lib)) for lib in r_libs)
+                        if r is not None and r.status == OK), DASH)
+        row = [p.name, pandas_mb, _get(lf, "fit_increment_mb"), _increment_share(lf), _get(lf, "process_peak_mb"),
+               r_frame]
+        for lib in r_libs:
+            r = idx.get((p.name, lib))
+            row += [_get(r, "fit_increment_mb"), _increment_share(r), _get(r, "process_peak_mb")]
+        if "statsmodels" in _libs(results):
+            row.append(_get(sm, "process_peak_mb") + ("*" if sm is not None and sm.status == OK and sm.subsample < 1
+                                                      else ""))
+        rows.append(row)
     return head, rows
 
 
-def notes(results: Sequence[RunResult]) -> list[str]:
-    """One line per record that needs explaining: failures, subsamples, reused figures, warnings."""
+def _record_notes(r: RunResult) -> list[str]:
+    """What a reader needs to know about one record: failures, subsamples, reused figures, warnings."""
+    label = LABELS.get(r.lib, r.lib)
+    if r.status != OK:
+        reused = f" (reused from {r.reused_from}, measured {r.measured_at})" if r.reused_from else ""
+        return [f"{label}: {_STATUS_TEXT.get(r.status, r.status)}" + (f": {r.note}" if r.note else "") + reused]
     lines = []
-    for r in results:
-        label = f"**{r.problem} / {r.lib}**"
-        if r.status != OK:
-            lines.append(f"{label}: {_STATUS_TEXT.get(r.status, r.status)}" + (f": {r.note}" if r.note else ""))
-            continue
-        if r.note:
-            lines.append(f"{label}: {r.note}")
-        if r.reused_from:
-            lines.append(f"{label}: reused from {r.reused_from}, measured {r.measured_at}")
-        if r.warnings:
-            lines.append(f"{label} warnings: " + "; ".join(w.strip() for w in r.warnings))
-        if r.converged is False and not r.warnings:
-            lines.append(f"{label}: the library reports no convergence")
+    if r.note:
+        lines.append(f"{label}: {r.note}")
+    if r.reused_from:
+        lines.append(f"{label}: reused from {r.reused_from}, measured {r.measured_at}")
+    if r.warnings:
+        lines.append(f"{label} warnings: " + "; ".join(w.strip() for w in r.warnings))
+    if r.converged is False and not r.warnings:
+        lines.append(f"{label}: the library reports no convergence")
     return lines
+
+
+OBJECTIVE_RTOL = 1e-7
+"""Relative tolerance of "an objective no worse than lme4's" in :func:`target_text`."""
+
+
+def target_text(p: Problem, idx: Index) -> str | None:
+    """Whether a problem with a speed target (``options["target_vs_lme4"]``) met it in this run.
+
+    The target is met when lme4's time over lmmflow's is at least the target and lmmflow's objective is not
+    above lme4's by more than :data:`OBJECTIVE_RTOL` relative.
+
+    Parameters
+    ----------
+    p : Problem
+    idx : dict
+        Records by ``(problem, lib)``.
+
+    Returns
+    -------
+    str or None
+        ``None`` for a problem without a target.
+    """
+    target = p.options.get("target_vs_lme4")
+    if target is None:
+        return None
+    lf, r4 = idx.get((p.name, "lmmflow")), idx.get((p.name, "lme4"))
+    head = f"target lme4 / lmmflow ≥ {float(target):g}x with a {p.criterion} no worse than lme4's"  # type: ignore[arg-type]
+    if not comparable(lf, r4) or not lf.seconds or r4.objective is None or lf.objective is None:  # type: ignore[union-attr]
+        return f"{head}: not measured in this run"
+    speed = r4.seconds / lf.seconds  # type: ignore[union-attr,operator]
+    diff = lf.objective - r4.objective  # type: ignore[union-attr]
+    ok = speed >= float(target) and diff <= OBJECTIVE_RTOL * abs(r4.objective)  # type: ignore[arg-type,union-attr]
+    return f"{head}: {'met' if ok else 'NOT met'} ({speed:.1f}x, lmmflow − lme4 = {diff:+.2e})"
+
+
+def problem_notes(results: Sequence[RunResult]) -> dict[str, list[str]]:
+    """Notes per problem: the registry's note, whether a speed target was met, then one line per record that
+    needs explaining."""
+    out: dict[str, list[str]] = {}
+    idx = index(results)
+    for p in _problems(results):
+        lines = [p.note] if p.note else []
+        target = target_text(p, idx)
+        if target is not None:
+            lines.append(target)
+        for lib in LIBS:
+            lines += [n for r in results if r.problem == p.name and r.lib == lib for n in _record_notes(r)]
+        if lines:
+            out[p.name] = lines
+    return out
+
+
+def notes(results: Sequence[RunResult]) -> list[str]:
+    """The notes of :func:`problem_notes` as one flat list, each line prefixed with its problem."""
+    return [f"{name} / {line}" for name, lines in problem_notes(results).items() for line in lines]
 
 
 def markdown_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -199,7 +292,7 @@ def console(results: Sequence[RunResult]) -> str:
         parts.append(f"{title}\n{text_table(*build(results))}")
     extra = notes(results)
     if extra:
-        parts.append("Notes\n" + "\n".join("- " + n.replace("**", "") for n in extra))
+        parts.append("Notes\n" + "\n".join("- " + n for n in extra))
     return "\n\n".join(parts)
 
 
@@ -215,7 +308,8 @@ def _machine_lines(machine: dict[str, Any]) -> list[str]:
         f"pandas {machine.get('pandas', '?')}, statsmodels {machine.get('statsmodels', '?')}",
         f"- lmmflow {machine.get('lmmflow', '?')} at commit `{machine.get('lmmflow_commit') or '?'}`",
         f"- {machine.get('r_version', 'R: not found')}, lme4 {machine.get('lme4_version', '?')}, "
-        f"R's BLAS {machine.get('r_blas', '?')}",
+        + (f"glmmTMB {machine['glmmtmb_version']}, " if machine.get("glmmtmb_version") else "")
+        + f"R's BLAS {machine.get('r_blas', '?')}",
         "- thread settings: " + (", ".join(f"{k}={v}" for k, v in threads.items()) or "library defaults"),
     ]
 
@@ -235,11 +329,14 @@ METHODS = """\
   separately and reported in `benchmarks/results/latest.json` as `load_seconds`). `fit` problems: one cold fit
   per fresh process (Python worker or `Rscript`), median over `--repeat` processes. `warm` problems: a warm-up
   fit, then the median of repeated fits in the same process (Python `time.perf_counter`; R `Sys.time`
-  differences, since `system.time` has a 1 ms resolution). lme4's time is measured inside R around `lmer()`.
+  differences, since `system.time` has a 1 ms resolution). lme4's time is measured inside R around `lmer()`,
+  glmmTMB's around `glmmTMB()` (its default call, which includes the `sdreport` of standard errors).
 - **Load**: the 1-minute load average when each measurement started; above the number of cores, other work
   shared the CPUs and the time is inflated.
 - **Objective**: lme4's scale: `REMLcrit(m)` for REML, `deviance(m)` for ML; lmmflow `m.objective`;
-  statsmodels `-2 * llf`. Differences are shown only when both fits used the same rows.
+  glmmTMB `2 * m$fit$objective` (its negative log-likelihood, restricted for `REML = TRUE`: the same scale
+  as lme4's, checked on sleepstudy in `benchmarks/tests`); statsmodels `-2 * llf`. Differences are shown only
+  when both fits used the same rows.
 - **Memory** (MiB): each fit runs in a fresh process that first imports its library and loads the data. The
   kernel's RSS high-water mark is then reset (`/proc/self/clear_refs`) and read after the fit (`VmHWM`);
   "fit peak − loaded" is that peak minus the RSS just before the fit, i.e. what the fit itself needed on top
@@ -249,8 +346,10 @@ METHODS = """\
   Python worker, `/usr/bin/time -v` around `Rscript`.
 - `*` marks a figure on a subsample (statsmodels on large data: a random tenth of the groups, so the same
   model on fewer rows; its time and objective are not comparable and no ratio is given).
-  `†` marks an lme4 figure reused from `benchmarks/results/lme4_baseline.json` (see the notes for when it was
-  measured)."""
+  `†` marks an lme4 or glmmTMB figure reused from `benchmarks/results/lme4_baseline.json` or
+  `glmmtmb_baseline.json` (see the notes for when it was measured).
+- **cannot express**: the library has no way to write the model (lme4 1.1 has no `ar1()`/`cs()` terms;
+  statsmodels' MixedLM has one grouping factor and unstructured covariances), so nothing was run."""
 
 
 def render_markdown(results: Sequence[RunResult], machine: dict[str, Any], command: str, generated_at: str,
@@ -288,16 +387,19 @@ def render_markdown(results: Sequence[RunResult], machine: dict[str, Any], comma
     out += ["", "## Machine", "", *_machine_lines(machine), "", "## Problems", "", *_problem_lines(results)]
     for title, build in (("Fit time", time_rows), ("Objective", objective_rows), ("Memory (MiB)", memory_rows)):
         out += ["", f"## {title}", "", markdown_table(*build(results))]
-    extra = notes(results)
-    if extra or remarks:
-        out += ["", "## Notes", "", *(f"{r}\n" for r in remarks), *("- " + n for n in extra)]
+    per_problem = problem_notes(results)
+    if per_problem or remarks:
+        out += ["", "## Notes", "", *(f"{r}\n" for r in remarks)]
+        for name, lines in per_problem.items():
+            out += [f"### {name}", "", *("- " + n for n in lines), ""]
     commands = sorted({(r.reused_from, r.extra.get("baseline_command", "?")) for r in results if r.reused_from})
     if commands:
         out += ["", "Figures marked † were not measured in this run but read from a saved baseline, measured by:", ""]
         out += [f"- `{cmd}` (into `benchmarks/results/{name}`)" for name, cmd in commands]
     out += ["", "## How it is measured", "", METHODS, "", "## Reproduce", "",
             "```sh",
-            "apt-get install -y r-base-core r-cran-lme4          # R is only needed for the lme4 column",
+            "apt-get install -y r-base-core r-cran-lme4 r-cran-glmmtmb   # R: only for the lme4 and glmmTMB columns",
+            "python benchmarks/make_crossed.py                  # kb07, kb07_large, nested18k, nested1_8m",
             "python ../shared/bench/make_data.py benchmarks/data",
             "python ../shared/bench/make_data.py benchmarks/data/small --scale 0.1",
             command,

@@ -1,6 +1,6 @@
 """Run the benchmarks: every selected library on every selected problem, then write the results and the docs.
 
-    python benchmarks/run.py [--problems a,b] [--libs lmmflow,lme4,statsmodels] [--repeat N] [--quick]
+    python benchmarks/run.py [--problems a,b] [--libs lmmflow,lme4,glmmtmb,statsmodels] [--repeat N] [--quick]
                              [--timeout S] [--reuse-baseline] [--save-baseline] [--merge] [--list]
 
 Writes ``benchmarks/results/latest.json`` and regenerates ``docs/benchmarks.md`` (not for ``--quick`` runs
@@ -22,6 +22,7 @@ if __package__ in (None, ""):  # run as a script: make the ``benchmarks`` packag
 from benchmarks import baseline, machine, report  # noqa: E402
 from benchmarks.adapters import LIBS, RunResult, RunSettings, registry  # noqa: E402
 from benchmarks.adapters.base import now_iso  # noqa: E402
+from benchmarks.adapters.glmmtmb_adapter import glmmtmb_version  # noqa: E402
 from benchmarks.adapters.lme4_adapter import r_versions  # noqa: E402
 from benchmarks.problems import PROBLEMS, REPO, select  # noqa: E402
 
@@ -35,18 +36,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="benchmarks/run.py", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--problems", default="", help="comma-separated problem names (default: all but heavy ones)")
-    ap.add_argument("--all", action="store_true", help="include heavy problems (ratings1m_slope)")
+    ap.add_argument("--all", action="store_true",
+                    help="include heavy problems (ratings1m_slope, kb07_large_ml, nested1_8m)")
     ap.add_argument("--libs", default=",".join(LIBS), help=f"comma-separated libraries (default: {','.join(LIBS)})")
     ap.add_argument("--repeat", type=int, default=1, help="fresh-process repeats of each fit problem (median)")
     ap.add_argument("--warm-repeats", type=int, default=None, help="timed fits of warm problems (default 50)")
     ap.add_argument("--quick", action="store_true", help="scale-0.1 data for growth and ratings")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per process before it is killed")
+    ap.add_argument("--memory-limit", type=float, default=None, metavar="GIB",
+                    help="cap each process's virtual memory (RLIMIT_AS); a fit needing more is an error record")
     ap.add_argument("--statsmodels-fraction", default="auto",
                     help="share of groups statsmodels fits ('auto': 0.1 above 200k rows, else 1)")
     ap.add_argument("--reuse-baseline", action="store_true",
-                    help="take lme4 figures from benchmarks/results/lme4_baseline.json where present")
+                    help="take lme4 and glmmTMB figures from benchmarks/results/{lme4,glmmtmb}_baseline.json "
+                         "where present")
     ap.add_argument("--save-baseline", action="store_true",
-                    help="store this run's lme4 figures in benchmarks/results/lme4_baseline.json")
+                    help="store this run's lme4 and glmmTMB figures in benchmarks/results/<lib>_baseline.json")
     ap.add_argument("--merge", action="store_true",
                     help="keep records of latest.json for (problem, library) pairs not run now")
     ap.add_argument("--output", type=Path, default=RESULTS, help="results JSON (default: %(default)s)")
@@ -81,14 +86,15 @@ def run_all(args: argparse.Namespace) -> list[RunResult]:
     problems = select(args.problems.split(",") if args.problems else None, include_heavy=args.all)
     fraction = args.statsmodels_fraction
     settings = RunSettings(quick=args.quick, repeat=args.repeat, timeout=args.timeout,
-                           warm_repeats=args.warm_repeats,
+                           warm_repeats=args.warm_repeats, memory_limit_gb=args.memory_limit,
                            options={"statsmodels": {"fraction": fraction if fraction == "auto" else float(fraction)}})
     adapters = registry()
     results = []
     jobs = [(p, lib) for p in problems for lib in args.libs]
     for i, (problem, lib) in enumerate(jobs, 1):
         print(f"[{i}/{len(jobs)}] {problem.name} / {lib} ...", end=" ", file=sys.stderr, flush=True)
-        reused = baseline.reuse(problem.name, args.quick) if lib == "lme4" and args.reuse_baseline else None
+        reused = (baseline.reuse(problem.name, args.quick, baseline.path_for(lib))
+                  if lib in baseline.BASELINE_LIBS and args.reuse_baseline else None)
         result = reused or adapters[lib].run(problem, settings)
         results.append(result)
         shown = report.time_cell(result) + (f" ({result.note})" if result.note and result.status != "ok" else "")
@@ -131,7 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None:  # inherited by the worker and Rscript processes
         for var in THREAD_VARS:
             os.environ[var] = str(args.threads)
-    info = machine.describe(r_versions() if "lme4" in args.libs else {})
+    r_info = r_versions() if {"lme4", "glmmtmb"} & set(args.libs) else {}
+    if "glmmtmb" in args.libs:
+        r_info["glmmtmb_version"] = glmmtmb_version()
+    info = machine.describe(r_info)
     results = run_all(args)
     if args.merge:
         results = merge_previous(results, args.output, args.quick)
@@ -143,8 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + report.console(results))
     print(f"\nwrote {os.path.relpath(args.output)}")
     if args.save_baseline:
-        written = baseline.save(results, command, info)
-        print(f"saved lme4 baseline for: {', '.join(written) or 'nothing'}")
+        for lib in baseline.BASELINE_LIBS:
+            if lib in args.libs:
+                written = baseline.save(results, command, info, baseline.path_for(lib), lib)
+                print(f"saved {lib} baseline for: {', '.join(written) or 'nothing'}")
     docs = None if args.no_docs else (args.docs or (None if args.quick else DOCS))
     if docs is not None:
         docs.parent.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,11 @@
 """Structured covariances (ar1, cs) on growth-shaped data: lmmflow against glmmTMB.
 
-lme4 1.1 has no ar1 or cs, so these problems live outside the lme4 harness (``run.py``): this script writes
-the data (units x waves x 2 measurements, an AR(1) random effect per wave), fits each problem with lmmflow
-(in this process, CPU seconds under one BLAS thread, median of ``--repeat``) and with glmmTMB through
-``Rscript`` (timed inside R), and prints a Markdown table (the figures in docs/benchmarks_structures.md).
+The harness has these problems too (``run.py --problems ar1_growth,cs_growth --libs lmmflow,glmmtmb``, on
+the same data: 4,000 units); this script times them at several sizes, CPU seconds in one process.  It writes
+the data (units x waves x 2 measurements, an AR(1) random effect per wave: ``benchmarks.data.make_waves``),
+fits each problem with lmmflow (in this process, CPU seconds under one BLAS thread, median of ``--repeat``) and
+with glmmTMB through ``Rscript`` (timed inside R), and prints a Markdown table (the figures in
+docs/benchmarks_structures.md).
 
     .venv/bin/python benchmarks/structures_bench.py [--units 400,4000] [--repeat 3] [--no-r]
 """
@@ -14,16 +16,19 @@ import argparse
 import json
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-HERE = Path(__file__).resolve().parent
-DATA = HERE / "data"
+if __package__ in (None, ""):  # run as a script: make the ``benchmarks`` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.data import make_waves, write_csv  # noqa: E402
+from benchmarks.problems import DATA_DIR as DATA  # noqa: E402
 
 PROBLEMS = {
     # name: (lmmflow formula, glmmTMB formula)
@@ -40,20 +45,6 @@ cat(toJSON(list(elapsed = t[["elapsed"]], cpu = t[["user.self"]] + t[["sys.self"
                 objective = 2 * m$fit$objective, version = as.character(packageVersion("glmmTMB"))),
            auto_unbox = TRUE, digits = NA))
 """
-
-
-def make_waves(n_units: int, waves: int = 5, reps: int = 2, rho: float = 0.6, sd: float = 2.0,
-               seed: int = 1) -> pd.DataFrame:
-    """units x waves x reps rows; y = 10 + 0.5 time + b[unit, wave] + e, b ~ AR(1)(sd, rho) across waves."""
-    rng = np.random.default_rng(seed)
-    i = np.arange(waves)
-    R = sd * sd * rho ** np.abs(i[:, None] - i[None, :])
-    b = rng.standard_normal((n_units, waves)) @ np.linalg.cholesky(R).T
-    unit = np.repeat(np.arange(n_units), waves * reps)
-    wave = np.tile(np.repeat(i, reps), n_units)
-    y = 10 + 0.5 * wave + b[unit, wave] + rng.normal(0, 1.5, len(unit))
-    return pd.DataFrame({"id": [f"u{u:05d}" for u in unit], "wave": [f"w{w + 1}" for w in wave],
-                         "time": wave.astype(float), "y": np.round(y, 4)})
 
 
 def time_lmmflow(formula: str, data: pd.DataFrame, repeat: int) -> dict:
@@ -97,7 +88,7 @@ def main() -> None:
     for n in (int(v) for v in args.units.split(",")):
         csv = DATA / f"waves_{n}.csv"
         if not csv.exists():
-            make_waves(n).to_csv(csv, index=False)
+            write_csv(make_waves(n), csv)
         data = pd.read_csv(csv)
         for name, (f_py, f_r) in PROBLEMS.items():
             mine = time_lmmflow(f_py, data, args.repeat)

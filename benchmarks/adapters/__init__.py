@@ -8,10 +8,11 @@ it to :func:`registry`.
 from __future__ import annotations
 
 from .base import RunResult
+from .glmmtmb_adapter import GlmmtmbAdapter
 from .lme4_adapter import Lme4Adapter
 from .runner import Adapter, PythonAdapter, RunSettings
 
-LIBS = ("lmmflow", "lme4", "statsmodels")
+LIBS = ("lmmflow", "lme4", "glmmtmb", "statsmodels")
 """Library names, in table order."""
 
 
@@ -32,8 +33,9 @@ def registry(python: str | None = None, rscript: str | None = None) -> dict[str,
     return {
         "lmmflow": PythonAdapter("lmmflow", "benchmarks.adapters.lmmflow_adapter", python),
         "lme4": Lme4Adapter(rscript),
+        "glmmtmb": GlmmtmbAdapter(rscript),
         "statsmodels": PythonAdapter("statsmodels", "benchmarks.adapters.statsmodels_adapter", python),
     }
 
 
-__all__ = ["LIBS", "Adapter", "Lme4Adapter", "PythonAdapter", "RunResult", "RunSettings", "registry"]
+__all__ = ["LIBS", "Adapter", "GlmmtmbAdapter", "Lme4Adapter", "PythonAdapter", "RunResult", "RunSettings", "registry"]

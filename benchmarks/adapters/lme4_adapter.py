@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..data import MissingDataError, data_file
 from ..problems import Problem
-from .base import ERROR, MISSING, TIMEOUT, UNSUPPORTED, RunResult
+from .base import CANNOT_EXPRESS, ERROR, MISSING, TIMEOUT, UNSUPPORTED, RunResult
 from .proc import run_limited
 from .runner import Adapter, RunSettings
 
@@ -56,7 +56,7 @@ def _first(values: list[str] | None) -> float | None:
     return None if not nums or nums[0] != nums[0] else nums[0]
 
 
-def fill_result(result: RunResult, fields: dict[str, list[str]]) -> RunResult:
+def fill_result(result: RunResult, fields: dict[str, list[str]], version_key: str = "lme4_version") -> RunResult:
     """Copy the parsed R output into ``result``.
 
     Parameters
@@ -64,14 +64,17 @@ def fill_result(result: RunResult, fields: dict[str, list[str]]) -> RunResult:
     result : RunResult
     fields : dict
         From :func:`parse_output`.
+    version_key : str
+        The line holding the library's version (``glmmtmb_fit.R`` writes ``glmmtmb_version``).
 
     Returns
     -------
     RunResult
         ``result``, status ``"error"`` if R stopped before writing ``done``.
     """
-    result.version = (fields.get("lme4_version") or [""])[0]
-    result.extra.update({k: fields[k][0] for k in ("r_version", "matrix_version", "blas") if fields.get(k)})
+    result.version = (fields.get(version_key) or [""])[0]
+    result.extra.update({k: fields[k][0] for k in ("r_version", "matrix_version", "tmb_version", "blas")
+                         if fields.get(k)})
     result.load_seconds = _first(fields.get("load_seconds"))
     data_bytes = _first(fields.get("data_bytes"))
     result.data_mb = None if data_bytes is None else data_bytes / 2**20
@@ -91,8 +94,11 @@ def fill_result(result: RunResult, fields: dict[str, list[str]]) -> RunResult:
     result.theta = _num(fields.get("theta"))
     result.converged = (fields.get("converged") or ["NA"])[0] == "TRUE"
     result.warnings = [w for w in fields.get("warnings", []) if w]
-    result.extra["singular"] = (fields.get("singular") or ["NA"])[0] == "TRUE"
+    # glmmTMB has no isSingular(): unknown there, not "not singular"
+    result.extra["singular"] = (fields["singular"] or ["NA"])[0] == "TRUE" if "singular" in fields else None
     result.extra["optimizer"] = (fields.get("optimizer") or [""])[0]
+    if "theta_native" in fields:
+        result.extra["theta_native"] = _num(fields["theta_native"])
     evaluations = _first(fields.get("evaluations"))
     result.extra["evaluations"] = None if evaluations is None else int(evaluations)
     return result
@@ -108,6 +114,11 @@ class Lme4Adapter(Adapter):
     """
 
     name = "lme4"
+    script = SCRIPT
+    """The R script (a private copy is run each time)."""
+    version_key = "lme4_version"
+    install_hint = "apt-get install r-base-core r-cran-lme4"
+    memory_method = MEMORY_METHOD
 
     def __init__(self, rscript: str | None = None) -> None:
         self.rscript = rscript or shutil.which("Rscript") or "Rscript"
@@ -121,7 +132,15 @@ class Lme4Adapter(Adapter):
         if problem.kind not in KINDS:
             return UNSUPPORTED, f"lme4 adapter has no '{problem.kind}' measurement"
         if not self.available():
-            return UNSUPPORTED, "Rscript not found (apt-get install r-base-core r-cran-lme4)"
+            return UNSUPPORTED, f"Rscript not found ({self.install_hint})"
+        reason = self.cannot_express(problem)
+        return None if reason is None else (CANNOT_EXPRESS, reason)
+
+    def cannot_express(self, problem: Problem) -> str | None:
+        """lme4 1.1 has no structured covariance terms (``ar1()``, ``cs()``, ``diag()``, ``us()``)."""
+        if problem.structures:
+            return (f"lme4 1.1 has no {', '.join(f'{s}()' for s in problem.structures)} covariance structure "
+                    "(glmmTMB and lmmflow have)")
         return None
 
     def command(self, problem: Problem, script: Path, csv: Path, out: Path, settings: RunSettings) -> list[str]:
@@ -133,19 +152,20 @@ class Lme4Adapter(Adapter):
     def run_once(self, problem: Problem, settings: RunSettings) -> RunResult:
         """See :meth:`Adapter.run_once`."""
         result = RunResult(problem.name, self.name, problem.kind, criterion=problem.criterion,
-                           quick=settings.quick, memory_method=MEMORY_METHOD)
+                           quick=settings.quick, memory_method=self.memory_method)
         try:
             csv = data_file(problem, settings.quick)
         except MissingDataError as exc:
             result.status, result.note = MISSING, str(exc)
             return result
         with tempfile.TemporaryDirectory(prefix="lmmflow-bench-r-") as tmp:
-            out = Path(tmp) / "lme4.tsv"
-            # R reads a script as it runs it: run a private copy, so editing lme4_fit.R cannot disturb a long fit
-            script = Path(shutil.copy(SCRIPT, Path(tmp) / SCRIPT.name))
-            done = run_limited(self.command(problem, script, csv, out, settings), settings.timeout)
+            out = Path(tmp) / f"{self.name}.tsv"
+            # R reads a script as it runs it: run a private copy, so editing the script cannot disturb a long fit
+            script = Path(shutil.copy(self.script, Path(tmp) / self.script.name))
+            done = run_limited(self.command(problem, script, csv, out, settings), settings.timeout,
+                               memory_limit_gb=settings.memory_limit_gb)
             fields = parse_output(out.read_text()) if out.is_file() else {}
-        fill_result(result, fields)
+        fill_result(result, fields, self.version_key)
         match = _MAXRSS.search(done.stderr)
         result.process_peak_mb = int(match.group(1)) / 1024 if match else None
         if done.timed_out:

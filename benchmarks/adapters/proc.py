@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +37,17 @@ class Completed:
         return "\n".join(text.splitlines()[-lines:])
 
 
+def _address_space_limit(limit_bytes: int) -> Callable[[], None]:
+    """A ``preexec_fn`` that caps the child's virtual memory (``RLIMIT_AS``), so a runaway fit fails its own
+    allocation (R: "cannot allocate vector", numpy: ``MemoryError``) instead of taking the machine's memory."""
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+
+    return cap
+
+
 def run_limited(cmd: Sequence[str], timeout: float, cwd: Path | None = None,
-                env: Mapping[str, str] | None = None) -> Completed:
+                env: Mapping[str, str] | None = None, memory_limit_gb: float | None = None) -> Completed:
     """Run ``cmd``; after ``timeout`` seconds kill it and everything it started.
 
     Parameters
@@ -48,6 +58,8 @@ def run_limited(cmd: Sequence[str], timeout: float, cwd: Path | None = None,
     cwd : pathlib.Path, optional
     env : mapping, optional
         Environment (default: inherited).
+    memory_limit_gb : float, optional
+        Cap on the virtual memory of the command (``RLIMIT_AS``, GiB; inherited by what it starts).
 
     Returns
     -------
@@ -55,7 +67,9 @@ def run_limited(cmd: Sequence[str], timeout: float, cwd: Path | None = None,
     """
     start = time.perf_counter()
     proc = subprocess.Popen(list(cmd), cwd=cwd, env=None if env is None else dict(env), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=None if memory_limit_gb is None else
+                            _address_space_limit(int(memory_limit_gb * 2**30)))
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

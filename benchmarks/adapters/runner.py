@@ -32,6 +32,8 @@ class RunSettings:
         Override of :attr:`Problem.repeats` for ``"warm"`` problems.
     options : dict
         Per-library options, keyed by library name (e.g. ``{"statsmodels": {"fraction": 0.1}}``).
+    memory_limit_gb : float or None
+        Cap on each process's virtual memory (``RLIMIT_AS``); a fit that needs more fails with an error record.
     """
 
     quick: bool = False
@@ -39,6 +41,7 @@ class RunSettings:
     timeout: float = 1800.0
     warm_repeats: int | None = None
     options: dict[str, dict[str, object]] = field(default_factory=dict)
+    memory_limit_gb: float | None = None
 
     def repeats_for(self, problem: Problem) -> int:
         """Timed fits inside one process for a ``"warm"`` problem."""
@@ -123,7 +126,7 @@ class PythonAdapter(Adapter):
         with tempfile.TemporaryDirectory(prefix="lmmflow-bench-") as tmp:
             out = Path(tmp) / "result.json"
             cmd = [self.python, "-m", "benchmarks.adapters.pyworker", json.dumps(spec), str(out)]
-            done = run_limited(cmd, settings.timeout, cwd=REPO)
+            done = run_limited(cmd, settings.timeout, cwd=REPO, memory_limit_gb=settings.memory_limit_gb)
             if done.timed_out:
                 return RunResult(problem.name, self.name, problem.kind, status=TIMEOUT,
                                  note=f"timed out after {settings.timeout:g} s", criterion=problem.criterion,

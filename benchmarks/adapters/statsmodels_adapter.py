@@ -46,6 +46,9 @@ def cannot_express(problem: Problem) -> str | None:
     str or None
     """
     f = parse_formula(problem.formula)
+    structured = sorted({term.kind for term in f.random if term.kind not in (None, "us")})
+    if structured:
+        return f"structured covariance {', '.join(f'{k}()' for k in structured)}; MixedLM has unstructured only"
     groups = _groups(f)
     if len(groups) != 1:
         return f"crossed/multiple grouping factors ({', '.join(groups) or 'none'}); MixedLM takes one"
