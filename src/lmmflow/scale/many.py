@@ -556,7 +556,7 @@ def _fit_many_glmm(formula: str, rhs: str, df: pd.DataFrame, table: pd.DataFrame
     bar = _progress(table.shape[1], progress)
     try:
         records, groups, names, fam = fit_many_glmm(rhs, df, table, family, link, nagq, n_jobs, client, bar,
-                                                    control, weights, offset, warm_start, CHUNK)
+                                                    control, weights, offset, warm_start)
     finally:
         if bar is not None:
             bar.close()
