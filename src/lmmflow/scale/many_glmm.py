@@ -196,7 +196,8 @@ def sdcor_names(design: ModelDesign) -> list[str]:
 
 def fit_many_glmm(rhs: str, df: pd.DataFrame, table: pd.DataFrame, family: Any, link: str | None, nagq: int,
                   n_jobs: int, client: Any, bar: Any, control: LmerControl | None, weights: Any, offset: Any,
-                  warm_start: bool, chunk: int = CHUNK) -> tuple[list[GlmmResponseFit], list[GlmmGroup], list[str], Any]:
+                  warm_start: bool, chunk: int = CHUNK
+                  ) -> tuple[list[GlmmResponseFit], list[GlmmGroup], list[str], Any]:
     """The GLMM branch of :func:`lmmflow.fit_many` (its arguments checked there): records, groups, names, family."""
     from ..glmm_api import _check_nagq, make_family
     from ..inference.parallel import parallel_map
