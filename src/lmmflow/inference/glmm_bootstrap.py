@@ -191,7 +191,7 @@ def glmm_bootstrap(g: GlmerResult, statistic: Callable[[Any], Any] | None = None
                       f"(see result.failures); first: {failures.messages[0]}", BootstrapWarning, stacklevel=2)
     return BootstrapResult(table, pd.Series(np.asarray(t0, dtype=float), index=names, name="original"), failures,
                            nsim, seed if not isinstance(seed, np.random.SeedSequence) else seed.entropy,
-                           time.perf_counter() - t_start, n_jobs if client is None else 0, False)
+                           time.perf_counter() - t_start, n_jobs, False)
 
 
 def glmm_confint_boot(g: GlmerResult, level: float = 0.95, parm: Any = None, nsim: int = 1000,
