@@ -183,3 +183,5 @@ def test_singular_fit_is_noted_and_bad_arguments():
         lf.fit_many("y ~ x + (1 | g)", df, ["y"], family="gamma", progress=False)
     with pytest.raises(ValueError, match="nagq"):
         lf.fit_many("y ~ x + (x | g)", df, ["y"], family="binomial", nagq=3, progress=False)
+    with pytest.raises(ValueError, match="method='exact' is for linear"):
+        lf.fit_many("y ~ x + (1 | g)", df, ["y"], family="binomial", method="exact", progress=False)

@@ -480,6 +480,9 @@ def fit_many(formula: str, data: Any, responses: Any, reml: bool = True, n_jobs:
     if _Y in df.columns:
         raise ValueError(f"the data has a column named {_Y!r}, which fit_many uses internally")
     if family is not None:
+        if method != "auto":
+            raise ValueError(f"method={method!r} is for linear mixed models; with family= each response is fitted "
+                             "as lf.glmer fits it (leave method at 'auto')")
         return _fit_many_glmm(formula, rhs, df, table, family, link, nagq, n_jobs, client, progress, control,
                               weights, offset, warm_start)
     if link is not None or nagq != 1 or warm_start:
