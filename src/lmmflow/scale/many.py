@@ -275,9 +275,9 @@ class ManyFits:
         return pd.DataFrame(rows, index=pd.Index(self.responses, name="response"))
 
     def _glmm_fits(self) -> pd.DataFrame:
-        from .many_glmm import sdcor_names
+        from .many_glmm import _sdcor_names
 
-        sd_names = sdcor_names(self._groups[0].design) if self._groups else []
+        sd_names = _sdcor_names(self._groups[0].design) if self._groups else []
         npar = len(self.fixef_names) + len(sd_names)
         rows = []
         for r in self.records.values():
@@ -343,9 +343,9 @@ class ManyFits:
         g = self._group_of(name)
         rec = self.records[name]
         if self.kind == "glmm":
-            from .many_glmm import glmm_result
+            from .many_glmm import _glmm_result
 
-            return glmm_result(g, rec, self._table[name], self.family, self.control)  # type: ignore[arg-type]
+            return _glmm_result(g, rec, self._table[name], self.family, self.control)  # type: ignore[arg-type]
         y = self._table[name].to_numpy(dtype=float)[g.design.frame.rows]
         cp = g.cp.with_response(g.design.less_offset(y), g.design.X)
         devfun = DevianceFunction(cp, reml=self.reml)

@@ -34,7 +34,7 @@ from ..control import LmerControl
 from ..design import ModelDesign, lformula
 from ..design.response import GlmResponse, glm_response
 
-__all__ = ["CHUNK", "GlmmResponseFit", "fit_many_glmm", "glmm_result"]
+__all__ = ["CHUNK", "GlmmResponseFit", "fit_many_glmm"]
 
 _Y = "__lmmflow_response__"
 CHUNK = 16  # responses per task: a glmer fit takes milliseconds to seconds, so smaller chunks than an LMM's 64
@@ -61,6 +61,16 @@ class GlmmResponseFit:
         Why the fit failed; empty otherwise.
     warnings : tuple of str
         The warnings ``lf.glmer`` would have shown for this response.
+
+    Examples
+    --------
+    >>> import lmmflow as lf
+    >>> df = lf.load_dataset("cbpp")
+    >>> df["p"] = df["incidence"] / df["size"]
+    >>> mf = lf.fit_many("y ~ period + (1 | herd)", df, ["p"], family="binomial", weights="size", progress=False)
+    >>> rec = mf.records["p"]
+    >>> round(rec.objective, 2), rec.nagq, rec.converged
+    (184.05, 1, True)
     """
 
     response: str
@@ -89,7 +99,7 @@ class GlmmResponseFit:
 
 
 @dataclass
-class GlmmGroup:
+class _GlmmGroup:
     """Responses that share a pattern of missing rows, and their design (a placeholder response)."""
 
     names: list[str]
@@ -187,7 +197,7 @@ def _sd_layout(design: ModelDesign) -> list[tuple[slice, np.ndarray, np.ndarray,
     return [(sl, r, c, b.p) for sl, (r, c), b in zip(slices, positions, blocks)]
 
 
-def sdcor_names(design: ModelDesign) -> list[str]:
+def _sdcor_names(design: ModelDesign) -> list[str]:
     """lme4's names of the SDs and correlations (``sd_(Intercept)|id``...), theta's order."""
     from ..inference.intervals import variance_parameter_names
 
@@ -197,7 +207,7 @@ def sdcor_names(design: ModelDesign) -> list[str]:
 def fit_many_glmm(rhs: str, df: pd.DataFrame, table: pd.DataFrame, family: Any, link: str | None, nagq: int,
                   n_jobs: int, client: Any, bar: Any, control: LmerControl | None, weights: Any, offset: Any,
                   warm_start: bool, chunk: int = CHUNK
-                  ) -> tuple[list[GlmmResponseFit], list[GlmmGroup], list[str], Any]:
+                  ) -> tuple[list[GlmmResponseFit], list[_GlmmGroup], list[str], Any]:
     """The GLMM branch of :func:`lmmflow.fit_many` (its arguments checked there): records, groups, names, family."""
     from ..glmm_api import _check_nagq, make_family
     from ..inference.parallel import parallel_map
@@ -210,7 +220,7 @@ def fit_many_glmm(rhs: str, df: pd.DataFrame, table: pd.DataFrame, family: Any, 
     order: dict[bytes, list[str]] = {}
     for j, name in enumerate(table.columns):
         order.setdefault(np.packbits(na[:, j]).tobytes(), []).append(str(name))
-    groups: list[GlmmGroup] = []
+    groups: list[_GlmmGroup] = []
     records: dict[str, GlmmResponseFit] = {}
     fixef_names: list[str] | None = None
     for names in order.values():
@@ -224,7 +234,7 @@ def fit_many_glmm(rhs: str, df: pd.DataFrame, table: pd.DataFrame, family: Any, 
             raise ValueError("responses with different missing rows lead to different fixed-effect columns "
                              f"({fixef_names} vs {list(design.fixed.names)}); fit them separately")
         nq = _check_nagq(nagq, design)
-        groups.append(GlmmGroup(names=names, design=design))
+        groups.append(_GlmmGroup(names=names, design=design))
         payload = _Payload(design=design, family=fam, nagq=nq, control=control, warm_start=warm_start,
                            sd_layout=_sd_layout(design))
         rows = design.frame.rows
@@ -238,7 +248,7 @@ def fit_many_glmm(rhs: str, df: pd.DataFrame, table: pd.DataFrame, family: Any, 
     return [records[str(nm)] for nm in table.columns], groups, fixef_names or [], fam
 
 
-def glmm_result(group: GlmmGroup, rec: GlmmResponseFit, values: pd.Series, family: Any, control: LmerControl,
+def _glmm_result(group: _GlmmGroup, rec: GlmmResponseFit, values: pd.Series, family: Any, control: LmerControl,
                 ) -> Any:
     """The full :class:`lmmflow.GlmerResult` of one response, refitted from its recorded estimates."""
     from ..glmm_api import fit_glmm_design
