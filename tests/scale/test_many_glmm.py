@@ -185,3 +185,18 @@ def test_singular_fit_is_noted_and_bad_arguments():
         lf.fit_many("y ~ x + (x | g)", df, ["y"], family="binomial", nagq=3, progress=False)
     with pytest.raises(ValueError, match="method='exact' is for linear"):
         lf.fit_many("y ~ x + (1 | g)", df, ["y"], family="binomial", method="exact", progress=False)
+
+
+def test_progress_bar_and_picklable_work(capsys):
+    import pickle
+
+    from lmmflow.inference.glmm_bootstrap import _Payload, _Refitter
+
+    df, names = _poisson_like()
+    kw = _kw(df, CASES["poisson"][2])
+    mf = lf.fit_many("y ~ wave + (1 | unit)", df, names[:2], progress=True, **kw)
+    assert "fit_many" in capsys.readouterr().err
+    # what a process cluster receives must pickle: the group's design with the family, and the bootstrap payload
+    pickle.loads(pickle.dumps((mf._groups[0].design, mf.family)))
+    g = mf[names[0]]
+    pickle.loads(pickle.dumps(_Payload(g, _Refitter(g), None)))
