@@ -62,7 +62,48 @@ def test_user_statistic_and_poisson() -> None:
 
 
 def test_refusals() -> None:
-    with pytest.raises(ValueError, match="not supported"):
-        lf.bootstrap(fit("cbpp_logit"), nsim=2, n_jobs=2)
+    with pytest.raises(ValueError, match="use_u"):
+        lf.bootstrap(fit("cbpp_logit"), nsim=2, use_u=True)
     with pytest.raises(ValueError, match="nsim"):
         lf.bootstrap(fit("cbpp_logit"), nsim=0)
+
+
+def _same(a: lf.inference.bootstrap.BootstrapResult, b: lf.inference.bootstrap.BootstrapResult) -> None:
+    np.testing.assert_array_equal(a.replicates.to_numpy(), b.replicates.to_numpy())
+    assert list(a.replicates.index) == list(b.replicates.index)
+    assert a.failures == b.failures
+
+
+def test_local_processes_equal_serial() -> None:
+    # 23 replicates: three chunks of lmmflow.inference.glmm_bootstrap.CHUNK = 10, the last one short
+    g = fit("cbpp_logit")
+    _same(lf.bootstrap(g, nsim=23, seed=4, progress=False, n_jobs=2),
+          lf.bootstrap(g, nsim=23, seed=4, progress=False))
+    ci = g.confint(method="boot", nsim=23, seed=4, n_jobs=2)
+    np.testing.assert_array_equal(ci.to_numpy(), g.confint(method="boot", nsim=23, seed=4).to_numpy())
+
+
+def test_dask_client_equals_serial() -> None:
+    distributed = pytest.importorskip("distributed")
+    g = fit("grouseticks_poisson")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cl:
+        with distributed.Client(cl) as client:
+            b = lf.bootstrap(g, nsim=12, seed=9, progress=False, client=client)
+    _same(b, lf.bootstrap(g, nsim=12, seed=9, progress=False))
+    assert len(b.replicates) + b.failures.count == 12
+
+
+def test_failures_are_counted_in_every_mode() -> None:
+    g = fit("cbpp_logit")
+
+    def stat(m: lf.GlmerResult) -> dict:  # fails on some replicates: a statistic that raises is a failed refit
+        if m.fixef.iloc[0] < -1.4:
+            raise ValueError("low intercept")
+        return {"b0": m.fixef.iloc[0]}
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = lf.bootstrap(g, statistic=stat, nsim=12, seed=2, progress=False)
+        b = lf.bootstrap(g, statistic=stat, nsim=12, seed=2, progress=False, n_jobs=2)
+    assert 0 < a.failures.count < 12
+    _same(a, b)

@@ -549,7 +549,7 @@ def bootstrap(m: LmerResult, statistic: Callable[[Any], Any] | None = None, nsim
     ----------
     m : LmerResult or GlmerResult
         A GLMM (``lf.glmer`` fit) is bootstrapped by :func:`lmmflow.inference.glmm_bootstrap.glmm_bootstrap`
-        (in this process: ``n_jobs``, ``client`` and ``use_u`` do not apply there).
+        (with ``n_jobs`` and ``client`` as here; ``use_u`` does not apply).
     statistic : callable, optional
         ``statistic(fit) -> Series | dict | array`` applied to each refit (an :class:`LmerResult`).
         Default: the standard deviations and correlations, ``sigma`` and the fixed effects, with lme4's
@@ -597,11 +597,13 @@ def bootstrap(m: LmerResult, statistic: Callable[[Any], Any] | None = None, nsim
     ['sd_(Intercept)|Subject', 'cor_Days.(Intercept)|Subject']
     """
     if getattr(m, "model_kind", "lmm") == "glmm":  # a glmer fit: simulate from the family, refit the GLMM
-        if n_jobs != 1 or client is not None or use_u:
-            raise ValueError("bootstrap of a GLMM runs in this process: n_jobs, client and use_u are not supported")
+        if use_u:
+            raise ValueError("use_u=True is not supported for a GLMM bootstrap: new random effects are drawn for "
+                             "every replicate (lme4's use.u = FALSE)")
         from .glmm_bootstrap import glmm_bootstrap
 
-        return glmm_bootstrap(m, statistic=statistic, nsim=nsim, seed=seed, progress=progress)
+        return glmm_bootstrap(m, statistic=statistic, nsim=nsim, seed=seed, progress=progress, n_jobs=n_jobs,
+                              client=client)
     if int(nsim) < 1:
         raise ValueError("nsim must be at least 1")
     if m.design.X.shape[0] != m.nobs:

@@ -5,7 +5,10 @@ Each replicate draws new random effects from N(0, Lambda Lambda') and a new resp
 statistic (the random effects' SDs and correlations, then the fixed effects, lme4's parameters) the refit runs
 at the array level, warm-started at the original estimates (lme4's ``bootMer`` refits from them too); a user
 ``statistic`` receives a full :class:`~lmmflow.GlmerResult` from :meth:`~lmmflow.GlmerResult.refit`.
-Replicates are reproducible from ``seed`` (one ``numpy.random.SeedSequence`` child per replicate).
+Replicates are reproducible from ``seed`` (one ``numpy.random.SeedSequence`` child per replicate), and they
+go in chunks of a fixed size (:data:`CHUNK`) through :func:`lmmflow.inference.parallel.parallel_map`, in this
+process, over local processes (``n_jobs``) or on a Dask cluster (``client=``): each replicate's numbers depend
+on its seed alone, so the replicates are identical for every ``n_jobs`` and on a cluster.
 A refit that raises or does not converge is a failure: counted, reported with a
 :class:`~lmmflow.inference.bootstrap.BootstrapWarning`, and left out of the replicates.
 """
@@ -24,11 +27,14 @@ from tqdm.auto import tqdm
 from ..results.base import require_kind
 from .bootstrap import BootstrapFailures, BootstrapResult, BootstrapWarning, _stat_vector
 from .intervals import all_parameter_names, sdcor_from_theta, select_parameters
+from .parallel import parallel_map
 
 if TYPE_CHECKING:
     from ..results.glmm import GlmerResult
 
-__all__ = ["glmm_bootstrap", "glmm_confint_boot"]
+__all__ = ["CHUNK", "glmm_bootstrap", "glmm_confint_boot"]
+
+CHUNK = 10  # replicates per task (fixed, so the chunks and their results do not depend on n_jobs)
 
 
 class _Refitter:
@@ -66,8 +72,49 @@ class _Refitter:
         return self.stat(fit.theta, fit.beta)
 
 
+class _Payload:
+    """What every chunk needs: the fit (to simulate from and, for a user statistic, to refit) and the refitter."""
+
+    def __init__(self, g: GlmerResult, refit: _Refitter, statistic: Callable[[Any], Any] | None):
+        self.g, self.refit, self.statistic = g, refit, statistic
+
+
+def _boot_chunk(pl: _Payload, chunk: tuple[int, list[np.random.SeedSequence]]
+                ) -> list[tuple[np.ndarray | None, str]]:
+    """Simulate and refit one chunk of replicates (module level: it pickles for processes and Dask).
+
+    One ``(row, "")`` per replicate, or ``(None, message)`` for a failed refit.
+    """
+    from ..optim.threads import blas_threads
+
+    _, seeds = chunk
+    g, out = pl.g, []
+    with blas_threads((g.control or _default_control()).blas_threads):  # as glmer's fit: small BLAS calls
+        for child in seeds:
+            try:
+                y = g.simulate(1, seed=np.random.default_rng(child)).iloc[:, 0].to_numpy(dtype=float)
+                if pl.statistic is None:
+                    row = pl.refit(y)
+                else:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        row = _stat_vector(pl.statistic(g.refit(y)))[1]
+            except (ArithmeticError, ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
+                out.append((None, f"{type(exc).__name__}: {exc}"))
+                continue
+            out.append((np.asarray(row, dtype=float), ""))
+    return out
+
+
+def _default_control() -> Any:
+    from ..control import LmerControl
+
+    return LmerControl()
+
+
 def glmm_bootstrap(g: GlmerResult, statistic: Callable[[Any], Any] | None = None, nsim: int = 1000,
-                   seed: int | np.random.SeedSequence | None = None, progress: bool = True) -> BootstrapResult:
+                   seed: int | np.random.SeedSequence | None = None, progress: bool = True, n_jobs: int = 1,
+                   client: Any = None) -> BootstrapResult:
     """Parametric bootstrap of a GLMM: simulate from the fit, refit, collect a statistic (lme4's ``bootMer``).
 
     Parameters
@@ -80,6 +127,11 @@ def glmm_bootstrap(g: GlmerResult, statistic: Callable[[Any], Any] | None = None
     seed : int or numpy.random.SeedSequence, optional
     progress : bool
         Show a progress bar (tqdm) when the run takes more than a second.
+    n_jobs : int
+        Local processes (``-1``: all cores); replicates go in chunks of :data:`CHUNK`.  A user ``statistic``
+        must then pickle (a module-level function) where processes are not forked.
+    client : dask.distributed.Client, optional
+        Run the chunks on a Dask cluster (:func:`lmmflow.inference.parallel.parallel_map`).
 
     Returns
     -------
@@ -108,27 +160,28 @@ def glmm_bootstrap(g: GlmerResult, statistic: Callable[[Any], Any] | None = None
         nm, t0 = _stat_vector(statistic(g))
         names = nm if nm is not None else [f"t{i + 1}" for i in range(len(t0))]
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    children = ss.spawn(nsim)
+    chunks = [(s, children[s:s + CHUNK]) for s in range(0, nsim, CHUNK)]
+    payload = _Payload(g, refit, statistic)
+    bar = tqdm(total=nsim, desc="bootstrap", unit="refit", disable=not progress, delay=1.0, leave=False)
+    try:
+        results = parallel_map(_boot_chunk, chunks, n_jobs=n_jobs, client=client, payload=payload,
+                               on_result=lambda i, res: bar.update(len(res)))
+    finally:
+        bar.close()
     index: list[int] = []
     values: list[np.ndarray] = []
     fails: list[tuple[int, str]] = []
-    for r, child in enumerate(tqdm(ss.spawn(nsim), desc="bootstrap", unit="refit", disable=not progress,
-                                   delay=1.0, leave=False)):
-        try:
-            y = g.simulate(1, seed=np.random.default_rng(child)).iloc[:, 0].to_numpy(dtype=float)
-            if statistic is None:
-                row = refit(y)
+    for (start, _), res in zip(chunks, results):
+        for j, (row, msg) in enumerate(res):
+            r = start + j
+            if row is None:
+                fails.append((r, msg))
+            elif len(row) != len(names):
+                fails.append((r, f"the statistic returned {len(row)} values, not {len(names)}"))
             else:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    row = _stat_vector(statistic(g.refit(y)))[1]
-        except (ArithmeticError, ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
-            fails.append((r, f"{type(exc).__name__}: {exc}"))
-            continue
-        if len(row) != len(names):
-            fails.append((r, f"the statistic returned {len(row)} values, not {len(names)}"))
-            continue
-        index.append(r)
-        values.append(np.asarray(row, dtype=float))
+                index.append(r)
+                values.append(np.asarray(row, dtype=float))
     table = pd.DataFrame(np.asarray(values, dtype=float).reshape(len(values), len(names)),
                          index=pd.Index(index, name="replicate"), columns=names)
     failures = BootstrapFailures(count=len(fails), replicates=tuple(i for i, _ in fails),
@@ -138,12 +191,12 @@ def glmm_bootstrap(g: GlmerResult, statistic: Callable[[Any], Any] | None = None
                       f"(see result.failures); first: {failures.messages[0]}", BootstrapWarning, stacklevel=2)
     return BootstrapResult(table, pd.Series(np.asarray(t0, dtype=float), index=names, name="original"), failures,
                            nsim, seed if not isinstance(seed, np.random.SeedSequence) else seed.entropy,
-                           time.perf_counter() - t_start, 1, False)
+                           time.perf_counter() - t_start, n_jobs, False)
 
 
 def glmm_confint_boot(g: GlmerResult, level: float = 0.95, parm: Any = None, nsim: int = 1000,
                       seed: int | np.random.SeedSequence | None = None, type: str = "perc",  # noqa: A002
-                      progress: bool = False) -> pd.DataFrame:
+                      progress: bool = False, n_jobs: int = 1, client: Any = None) -> pd.DataFrame:
     """Parametric bootstrap intervals of a GLMM: what ``g.confint(method="boot")`` returns.
 
     Parameters
@@ -157,6 +210,10 @@ def glmm_confint_boot(g: GlmerResult, level: float = 0.95, parm: Any = None, nsi
     type : {"perc", "basic", "norm"}
         Percentile intervals (lme4's default ``boot.type = "perc"``) or the other two of ``boot.ci``.
     progress : bool
+    n_jobs : int
+        Local processes for the refits (the intervals are the same for every ``n_jobs``).
+    client : dask.distributed.Client, optional
+        Run the refits on a Dask cluster.
 
     Returns
     -------
@@ -172,7 +229,7 @@ def glmm_confint_boot(g: GlmerResult, level: float = 0.95, parm: Any = None, nsi
     >>> list(ci.columns), ci.shape[0]
     (['lower', 'upper'], 5)
     """
-    b = glmm_bootstrap(g, nsim=nsim, seed=seed, progress=progress)
+    b = glmm_bootstrap(g, nsim=nsim, seed=seed, progress=progress, n_jobs=n_jobs, client=client)
     names = list(b.t0.index)
     cols = select_parameters(names, len(g.theta), parm)
     out = b.confint(level=level, type=type, parm=cols)

@@ -113,11 +113,17 @@ def parallel_map(func: Callable[[Any, C], R], chunks: Sequence[C], n_jobs: int =
 
 def _dask_map(func: Callable[[Any, Any], Any], chunks: list[Any], client: Any, payload: Any,
               on_result: Callable[[int, Any], None] | None) -> list[Any]:
-    """The Dask hook: scatter the payload once to every worker, one task per chunk, gather in order."""
+    """The Dask hook: scatter the payload once to every worker, one task per chunk, gather in order.
+
+    With ``on_result`` (a progress bar) the chunks are gathered one at a time, in chunk order, so the bar
+    moves while the cluster works; without it, in one ``gather``.
+    """
     shared = client.scatter(payload, broadcast=True) if payload is not None else None
     futures = [client.submit(func, shared, ch, pure=False) for ch in chunks]
-    results = client.gather(futures)
-    if on_result is not None:
-        for i, r in enumerate(results):
-            on_result(i, r)
-    return list(results)
+    if on_result is None:
+        return list(client.gather(futures))
+    results = []
+    for i, fut in enumerate(futures):
+        results.append(client.gather([fut])[0])
+        on_result(i, results[i])
+    return results

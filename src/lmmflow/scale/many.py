@@ -206,13 +206,19 @@ class ManyFits:
     ----------
     fits : pandas.DataFrame
         One row per response (indexed by response): nobs, objective, sigma, converged, evaluations,
-        message, and ``theta_1``... .
+        message, and ``theta_1``... .  For GLMMs (``family=``): nobs, loglik, deviance (-2 log L, glmer's
+        summary), aic, bic, converged, singular, evaluations, nagq, message, warnings, ``theta_1``... and the
+        SDs and correlations with lme4's names (``sd_(Intercept)|id``).
     fixef, std_errors : pandas.DataFrame
         Responses x fixed-effect terms.
     records : dict of ResponseFit
     fixef_names : list of str
     method : str
-        ``"profile"``, ``"exact"`` or ``"mixed"`` (per missingness group).
+        ``"profile"``, ``"exact"`` or ``"mixed"`` (per missingness group); ``"glmer"`` for GLMMs.
+    kind : str
+        ``"lmm"`` or ``"glmm"``.
+    family : family object or None
+        The GLMM family (None for linear mixed models).
 
     Examples
     --------
@@ -227,7 +233,7 @@ class ManyFits:
     """
 
     def __init__(self, records: list[ResponseFit], groups: list[_Group], fixef_names: list[str],
-                 table: pd.DataFrame, reml: bool, control: LmerControl, formula: str):
+                 table: pd.DataFrame, reml: bool, control: LmerControl, formula: str, family: Any = None):
         self.records = {r.response: r for r in records}
         self._groups = groups
         self._table = table  # the responses, as given (not copied): read again by result()
@@ -235,8 +241,14 @@ class ManyFits:
         self.reml = reml
         self.control = control
         self.formula = formula
+        self.family = family
         methods = {g.method for g in groups}
         self.method = methods.pop() if len(methods) == 1 else "mixed"
+
+    @property
+    def kind(self) -> str:
+        """``"lmm"`` (``lf.lmer`` fits) or ``"glmm"`` (``lf.glmer`` fits, ``fit_many(..., family=)``)."""
+        return "lmm" if self.family is None else "glmm"
 
     def __len__(self) -> int:
         return len(self.records)
@@ -252,11 +264,31 @@ class ManyFits:
     @property
     def fits(self) -> pd.DataFrame:
         """One row per response: nobs, objective, sigma, converged, evaluations, message, theta_1..."""
+        if self.kind == "glmm":
+            return self._glmm_fits()
         rows = []
         for r in self.records.values():
             row = {"nobs": r.nobs, "objective": r.objective, "sigma": r.sigma, "converged": r.converged,
                    "evaluations": r.evaluations, "message": r.message}
             row.update({f"theta_{i + 1}": v for i, v in enumerate(r.theta)})
+            rows.append(row)
+        return pd.DataFrame(rows, index=pd.Index(self.responses, name="response"))
+
+    def _glmm_fits(self) -> pd.DataFrame:
+        from .many_glmm import _sdcor_names
+
+        sd_names = _sdcor_names(self._groups[0].design) if self._groups else []
+        npar = len(self.fixef_names) + len(sd_names)
+        rows = []
+        for r in self.records.values():
+            row: dict[str, Any] = {"nobs": r.nobs, "loglik": -0.5 * r.objective, "deviance": r.objective,
+                                   "aic": r.objective + 2.0 * npar, "bic": r.objective + math.log(r.nobs) * npar,
+                                   "converged": r.converged, "singular": r.singular,  # type: ignore[attr-defined]
+                                   "evaluations": r.evaluations, "nagq": r.nagq,  # type: ignore[attr-defined]
+                                   "message": r.message,
+                                   "warnings": "; ".join(r.warnings)}  # type: ignore[attr-defined]
+            row.update({f"theta_{i + 1}": v for i, v in enumerate(r.theta)})
+            row.update(dict(zip(sd_names, r.sdcor)))  # type: ignore[attr-defined]
             rows.append(row)
         return pd.DataFrame(rows, index=pd.Index(self.responses, name="response"))
 
@@ -273,17 +305,26 @@ class ManyFits:
                             index=pd.Index(self.responses, name="response"), columns=self.fixef_names)
 
     def tidy(self) -> pd.DataFrame:
-        """A long table: response, term, estimate, std_error, statistic (t), plus sigma and objective."""
+        """A long table: response, term, estimate, std_error, statistic (t), plus sigma and objective.
+
+        For GLMMs: statistic is glmer's z value, with its two-sided normal ``p_value``, plus loglik, deviance
+        and converged.
+        """
         est, se = self.fixef, self.std_errors
         long = est.stack(future_stack=True).rename("estimate").to_frame()
         long["std_error"] = se.stack(future_stack=True).to_numpy()
         long["statistic"] = long["estimate"] / long["std_error"]
+        if self.kind == "glmm":
+            from scipy import stats
+
+            long["p_value"] = 2.0 * stats.norm.sf(np.abs(long["statistic"].to_numpy()))
         long = long.reset_index().rename(columns={"level_1": "term"})
         long.columns = ["response", "term", *long.columns[2:]]
-        fits = self.fits[["sigma", "objective", "converged"]]
+        cols = ["loglik", "deviance", "converged"] if self.kind == "glmm" else ["sigma", "objective", "converged"]
+        fits = self.fits[cols]
         return long.merge(fits, left_on="response", right_index=True, how="left")
 
-    def _group_of(self, name: str) -> _Group:
+    def _group_of(self, name: str) -> Any:
         for g in self._groups:
             if name in g.names:
                 return g
@@ -293,12 +334,18 @@ class ManyFits:
         """The full :class:`lmmflow.LmerResult` of one response, rebuilt on demand at its theta.
 
         No optimization is run: the design and cross-products are reused and the estimates are
-        computed at the recorded theta (so they match the record to rounding).
+        computed at the recorded theta (so they match the record to rounding).  For GLMMs the
+        :class:`lmmflow.GlmerResult` is refitted from the recorded estimates (a few evaluations; the
+        estimates agree with the record to the optimizer's tolerance).
         """
         from ..results.model import LmerResult
 
         g = self._group_of(name)
         rec = self.records[name]
+        if self.kind == "glmm":
+            from .many_glmm import _glmm_result
+
+            return _glmm_result(g, rec, self._table[name], self.family, self.control)  # type: ignore[arg-type]
         y = self._table[name].to_numpy(dtype=float)[g.design.frame.rows]
         cp = g.cp.with_response(g.design.less_offset(y), g.design.X)
         devfun = DevianceFunction(cp, reml=self.reml)
@@ -315,7 +362,8 @@ class ManyFits:
 
     def __repr__(self) -> str:
         bad = sum(not r.converged for r in self.records.values())
-        return (f"ManyFits: {len(self)} responses, formula {self.formula!r}, method {self.method!r}, "
+        fam = "" if self.family is None else f" ({self.family.name}, {self.family.link} link)"
+        return (f"ManyFits: {len(self)} responses, formula {self.formula!r}, method {self.method!r}{fam}, "
                 f"{len(self._groups)} missingness pattern(s), {bad} not converged")
 
 
@@ -356,8 +404,9 @@ def _pick_method(method: str, design: ModelDesign) -> str:
 
 def fit_many(formula: str, data: Any, responses: Any, reml: bool = True, n_jobs: int = 1, client: Any = None,
              progress: bool = True, control: LmerControl | None = None, method: str = "auto",
-             weights: Any = None, offset: Any = None) -> ManyFits:
-    """Fit the same mixed model to many responses on one design.
+             weights: Any = None, offset: Any = None, family: Any = None, link: str | None = None,
+             nagq: int = 1, warm_start: bool = False) -> ManyFits:
+    """Fit the same mixed model to many responses on one design (``lf.lmer``, or ``lf.glmer`` with ``family=``).
 
     Parameters
     ----------
@@ -384,7 +433,20 @@ def fit_many(formula: str, data: Any, responses: Any, reml: bool = True, n_jobs:
     method : {"auto", "profile", "exact"}
         See the module notes: ``"auto"`` uses ``"profile"`` for one random-effects term, else ``"exact"``.
     weights, offset : str or array-like, optional
-        As in ``lf.lmer`` (shared by all responses).
+        As in ``lf.lmer`` (shared by all responses).  With ``family="binomial"``, ``weights=`` are the
+        trials of proportions, as in ``lf.glmer``.
+    family : {"binomial", "poisson"} or family object, optional
+        Fit each response as ``lf.glmer(formula, data, family=, link=, nagq=)`` does (0/1, boolean, two-level
+        categorical or proportion responses; counts): see :mod:`lmmflow.scale.many_glmm`.  ``reml`` and
+        ``method`` do not apply.  None (default): linear mixed models.
+    link : str, optional
+        The family's link (``None``: canonical).
+    nagq : int
+        As in ``lf.glmer``: 1 (Laplace), 0, or up to 25 quadrature points for one scalar random effect.
+    warm_start : bool
+        GLMMs only: start each fit at the previous response's (theta, beta) within a chunk, skipping lme4's
+        first stage (about 10% less CPU, estimates equal to the optimizer's tolerance); the default is
+        lme4's start, so each record equals a separate ``lf.glmer`` fit to rounding.
 
     Returns
     -------
@@ -398,10 +460,17 @@ def fit_many(formula: str, data: Any, responses: Any, reml: bool = True, n_jobs:
     >>> mf = lf.fit_many("y ~ Days + (1 | Subject)", df, Y, progress=False)
     >>> mf.fits.shape[0], list(mf.fixef.columns)
     (3, ['(Intercept)', 'Days'])
+
+    Binary responses (each fit as ``lf.glmer`` fits it):
+
+    >>> rng = np.random.default_rng(2)
+    >>> B = (rng.random((len(df), 2)) < 0.4).astype(float)
+    >>> gf = lf.fit_many("y ~ Days + (1 | Subject)", df, B, family="binomial", progress=False)
+    >>> gf.kind, list(gf.tidy().columns[:6])
+    ('glmm', ['response', 'term', 'estimate', 'std_error', 'statistic', 'p_value'])
     """
     from ..inference.parallel import parallel_map
 
-    control = control or LmerControl()
     df = as_pandas(data)
     table = _responses_table(df, responses)
     if table.shape[1] == 0:
@@ -410,6 +479,15 @@ def fit_many(formula: str, data: Any, responses: Any, reml: bool = True, n_jobs:
     parse_formula(f"{_Y} ~ {rhs}")  # fail early on a bad formula
     if _Y in df.columns:
         raise ValueError(f"the data has a column named {_Y!r}, which fit_many uses internally")
+    if family is not None:
+        if method != "auto":
+            raise ValueError(f"method={method!r} is for linear mixed models; with family= each response is fitted "
+                             "as lf.glmer fits it (leave method at 'auto')")
+        return _fit_many_glmm(formula, rhs, df, table, family, link, nagq, n_jobs, client, progress, control,
+                              weights, offset, warm_start)
+    if link is not None or nagq != 1 or warm_start:
+        raise ValueError("link=, nagq= and warm_start= are for GLMMs: give family='binomial' or 'poisson' too")
+    control = control or LmerControl()
     na = table.isna().to_numpy()
     keys = [np.packbits(na[:, j]).tobytes() for j in range(na.shape[1])]
     order: dict[bytes, list[str]] = {}
@@ -471,6 +549,22 @@ def fit_many(formula: str, data: Any, responses: Any, reml: bool = True, n_jobs:
             bar.close()
     ordered = [records[str(nm)] for nm in table.columns]
     return ManyFits(ordered, groups, fixef_names or [], table, reml, control, formula)
+
+
+def _fit_many_glmm(formula: str, rhs: str, df: pd.DataFrame, table: pd.DataFrame, family: Any, link: str | None,
+                   nagq: int, n_jobs: int, client: Any, progress: bool, control: Any, weights: Any, offset: Any,
+                   warm_start: bool) -> ManyFits:
+    from .many_glmm import fit_many_glmm
+
+    bar = _progress(table.shape[1], progress)
+    try:
+        records, groups, names, fam = fit_many_glmm(rhs, df, table, family, link, nagq, n_jobs, client, bar,
+                                                    control, weights, offset, warm_start)
+    finally:
+        if bar is not None:
+            bar.close()
+    ctl = LmerControl(**control) if isinstance(control, dict) else (control or LmerControl())
+    return ManyFits(records, groups, names, table, False, ctl, formula, family=fam)  # type: ignore[arg-type]
 
 
 def _progress(total: int, show: bool, desc: str = "fit_many", unit: str = "response") -> Any:
