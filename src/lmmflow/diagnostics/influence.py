@@ -97,7 +97,7 @@ def hatvalues(m: LmerResult | GlmerResult, chunk_rows: int | None = None) -> pd.
     >>> g = lf.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", lf.load_dataset("cbpp"),
     ...              family="binomial")
     >>> round(float(lf.hatvalues(g).iloc[0]), 4)
-    1.9238
+    1.9241
     """
     from ..optim.threads import blas_threads
 
