@@ -126,3 +126,10 @@ def test_result_is_a_value() -> None:
     out = g.predict(se_fit=True)
     out.iloc[0, 0] = 99.0
     assert g.predict(se_fit=True).iloc[0, 0] != 99.0
+
+
+def test_lmm_predict_interval_refuses_a_glmm() -> None:
+    from lmmflow.inference.prediction import predict_interval
+
+    with pytest.raises(TypeError, match="se_fit=True"):
+        predict_interval(fit("cbpp_logit"))

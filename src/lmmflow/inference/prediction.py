@@ -167,6 +167,9 @@ def predict_interval(m: LmerResult, newdata: Any = None, re_form: Any = None, in
     """
     from ..results.predict import finish_rows, parse_re_form, prediction_rows
 
+    if getattr(m, "model_kind", None) == "glmm":
+        raise TypeError("predict_interval is for linear mixed models (lf.lmer fits); for a glmer fit use "
+                        "g.predict(newdata, se_fit=True) or g.predict(newdata, interval='confidence')")
     if interval is not None:
         interval = str(interval).lower()
         if interval not in INTERVALS:
