@@ -260,6 +260,14 @@ class GlmerResult(MixedModelResult):
         The penalized weighted least squares problem of the last PIRLS step: Lambda'Z'WZ Lambda + I, Lambda'Z'WX
         and X'WX with W the :attr:`working_weights` (lme4's ``L``, ``RZX`` and ``RX`` at convergence).  What the
         prediction standard errors and the hat values are computed from.
+
+        Examples
+        --------
+        >>> import lmmflow as lf
+        >>> g = lf.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", lf.load_dataset("cbpp"),
+        ...              family="binomial")
+        >>> g.working_factor().LXX.shape
+        (5, 5)
         """
         from ..core import CrossProducts, DevianceFunction
 
