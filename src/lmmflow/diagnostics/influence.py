@@ -44,6 +44,7 @@ from ..optim import OptSummary, optimize_theta
 from ..results.tables import block_groups
 
 if TYPE_CHECKING:
+    from ..results.glmm import GlmerResult
     from ..results.model import LmerResult
 
 __all__ = ["Influence", "cooks_distance", "hatvalues", "influence"]
@@ -54,16 +55,29 @@ _GRAM_MAX = 5000  # later terms' effects up to which (L_r L_r')^-1 is formed (20
 
 
 # ---- observations --------------------------------------------------------------------------------------------
-def hatvalues(m: LmerResult, chunk_rows: int | None = None) -> pd.Series:
+def _kind(m: Any, what: str) -> str:
+    """``"lmm"`` or ``"glmm"``; any other result is a TypeError naming what applies."""
+    kind = getattr(m, "model_kind", None)
+    if kind in ("lmm", "glmm") and hasattr(m, "design"):
+        return str(kind)
+    raise TypeError(f"{what} is for models fitted in memory by lf.lmer or lf.glmer (LmerResult, GlmerResult), "
+                    f"not {type(m).__name__}: refit the model with lf.lmer / lf.glmer on a pandas DataFrame")
+
+
+def hatvalues(m: LmerResult | GlmerResult, chunk_rows: int | None = None) -> pd.Series:
     """Leverages: the diagonal of the hat matrix of the fitted values, random effects included.
 
     The same numbers as lme4's ``hatvalues(m)``: the fitted values ``X beta + Z b`` are a linear map of the
     response, and ``h_i`` is the derivative of fitted value i with respect to y_i (on the scale of the prior
     weights).  Computed row block by row block from the fit's factor; no n x n matrix is formed.
 
+    For a glmer fit, lme4's ``hatvalues`` (which warns "the hat matrix may not make sense for GLMMs"): the
+    factor of the final PIRLS system (working weights at the modes) with rows scaled by the square roots of
+    the prior weights, so values can exceed 1 (see :mod:`lmmflow.diagnostics.glmm_influence`).
+
     Parameters
     ----------
-    m : LmerResult
+    m : LmerResult or GlmerResult
     chunk_rows : int, optional
         Rows per block (default: as many as keep the work arrays near 32 MiB).
 
@@ -80,8 +94,17 @@ def hatvalues(m: LmerResult, chunk_rows: int | None = None) -> pd.Series:
     >>> h = lf.hatvalues(m)
     >>> round(float(h.iloc[0]), 5), round(float(h.sum()), 3)
     (0.2293, 29.022)
+    >>> g = lf.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", lf.load_dataset("cbpp"),
+    ...              family="binomial")
+    >>> round(float(lf.hatvalues(g).iloc[0]), 4)
+    1.9241
     """
     from ..optim.threads import blas_threads
+
+    if _kind(m, "hat values") == "glmm":
+        from .glmm_influence import glmm_hatvalues
+
+        return glmm_hatvalues(m, chunk_rows)
 
     with blas_threads(m.control.blas_threads):  # as the fit: the dense factor and products use the cores
         f = m.devfun.factor_at(m.solution.theta)  # its own (dropped after): the result's is not moved
@@ -90,8 +113,12 @@ def hatvalues(m: LmerResult, chunk_rows: int | None = None) -> pd.Series:
     return pd.Series(h, index=m.data.index, name="hat")
 
 
-def _hat_diagonal(f: Any, X: Any, chunk_rows: int | None, gram: bool | None = None) -> np.ndarray:
+def _hat_diagonal(f: Any, X: Any, chunk_rows: int | None, gram: bool | None = None,
+                  w_sqrt: np.ndarray | None = None) -> np.ndarray:
     """``||L^-1 a_i||^2`` for every row, in row blocks (see the module docstring).
+
+    ``w_sqrt``: the row scale of ``a_i`` when it is not the factor's own (a GLMM's hat values scale the rows by
+    the prior weights' square roots while the factor holds the working weights, as lme4's).
 
     The first term's part of ``L^-1 a_i`` is one small per-level solve.  The later terms (crossed or nested
     factors, Q effects in all, their factor ``L_r`` dense) see row i through a sparse vector ``r_i`` (its own
@@ -125,10 +152,11 @@ def _hat_diagonal(f: Any, X: Any, chunk_rows: int | None, gram: bool | None = No
     if chunk_rows is None:
         width = (Q if K > 1 else 0) + p + b0.p
         chunk_rows = int(min(CHUNK_ROWS, max(256, _CHUNK_VALUES // max(1, width))))
+    row_scale = cp.w_sqrt if w_sqrt is None else np.asarray(w_sqrt, dtype=float)
     out = np.empty(n)
     for a, e in row_ranges(n, chunk_rows):
         nb = e - a
-        ws = cp.w_sqrt[a:e] if cp.w_sqrt is not None else None
+        ws = row_scale[a:e] if row_scale is not None else None
         # the first term: block-diagonal, so row i's part of L^-1 a_i is L0_{level}^-1 lambda0' z_i
         codes0 = b0.codes[a:e]
         z0 = _scaled(row_block(b0.Z, a, e), ws) @ lams[0]
@@ -187,14 +215,15 @@ def _obs_cooks(m: LmerResult) -> pd.Series:
     return pd.Series(d, index=m.data.index, name="cooks_distance")
 
 
-def cooks_distance(m: LmerResult, groups: Any = None, **kwargs: Any) -> pd.Series:
+def cooks_distance(m: LmerResult | GlmerResult, groups: Any = None, **kwargs: Any) -> pd.Series:
     """Cook's distance of each observation (lme4's ``cooks.distance``) or of each group (influence.ME's).
 
     Parameters
     ----------
-    m : LmerResult
+    m : LmerResult or GlmerResult
     groups : str, array-like or None
-        ``None``: one value per observation, from the hat values and residuals (no refits).  A column of
+        ``None``: one value per observation, from the hat values and residuals (no refits; for a glmer fit
+        lme4's formula with the Pearson residuals and lme4's hat values, see :func:`hatvalues`).  A column of
         the model's data (e.g. ``"Subject"``) or one label per row used: one value per group, from
         leave-one-group-out refits (see :func:`influence`).
     **kwargs
@@ -214,11 +243,19 @@ def cooks_distance(m: LmerResult, groups: Any = None, **kwargs: Any) -> pd.Serie
     >>> d = lf.cooks_distance(m, groups="Subject", progress=False)
     >>> d.idxmax(), round(float(d.max()), 4)
     ('309', 0.1485)
+    >>> g = lf.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", lf.load_dataset("cbpp"),
+    ...              family="binomial")
+    >>> round(float(lf.cooks_distance(g).iloc[2]), 4)
+    6.7621
     """
     if groups is None:
         if kwargs:
             raise ValueError(f"{sorted(kwargs)} apply only with groups=: observation-level Cook's distances "
                              "need no refits")
+        if _kind(m, "Cook's distance") == "glmm":
+            from .glmm_influence import glmm_cooks
+
+            return glmm_cooks(m)
         return _obs_cooks(m)
     return influence(m, groups, **kwargs).cooks_distance
 
@@ -349,17 +386,19 @@ def _group_codes(m: LmerResult, groups: Any, data: Any) -> tuple[str, np.ndarray
     return name, codes, pd.Index(uniques, name=name)
 
 
-def influence(m: LmerResult, groups: Any = None, data: Any = None, progress: bool = True, n_jobs: int = 1,
-              client: Any = None) -> Influence:
+def influence(m: LmerResult | GlmerResult, groups: Any = None, data: Any = None, progress: bool = True,
+              n_jobs: int = 1, client: Any = None) -> Influence:
     """Leave-one-group-out refits: Cook's distances, DFBETAS and changes in the variance components.
 
     The same deletions as lme4's ``influence(m, groups=)`` (each group's rows removed, the model refitted
     from the full fit's theta) and the measures of influence.ME (see the module docstring).  The refits
-    reuse the design: only the cross-products of the kept rows are formed for each.
+    reuse the design: only the cross-products of the kept rows are formed for each.  A glmer fit is refitted
+    through the glmer driver from its (theta, beta), with its family, nagq, weights and offset (as lme4's
+    ``influence()`` refits glmer fits); its ``var_cov`` has lme4's ``sigma^2`` column, 1.
 
     Parameters
     ----------
-    m : LmerResult
+    m : LmerResult or GlmerResult
     groups : str, array-like or None
         A column of the model's data (the model frame, or ``data``), e.g. ``"Subject"``, or one label per
         row used.  Groups need not be a grouping factor of the model.  ``None``: each observation in turn
@@ -386,12 +425,23 @@ def influence(m: LmerResult, groups: Any = None, data: Any = None, progress: boo
     {'(Intercept)': -0.0587, 'Days': 0.4489}
     >>> round(float(inf.var_cov.loc["308", "sigma^2"]), 2)
     559.18
+    >>> g = lf.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", lf.load_dataset("cbpp"),
+    ...              family="binomial")
+    >>> d = lf.influence(g, "herd", progress=False).cooks_distance
+    >>> d.idxmax(), round(float(d.max()), 4)
+    ('11', 0.4341)
     """
     from tqdm.auto import tqdm
 
     from ..inference.parallel import parallel_map
 
+    kind = _kind(m, "influence()")
     name, codes, labels = _group_codes(m, groups, data)
+    if kind == "glmm":
+        from .glmm_influence import glmm_influence_refits
+
+        results = glmm_influence_refits(m, codes, len(labels), progress, n_jobs, client)
+        return _assemble(m, name, labels, results)
     d = m.design
     y = d.less_offset()
     blocks = [ReBlock(codes=b.codes, Z=_take(b.Z, np.ones(d.n, bool)), nlevels=b.nlevels, mask=b.mask,

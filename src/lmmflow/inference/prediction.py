@@ -51,7 +51,8 @@ def _lambda_t_times(lam: np.ndarray, M: np.ndarray, nlevels: int) -> np.ndarray:
     return np.einsum("ba,lbc->lac", lam, M.reshape(nlevels, p, cols)).reshape(nlevels * p, cols)
 
 
-def prediction_se(m: LmerResult, rows: PredictionRows, include: dict[int, np.ndarray]) -> np.ndarray:
+def prediction_se(m: LmerResult, rows: PredictionRows, include: dict[int, np.ndarray], factor: Any = None
+                  ) -> np.ndarray:
     """Standard error of each prediction (lme4's ``se.fit``; new levels add ``z' Sigma z``).
 
     Parameters
@@ -61,6 +62,9 @@ def prediction_se(m: LmerResult, rows: PredictionRows, include: dict[int, np.nda
         The rows predicted, as :func:`lmmflow.results.predict.prediction_rows` forms them.
     include : dict
         Term index -> mask of the columns included (:func:`lmmflow.results.predict.parse_re_form`).
+    factor : BlockedCholesky, optional
+        The factor of the mixed-model equations at theta (default: the LMM's own); a GLMM passes that of
+        its final PIRLS system (:meth:`lmmflow.GlmerResult.working_factor`).
     """
     X = rows.X
     V = m.vcov.to_numpy()
@@ -68,7 +72,7 @@ def prediction_se(m: LmerResult, rows: PredictionRows, include: dict[int, np.nda
     n = X.shape[0]
     if not include:
         return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", X, V, X), 0.0))
-    f = m.devfun.factor_at(m.solution.theta)  # its own: the result's factor is not moved
+    f = factor if factor is not None else m.devfun.factor_at(m.solution.theta)  # its own: the result's is not moved
     cp = f.cp
     lams = f.lambdas
     px = X.shape[1]
@@ -163,6 +167,9 @@ def predict_interval(m: LmerResult, newdata: Any = None, re_form: Any = None, in
     """
     from ..results.predict import finish_rows, parse_re_form, prediction_rows
 
+    if getattr(m, "model_kind", None) == "glmm":
+        raise TypeError("predict_interval is for linear mixed models (lf.lmer fits); for a glmer fit use "
+                        "g.predict(newdata, se_fit=True) or g.predict(newdata, interval='confidence')")
     if interval is not None:
         interval = str(interval).lower()
         if interval not in INTERVALS:

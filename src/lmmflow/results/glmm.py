@@ -234,6 +234,48 @@ class GlmerResult(MixedModelResult):
         tol = float(getattr(self.control, "singular_tol", 1e-4) or 1e-4)
         return any(bool(np.any(np.abs(np.diag(lam)) < tol)) for lam in self.lambdas)
 
+    # ---- the PIRLS system at the optimum ------------------------------------------------------------
+    @property
+    def working_weights(self) -> np.ndarray:
+        """The Fisher working weights at the modes, w (dmu/deta)^2 / V(mu) (lme4's ``weights(m, "working")``).
+
+        Examples
+        --------
+        >>> import lmmflow as lf
+        >>> g = lf.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", lf.load_dataset("cbpp"),
+        ...              family="binomial")
+        >>> round(float(g.working_weights[0]), 4)
+        2.985
+        """
+        fam = self._family
+        me = np.asarray(fam.mu_eta(self._eta), dtype=float)
+        var = np.asarray(fam.variance(self._mu), dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w = self.prior_weights * me * me / var
+        return np.where(np.isfinite(w), w, 0.0)
+
+    def working_factor(self) -> Any:
+        """A blocked Cholesky factor of the final PIRLS system at theta (a new one on each call).
+
+        The penalized weighted least squares problem of the last PIRLS step: Lambda'Z'WZ Lambda + I, Lambda'Z'WX
+        and X'WX with W the :attr:`working_weights` (lme4's ``L``, ``RZX`` and ``RX`` at convergence).  What the
+        prediction standard errors and the hat values are computed from.
+
+        Examples
+        --------
+        >>> import lmmflow as lf
+        >>> g = lf.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", lf.load_dataset("cbpp"),
+        ...              family="binomial")
+        >>> g.working_factor().LXX.shape
+        (5, 5)
+        """
+        from ..core import CrossProducts, DevianceFunction
+
+        # the working response of that step (eta less offset plus the working residuals) completes the system
+        z = self._eta - (self.offset if self.offset is not None else 0.0) + np.nan_to_num(self._resid_values("working"))
+        cp = CrossProducts.build(self.design.blocks(), self.design.X, z, self.working_weights, center=False)
+        return DevianceFunction(cp, reml=False).factor_at(self.solution.theta)
+
     # ---- fitted values and residuals ---------------------------------------------------------------
     @cached_property
     def _eta(self) -> np.ndarray:
@@ -305,7 +347,8 @@ class GlmerResult(MixedModelResult):
 
     # ---- prediction and simulation ------------------------------------------------------------------
     def predict(self, newdata: Any = None, re_form: Any = None, type: str = "link",  # noqa: A002 - lme4's name
-                allow_new_levels: bool = False, na_action: str = "na.pass") -> pd.Series:
+                allow_new_levels: bool = False, na_action: str = "na.pass", se_fit: bool = False,
+                interval: str | None = None, level: float = 0.95) -> pd.Series | pd.DataFrame:
         """Predictions for the fitted rows or new data (lme4's ``predict.merMod`` for glmer).
 
         Parameters
@@ -322,10 +365,24 @@ class GlmerResult(MixedModelResult):
             Levels not seen in the fit get random effect 0; with ``False`` (lme4's default) they raise.
         na_action : {"na.pass", "na.omit", "na.exclude", "na.fail"}
             Rows of ``newdata`` with missing values.
+        se_fit : bool
+            Return ``fit`` and ``se_fit``.  With ``re_form="~0"`` the SE is sqrt(x' V x) with V the fit's
+            vcov (emmeans' and ``insight::get_predicted``'s); with random effects included, it is the joint
+            covariance of the fixed and random estimates from the final PIRLS system (as
+            :meth:`lmmflow.LmerResult.predict` and lme4 >= 1.1-35, with vcov in place of the RX-based block);
+            a level the fit has not seen adds its random effect's variance.  For ``type="response"`` the SE is
+            the delta method's |dmu/deta| times the link-scale SE.  See
+            :mod:`lmmflow.inference.glmm_prediction`.
+        interval : {None, "confidence"}
+            A confidence interval for the prediction, formed on the link scale (eta -+ z SE) and transformed by
+            the inverse link for ``type="response"``.  ``"prediction"`` is refused: a binomial or Poisson
+            response has no normal prediction interval (draw responses with :meth:`simulate` instead).
+        level : float
+            Confidence level of ``interval``.
 
         Returns
         -------
-        pandas.Series
+        pandas.Series, or a DataFrame (fit, se_fit; with ``interval`` fit, lower, upper, se_fit).
 
         Examples
         --------
@@ -334,11 +391,18 @@ class GlmerResult(MixedModelResult):
         >>> g = lf.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", df, family="binomial")
         >>> g.predict(df.head(2), re_form="~0", type="response").round(4).tolist()
         [0.198, 0.0839]
+        >>> g.predict(df.head(2), type="response", interval="confidence").round(3).to_numpy().tolist()
+        [[0.308, 0.177, 0.48, 0.079], [0.142, 0.068, 0.272, 0.051]]
         """
         from .predict import predict
 
         if type not in ("link", "response"):
             raise ValueError(f"type={type!r}: use 'link' (the linear predictor) or 'response' (the mean)")
+        if se_fit or interval is not None:
+            from ..inference.glmm_prediction import glmm_predict_interval
+
+            return glmm_predict_interval(self, newdata, re_form=re_form, type=type, interval=interval, level=level,
+                                         allow_new_levels=allow_new_levels, na_action=na_action)
         eta = predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels, na_action=na_action)
         if type == "link":
             return eta
