@@ -9,7 +9,7 @@ loaded first, the RSS high-water mark reset (``/proc/self/clear_refs``), ``lf.lm
 peak read (``VmHWM``).  Prints the fit's peak on top of the loaded process next to the two sizes it is bounded
 by: the data frame (pandas ``memory_usage(deep=True)``) and the dense item block (items^2 doubles: the
 trailing block of the crossed system once the users' 2 x 2 blocks are eliminated).
-``benchmarks/tests/test_memory_bound.py`` runs it at scale 0.1 and holds the figures under stated multiples.
+``tests/core/test_memory_bound.py`` runs it at scale 0.1 and holds the figures under stated multiples.
 """
 
 from __future__ import annotations
