@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -54,6 +54,7 @@ from .dask_glmm_passes import (
     glmm_partition_frame,
     pairs,
 )
+from .dask_glmm_result import DaskGlmerResult
 
 __all__ = ["DaskGlmerResult", "DaskGlmmObjective", "GlmmChunk", "GlmmEncoder", "glmer_dask"]
 
@@ -250,6 +251,7 @@ class DaskGlmmObjective:
         self._last: tuple[_Sums, np.ndarray] | None = None  # the last evaluation's final sums and beta
         self.beta_hat: np.ndarray | None = None
         self.evaluations = 0
+        self.response_levels: tuple[str, ...] | None = None  # a categorical response's levels
 
     def theta0(self) -> np.ndarray:
         """lme4's starting theta: identity lambda."""
@@ -548,123 +550,6 @@ def _encode(design: DaskDesign, family: Family, levels: tuple[str, ...] | None, 
     return held, np.asarray(kept), n
 
 
-# ---- the result ------------------------------------------------------------------------------------------
-@dataclass
-class DaskGlmerResult:
-    """A GLMM fitted from Dask data: the estimates, with the level-sized parts on the driver.
-
-    Attributes are read-only views of copies: changing a returned array does not change the result.
-
-    Attributes
-    ----------
-    formula : str
-    family, link : str
-    nobs : int
-        Rows used.
-    objective : float
-        -2 log-likelihood (Laplace approximation).
-    theta : numpy.ndarray
-        lme4's order (the lower Cholesky factor of the relative covariance, column by column).
-    fixef : pandas.Series
-    vcov : pandas.DataFrame
-        Fixed-effects block of ``2 H^-1``, H the Hessian of the objective in (theta, beta) (as lmmflow.glmer's).
-    ranef : pandas.DataFrame
-        Conditional modes ``b = Lambda u``, one row per level.
-    timings : dict
-        Seconds per stage (``levels_pass``, ``encode_pass``, ``stage1``, ``stage2``, ``hessian``).
-    passes : int
-        Passes over the partitions.
-    evaluations : int
-        PIRLS solves (objective and gradient evaluations).
-    stages : tuple of OptSummary
-        The optimizer's record of each stage (as :attr:`lmmflow.GlmerResult.stages`).
-    """
-
-    formula: str
-    family: str
-    link: str
-    nobs: int
-    objective: float
-    theta_: np.ndarray
-    fixef_: pd.Series
-    vcov_: pd.DataFrame
-    ranef_: pd.DataFrame
-    group: str
-    cnames: list[str]
-    dropped: list[str]
-    timings: dict[str, float] = field(default_factory=dict)
-    passes: int = 0
-    evaluations: int = 0
-    stages: tuple[Any, ...] = ()
-
-    @property
-    def loglik(self) -> float:
-        """The Laplace log-likelihood, ``-objective / 2``."""
-        return -self.objective / 2
-
-    @property
-    def df(self) -> int:
-        """Parameters: covariance parameters plus fixed effects."""
-        return len(self.theta_) + len(self.fixef_)
-
-    @property
-    def aic(self) -> float:
-        """``objective + 2 df``."""
-        return self.objective + 2 * self.df
-
-    @property
-    def bic(self) -> float:
-        """``objective + df log(nobs)``."""
-        return self.objective + self.df * math.log(self.nobs)
-
-    @property
-    def theta(self) -> np.ndarray:
-        """Covariance parameters (a copy)."""
-        return self.theta_.copy()
-
-    @property
-    def fixef(self) -> pd.Series:
-        """Fixed effects (a copy)."""
-        return self.fixef_.copy()
-
-    @property
-    def vcov(self) -> pd.DataFrame:
-        """Covariance of the fixed effects (a copy)."""
-        return self.vcov_.copy()
-
-    @property
-    def ranef(self) -> pd.DataFrame:
-        """Conditional modes of the random effects, one row per level (a copy)."""
-        return self.ranef_.copy()
-
-    @property
-    def varcorr(self) -> pd.DataFrame:
-        """Variances and covariances: group, var1, var2, vcov, sdcor (as lme4's ``as.data.frame(VarCorr(m))``)."""
-        lam = _lambda(self.theta_, len(self.cnames))
-        cov = lam @ lam.T
-        sd = np.sqrt(np.diag(cov))
-        rows = [(self.group, c, None, cov[i, i], sd[i]) for i, c in enumerate(self.cnames)]
-        for j in range(len(self.cnames)):
-            for i in range(j + 1, len(self.cnames)):
-                cor = cov[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else 0.0
-                rows.append((self.group, self.cnames[j], self.cnames[i], cov[i, j], cor))
-        return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
-
-    def coef_table(self) -> pd.DataFrame:
-        """Wald z table: estimate, std_error, z_value, p_value per coefficient."""
-        from scipy.stats import norm
-
-        se = np.sqrt(np.diag(self.vcov_.to_numpy()))
-        est = self.fixef_.to_numpy()
-        z = est / se
-        return pd.DataFrame({"estimate": est, "std_error": se, "z_value": z, "p_value": 2 * norm.sf(np.abs(z))},
-                            index=self.fixef_.index)
-
-    def __repr__(self) -> str:
-        return (f"DaskGlmerResult({self.formula!r}, family={self.family}({self.link}), nobs={self.nobs}, "
-                f"logLik={self.loglik:.4f})")
-
-
 def glmer_dask(formula: str, data: Any, family: Any = "binomial", link: str | None = None, nagq: int = 1,
                weights: str | None = None, offset: str | None = None, client: Any = None,
                quiet: bool = False, progress: bool = False) -> DaskGlmerResult:
@@ -744,7 +629,9 @@ def glmer_dask(formula: str, data: Any, family: Any = "binomial", link: str | No
         group=term.group, cnames=list(term.cnames), dropped=dropped,
         timings={"levels_pass": times[1] - times[0], "encode_pass": times[2] - times[1],
                  **{f"stage{i + 1}": st.elapsed for i, st in enumerate(fit.stages)}},
-        passes=obj.passes.count + 2, evaluations=obj.evaluations, stages=fit.stages)
+        passes=obj.passes.count + 2, evaluations=obj.evaluations, stages=fit.stages, source=design.source,
+        encoder=_result_encoder(design, obj), family_object=obj.family, response_levels=obj.response_levels,
+        offset_column=offset)
     if not quiet:
         from ..fitting import warn_fit
 
@@ -780,7 +667,15 @@ def _build(formula: str, data: Any, family: Any, link: str | None, weights: str 
                                kept=kept, dropped=dropped)
     term = design.terms[0]
     obj = DaskGlmmObjective(_Passes(chunks, current_client(client)), fam, kept, term.nlevels, term.p, len(kept))
+    obj.response_levels = levels
     return obj, design, n, (t0, t1, t2)
+
+
+def _result_encoder(design: DaskDesign, obj: DaskGlmmObjective) -> GlmmEncoder:
+    """The partition encoder of the fitted columns (aliased ones dropped) that the result's per-row values use."""
+    base = design.encoder()
+    return GlmmEncoder(plan=base.plan, fixed_spec=base.fixed_spec, kept=np.asarray(obj.kept),
+                       term_specs=base.term_specs, coders=base.coders, family=obj.family.name)
 
 
 def dask_glmm_objective(formula: str, data: Any, family: Any = "binomial", link: str | None = None,
