@@ -261,5 +261,5 @@ def chunk_pass(chunk: GlmmChunk | None, family: Family, kept: np.ndarray, beta: 
         zz = prep.zz
         parts += [_level_sums(prep, dW * zz[:, k], prep.XZ) for k in range(zz.shape[1])]
         out["xd"] = X.T @ (-2.0 * chunk.w * (chunk.y - mu) * me / family.variance(mu))
-    out["lv"] = np.hstack(parts)
+    out["lv"] = np.concatenate(parts, axis=1)
     return out
