@@ -53,6 +53,7 @@ from .dask_glmm_passes import (
     encode_partition,
     glmm_partition_frame,
     pairs,
+    relabel_chunk,
 )
 from .dask_glmm_result import DaskGlmerResult
 
@@ -84,13 +85,6 @@ class _Passes:
             consume(fn(chunk, *args))
 
 
-def _span(uniq: np.ndarray) -> Any:
-    """A slice when a partition's levels are consecutive codes (rows sorted by group: a view, not a gather)."""
-    if len(uniq) and int(uniq[-1]) - int(uniq[0]) + 1 == len(uniq):
-        return slice(int(uniq[0]), int(uniq[-1]) + 1)
-    return uniq
-
-
 class _Sums:
     """A pass's sums over the partitions: per level (level-first while adding, one row per level), the aic and
     the dense fixed-effect blocks; :meth:`finish` gives the per-level blocks level-last (``(q, q, levels)``...),
@@ -110,7 +104,11 @@ class _Sums:
     def add(self, part: dict[str, Any] | None) -> None:
         if part is None:
             return
-        self.lv[_span(part["uniq"])] += part["lv"]
+        head, k, tail = part["where"]
+        lv = part["lv"]
+        if k:
+            self.lv[head] += lv[:k]
+        self.lv[tail] += lv[k:]
         self.aic += part["aic"]
         for key in ("xx", "xr", "xd"):
             acc = getattr(self, key)
@@ -252,6 +250,7 @@ class DaskGlmmObjective:
         self.beta_hat: np.ndarray | None = None
         self.evaluations = 0
         self.response_levels: tuple[str, ...] | None = None  # a categorical response's levels
+        self.perm = np.arange(nlevels)  # global level code -> the passes' numbering (U's rows)
 
     def theta0(self) -> np.ndarray:
         """lme4's starting theta: identity lambda."""
@@ -423,8 +422,9 @@ class DaskGlmmObjective:
     def solve(self, theta: np.ndarray, beta: np.ndarray | None = None) -> PirlsSolution:
         """PIRLS at (theta, beta) (None: beta jointly) with the level-sized parts of the solution."""
         st = self._pirls(theta, None if beta is None else np.asarray(beta, dtype=float))
-        lam, U, L = st["lam"], st["U"], st["L"]
-        cond = np.ascontiguousarray(_congruence(lam.T, _inverse(L)).transpose(2, 0, 1))
+        lam, L = st["lam"], st["L"]
+        U = st["U"][self.perm]  # in the levels' order
+        cond = np.ascontiguousarray(_congruence(lam.T, _inverse(L)).transpose(2, 0, 1))[self.perm]
         RX = None
         if st["joint"]:
             R2 = _rows(_forward(L, _tr(lam, st["sums"].xz)))
@@ -519,10 +519,25 @@ def glmm_design(formula: str, data: Any, family: Family, weights: str | None = N
     return design, levels
 
 
+def _numbering(parts: list[np.ndarray], nlevels: int) -> np.ndarray:
+    """The fit's internal level numbering (global code -> internal code): levels by first appearance over the
+    partitions, so that each partition's levels are a run of codes after the few it shares with the ones
+    before it (its sums are then added to a slice of the driver's arrays, not gathered and scattered)."""
+    perm = np.full(nlevels, -1, dtype=np.intp)
+    nxt = 0
+    for u in parts:
+        new = u[perm[u] < 0]
+        perm[new] = np.arange(nxt, nxt + len(new))
+        nxt += len(new)
+    unseen = perm < 0
+    perm[unseen] = np.arange(nxt, nxt + int(unseen.sum()))
+    return perm
+
+
 def _encode(design: DaskDesign, family: Family, levels: tuple[str, ...] | None, client: Any
-            ) -> tuple[list[Any], np.ndarray, int]:
-    """Encode every partition once (persisted) and find the aliased fixed-effect columns; returns the chunks,
-    the kept columns and the rows used."""
+            ) -> tuple[list[Any], np.ndarray, int, np.ndarray]:
+    """Encode every partition once (persisted), find the aliased fixed-effect columns and number the levels
+    for the passes; returns the chunks, the kept columns, the rows used and the numbering (:func:`_numbering`)."""
     import dask
 
     from ..core.crossprod import r_update
@@ -533,13 +548,17 @@ def _encode(design: DaskDesign, family: Family, levels: tuple[str, ...] | None, 
     chunks = [dask.delayed(encode_partition, pure=True)(part, enc, family, levels)
               for part in design.source.to_delayed()]
     client = current_client(client)
+    nlevels = design.terms[0].nlevels if len(design.terms) == 1 else 0
     if client is not None:
         futures = client.compute(chunks)
         rs = [f.result() for f in client.map(chunk_r, futures)]
-        held: list[Any] = futures
+        perm = _numbering([part["uniq"] for part in rs], nlevels)
+        held: list[Any] = client.map(relabel_chunk, futures, [perm] * len(futures))
     else:
         held = list(dask.compute(*chunks, scheduler="threads"))
         rs = [chunk_r(c) for c in held]
+        perm = _numbering([part["uniq"] for part in rs], nlevels)
+        held = [relabel_chunk(c, perm) for c in held]
     pfull = len(design.fixed_names_full)
     R, n = np.zeros((0, pfull)), 0
     for part in rs:
@@ -547,7 +566,7 @@ def _encode(design: DaskDesign, family: Family, levels: tuple[str, ...] | None, 
         if part["r"] is not None:
             R = r_update(R, part["r"])
     kept = nonaliased_columns(R) if pfull else np.arange(0)
-    return held, np.asarray(kept), n
+    return held, np.asarray(kept), n, perm
 
 
 def glmer_dask(formula: str, data: Any, family: Any = "binomial", link: str | None = None, nagq: int = 1,
@@ -659,7 +678,7 @@ def _build(formula: str, data: Any, family: Any, link: str | None, weights: str 
     t0 = time.perf_counter()
     design, levels = glmm_design(formula, data, fam, weights=weights, offset=offset, client=client)
     t1 = time.perf_counter()
-    chunks, kept, n = _encode(design, fam, levels, client)
+    chunks, kept, n, perm = _encode(design, fam, levels, client)
     t2 = time.perf_counter()
     names = [design.fixed_names_full[j] for j in kept]
     dropped = dropped_names(design.fixed_names_full, kept)
@@ -668,6 +687,7 @@ def _build(formula: str, data: Any, family: Any, link: str | None, weights: str 
     term = design.terms[0]
     obj = DaskGlmmObjective(_Passes(chunks, current_client(client)), fam, kept, term.nlevels, term.p, len(kept))
     obj.response_levels = levels
+    obj.perm = perm
     return obj, design, n, (t0, t1, t2)
 
 

@@ -56,6 +56,7 @@ class GlmmChunk:
     saturated: float = 0.0
     rows: RowConstants | None = None
     zcache: Any = None  # what the passes reuse (_Prepared), made on the first pass
+    family: Family | None = None
 
     @property
     def n(self) -> int:
@@ -120,14 +121,42 @@ def encode_partition(pdf: pd.DataFrame, enc: Any, family: Family, levels: tuple[
     X, Z, y, w, local = (np.ascontiguousarray(a[order]) for a in (X, Z, y, w, local))
     offset = None if frame.offset is None else np.asarray(frame.offset, dtype=float)[order]
     return GlmmChunk(X=X, Z=Z, uniq=uniq, local=local, y=y, w=w, offset=offset, saturated=saturated,
-                     rows=row_constants(family, y, w))
+                     rows=row_constants(family, y, w), family=family)
 
 
 def chunk_r(chunk: GlmmChunk | None) -> dict[str, Any]:
-    """Rows and the R factor of X of an encoded partition (for the aliasing check)."""
+    """Rows, the R factor of X (for the aliasing check) and the levels of an encoded partition."""
     if chunk is None:
-        return {"n": 0, "r": None, "ymax": 0.0}
-    return {"n": chunk.n, "r": np.linalg.qr(chunk.X, mode="r") if chunk.X.shape[1] else None}
+        return {"n": 0, "r": None, "uniq": np.zeros(0, dtype=np.intp)}
+    return {"n": chunk.n, "r": np.linalg.qr(chunk.X, mode="r") if chunk.X.shape[1] else None, "uniq": chunk.uniq}
+
+
+def relabel_chunk(chunk: GlmmChunk | None, perm: np.ndarray) -> GlmmChunk | None:
+    """The chunk with its levels numbered by ``perm`` (global code -> the fit's internal code) and its rows
+    re-sorted into the new level order."""
+    if chunk is None:
+        return None
+    iu = perm[chunk.uniq]
+    by_new = np.argsort(iu, kind="stable")          # new position -> old position
+    rank = np.empty_like(by_new)
+    rank[by_new] = np.arange(len(by_new))
+    local = rank[chunk.local]
+    order = np.argsort(local, kind="stable")
+    X, Z, y, w, local = (np.ascontiguousarray(a[order]) for a in (chunk.X, chunk.Z, chunk.y, chunk.w, local))
+    offset = None if chunk.offset is None else chunk.offset[order]
+    return GlmmChunk(X=X, Z=Z, uniq=iu[by_new], local=local, y=y, w=w, offset=offset, saturated=chunk.saturated,
+                     rows=row_constants(chunk.family, y, w), family=chunk.family)
+
+
+def placement(uniq: np.ndarray) -> tuple[np.ndarray, int, slice]:
+    """Where a partition's per-level sums go: ``uniq`` (sorted codes) as its leading codes and the run of
+    consecutive codes that ends it (with the fit's numbering, a partition's levels are a run, after the few
+    it shares with the partitions before it)."""
+    if not len(uniq):
+        return uniq, 0, slice(0, 0)
+    d = uniq - np.arange(len(uniq))                  # non-decreasing; constant over the final run
+    s = int(np.searchsorted(d, d[-1]))
+    return uniq[:s], s, slice(int(uniq[s]), int(uniq[-1]) + 1)
 
 
 def pairs(q: int) -> list[tuple[int, int]]:
@@ -146,6 +175,7 @@ class _Prepared:
     zc: list[np.ndarray]             # contiguous columns of Z
     zz: np.ndarray                   # n x q(q+1)/2: z_a z_b per pair, C order
     S: Any                           # the level indicator (levels x rows, CSR), its values set per sum
+    where: tuple[np.ndarray, int, slice]  # placement(uniq)
     xb_key: bytes = b""
     xb: np.ndarray | None = None
 
@@ -171,7 +201,8 @@ def _prepared(chunk: GlmmChunk, kept: np.ndarray) -> _Prepared:
         raise ValueError("the partition's rows are not in level order (encode_partition sorts them)")
     indptr = np.concatenate([[0], np.cumsum(np.bincount(chunk.local, minlength=nl))])
     S = sp.csr_matrix((np.ones(n), np.arange(n), indptr), shape=(nl, n))
-    prep = _Prepared(kept=key, X=X, XZ=np.ascontiguousarray(np.hstack([X, Z])), Z=Z, zc=zc, zz=zz, S=S)
+    prep = _Prepared(kept=key, X=X, XZ=np.ascontiguousarray(np.hstack([X, Z])), Z=Z, zc=zc, zz=zz, S=S,
+                     where=placement(chunk.uniq))
     chunk.zcache = prep
     return prep
 
@@ -184,7 +215,9 @@ def _level_sums(prep: _Prepared, w: np.ndarray, M: np.ndarray) -> np.ndarray:
 
 def _re_eta(prep: _Prepared, chunk: GlmmChunk, lam: np.ndarray, U: np.ndarray) -> np.ndarray:
     """z_i' Lambda u_j per row, by per-level gathers (no n x q temporary)."""
-    B = (U[chunk.uniq] @ lam.T).T  # q x levels of the partition
+    head, k, tail = prep.where
+    Uc = U[tail] if k == 0 else np.concatenate([U[head], U[tail]])
+    B = (Uc @ lam.T).T  # q x levels of the partition
     zc = prep.zc
     e = zc[0] * np.take(np.ascontiguousarray(B[0]), chunk.local)
     for a in range(1, len(zc)):
@@ -249,7 +282,7 @@ def chunk_pass(chunk: GlmmChunk | None, family: Family, kept: np.ndarray, beta: 
     wr += chunk.w * (chunk.y - mu) if canon else wt * (chunk.y - mu) / me
     aic = chunk.saturated + devsum if beta is not None else 0.0
     parts = [_level_sums(prep, wt, prep.zz), _level_sums(prep, wr, prep.Z)]
-    out: dict[str, Any] = {"aic": aic, "uniq": chunk.uniq}
+    out: dict[str, Any] = {"aic": aic, "where": prep.where}
     if joint or grad:
         parts += [_level_sums(prep, wt * z, X) for z in prep.zc]
     if joint or grad > 1:
