@@ -235,6 +235,27 @@ def test_passes_per_evaluation() -> None:
     assert g.passes <= 2.75 * g.evaluations
 
 
+@pytest.mark.parametrize(("uniq", "head", "run"), [
+    ([4, 5, 6, 7], [], (4, 8)),            # a run
+    ([1, 9, 10, 11], [1], (9, 12)),        # one level shared with an earlier partition, then a run
+    ([0, 2, 7, 8], [0, 2], (7, 9)),
+    ([3], [], (3, 4)),
+    ([], [], (0, 0)),
+])
+def test_placement_of_a_partitions_sums(uniq: list, head: list, run: tuple) -> None:
+    from lmmflow.scale.dask_glmm_passes import placement
+
+    h, k, tail = placement(np.asarray(uniq, dtype=np.intp))
+    assert h.tolist() == head and k == len(head) and (tail.start, tail.stop) == run
+
+
+def test_levels_numbered_by_first_appearance() -> None:
+    from lmmflow.scale.dask_glmm import _numbering
+
+    perm = _numbering([np.array([2, 5, 7]), np.array([5, 0, 1]), np.array([], dtype=np.intp)], 9)
+    assert perm.tolist() == [3, 4, 0, 5, 6, 1, 7, 2, 8]  # 2, 5, 7 first; then 0, 1; the unseen last
+
+
 def _arrays(obj: object, seen: set | None = None) -> list[np.ndarray]:
     """The numpy arrays an object holds (attributes, tuples, lists, dicts), recursively."""
     seen = set() if seen is None else seen
