@@ -1,13 +1,16 @@
 """Fit a generalized linear mixed model on a Dask DataFrame or Parquet files: PIRLS one pass at a time.
 
 The rows stay in the partitions.  A first pass gathers the levels (as for :func:`lmmflow.scale.dask_fit.lmer_dask`),
-a second encodes every partition once (fixed-effect matrix, random-effects values, global level codes, response
-and prior weights; kept with ``persist``) and reduces the R factor of X to find aliased columns.  After that,
-every PIRLS iteration is one pass over the encoded partitions: each partition evaluates the linear predictor
-at the current fixed and random effects, and returns its share of the penalized deviance and of the weighted
-cross-products (``Z'WZ`` per level, ``Z'Wr``; with the fixed effects inside PIRLS also ``X'WX`` and ``X'WZ``),
-for the levels it holds.  The driver adds them up and solves the per-level systems: it holds arrays sized by
-the levels and the numbers of effects, never per-row arrays.
+a second encodes every partition once (fixed-effect matrix, random-effects values, level codes, response
+and prior weights, rows in level order; kept with ``persist``), reduces the R factor of X to find aliased columns
+and numbers the levels by first appearance over the partitions.  After that, every PIRLS iteration is one pass
+over the encoded partitions: each partition evaluates the linear predictor at the current fixed and random
+effects, and returns its share of the penalized deviance and of the weighted cross-products (``Z'WZ`` per level,
+``Z'Wr``; with the fixed effects inside PIRLS also ``X'WX`` and ``X'WZ``; in the last pass of a solve that needs
+it, the sums of the exact beta gradient), for the levels it holds.  The driver adds them up (a partition's levels
+are a run of codes: a slice) and solves the per-level systems: it holds arrays sized by the levels and the
+numbers of effects, never per-row arrays.  Each solve starts from the modes of one IRLS step with the previous
+solve's sums at the new parameters, so that one Newton step (two passes) usually reaches the modes.
 
 Supported: one grouping factor with any number of effects per level (``(1 | g)``, ``(1 + x | g)``); binomial
 (logit, probit, cloglog) and Poisson (log) families; prior weights and an offset given as column names.

@@ -247,15 +247,18 @@ class DaskGlmerResult:
         to a running cluster)."""
         from ._dask import share
 
+        return share(self._local())
+
+    def _local(self) -> tuple[Any, np.ndarray, Any, tuple[str, ...] | None]:
+        """What the per-row functions read: the encoder, the random effects, the family, the response levels."""
         if self.source is None or self.encoder is None:
             raise NotImplementedError("this result keeps no link to its data (built without glmer_dask): "
                                       "per-row values are not available")
-        return share((self.encoder, self.ranef_.to_numpy(dtype=float), self.family_object, self.response_levels))
+        return self.encoder, self.ranef_.to_numpy(dtype=float), self.family_object, self.response_levels
 
     def _lazy(self, kind: str, population: bool = False) -> Any:
         if kind not in _KINDS:
             raise ValueError(f"kind={kind!r}: use one of {_KINDS}")
-        kind = "fitted" if kind == "response" and population else kind
         src = self.source
         meta = pd.Series(np.zeros(0), name=kind, index=src._meta.index)
         return src.map_partitions(glmm_partition_values, self._shared(), self.fixef_.to_numpy(dtype=float), kind,
@@ -328,9 +331,7 @@ class DaskGlmerResult:
                                           align_dataframes=False)
         if not isinstance(newdata, pd.DataFrame):
             raise TypeError(f"newdata must be a pandas or Dask DataFrame, not {newdata.__class__.__name__}")
-        self._shared()
-        shared = (self.encoder, self.ranef_.to_numpy(dtype=float), self.family_object, self.response_levels)
-        return glmm_partition_predict(newdata, shared, *args)
+        return glmm_partition_predict(newdata, self._local(), *args)
 
     def __repr__(self) -> str:
         return (f"DaskGlmerResult({self.formula!r}, family={self.family}({self.link}), nobs={self.nobs}, "
