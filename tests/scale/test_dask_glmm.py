@@ -193,3 +193,117 @@ def test_dask_objective_matches_the_in_memory_objective() -> None:
     s1, s2 = dsk.solve(theta, None), mem.solve(theta, None)
     np.testing.assert_allclose(s1.RX.T @ s1.RX, s2.RX.T @ s2.RX, rtol=1e-8)
     np.testing.assert_allclose(s1.b[0], s2.b[0], rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize(("theta_scale", "beta_shift"), [
+    (1.0, 0.0), (3.0, 1.0), (0.1, -2.0), (None, 1.0), (1.0, 0.0), (1.0001, 0.0), (0.0, 0.5)])
+def test_objective_along_a_path_of_evaluations(theta_scale: float | None, beta_shift: float) -> None:
+    """Each evaluation starts from modes predicted from the one before (jumps far from the optimum included):
+    the objective, the nagq = 0 objective and the beta gradient stay the in-memory ones.  (Far out, e.g. theta
+    (5, -3, 0.01) with beta + 4, PIRLS stops on rounding at points that depend on its start, in memory as in
+    Dask, before and after the predicted starts: not a point to compare at.)"""
+    import lmmflow as lf
+    from lmmflow.core.family import binomial
+    from lmmflow.core.pirls import GlmmObjective
+    from lmmflow.scale.dask_glmm import dask_glmm_objective
+
+    c = CASES["binary_growth_rs"]
+    if "path" not in PATH:
+        d = frame(c)
+        m = lf.glmer(c["formula"], d, family="binomial")
+        PATH["path"] = (m, GlmmObjective(m.design.blocks(), m.design.X, m.design.y, binomial()),
+                        dask_glmm_objective(c["formula"], dd.from_pandas(d, npartitions=5)))
+    m, mem, dsk = PATH["path"]  # one objective of each kind along the whole path (the warm starts carry over)
+    theta = np.array([2.0, -0.5, 0.2]) if theta_scale is None else np.asarray(m.theta) * theta_scale
+    beta = np.asarray(m.fixef) + beta_shift
+    assert dsk.laplace(theta, beta) == pytest.approx(mem.laplace(theta, beta), rel=1e-13)
+    f1, g1, _ = dsk.laplace_beta_gradient(theta, beta)
+    f2, g2, _ = mem.laplace_beta_gradient(theta, beta)
+    assert f1 == pytest.approx(f2, rel=1e-13)
+    np.testing.assert_allclose(g1, g2, rtol=1e-9, atol=1e-9)
+    assert dsk.nagq0(theta) == pytest.approx(mem.nagq0(theta), rel=1e-13)
+
+
+PATH: dict[str, tuple] = {}
+
+
+def test_passes_per_evaluation() -> None:
+    """Warm starts predicted by one IRLS step with the last sums, and the beta gradient from the last PIRLS
+    pass: about 2.5 passes per PIRLS solve (4 before both)."""
+    c = CASES["binary_growth_rs"]
+    g = glmer_dask(c["formula"], dd.from_pandas(frame(c), npartitions=4), family="binomial")
+    assert g.passes <= 2.75 * g.evaluations
+
+
+@pytest.mark.parametrize(("uniq", "head", "run"), [
+    ([4, 5, 6, 7], [], (4, 8)),            # a run
+    ([1, 9, 10, 11], [1], (9, 12)),        # one level shared with an earlier partition, then a run
+    ([0, 2, 7, 8], [0, 2], (7, 9)),
+    ([3], [], (3, 4)),
+    ([], [], (0, 0)),
+])
+def test_placement_of_a_partitions_sums(uniq: list, head: list, run: tuple) -> None:
+    from lmmflow.scale.dask_glmm_passes import placement
+
+    h, k, tail = placement(np.asarray(uniq, dtype=np.intp))
+    assert h.tolist() == head and k == len(head) and (tail.start, tail.stop) == run
+
+
+def test_levels_numbered_by_first_appearance() -> None:
+    from lmmflow.scale.dask_glmm import _numbering
+
+    perm = _numbering([np.array([2, 5, 7]), np.array([5, 0, 1]), np.array([], dtype=np.intp)], 9)
+    assert perm.tolist() == [3, 4, 0, 5, 6, 1, 7, 2, 8]  # 2, 5, 7 first; then 0, 1; the unseen last
+
+
+def _arrays(obj: object, seen: set | None = None) -> list[np.ndarray]:
+    """The numpy arrays an object holds (attributes, tuples, lists, dicts), recursively."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return []
+    seen.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        return [obj]
+    if isinstance(obj, (list, tuple)):
+        return [a for x in obj for a in _arrays(x, seen)]
+    if isinstance(obj, dict):
+        return [a for x in obj.values() for a in _arrays(x, seen)]
+    if hasattr(obj, "__dict__") and type(obj).__module__.startswith("lmmflow.scale.dask_glmm"):
+        return [a for x in vars(obj).values() for a in _arrays(x, seen)]
+    return []
+
+
+def test_driver_holds_level_sized_arrays_only() -> None:
+    """After a fit the objective's arrays (warm starts, the last pass's sums) are sized by the levels: with 40
+    levels of 150 rows each, none has as many as 6,000 values (the largest, the last gradient pass's per-level
+    sums, has (q(q+1)/2 (p + q) + p q + q(q+1)/2 + q) x levels = 31 x 40 here)."""
+    from lmmflow.optim.glmm import fit_glmm
+    from lmmflow.scale.dask_glmm import dask_glmm_objective
+
+    rng = np.random.default_rng(5)
+    n_id, per = 40, 150
+    g = np.repeat(np.arange(n_id), per)
+    t = np.tile(np.arange(per) / per, n_id)
+    grp = (g % 2).astype(float)
+    eta = -0.5 + 0.8 * t + 0.3 * grp + rng.normal(0, 0.8, n_id)[g] + rng.normal(0, 0.5, n_id)[g] * t
+    d = pd.DataFrame({"y": (rng.random(len(g)) < 1 / (1 + np.exp(-eta))).astype(int), "t": t, "grp": grp,
+                      "id": [f"s{k}" for k in g]})
+    obj = dask_glmm_objective("y ~ t * grp + (1 + t | id)", dd.from_pandas(d, npartitions=4))
+    fit_glmm(obj)
+    sizes = [a.size for a in _arrays({k: v for k, v in vars(obj).items() if k != "passes"})]
+    assert sizes and max(sizes) <= 31 * n_id < len(d)
+
+
+# last in the module: while the module's cluster runs it is the default scheduler
+def test_distributed_client_gives_the_in_memory_fit(client) -> None:
+    """The passes run on the workers of a distributed cluster (the encoded partitions stay there)."""
+    import lmmflow as lf
+
+    c = CASES["cbpp_logit"]
+    d = frame(c)
+    m = lf.glmer(c["formula"], d, family="binomial")
+    g = glmer_dask(c["formula"], dd.from_pandas(d, npartitions=2), family="binomial", client=client)
+    assert g.objective == pytest.approx(m.objective, rel=1e-10)
+    np.testing.assert_allclose(g.fixef, m.fixef, rtol=1e-6, atol=1e-6)
+    fitted = client.compute(g.fitted).result()
+    np.testing.assert_allclose(fitted, m.fitted, rtol=1e-6, atol=1e-6)

@@ -1,13 +1,16 @@
 """Fit a generalized linear mixed model on a Dask DataFrame or Parquet files: PIRLS one pass at a time.
 
 The rows stay in the partitions.  A first pass gathers the levels (as for :func:`lmmflow.scale.dask_fit.lmer_dask`),
-a second encodes every partition once (fixed-effect matrix, random-effects values, global level codes, response
-and prior weights; kept with ``persist``) and reduces the R factor of X to find aliased columns.  After that,
-every PIRLS iteration is one pass over the encoded partitions: each partition evaluates the linear predictor
-at the current fixed and random effects, and returns its share of the penalized deviance and of the weighted
-cross-products (``Z'WZ`` per level, ``Z'Wr``; with the fixed effects inside PIRLS also ``X'WX`` and ``X'WZ``),
-for the levels it holds.  The driver adds them up and solves the per-level systems: it holds arrays sized by
-the levels and the numbers of effects, never per-row arrays.
+a second encodes every partition once (fixed-effect matrix, random-effects values, level codes, response
+and prior weights, rows in level order; kept with ``persist``), reduces the R factor of X to find aliased columns
+and numbers the levels by first appearance over the partitions.  After that, every PIRLS iteration is one pass
+over the encoded partitions: each partition evaluates the linear predictor at the current fixed and random
+effects, and returns its share of the penalized deviance and of the weighted cross-products (``Z'WZ`` per level,
+``Z'Wr``; with the fixed effects inside PIRLS also ``X'WX`` and ``X'WZ``; in the last pass of a solve that needs
+it, the sums of the exact beta gradient), for the levels it holds.  The driver adds them up (a partition's levels
+are a run of codes: a slice) and solves the per-level systems: it holds arrays sized by the levels and the
+numbers of effects, never per-row arrays.  Each solve starts from the modes of one IRLS step with the previous
+solve's sums at the new parameters, so that one Newton step (two passes) usually reaches the modes.
 
 Supported: one grouping factor with any number of effects per level (``(1 | g)``, ``(1 + x | g)``); binomial
 (logit, probit, cloglog) and Poisson (log) families; prior weights and an offset given as column names.
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -48,12 +51,14 @@ from .dask_design import (
 from .dask_glmm_passes import (
     GlmmChunk,
     GlmmEncoder,
-    chunk_gradient,
     chunk_pass,
     chunk_r,
     encode_partition,
     glmm_partition_frame,
+    pairs,
+    relabel_chunk,
 )
+from .dask_glmm_result import DaskGlmerResult
 
 __all__ = ["DaskGlmerResult", "DaskGlmmObjective", "GlmmChunk", "GlmmEncoder", "glmer_dask"]
 
@@ -83,103 +88,135 @@ class _Passes:
             consume(fn(chunk, *args))
 
 
-def _span(uniq: np.ndarray) -> Any:
-    """A slice when a partition's levels are consecutive codes (rows sorted by group: a view, not a gather)."""
-    if len(uniq) and int(uniq[-1]) - int(uniq[0]) + 1 == len(uniq):
-        return slice(int(uniq[0]), int(uniq[-1]) + 1)
-    return uniq
-
-
-@dataclass
 class _Sums:
-    nlevels: int
-    q: int
-    p: int
-    joint: bool
-    aic: float = 0.0
-    A: np.ndarray = field(init=False)
-    c: np.ndarray = field(init=False)
-    xx: np.ndarray = field(init=False)
-    xr: np.ndarray = field(init=False)
-    xz: np.ndarray = field(init=False)
+    """A pass's sums over the partitions: per level (level-first while adding, one row per level), the aic and
+    the dense fixed-effect blocks; :meth:`finish` gives the per-level blocks level-last (``(q, q, levels)``...),
+    so that the driver's algebra runs on contiguous vectors of levels."""
 
-    def __post_init__(self) -> None:
-        self.A = np.zeros((self.nlevels, self.q, self.q))
-        self.c = np.zeros((self.nlevels, self.q))
-        if self.joint:
-            self.xx = np.zeros((self.p, self.p))
-            self.xr = np.zeros(self.p)
-            self.xz = np.zeros((self.nlevels, self.p, self.q))
+    def __init__(self, nlevels: int, q: int, p: int, joint: bool, grad: int) -> None:
+        self.nlevels, self.q, self.p, self.joint, self.grad = nlevels, q, p, joint, grad
+        self.pairs = pairs(q)
+        k = len(self.pairs)
+        width = k + q + (p * q if joint or grad else 0) + (k * (p + q) if grad else 0)
+        self.lv = np.zeros((nlevels, width))
+        self.aic = 0.0
+        self.xx = np.zeros((p, p)) if joint or grad > 1 else None
+        self.xr = np.zeros(p) if joint else None
+        self.xd = np.zeros(p) if grad else None
 
     def add(self, part: dict[str, Any] | None) -> None:
         if part is None:
             return
-        u = _span(part["uniq"])
+        head, k, tail = part["where"]
+        lv = part["lv"]
+        if k:
+            self.lv[head] += lv[:k]
+        self.lv[tail] += lv[k:]
         self.aic += part["aic"]
-        self.A[u] += part["A"]
-        self.c[u] += part["c"]
-        if self.joint:
-            self.xx += part["xx"]
-            self.xr += part["xr"]
-            self.xz[u] += part["xz"]
+        for key in ("xx", "xr", "xd"):
+            acc = getattr(self, key)
+            if acc is not None:
+                acc += part[key]
+
+    def finish(self) -> _Sums:
+        q, p, k, nl = self.q, self.p, len(self.pairs), self.nlevels
+        T = np.ascontiguousarray(self.lv.T)
+        self.lv = None  # type: ignore[assignment]
+        self.A = np.empty((q, q, nl))
+        for i, (a, b) in enumerate(self.pairs):
+            self.A[a, b] = T[i]
+            self.A[b, a] = T[i]
+        self.c = T[k:k + q]
+        at = k + q
+        if self.joint or self.grad:
+            self.xz = T[at:at + p * q].reshape(q, p, nl)   # xz[a, j] = sum w z_a x_j
+            at += p * q
+        if self.grad:
+            G = T[at:].reshape(k, p + q, nl)                # per pair (a, b): sum dW z_a z_b [x | z]
+            self.gx, self.gz = G[:, :p], G[:, p:]
+        return self
 
 
 def _chol(M: np.ndarray) -> np.ndarray:
-    """Lower Cholesky factors of a stack of small q x q matrices (loops over q, vectorized over the stack: much
-    faster than LAPACK per 2 x 2 block)."""
-    q = M.shape[1]
+    """Lower Cholesky factors of the q x q blocks of ``M`` (q x q x levels, level-last): loops over q, each step
+    a vector over the levels (much faster than LAPACK per 2 x 2 block)."""
+    q = M.shape[0]
     L = np.zeros_like(M)
     for j in range(q):
-        d = M[:, j, j] - (L[:, j, :j] ** 2).sum(axis=1)
+        d = M[j, j] - (L[j, :j] ** 2).sum(axis=0)
         if np.any(d <= 0):
             raise np.linalg.LinAlgError("a block of Lambda'Z'WZ Lambda + I is not positive definite")
-        L[:, j, j] = np.sqrt(d)
+        L[j, j] = np.sqrt(d)
         for i in range(j + 1, q):
-            L[:, i, j] = (M[:, i, j] - (L[:, i, :j] * L[:, j, :j]).sum(axis=1)) / L[:, j, j]
+            L[i, j] = (M[i, j] - (L[i, :j] * L[j, :j]).sum(axis=0)) / L[j, j]
     return L
 
 
 def _forward(L: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Solve L y = b for each level (b: levels x q)."""
+    """Solve L y = b per level (b: q x ... x levels)."""
     y = np.empty_like(b)
-    for i in range(L.shape[1]):
-        y[:, i] = (b[:, i] - (L[:, i, :i] * y[:, :i]).sum(axis=1)) / L[:, i, i]
+    for i in range(L.shape[0]):
+        r = b[i].copy()
+        for k in range(i):
+            r -= L[i, k] * y[k]
+        y[i] = r / L[i, i]
     return y
 
 
 def _backward(L: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Solve L' x = y for each level."""
-    q = L.shape[1]
+    """Solve L' x = y per level (y: q x ... x levels)."""
+    q = L.shape[0]
     x = np.empty_like(y)
     for i in range(q - 1, -1, -1):
-        x[:, i] = (y[:, i] - (L[:, i + 1:, i] * x[:, i + 1:]).sum(axis=1)) / L[:, i, i]
+        r = y[i].copy()
+        for k in range(i + 1, q):
+            r -= L[k, i] * x[k]
+        x[i] = r / L[i, i]
     return x
 
 
 def _lambda(theta: np.ndarray, q: int) -> np.ndarray:
     lam = np.zeros((q, q))
-    lam[np.tril_indices(q)[1], np.tril_indices(q)[0]] = 0.0
     rows, cols = np.tril_indices(q)
     order = np.lexsort((rows, cols))  # lme4: column by column
     lam[rows[order], cols[order]] = theta
     return lam
 
 
+def _congruence(lam: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """``lam' A_j lam`` for every level (A: q x q x levels): one small product over the stacked blocks."""
+    q, nl = A.shape[0], A.shape[-1]
+    return (np.kron(lam.T, lam.T) @ A.reshape(q * q, nl)).reshape(q, q, nl)
+
+
 def _inverse(L: np.ndarray) -> np.ndarray:
-    """(L L')^-1 for a stack of lower Cholesky factors."""
-    q = L.shape[1]
-    Li = np.stack([_forward(L, np.broadcast_to(np.eye(q)[k], L.shape[:2]).copy()) for k in range(q)], axis=2)
-    return np.einsum("jki,jkl->jil", Li, Li)
+    """(L L')^-1 per level, for lower Cholesky factors (q x q x levels)."""
+    q, nl = L.shape[0], L.shape[-1]
+    Li = _forward(L, np.broadcast_to(np.eye(q)[:, :, None], (q, q, nl)).copy())  # L^-1
+    return np.einsum("kan,kbn->abn", Li, Li)
+
+
+def _tr(lam: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``lam' B`` on the first axis of a level-last array."""
+    return np.tensordot(lam.T, B, axes=1)
+
+
+def _rows(B: np.ndarray) -> np.ndarray:
+    """A q x p x levels array as p x (q levels), for sums over effects and levels by one product."""
+    return B.transpose(1, 0, 2).reshape(B.shape[1], -1)
 
 
 class DaskGlmmObjective:
     """The Laplace objective of a GLMM over encoded partitions, with the interface of
     :class:`lmmflow.core.pirls.GlmmObjective` that :func:`lmmflow.optim.glmm.fit_glmm` drives.
 
-    Every PIRLS iteration is one pass over the partitions (:func:`chunk_pass`); the exact beta gradient one more
-    (:func:`chunk_gradient`).  The driver holds arrays sized by the levels and the numbers of effects only, so
-    :meth:`solve` returns a :class:`~lmmflow.core.pirls.PirlsSolution` without the per-row arrays (``eta``,
-    ``mu`` and ``weights`` are empty).
+    Every PIRLS iteration is one pass over the partitions (:func:`chunk_pass`); the exact beta gradient comes
+    from per-level sums of the last PIRLS pass (asked for when the step before it already meets the stopping
+    rule).  Each evaluation starts from the modes predicted by one IRLS step with the last evaluation's sums at
+    the new parameters (no pass), so that one step usually reaches the modes.  The driver holds arrays sized by
+    the levels and the numbers of effects only, so :meth:`solve` returns a
+    :class:`~lmmflow.core.pirls.PirlsSolution` without the per-row arrays (``eta``, ``mu`` and ``weights`` are
+    empty).
 
     Parameters
     ----------
@@ -212,8 +249,11 @@ class DaskGlmmObjective:
         self.n_theta, self.n_beta = len(self.lower), p
         self.U = np.zeros((nlevels, q))                    # warm start (Laplace)
         self._start0: tuple[np.ndarray, np.ndarray] | None = None   # warm start for nagq = 0: (U, beta)
+        self._last: tuple[_Sums, np.ndarray] | None = None  # the last evaluation's final sums and beta
         self.beta_hat: np.ndarray | None = None
         self.evaluations = 0
+        self.response_levels: tuple[str, ...] | None = None  # a categorical response's levels
+        self.perm = np.arange(nlevels)  # global level code -> the passes' numbering (U's rows)
 
     def theta0(self) -> np.ndarray:
         """lme4's starting theta: identity lambda."""
@@ -224,46 +264,74 @@ class DaskGlmmObjective:
         """True for a canonical link (logit, log): :meth:`laplace_beta_gradient` is exact."""
         return self.family.link in ("logit", "log")
 
-    def _sums(self, beta: np.ndarray | None, lam: np.ndarray, U: np.ndarray, joint: bool) -> _Sums:
-        s = _Sums(self.nlevels, self.q, self.p, joint)
-        self.passes.run(chunk_pass, s.add, self.family, self.kept, beta, lam, U, joint)
-        return s
+    def _sums(self, beta: np.ndarray | None, lam: np.ndarray, U: np.ndarray, joint: bool, grad: int = 0) -> _Sums:
+        s = _Sums(self.nlevels, self.q, self.p, joint, grad)
+        self.passes.run(chunk_pass, s.add, self.family, self.kept, beta, lam, U, joint, grad)
+        return s.finish()
 
     @staticmethod
     def _factor(lam: np.ndarray, A: np.ndarray) -> np.ndarray:
-        M = np.einsum("ba,jbc,cd->jad", lam, A, lam, optimize=True)
-        M += np.eye(lam.shape[0])
+        M = _congruence(lam, A)
+        for i in range(M.shape[0]):
+            M[i, i] += 1.0
         return _chol(M)
 
-    @staticmethod
-    def _rzx(L: np.ndarray, lam: np.ndarray, s: _Sums) -> np.ndarray:
-        lzx = np.einsum("ba,jpb->jap", lam, s.xz)  # Lambda' Z'WX per level: q x p
-        return np.stack([_forward(L, lzx[:, :, j]) for j in range(lzx.shape[2])], axis=2)
-
-    def _step(self, s: _Sums, lam: np.ndarray, beta: np.ndarray | None, joint: bool
-              ) -> tuple[np.ndarray, np.ndarray | None]:
-        """The IRLS solution (new U and, with ``joint``, beta) from the sums."""
+    def _step(self, s: _Sums, lam: np.ndarray, beta: np.ndarray | None, joint: bool,
+              c: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The IRLS solution (new U, levels x q, and with ``joint`` beta) from the sums (``c`` in place of
+        ``s.c``)."""
         L = self._factor(lam, s.A)
-        cu = _forward(L, s.c @ lam)  # L^-1 Lambda' c_j
+        cu = _forward(L, lam.T @ (s.c if c is None else c))  # L^-1 Lambda' c_j
         if not joint:
-            return _backward(L, cu), beta
-        rzx = self._rzx(L, lam, s)
-        xtx = s.xx - np.einsum("jap,jaq->pq", rzx, rzx)
-        new_beta = np.linalg.solve(xtx, s.xr - np.einsum("jap,ja->p", rzx, cu))
-        return _backward(L, cu - np.einsum("jap,p->ja", rzx, new_beta)), new_beta
+            return np.ascontiguousarray(_backward(L, cu).T), beta
+        rzx = _forward(L, _tr(lam, s.xz))  # L^-1 Lambda' Z'WX per level: q x p x levels
+        R2 = _rows(rzx)
+        new_beta = np.linalg.solve(s.xx - R2 @ R2.T, s.xr - R2 @ cu.reshape(-1))
+        U = _backward(L, cu - np.tensordot(rzx, new_beta, axes=([1], [0])))
+        return np.ascontiguousarray(U.T), new_beta
 
-    def _pirls(self, theta: np.ndarray, beta: np.ndarray | None) -> dict[str, Any]:
-        """Conditional modes at ``theta`` and ``beta`` (None: beta jointly with the modes, lme4's nAGQ = 0)."""
+    def _predict(self, lam: np.ndarray, beta: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """The modes (and, jointly, beta) after one IRLS step at the new parameters with the last evaluation's
+        weights and sums: first-order accurate in the change of the parameters, and no pass."""
+        if self._last is None:
+            return None
+        s0, beta0 = self._last
+        if beta is None:
+            return self._step(s0, lam, None, True) if s0.joint else None
+        if s0.joint:  # its c holds X beta0's share: c - xz beta is the non-joint c at beta
+            c = s0.c - np.tensordot(beta, s0.xz, axes=([0], [1]))
+        elif s0.grad:
+            c = s0.c - np.tensordot(beta - beta0, s0.xz, axes=([0], [1]))
+        else:
+            c = s0.c
+        return self._step(s0, lam, beta, False, c)
+
+    def _pirls(self, theta: np.ndarray, beta: np.ndarray | None, grad: int = 0) -> dict[str, Any]:
+        """Conditional modes at ``theta`` and ``beta`` (None: beta jointly with the modes, lme4's nAGQ = 0);
+        with ``grad`` the final sums hold the beta gradient's (:func:`chunk_pass`)."""
         joint = beta is None
         theta = np.asarray(theta, dtype=float)
         lam = _lambda(theta, self.q)
-        if joint and self._start0 is None:  # R's mustart: the first IRLS step from the response alone
-            U, beta = self._step(self._sums(None, lam, np.zeros((self.nlevels, self.q)), True), lam, None, True)
-        elif joint:
-            U, beta = self._start0[0].copy(), self._start0[1].copy()
-        else:
-            U, beta = self.U.copy(), np.asarray(beta, dtype=float)
-        s = self._sums(beta, lam, U, joint)
+        beta = None if joint else np.asarray(beta, dtype=float)
+        s = None
+        with np.errstate(all="ignore"):
+            try:
+                pred = self._predict(lam, beta)
+            except np.linalg.LinAlgError:
+                pred = None
+        if pred is not None and np.all(np.isfinite(pred[0])) and (not joint or np.all(np.isfinite(pred[1]))):
+            U, beta = pred
+            s = self._sums(beta, lam, U, joint)
+            if not math.isfinite(s.aic):  # a prediction too far: start from the last modes
+                s = None
+        if s is None:
+            if joint and self._start0 is None:  # R's mustart: the first IRLS step from the response alone
+                U, beta = self._step(self._sums(None, lam, np.zeros((self.nlevels, self.q)), True), lam, None, True)
+            elif joint:
+                U, beta = self._start0[0].copy(), self._start0[1].copy()
+            else:
+                U = self.U.copy()
+            s = self._sums(beta, lam, U, joint)
         pdev = s.aic + float((U * U).sum())
         it = 0
         # as GlmmObjective: Newton (canonical links) converges quadratically, so after a step below 1e-6 the
@@ -276,7 +344,12 @@ class DaskGlmmObjective:
             it += 1
             U_new, beta_new = self._step(s, lam, beta, joint)
             for _half in range(20):
-                s_new = self._sums(beta_new, lam, U_new, joint)
+                du = float(np.abs(U_new - U).max()) if U.size else 0.0
+                db = float(np.abs(beta_new - beta).max()) if joint else 0.0
+                # a step that already meets the stopping rule: the pass is likely the last one, so it also
+                # sums the gradient's parts (else one more pass at the modes)
+                small = max(du, db) < stop * max(1.0, umax(U_new))
+                s_new = self._sums(beta_new, lam, U_new, joint, grad if small else 0)
                 pdev_new = s_new.aic + float((U_new * U_new).sum())
                 # accept a decrease, or a change at the level of rounding (at the mode a full step moves the
                 # penalized deviance by less than its last digits, up or down)
@@ -287,13 +360,15 @@ class DaskGlmmObjective:
                     beta_new = (beta + beta_new) / 2
             else:
                 break  # no descent: the modes are at the optimum to rounding
-            du = float(np.abs(U_new - U).max()) if U.size else 0.0
-            db = float(np.abs(beta_new - beta).max()) if joint else 0.0
             U, beta, s, old, pdev = U_new, beta_new, s_new, pdev, pdev_new
-            if abs(old - pdev) <= _PIRLS_TOL * abs(pdev) and max(du, db) < stop * max(1.0, umax(U)):
+            if abs(old - pdev) <= _PIRLS_TOL * abs(pdev) and small:
                 break
+        if grad and s.grad < grad and math.isfinite(pdev):
+            s = self._sums(beta, lam, U, joint, grad)
         L = self._factor(lam, s.A)
-        ld = 2 * float(np.log(np.diagonal(L, axis1=1, axis2=2)).sum())
+        ld = 2 * float(np.log(L[np.arange(self.q), np.arange(self.q)]).sum())
+        if math.isfinite(pdev):
+            self._last = (s, np.asarray(beta, dtype=float).copy())
         if joint:
             self._start0 = (U.copy(), beta.copy())
             self.beta_hat = beta.copy()
@@ -319,44 +394,44 @@ class DaskGlmmObjective:
     def laplace_beta_gradient(self, theta: np.ndarray, beta: np.ndarray,
                               hessian: bool = False) -> tuple[float, np.ndarray, np.ndarray | None]:
         """The Laplace objective, its exact gradient in beta and (optionally) beta's Fisher information at fixed
-        theta, as :meth:`lmmflow.core.pirls.GlmmObjective.laplace_beta_gradient`: one pass more than PIRLS."""
+        theta, as :meth:`lmmflow.core.pirls.GlmmObjective.laplace_beta_gradient`, from the last PIRLS pass.
+
+        With ``v_i = Lambda' z_i``, ``M_j`` the level's block of ``Lambda'Z'WZ Lambda + I``, the leverages
+        ``h_i = v_i' M_j^-1 v_i`` and ``c_i = h_i dW_i/deta``: ``g = X'(d dev/deta + c) - sum_j (X'WV)_j M_j^-1
+        (V'c)_j``, where ``X'c`` and ``(V'c)_j`` come from the per-level sums of ``dW z_a z_b [x | z]`` contracted
+        with ``K_j = Lambda M_j^-1 Lambda'`` (so the pass need not know ``M_j``).
+        """
         if not self.has_beta_gradient:
             raise ValueError("the analytic beta gradient needs a canonical link (logit, log)")
         beta = np.asarray(beta, dtype=float)
-        st = self._pirls(theta, beta)
+        st = self._pirls(theta, beta, grad=2 if hessian else 1)
         if not math.isfinite(st["objective"]):
             return st["objective"], np.full(self.p, np.nan), None
-        Minv = _inverse(st["L"])
-        nl, q, p = self.nlevels, self.q, self.p
-        acc = {"a": np.zeros(p), "r": np.zeros((nl, q)), "xv": np.zeros((nl, p, q)), "xx": np.zeros((p, p))}
-
-        def add(part: dict[str, Any] | None) -> None:
-            if part is None:
-                return
-            u = _span(part["uniq"])
-            acc["a"] += part["a"]
-            acc["r"][u] += part["r"]
-            acc["xv"][u] += part["xv"]
-            if hessian:
-                acc["xx"] += part["xx"]
-
-        self.passes.run(chunk_gradient, add, self.family, self.kept, beta, st["lam"], st["U"], Minv, hessian)
-        x1 = np.einsum("jrs,js->jr", Minv, acc["r"])
-        g = acc["a"] - np.einsum("jpr,jr->p", acc["xv"], x1)
+        s, lam, L = st["sums"], st["lam"], st["L"]
+        Minv = _inverse(L)
+        K = _congruence(lam.T, Minv)  # Lambda M^-1 Lambda' per level
+        kw = np.stack([K[a, b] * (1.0 if a == b else 2.0) for a, b in s.pairs])   # pairs x levels
+        xc = np.einsum("kn,kpn->p", kw, s.gx)                                      # X'c
+        rv = lam.T @ np.einsum("kn,kcn->cn", kw, s.gz)                             # (V'c)_j: q x levels
+        xv = _tr(lam, s.xz)                                                        # (X'WV)_j: q x p x levels
+        y = np.einsum("abn,bn->an", Minv, rv)
+        g = s.xd + xc - _rows(xv) @ y.reshape(-1)
         H = None
         if hessian:
-            H = 2.0 * (acc["xx"] - np.einsum("jpr,jrs,jqs->pq", acc["xv"], Minv, acc["xv"], optimize=True))
+            R2 = _rows(_forward(L, xv))
+            H = 2.0 * (s.xx - R2 @ R2.T)
         return st["objective"], g, H
 
     def solve(self, theta: np.ndarray, beta: np.ndarray | None = None) -> PirlsSolution:
         """PIRLS at (theta, beta) (None: beta jointly) with the level-sized parts of the solution."""
         st = self._pirls(theta, None if beta is None else np.asarray(beta, dtype=float))
-        lam, U, L = st["lam"], st["U"], st["L"]
-        cond = np.einsum("rs,jst,ut->jru", lam, _inverse(L), lam)
+        lam, L = st["lam"], st["L"]
+        U = st["U"][self.perm]  # in the levels' order
+        cond = np.ascontiguousarray(_congruence(lam.T, _inverse(L)).transpose(2, 0, 1))[self.perm]
         RX = None
         if st["joint"]:
-            rzx = self._rzx(L, lam, st["sums"])
-            RX = np.linalg.cholesky(st["sums"].xx - np.einsum("jap,jaq->pq", rzx, rzx)).T
+            R2 = _rows(_forward(L, _tr(lam, st["sums"].xz)))
+            RX = np.linalg.cholesky(st["sums"].xx - R2 @ R2.T).T
         empty = np.zeros(0)
         return PirlsSolution(theta=st["theta"].copy(), beta=np.asarray(st["beta"], dtype=float).copy(),
                              u=[U.copy()], b=[U @ lam.T], eta=empty, mu=empty, weights=empty, lambdas=[lam],
@@ -447,10 +522,25 @@ def glmm_design(formula: str, data: Any, family: Family, weights: str | None = N
     return design, levels
 
 
+def _numbering(parts: list[np.ndarray], nlevels: int) -> np.ndarray:
+    """The fit's internal level numbering (global code -> internal code): levels by first appearance over the
+    partitions, so that each partition's levels are a run of codes after the few it shares with the ones
+    before it (its sums are then added to a slice of the driver's arrays, not gathered and scattered)."""
+    perm = np.full(nlevels, -1, dtype=np.intp)
+    nxt = 0
+    for u in parts:
+        new = u[perm[u] < 0]
+        perm[new] = np.arange(nxt, nxt + len(new))
+        nxt += len(new)
+    unseen = perm < 0
+    perm[unseen] = np.arange(nxt, nxt + int(unseen.sum()))
+    return perm
+
+
 def _encode(design: DaskDesign, family: Family, levels: tuple[str, ...] | None, client: Any
-            ) -> tuple[list[Any], np.ndarray, int]:
-    """Encode every partition once (persisted) and find the aliased fixed-effect columns; returns the chunks,
-    the kept columns and the rows used."""
+            ) -> tuple[list[Any], np.ndarray, int, np.ndarray]:
+    """Encode every partition once (persisted), find the aliased fixed-effect columns and number the levels
+    for the passes; returns the chunks, the kept columns, the rows used and the numbering (:func:`_numbering`)."""
     import dask
 
     from ..core.crossprod import r_update
@@ -461,13 +551,17 @@ def _encode(design: DaskDesign, family: Family, levels: tuple[str, ...] | None, 
     chunks = [dask.delayed(encode_partition, pure=True)(part, enc, family, levels)
               for part in design.source.to_delayed()]
     client = current_client(client)
+    nlevels = design.terms[0].nlevels if len(design.terms) == 1 else 0
     if client is not None:
         futures = client.compute(chunks)
         rs = [f.result() for f in client.map(chunk_r, futures)]
-        held: list[Any] = futures
+        perm = _numbering([part["uniq"] for part in rs], nlevels)
+        held: list[Any] = client.map(relabel_chunk, futures, [perm] * len(futures))
     else:
         held = list(dask.compute(*chunks, scheduler="threads"))
         rs = [chunk_r(c) for c in held]
+        perm = _numbering([part["uniq"] for part in rs], nlevels)
+        held = [relabel_chunk(c, perm) for c in held]
     pfull = len(design.fixed_names_full)
     R, n = np.zeros((0, pfull)), 0
     for part in rs:
@@ -475,124 +569,7 @@ def _encode(design: DaskDesign, family: Family, levels: tuple[str, ...] | None, 
         if part["r"] is not None:
             R = r_update(R, part["r"])
     kept = nonaliased_columns(R) if pfull else np.arange(0)
-    return held, np.asarray(kept), n
-
-
-# ---- the result ------------------------------------------------------------------------------------------
-@dataclass
-class DaskGlmerResult:
-    """A GLMM fitted from Dask data: the estimates, with the level-sized parts on the driver.
-
-    Attributes are read-only views of copies: changing a returned array does not change the result.
-
-    Attributes
-    ----------
-    formula : str
-    family, link : str
-    nobs : int
-        Rows used.
-    objective : float
-        -2 log-likelihood (Laplace approximation).
-    theta : numpy.ndarray
-        lme4's order (the lower Cholesky factor of the relative covariance, column by column).
-    fixef : pandas.Series
-    vcov : pandas.DataFrame
-        Fixed-effects block of ``2 H^-1``, H the Hessian of the objective in (theta, beta) (as lmmflow.glmer's).
-    ranef : pandas.DataFrame
-        Conditional modes ``b = Lambda u``, one row per level.
-    timings : dict
-        Seconds per stage (``levels_pass``, ``encode_pass``, ``stage1``, ``stage2``, ``hessian``).
-    passes : int
-        Passes over the partitions.
-    evaluations : int
-        PIRLS solves (objective and gradient evaluations).
-    stages : tuple of OptSummary
-        The optimizer's record of each stage (as :attr:`lmmflow.GlmerResult.stages`).
-    """
-
-    formula: str
-    family: str
-    link: str
-    nobs: int
-    objective: float
-    theta_: np.ndarray
-    fixef_: pd.Series
-    vcov_: pd.DataFrame
-    ranef_: pd.DataFrame
-    group: str
-    cnames: list[str]
-    dropped: list[str]
-    timings: dict[str, float] = field(default_factory=dict)
-    passes: int = 0
-    evaluations: int = 0
-    stages: tuple[Any, ...] = ()
-
-    @property
-    def loglik(self) -> float:
-        """The Laplace log-likelihood, ``-objective / 2``."""
-        return -self.objective / 2
-
-    @property
-    def df(self) -> int:
-        """Parameters: covariance parameters plus fixed effects."""
-        return len(self.theta_) + len(self.fixef_)
-
-    @property
-    def aic(self) -> float:
-        """``objective + 2 df``."""
-        return self.objective + 2 * self.df
-
-    @property
-    def bic(self) -> float:
-        """``objective + df log(nobs)``."""
-        return self.objective + self.df * math.log(self.nobs)
-
-    @property
-    def theta(self) -> np.ndarray:
-        """Covariance parameters (a copy)."""
-        return self.theta_.copy()
-
-    @property
-    def fixef(self) -> pd.Series:
-        """Fixed effects (a copy)."""
-        return self.fixef_.copy()
-
-    @property
-    def vcov(self) -> pd.DataFrame:
-        """Covariance of the fixed effects (a copy)."""
-        return self.vcov_.copy()
-
-    @property
-    def ranef(self) -> pd.DataFrame:
-        """Conditional modes of the random effects, one row per level (a copy)."""
-        return self.ranef_.copy()
-
-    @property
-    def varcorr(self) -> pd.DataFrame:
-        """Variances and covariances: group, var1, var2, vcov, sdcor (as lme4's ``as.data.frame(VarCorr(m))``)."""
-        lam = _lambda(self.theta_, len(self.cnames))
-        cov = lam @ lam.T
-        sd = np.sqrt(np.diag(cov))
-        rows = [(self.group, c, None, cov[i, i], sd[i]) for i, c in enumerate(self.cnames)]
-        for j in range(len(self.cnames)):
-            for i in range(j + 1, len(self.cnames)):
-                cor = cov[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else 0.0
-                rows.append((self.group, self.cnames[j], self.cnames[i], cov[i, j], cor))
-        return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
-
-    def coef_table(self) -> pd.DataFrame:
-        """Wald z table: estimate, std_error, z_value, p_value per coefficient."""
-        from scipy.stats import norm
-
-        se = np.sqrt(np.diag(self.vcov_.to_numpy()))
-        est = self.fixef_.to_numpy()
-        z = est / se
-        return pd.DataFrame({"estimate": est, "std_error": se, "z_value": z, "p_value": 2 * norm.sf(np.abs(z))},
-                            index=self.fixef_.index)
-
-    def __repr__(self) -> str:
-        return (f"DaskGlmerResult({self.formula!r}, family={self.family}({self.link}), nobs={self.nobs}, "
-                f"logLik={self.loglik:.4f})")
+    return held, np.asarray(kept), n, perm
 
 
 def glmer_dask(formula: str, data: Any, family: Any = "binomial", link: str | None = None, nagq: int = 1,
@@ -674,7 +651,9 @@ def glmer_dask(formula: str, data: Any, family: Any = "binomial", link: str | No
         group=term.group, cnames=list(term.cnames), dropped=dropped,
         timings={"levels_pass": times[1] - times[0], "encode_pass": times[2] - times[1],
                  **{f"stage{i + 1}": st.elapsed for i, st in enumerate(fit.stages)}},
-        passes=obj.passes.count + 2, evaluations=obj.evaluations, stages=fit.stages)
+        passes=obj.passes.count + 2, evaluations=obj.evaluations, stages=fit.stages, source=design.source,
+        encoder=_result_encoder(design, obj), family_object=obj.family, response_levels=obj.response_levels,
+        offset_column=offset)
     if not quiet:
         from ..fitting import warn_fit
 
@@ -702,7 +681,7 @@ def _build(formula: str, data: Any, family: Any, link: str | None, weights: str 
     t0 = time.perf_counter()
     design, levels = glmm_design(formula, data, fam, weights=weights, offset=offset, client=client)
     t1 = time.perf_counter()
-    chunks, kept, n = _encode(design, fam, levels, client)
+    chunks, kept, n, perm = _encode(design, fam, levels, client)
     t2 = time.perf_counter()
     names = [design.fixed_names_full[j] for j in kept]
     dropped = dropped_names(design.fixed_names_full, kept)
@@ -710,7 +689,16 @@ def _build(formula: str, data: Any, family: Any, link: str | None, weights: str 
                                kept=kept, dropped=dropped)
     term = design.terms[0]
     obj = DaskGlmmObjective(_Passes(chunks, current_client(client)), fam, kept, term.nlevels, term.p, len(kept))
+    obj.response_levels = levels
+    obj.perm = perm
     return obj, design, n, (t0, t1, t2)
+
+
+def _result_encoder(design: DaskDesign, obj: DaskGlmmObjective) -> GlmmEncoder:
+    """The partition encoder of the fitted columns (aliased ones dropped) that the result's per-row values use."""
+    base = design.encoder()
+    return GlmmEncoder(plan=base.plan, fixed_spec=base.fixed_spec, kept=np.asarray(obj.kept),
+                       term_specs=base.term_specs, coders=base.coders, family=obj.family.name)
 
 
 def dask_glmm_objective(formula: str, data: Any, family: Any = "binomial", link: str | None = None,
