@@ -24,8 +24,12 @@ from .blocked import batched_cholesky, batched_tri_inverse, sandwich
 from .crossprod import CrossProducts
 from .nested import MAX_GATHERED, NestedSchurObjective, _parents
 from .schur import _levels_solve_upper, _solve_upper
+from .soa import soa_chol, soa_left, soa_mm, soa_right, soa_tri_inv
 
 __all__ = ["TwoLevelObjective"]
+
+SOA_MAX_P = 3
+"""Largest p_1, p_2 held as a structure of arrays (closed forms unrolled over entries: p^3 ufunc calls)."""
 
 
 def _by_parent(values: np.ndarray, parent: np.ndarray, m: int, cache: dict | None = None) -> np.ndarray:
@@ -72,7 +76,36 @@ class TwoLevelObjective(NestedSchurObjective):
         out = super()._coupling(cp)
         self.par = self.parents[0]
         self._scatter: dict = {}  # _by_parent's indices by shape
+        self.soa = self._padded_layout()
         return out
+
+    def _padded_layout(self) -> bool:
+        """Hold the per-level data as a structure of arrays on a (schools x slots) grid, when it pays.
+
+        Student l of school s sits in slot s * n + (its rank in the school), n the largest school; the empty
+        slots hold zero cross-products, so their factors are the identity and add nothing (log 1 = 0, zero
+        coupling), and each school's sums are sums over a contiguous run of slots.  Kept for small p_1, p_2
+        (the closed forms are unrolled over entries) and schools of similar size (at most twice the slots)."""
+        par, m1, m2, p1, p2 = self.par, self.m1, self.m2, self.p1, self.p2
+        counts = np.bincount(par, minlength=m2)
+        n = int(counts.max()) if m1 else 0
+        if p1 > SOA_MAX_P or p2 > SOA_MAX_P or m2 * n > 2 * m1 + 1024 or np.any(counts == 0):
+            return False
+        order = np.argsort(par, kind="stable")
+        rank = np.empty(m1, dtype=np.intp)
+        rank[order] = np.arange(m1) - np.repeat(np.cumsum(counts) - counts, counts)
+        self.slot = par * n + rank
+        self.n_slots = n
+        N = m2 * n
+        R = self.g0.shape[1]
+        self.sg = np.zeros((R, p1, N))  # gathered rows of each student (school rows, X rows, y row)
+        self.sg[:, :, self.slot] = self.g0.transpose(1, 2, 0)
+        self.sd1 = np.zeros((p1, p1, N))
+        self.sd1[:, :, self.slot] = self.d1.transpose(1, 2, 0)
+        self.sd2 = np.ascontiguousarray(self.d2.transpose(1, 2, 0))  # (p2, p2, m2)
+        self.sxz2 = np.ascontiguousarray(self.xz2.transpose(1, 2, 0))  # (c, p2, m2)
+        self.g0 = np.zeros((0, R, p1))  # the stacked copy is not used on this path
+        return True
 
     @staticmethod
     def fits(cp: CrossProducts) -> bool:
@@ -83,6 +116,8 @@ class TwoLevelObjective(NestedSchurObjective):
         return cp.blocks[0].nlevels * R * R <= MAX_GATHERED and _parents(cp, 1) is not None
 
     def _factor(self, theta: np.ndarray) -> tuple:  # type: ignore[override]
+        if self.soa:
+            raise RuntimeError("the structure-of-arrays layout has its own factor (_soa_factor)")
         lams, l11, l11inv = self._first_term(theta)
         lam1, lam2 = lams
         p2, m2 = self.p2, self.m2
@@ -113,6 +148,8 @@ class TwoLevelObjective(NestedSchurObjective):
 
     def with_gradients(self, theta: np.ndarray) -> tuple[tuple[float, float, float], np.ndarray]:
         theta = np.asarray(theta, dtype=float)
+        if self.soa:
+            return self._soa_with_gradients(theta)
         lams, l11, l11inv, cg, low, pg = self._factor(theta)
         l22, l22inv, sb, l33 = low
         lam1, lam2 = lams
@@ -155,6 +192,8 @@ class TwoLevelObjective(NestedSchurObjective):
     def solution(self, theta: np.ndarray) -> tuple[tuple[float, float, float], np.ndarray, np.ndarray, np.ndarray]:
         """The penalized least-squares solution, level by level: beta from the small block, then each level of
         the second term, then each level of the first (see :meth:`SchurObjective.solution`)."""
+        if self.soa:
+            return self._soa_solution(np.asarray(theta, dtype=float))
         _, l11, _, cg, low, _ = self._factor(np.asarray(theta, dtype=float))
         l22, _, sb, l33 = low
         p = self.p
@@ -168,5 +207,123 @@ class TwoLevelObjective(NestedSchurObjective):
         return self._parts(l11, low), beta, np.concatenate([u1.ravel(), u2.ravel()]), l33[:p, :p].copy()
 
     def __call__(self, theta: np.ndarray) -> tuple[float, float, float]:
+        if self.soa:
+            return self._soa_parts(self._soa_factor(np.asarray(theta, dtype=float)))
         _, l11, _, _, low, _ = self._factor(np.asarray(theta, dtype=float))
         return self._parts(l11, low)
+
+    # ------------------------------------------------------------ structure of arrays
+    # The same algebra as _factor / with_gradients / solution, with every per-level stack held as (rows, cols,
+    # levels) (module soa): an entry of all levels is one contiguous vector, the school sums are sums over runs
+    # of slots (one batched product over schools where a product of two per-level stacks is summed)
+
+    def _by_school(self, A: np.ndarray) -> np.ndarray:
+        """A per-level stack (rows, cols, N) as (m2, rows, cols * n): each school's levels side by side."""
+        r, k, _ = A.shape
+        return A.reshape(r, k, self.m2, self.n_slots).transpose(2, 0, 1, 3).reshape(self.m2, r, k * self.n_slots)
+
+    def _soa_factor(self, theta: np.ndarray, gradient: bool = False) -> dict:
+        """The factor on the padded layout.  With M_l = lambda_1' D_1,l lambda_1 + I and Q_l = P_l lambda_1
+        (P_l the level's gathered rows, school rows times lambda_2'), C_l C_l' = Q_l M_l^-1 Q_l' = -B_l Q_l' with
+        B_l = -Q_l M_l^-1, so each school's sum is one product of its levels side by side; with ``gradient``,
+        the same product also gives sum_l C_l E_l = -sum_l B_l (lambda_1' A_2,l')."""
+        lam1, lam2 = self._lambdas(theta)
+        p1, p2, c = self.p1, self.p2, self.c
+        t1 = soa_left(lam1.T, self.sd1)  # lambda_1' D_1,l
+        M = soa_right(t1, lam1)
+        for i in range(p1):
+            M[i, i] += 1.0
+        l11 = soa_chol(M)
+        k11 = soa_tri_inv(l11)
+        minv = soa_mm(k11.transpose(1, 0, 2), k11)  # M_l^-1 = L_11,l^-T L_11,l^-1
+        P = np.empty_like(self.sg)
+        P[:p2] = soa_left(lam2.T, self.sg[:p2])
+        P[p2:] = self.sg[p2:]
+        Q = soa_right(P, lam1)
+        B = soa_mm(Q, minv)
+        np.negative(B, out=B)
+        right = Q if not gradient else np.concatenate([Q, soa_left(lam1.T, self.sg[:p2].transpose(1, 0, 2))
+                                                        .transpose(1, 0, 2)])  # rows of lambda_1' A_2,l' too
+        prod = np.matmul(self._by_school(B), self._by_school(right).transpose(0, 2, 1)).transpose(1, 2, 0)
+        outer = -prod[:, :p2 + c]  # sum over a school's C_l C_l' (R, R, m2)
+        sd = soa_right(soa_left(lam2.T, self.sd2), lam2) - outer[:p2, :p2]
+        for i in range(p2):
+            sd[i, i] += 1.0
+        sb = soa_right(self.sxz2, lam2) - outer[p2:, :p2]  # (c, p2, m2)
+        e = self.xx - outer[p2:, p2:].sum(axis=2)
+        l22 = soa_chol(sd)
+        k22 = soa_tri_inv(l22)
+        l32 = soa_mm(sb, k22.transpose(1, 0, 2))  # (c, p2, m2)
+        l32m = l32.reshape(c, p2 * self.m2)
+        l33 = np.linalg.cholesky(e - l32m @ l32m.T)
+        return {"lam1": lam1, "lam2": lam2, "t1": t1, "l11": l11, "k11": k11, "minv": minv, "P": P, "Q": Q,
+                "B": B, "ce": prod[:, p2 + c:] if gradient else None, "sb": sb, "l22": l22, "k22": k22, "l32": l32,
+                "l33": l33}
+
+    def _soa_parts(self, fac: dict) -> tuple[float, float, float]:
+        l11, l22, l33 = fac["l11"], fac["l22"], fac["l33"]
+        d1 = sum(float(np.log(l11[i, i]).sum()) for i in range(self.p1))
+        d2 = sum(float(np.log(l22[i, i]).sum()) for i in range(self.p2))
+        d3 = np.diagonal(l33)
+        b = float(np.log(d3[:self.p]).sum()) if self.p else 0.0
+        return 2.0 * (d1 + d2), 2.0 * b, float(d3[-1]) ** 2
+
+    def _soa_with_gradients(self, theta: np.ndarray) -> tuple[tuple[float, float, float], np.ndarray]:
+        fac = self._soa_factor(theta, gradient=True)
+        lam2, k22, sb, P, b = fac["lam2"], fac["k22"], fac["sb"], fac["P"], fac["B"]
+        p1, p2, c, m2 = self.p1, self.p2, self.c, self.m2
+        R = p2 + c
+        dinv = soa_mm(k22.transpose(1, 0, 2), k22)  # D_s^-1 (p2, p2, m2)
+        l33inv = np.linalg.inv(fac["l33"])
+        t1 = fac["t1"]
+        own1 = np.matmul(t1, fac["minv"].transpose(0, 2, 1)).sum(axis=0)  # sum_l D_1,l lambda_1 M_l^-1
+        # a_l = P_l - C_l L_11,l^-1 lambda_1' D_1,l = P_l + B_l lambda_1' D_1,l and b_l = -C_l L_11,l^-1 = B_l
+        a = soa_mm(b, t1)
+        a += P
+        rhs = np.empty((R, p2, m2))
+        rhs[:p2] = soa_left(lam2.T, self.sd2)
+        rhs[p2:] = self.sxz2
+        rhs += fac["ce"]  # minus sum_l C_l E_l
+        # sum over a school's levels of a_l[r, alpha] b_l[r', beta], once for the three leading blocks
+        n = self.n_slots
+        am = a.reshape(R * p1, m2, n).transpose(1, 0, 2)
+        bm = b.reshape(R * p1, m2, n).transpose(1, 2, 0)
+        tm = np.matmul(am, bm).reshape(m2, R, p1, R, p1).transpose(1, 3, 0, 2, 4).reshape(R * R * m2, p1 * p1)
+        blks = np.zeros((3, R, R, m2))
+        for i, ck in enumerate((0, self.p, c)):
+            blk = blks[i]
+            blk[:p2, :p2] = dinv
+            if ck:
+                w = l33inv[:ck, :ck]
+                finv = w.T @ w
+                u = soa_mm(dinv, sb[:ck].transpose(1, 0, 2))  # (p2, ck, m2)
+                uf = soa_right(u, finv)
+                blk[:p2, :p2] += soa_mm(uf, u.transpose(1, 0, 2))
+                blk[:p2, p2:p2 + ck] = -uf
+                blk[p2:p2 + ck, :p2] = -uf.transpose(1, 0, 2)
+                blk[p2:p2 + ck, p2:p2 + ck] = finv[:, :, None]
+        g1s = own1.reshape(1, -1) + blks.reshape(3, -1) @ tm  # (3, p1 * p1)
+        g2s = rhs.transpose(1, 0, 2).reshape(p2, R * m2) @ blks[:, :, :p2, :].transpose(0, 1, 3, 2).reshape(
+            3, R * m2, p2)  # (3, p2, p2)
+        grads = np.zeros((3, self.n_theta))
+        r1, c1 = self.positions[0]
+        r2, c2 = self.positions[1]
+        for i in range(3):
+            grads[i, self.slices[0]] = 2.0 * g1s[i].reshape(p1, p1)[r1, c1]
+            grads[i, self.slices[1]] = 2.0 * g2s[i][r2, c2]
+        return self._soa_parts(fac), grads
+
+    def _soa_solution(self, theta: np.ndarray) -> tuple[tuple[float, float, float], np.ndarray, np.ndarray,
+                                                       np.ndarray]:
+        fac = self._soa_factor(theta)
+        l33, l32, k22, k11 = fac["l33"], fac["l32"], fac["k22"], fac["k11"]
+        cg = soa_mm(fac["Q"], k11.transpose(1, 0, 2))  # C_l = Q_l L_11,l^-T
+        p, n = self.p, self.n_slots
+        beta = _solve_upper(l33[:p, :p].T, l33[p, :p])
+        r2 = l32[p] - np.tensordot(beta, l32[:p], axes=1)  # (p2, m2)
+        u2 = (k22 * r2[:, None, :]).sum(axis=0)  # L_22,s^-T r_s
+        coupled = np.concatenate([np.repeat(u2, n, axis=1),
+                                  np.broadcast_to(beta[:, None], (p, u2.shape[1] * n))])  # (p2 + p, N)
+        r1 = cg[-1] - (cg[:-1] * coupled[:, None, :]).sum(axis=0)  # (p1, N)
+        u1 = (k11 * r1[:, None, :]).sum(axis=0)[:, self.slot]  # L_11,l^-T r_l, in the levels' order
+        return self._soa_parts(fac), beta, np.concatenate([u1.T.ravel(), u2.T.ravel()]), l33[:p, :p].copy()
