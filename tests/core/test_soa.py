@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lmmflow.core.soa import soa_chol, soa_left, soa_mm, soa_right, soa_tri_inv
+from lmmflow.core.soa import soa_chol, soa_inv_logdet, soa_left, soa_mm, soa_right, soa_tri_inv
 
 
 def _spd(p: int, m: int, rng: np.random.Generator) -> np.ndarray:
@@ -45,3 +45,14 @@ def test_products(a: int, b: int, c: int) -> None:
     np.testing.assert_allclose(_stack(soa_mm(_soa(A), _soa(B))), A @ B, rtol=1e-13, atol=1e-14)
     np.testing.assert_allclose(_stack(soa_left(C, _soa(A))), C @ A, rtol=1e-13, atol=1e-14)
     np.testing.assert_allclose(_stack(soa_right(_soa(A), D)), A @ D, rtol=1e-13, atol=1e-14)
+
+
+@pytest.mark.parametrize("p", [1, 2, 3])
+def test_inverse_and_log_determinant(p: int) -> None:
+    rng = np.random.default_rng(10 + p)
+    M = _spd(p, 40, rng)
+    inv, logdet = soa_inv_logdet(_soa(M))
+    np.testing.assert_allclose(_stack(inv), np.linalg.inv(M), rtol=1e-11, atol=1e-13)
+    assert logdet == pytest.approx(np.linalg.slogdet(M)[1].sum(), rel=1e-13)
+    M[3] = -M[3]
+    assert not np.isfinite(soa_inv_logdet(_soa(M))[1])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["soa_chol", "soa_left", "soa_mm", "soa_right", "soa_tri_inv"]
+__all__ = ["soa_chol", "soa_inv_logdet", "soa_left", "soa_mm", "soa_right", "soa_tri_inv"]
 
 
 def soa_mm(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -114,3 +114,36 @@ def soa_tri_inv(L: np.ndarray) -> np.ndarray:
                     v += L[i, k] * K[k, j]
                 K[i, j] = -v * K[i, i]
     return K
+
+
+def soa_inv_logdet(M: np.ndarray) -> tuple[np.ndarray, float]:
+    """Inverses of a stack of symmetric positive definite matrices M (p, p, m) and the sum of their
+    log-determinants: closed forms for p <= 2 (a 2 x 2 inverse is four products), through the Cholesky factors
+    beyond.  A matrix that is not positive definite makes the sum NaN (or infinite).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> M = np.array([[4.0, 2.0], [2.0, 5.0]])
+    >>> inv, logdet = soa_inv_logdet(np.repeat(M[:, :, None], 3, axis=2))
+    >>> np.allclose(inv[:, :, 1], np.linalg.inv(M)), bool(np.isclose(logdet, 3 * np.log(16.0)))
+    (True, True)
+    """
+    p = M.shape[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if p == 1:
+            return 1.0 / M, float(np.log(M[0, 0]).sum())
+        if p == 2:
+            a, b, d = M[0, 0], M[1, 0], M[1, 1]
+            det = a * d - b * b
+            r = 1.0 / det
+            inv = np.empty_like(M)
+            np.multiply(d, r, out=inv[0, 0])
+            np.multiply(a, r, out=inv[1, 1])
+            np.multiply(b, -r, out=inv[1, 0])
+            inv[0, 1] = inv[1, 0]
+            bad = not (np.all(a > 0) and np.all(det > 0))
+            return inv, float("nan") if bad else float(np.log(det).sum())
+        L = soa_chol(M)
+        K = soa_tri_inv(L)
+        return soa_mm(K.transpose(1, 0, 2), K), 2.0 * sum(float(np.log(L[i, i]).sum()) for i in range(p))

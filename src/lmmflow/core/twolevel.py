@@ -19,12 +19,14 @@ schools squared.  Imports only numpy and scipy.
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg.lapack import dpotrf as _potrf
+from scipy.linalg.lapack import dtrtri as _trtri
 
 from .blocked import batched_cholesky, batched_tri_inverse, sandwich
 from .crossprod import CrossProducts
 from .nested import MAX_GATHERED, NestedSchurObjective, _parents
 from .schur import _levels_solve_upper, _solve_upper
-from .soa import soa_chol, soa_left, soa_mm, soa_right, soa_tri_inv
+from .soa import soa_chol, soa_inv_logdet, soa_left, soa_mm, soa_right, soa_tri_inv
 
 __all__ = ["TwoLevelObjective"]
 
@@ -233,9 +235,7 @@ class TwoLevelObjective(NestedSchurObjective):
         M = soa_right(t1, lam1)
         for i in range(p1):
             M[i, i] += 1.0
-        l11 = soa_chol(M)
-        k11 = soa_tri_inv(l11)
-        minv = soa_mm(k11.transpose(1, 0, 2), k11)  # M_l^-1 = L_11,l^-T L_11,l^-1
+        minv, logdet1 = soa_inv_logdet(M)  # M_l^-1 = L_11,l^-T L_11,l^-1 and sum_l log|M_l|
         P = np.empty_like(self.sg)
         P[:p2] = soa_left(lam2.T, self.sg[:p2])
         P[p2:] = self.sg[p2:]
@@ -251,30 +251,28 @@ class TwoLevelObjective(NestedSchurObjective):
             sd[i, i] += 1.0
         sb = soa_right(self.sxz2, lam2) - outer[p2:, :p2]  # (c, p2, m2)
         e = self.xx - outer[p2:, p2:].sum(axis=2)
-        l22 = soa_chol(sd)
-        k22 = soa_tri_inv(l22)
-        l32 = soa_mm(sb, k22.transpose(1, 0, 2))  # (c, p2, m2)
-        l32m = l32.reshape(c, p2 * self.m2)
-        l33 = np.linalg.cholesky(e - l32m @ l32m.T)
-        return {"lam1": lam1, "lam2": lam2, "t1": t1, "l11": l11, "k11": k11, "minv": minv, "P": P, "Q": Q,
-                "B": B, "ce": prod[:, p2 + c:] if gradient else None, "sb": sb, "l22": l22, "k22": k22, "l32": l32,
+        dinv, logdet2 = soa_inv_logdet(sd)  # D_s^-1, sum_s log|D_s|
+        f = e - soa_mm(sb, dinv).reshape(c, p2 * self.m2) @ sb.reshape(c, p2 * self.m2).T  # E - sum_s L_32 L_32'
+        l33, info = _potrf(f, lower=1, clean=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("not positive definite")
+        return {"lam1": lam1, "lam2": lam2, "t1": t1, "M": M, "minv": minv, "logdet": logdet1 + logdet2, "P": P,
+                "Q": Q, "B": B, "ce": prod[:, p2 + c:] if gradient else None, "sb": sb, "sd": sd, "dinv": dinv,
                 "l33": l33}
 
     def _soa_parts(self, fac: dict) -> tuple[float, float, float]:
-        l11, l22, l33 = fac["l11"], fac["l22"], fac["l33"]
-        d1 = sum(float(np.log(l11[i, i]).sum()) for i in range(self.p1))
-        d2 = sum(float(np.log(l22[i, i]).sum()) for i in range(self.p2))
-        d3 = np.diagonal(l33)
+        d3 = np.diagonal(fac["l33"])
         b = float(np.log(d3[:self.p]).sum()) if self.p else 0.0
-        return 2.0 * (d1 + d2), 2.0 * b, float(d3[-1]) ** 2
+        return fac["logdet"], 2.0 * b, float(d3[-1]) ** 2
 
     def _soa_with_gradients(self, theta: np.ndarray) -> tuple[tuple[float, float, float], np.ndarray]:
         fac = self._soa_factor(theta, gradient=True)
-        lam2, k22, sb, P, b = fac["lam2"], fac["k22"], fac["sb"], fac["P"], fac["B"]
+        lam2, dinv, sb, P, b = fac["lam2"], fac["dinv"], fac["sb"], fac["P"], fac["B"]
         p1, p2, c, m2 = self.p1, self.p2, self.c, self.m2
         R = p2 + c
-        dinv = soa_mm(k22.transpose(1, 0, 2), k22)  # D_s^-1 (p2, p2, m2)
-        l33inv = np.linalg.inv(fac["l33"])
+        l33inv, info = _trtri(fac["l33"], lower=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("singular factor")
         t1 = fac["t1"]
         own1 = np.matmul(t1, fac["minv"].transpose(0, 2, 1)).sum(axis=0)  # sum_l D_1,l lambda_1 M_l^-1
         # a_l = P_l - C_l L_11,l^-1 lambda_1' D_1,l = P_l + B_l lambda_1' D_1,l and b_l = -C_l L_11,l^-1 = B_l
@@ -316,7 +314,10 @@ class TwoLevelObjective(NestedSchurObjective):
     def _soa_solution(self, theta: np.ndarray) -> tuple[tuple[float, float, float], np.ndarray, np.ndarray,
                                                        np.ndarray]:
         fac = self._soa_factor(theta)
-        l33, l32, k22, k11 = fac["l33"], fac["l32"], fac["k22"], fac["k11"]
+        l33 = fac["l33"]
+        k11 = soa_tri_inv(soa_chol(fac["M"]))
+        k22 = soa_tri_inv(soa_chol(fac["sd"]))
+        l32 = soa_mm(fac["sb"], k22.transpose(1, 0, 2))  # (c, p2, m2)
         cg = soa_mm(fac["Q"], k11.transpose(1, 0, 2))  # C_l = Q_l L_11,l^-T
         p, n = self.p, self.n_slots
         beta = _solve_upper(l33[:p, :p].T, l33[p, :p])
