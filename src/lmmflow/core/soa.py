@@ -16,7 +16,8 @@ __all__ = ["soa_chol", "soa_inv_logdet", "soa_left", "soa_mm", "soa_right", "soa
 
 
 def soa_mm(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Per level, A_l @ B_l for stacks A (a, b, m) and B (b, c, m): an (a, c, m) stack.
+    """Per level, A_l @ B_l for stacks A (a, b, ...) and B (b, c, ...): an (a, c, ...) stack (the level
+    dimensions broadcast: a matrix per school times one per student of the school).
 
     Examples
     --------
@@ -26,9 +27,9 @@ def soa_mm(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     >>> np.allclose(soa_mm(A, B)[:, :, 2], A[:, :, 2] @ B[:, :, 2])
     True
     """
-    out = A[:, 0, None, :] * B[None, 0, :, :]
+    out = A[:, 0, None, ...] * B[None, 0, ...]
     for j in range(1, A.shape[1]):
-        out += A[:, j, None, :] * B[None, j, :, :]
+        out += A[:, j, None, ...] * B[None, j, ...]
     return out
 
 

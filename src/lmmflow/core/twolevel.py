@@ -282,32 +282,36 @@ class TwoLevelObjective(NestedSchurObjective):
         rhs[:p2] = soa_left(lam2.T, self.sd2)
         rhs[p2:] = self.sxz2
         rhs += fac["ce"]  # minus sum_l C_l E_l
-        # sum over a school's levels of a_l[r, alpha] b_l[r', beta], once for the three leading blocks
+        # The inverse of the k-th leading block of S, read on a school's rows, is D0 + Y F_k Y' with
+        # D0 = diag(D_s^-1, 0), Y = [U; -I], U = D_s^-1 B_s' and F_k = W_k' W_k (W_k: L_33^-1's leading k x k
+        # block, zero-padded): a' (D0 + Y F_k Y') b = a_2' D_s^-1 b_2 + (Y'a)' F_k (Y'b), and F_k is the same
+        # for every school, so each gradient is a sum over all levels (one product) contracted with F_k
         n = self.n_slots
-        am = a.reshape(R * p1, m2, n).transpose(1, 0, 2)
-        bm = b.reshape(R * p1, m2, n).transpose(1, 2, 0)
-        tm = np.matmul(am, bm).reshape(m2, R, p1, R, p1).transpose(1, 3, 0, 2, 4).reshape(R * R * m2, p1 * p1)
-        blks = np.zeros((3, R, R, m2))
-        for i, ck in enumerate((0, self.p, c)):
-            blk = blks[i]
-            blk[:p2, :p2] = dinv
-            if ck:
-                w = l33inv[:ck, :ck]
-                finv = w.T @ w
-                u = soa_mm(dinv, sb[:ck].transpose(1, 0, 2))  # (p2, ck, m2)
-                uf = soa_right(u, finv)
-                blk[:p2, :p2] += soa_mm(uf, u.transpose(1, 0, 2))
-                blk[:p2, p2:p2 + ck] = -uf
-                blk[p2:p2 + ck, :p2] = -uf.transpose(1, 0, 2)
-                blk[p2:p2 + ck, p2:p2 + ck] = finv[:, :, None]
-        g1s = own1.reshape(1, -1) + blks.reshape(3, -1) @ tm  # (3, p1 * p1)
-        g2s = rhs.transpose(1, 0, 2).reshape(p2, R * m2) @ blks[:, :, :p2, :].transpose(0, 1, 3, 2).reshape(
-            3, R * m2, p2)  # (3, p2, p2)
+        ut = soa_mm(sb, dinv)  # U' (c, p2, m2)
+        a4, b4 = a.reshape(R, p1, m2, n), b.reshape(R, p1, m2, n)
+        ut4 = ut[..., None]
+        ya = soa_mm(ut4, a4[:p2])
+        ya -= a4[p2:]
+        yb = soa_mm(ut4, b4[:p2])
+        yb -= b4[p2:]
+        h1 = (ya.reshape(c * p1, -1) @ yb.reshape(c * p1, -1).T).reshape(c, p1, c, p1)
+        db = soa_mm(dinv[..., None], b4[:p2])
+        g10 = own1 + np.matmul(a[:p2], db.reshape(p2, p1, -1).transpose(0, 2, 1)).sum(axis=0)
+        yr = soa_mm(ut, rhs[:p2])
+        yr -= rhs[p2:]
+        h2 = (yr.reshape(c * p2, m2) @ ut.reshape(c * p2, m2).T).reshape(c, p2, c, p2)
+        g20 = np.matmul(rhs[:p2], dinv.transpose(0, 2, 1)).sum(axis=0)
+        g1s, g2s = [g10], [g20]
+        for ck in (self.p, c):
+            w = l33inv[:ck, :ck]
+            finv = w.T @ w
+            g1s.append(g10 + np.tensordot(finv, h1[:ck, :, :ck, :], axes=([0, 1], [0, 2])))
+            g2s.append(g20 + np.tensordot(finv, h2[:ck, :, :ck, :], axes=([0, 1], [0, 2])))
         grads = np.zeros((3, self.n_theta))
         r1, c1 = self.positions[0]
         r2, c2 = self.positions[1]
         for i in range(3):
-            grads[i, self.slices[0]] = 2.0 * g1s[i].reshape(p1, p1)[r1, c1]
+            grads[i, self.slices[0]] = 2.0 * g1s[i][r1, c1]
             grads[i, self.slices[1]] = 2.0 * g2s[i][r2, c2]
         return self._soa_parts(fac), grads
 
