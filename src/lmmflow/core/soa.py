@@ -143,8 +143,8 @@ def soa_inv_logdet(M: np.ndarray) -> tuple[np.ndarray, float]:
             np.multiply(a, r, out=inv[1, 1])
             np.multiply(b, -r, out=inv[1, 0])
             inv[0, 1] = inv[1, 0]
-            bad = not (np.all(a > 0) and np.all(det > 0))
-            return inv, float("nan") if bad else float(np.log(det).sum())
+            logdet = float(np.log(det).sum())  # NaN or -inf where some det <= 0
+            return inv, logdet if a.min() > 0 else float("nan")
         L = soa_chol(M)
         K = soa_tri_inv(L)
         return soa_mm(K.transpose(1, 0, 2), K), 2.0 * sum(float(np.log(L[i, i]).sum()) for i in range(p))

@@ -301,12 +301,14 @@ class TwoLevelObjective(NestedSchurObjective):
         yr -= rhs[p2:]
         h2 = (yr.reshape(c * p2, m2) @ ut.reshape(c * p2, m2).T).reshape(c, p2, c, p2)
         g20 = np.matmul(rhs[:p2], dinv.transpose(0, 2, 1)).sum(axis=0)
+        h1 = h1.transpose(0, 2, 1, 3)  # (c, c, p1, p1): [i, j] the sum for entry (i, j) of F_k
+        h2 = h2.transpose(0, 2, 1, 3)
         g1s, g2s = [g10], [g20]
         for ck in (self.p, c):
             w = l33inv[:ck, :ck]
-            finv = w.T @ w
-            g1s.append(g10 + np.tensordot(finv, h1[:ck, :, :ck, :], axes=([0, 1], [0, 2])))
-            g2s.append(g20 + np.tensordot(finv, h2[:ck, :, :ck, :], axes=([0, 1], [0, 2])))
+            finv = (w.T @ w)[:, :, None, None]
+            g1s.append(g10 + (finv * h1[:ck, :ck]).sum(axis=(0, 1)))
+            g2s.append(g20 + (finv * h2[:ck, :ck]).sum(axis=(0, 1)))
         grads = np.zeros((3, self.n_theta))
         r1, c1 = self.positions[0]
         r2, c2 = self.positions[1]
