@@ -100,8 +100,11 @@ class TwoLevelObjective(NestedSchurObjective):
         self.n_slots = n
         N = m2 * n
         R = self.g0.shape[1]
-        self.sg = np.zeros((R, p1, N))  # gathered rows of each student (school rows, X rows, y row)
-        self.sg[:, :, self.slot] = self.g0.transpose(1, 2, 0)
+        # gathered rows of each student (school rows, X rows, y row), and the school rows again: those give
+        # sum_l C_l E_l in the same product as the school sums of C_l C_l'
+        self.sg = np.zeros((R + p2, p1, N))
+        self.sg[:R, :, self.slot] = self.g0.transpose(1, 2, 0)
+        self.sg[R:] = self.sg[:p2]
         self.sd1 = np.zeros((p1, p1, N))
         self.sd1[:, :, self.slot] = self.d1.transpose(1, 2, 0)
         self.sd2 = np.ascontiguousarray(self.d2.transpose(1, 2, 0))  # (p2, p2, m2)
@@ -236,15 +239,13 @@ class TwoLevelObjective(NestedSchurObjective):
         for i in range(p1):
             M[i, i] += 1.0
         minv, logdet1 = soa_inv_logdet(M)  # M_l^-1 = L_11,l^-T L_11,l^-1 and sum_l log|M_l|
-        P = np.empty_like(self.sg)
-        P[:p2] = soa_left(lam2.T, self.sg[:p2])
-        P[p2:] = self.sg[p2:]
-        Q = soa_right(P, lam1)
-        B = soa_mm(Q, minv)
-        np.negative(B, out=B)
-        right = Q if not gradient else np.concatenate([Q, soa_left(lam1.T, self.sg[:p2].transpose(1, 0, 2))
-                                                        .transpose(1, 0, 2)])  # rows of lambda_1' A_2,l' too
-        prod = np.matmul(self._by_school(B), self._by_school(right).transpose(0, 2, 1)).transpose(1, 2, 0)
+        R = p2 + c
+        qx = soa_right(self.sg if gradient else self.sg[:R], lam1)  # A_R,l lambda_1 (and A_2,l lambda_1)
+        qx[:p2] = soa_left(lam2.T, qx[:p2])
+        Q = qx[:R]  # Q_l = P_l lambda_1
+        np.negative(minv, out=minv)
+        B = soa_mm(Q, minv)  # -Q_l M_l^-1
+        prod = np.matmul(self._by_school(B), self._by_school(qx).transpose(0, 2, 1)).transpose(1, 2, 0)
         outer = -prod[:, :p2 + c]  # sum over a school's C_l C_l' (R, R, m2)
         sd = soa_right(soa_left(lam2.T, self.sd2), lam2) - outer[:p2, :p2]
         for i in range(p2):
@@ -256,7 +257,7 @@ class TwoLevelObjective(NestedSchurObjective):
         l33, info = _potrf(f, lower=1, clean=1)
         if info != 0:
             raise np.linalg.LinAlgError("not positive definite")
-        return {"lam1": lam1, "lam2": lam2, "t1": t1, "M": M, "minv": minv, "logdet": logdet1 + logdet2, "P": P,
+        return {"lam1": lam1, "lam2": lam2, "t1": t1, "M": M, "nminv": minv, "logdet": logdet1 + logdet2,
                 "Q": Q, "B": B, "ce": prod[:, p2 + c:] if gradient else None, "sb": sb, "sd": sd, "dinv": dinv,
                 "l33": l33}
 
@@ -267,17 +268,18 @@ class TwoLevelObjective(NestedSchurObjective):
 
     def _soa_with_gradients(self, theta: np.ndarray) -> tuple[tuple[float, float, float], np.ndarray]:
         fac = self._soa_factor(theta, gradient=True)
-        lam2, dinv, sb, P, b = fac["lam2"], fac["dinv"], fac["sb"], fac["P"], fac["B"]
+        lam2, dinv, sb, b = fac["lam2"], fac["dinv"], fac["sb"], fac["B"]
         p1, p2, c, m2 = self.p1, self.p2, self.c, self.m2
         R = p2 + c
         l33inv, info = _trtri(fac["l33"], lower=1)
         if info != 0:
             raise np.linalg.LinAlgError("singular factor")
         t1 = fac["t1"]
-        own1 = np.matmul(t1, fac["minv"].transpose(0, 2, 1)).sum(axis=0)  # sum_l D_1,l lambda_1 M_l^-1
+        own1 = -np.matmul(t1, fac["nminv"].transpose(0, 2, 1)).sum(axis=0)  # sum_l D_1,l lambda_1 M_l^-1
         # a_l = P_l - C_l L_11,l^-1 lambda_1' D_1,l = P_l + B_l lambda_1' D_1,l and b_l = -C_l L_11,l^-1 = B_l
         a = soa_mm(b, t1)
-        a += P
+        a[:p2] += soa_left(lam2.T, self.sg[:p2])  # P_l: the school rows times lambda_2'
+        a[p2:] += self.sg[p2:R]
         rhs = np.empty((R, p2, m2))
         rhs[:p2] = soa_left(lam2.T, self.sd2)
         rhs[p2:] = self.sxz2
