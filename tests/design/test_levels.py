@@ -61,3 +61,35 @@ def test_interaction_labels(sleepstudy: pd.DataFrame) -> None:
     codes, labels = group_codes(frame, ["a", "b"])
     assert list(labels) == ["x:1", "x:2", "y:1", "y:2"]
     np.testing.assert_array_equal(codes, [0, 2, 1, 3])
+
+
+def _reference_codes(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Codes and labels by sorting the rows' tuples (lme4's order: each column's sorted levels, lexicographic)."""
+    keys = list(zip(*(frame[c].tolist() for c in columns)))
+    uniq = sorted(set(keys))
+    where = {k: i for i, k in enumerate(uniq)}
+    return np.array([where[k] for k in keys]), [":".join(str(v) for v in k) for k in uniq]
+
+
+@pytest.mark.parametrize("n", [50, 30_000])
+@pytest.mark.parametrize("columns", [["ids"], ["neg"], ["wide"], ["text"], ["ids", "text"], ["text", "neg", "ids"],
+                                     ["wide", "ids"]])
+def test_codes_by_table_and_factorization_keep_the_sorted_order(columns: list[str], n: int) -> None:
+    """Integer ids (a table of the values), negative and wide integers, text (factorized, the uniques sorted)
+    and their interactions: the codes and labels of sorting the rows."""
+    rng = np.random.default_rng(n)
+    frame = pd.DataFrame({"ids": rng.integers(0, 40, n), "neg": rng.integers(-7, 7, n),
+                          "wide": rng.integers(0, 10**12, n) % 97 * 10**9,
+                          "text": np.array(["b", "A", "a", "é", "10", "9", "z z"], dtype=object)[rng.integers(0, 7,
+                                                                                                                n)]})
+    codes, labels = group_codes(frame, columns)
+    ref_codes, ref_labels = _reference_codes(frame, columns)
+    np.testing.assert_array_equal(codes, ref_codes)
+    assert list(labels) == ref_labels
+
+
+def test_interaction_labels_are_formed_on_first_use_only() -> None:
+    frame = pd.DataFrame({"a": pd.Categorical(np.repeat(["x", "y"], 50)), "b": np.arange(100) % 25})
+    codes, labels = group_codes_lazy(frame, ["a", "b"])
+    assert len(labels) == 50 and labels._labels is None
+    assert labels.index[:2].tolist() == ["x:0", "x:1"] and codes[25] == 0

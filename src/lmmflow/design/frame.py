@@ -453,13 +453,16 @@ def group_codes_lazy(frame: pd.DataFrame, columns: Iterable[str]) -> tuple[np.nd
         if isinstance(s.dtype, pd.CategoricalDtype):
             codes, levels = _categorical_codes(s)
         else:
-            if len(s) <= 20_000 and isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu":
+            values = s.to_numpy() if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu" else None
+            if values is not None and len(values) and 0 <= values.min() and values.max() <= 4 * len(values):
+                # non-negative integers of moderate range (ids): a table of the values, no sort, no hashing
+                codes, uniques = _sorted_codes(values, int(values.max()) + 1)
+            elif values is not None and len(s) <= 20_000:
                 # small integer columns (no missing values): numpy's sort-based unique beats hashing's fixed cost
-                uniques, codes = np.unique(s.to_numpy(), return_inverse=True)
-            elif len(s) <= 20_000 and not pd.api.types.is_numeric_dtype(s):
-                # small text columns: likewise
-                uniques, codes = np.unique(s.to_numpy(dtype=object), return_inverse=True)
+                uniques, codes = np.unique(values, return_inverse=True)
             else:
+                # text (any size) and large columns: hash-based factorization, then only the uniques are sorted
+                # (np.unique sorts the rows: 18,000 strings 20 ms against 1.6 ms)
                 codes, uniques = pd.factorize(s, sort=True)
             levels = LevelLabels(len(uniques), lambda u=uniques: _labels_of(u))
         parts_codes.append(codes.astype(np.int64))
@@ -473,13 +476,29 @@ def group_codes_lazy(frame: pd.DataFrame, columns: Iterable[str]) -> tuple[np.nd
     picks = [np.arange(len(parts_levels[0]), dtype=np.int64)]  # per column: the level of each combined code
     for codes, levels in zip(parts_codes[1:], parts_levels[1:]):
         k = len(levels)
-        combo, uniq = pd.factorize(combo * k + codes, sort=True)
-        uniq = np.asarray(uniq, dtype=np.int64)
+        combo, uniq = _sorted_codes(combo * k + codes, (len(picks[0])) * k)
         prev, this = np.divmod(uniq, k)
         picks = [p[prev] for p in picks] + [this]
-    parts = [lv.index for lv in parts_levels]
-    labels = [":".join(t) for t in zip(*(np.asarray(part, dtype=object)[pick] for part, pick in zip(parts, picks)))]
-    return np.asarray(combo, dtype=np.int64), LevelLabels.of(pd.Index(labels))
+
+    def labels() -> pd.Index:  # "a1:b1", formed when first read (3,000 levels: 3 ms)
+        parts = [lv.index for lv in parts_levels]
+        return pd.Index([":".join(t) for t in zip(*(np.asarray(part, dtype=object)[pick]
+                                                      for part, pick in zip(parts, picks)))])
+
+    return np.asarray(combo, dtype=np.int64), LevelLabels(len(picks[0]), labels)
+
+
+def _sorted_codes(keys: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """Codes 0..k-1 of the distinct values of ``keys`` (non-negative, below ``bound``) in increasing order, and
+    those values: by a table of the values when it is small (no sort), else by sorted factorization."""
+    if bound <= 4 * len(keys) + 1024:
+        used = np.zeros(bound, dtype=bool)
+        used[keys] = True
+        uniq = np.flatnonzero(used)
+        rank = np.cumsum(used, dtype=np.int64) - 1
+        return rank[keys], uniq.astype(np.int64)
+    codes, uniq = pd.factorize(keys, sort=True)
+    return np.asarray(codes, dtype=np.int64), np.asarray(uniq, dtype=np.int64)
 
 
 def _labels_of(uniques: object) -> pd.Index:
