@@ -96,6 +96,7 @@ class DevianceFunction:
         self.reml = bool(reml)
         self.factor = BlockedCholesky(cp)
         self.evaluations = 0
+        self._column_of: dict[int, np.ndarray] | None = None  # see _zero_columns
         # small models: one dense matrix; larger one-term models whose levels share few patterns of
         # observations: per-pattern sums (for small ones, numpy's per-call cost makes them slower)
         # several terms densely crossed with the first (subjects x items): a dense Schur complement
@@ -261,14 +262,13 @@ class DevianceFunction:
 
     def _zero_columns(self, theta: np.ndarray, entries: np.ndarray) -> np.ndarray:
         """For diagonal entries of lambda (theta indices, lme4's layout), whether their whole column is zero."""
-        out = np.zeros(len(entries), dtype=bool)
-        for a, j in enumerate(entries):
+        if self._column_of is None:  # theta index -> the theta indices of its column of lambda (diagonal entries)
+            self._column_of = {}
             for sl, (r, c) in zip(self.factor.slices, self.factor.positions):
-                if sl.start <= j < sl.stop:
-                    col = c[j - sl.start]
-                    out[a] = r[j - sl.start] == col and bool(np.all(np.abs(theta[sl][c == col]) <= 1e-10))
-                    break
-        return out
+                for a in np.flatnonzero(r == c):
+                    self._column_of[sl.start + int(a)] = sl.start + np.flatnonzero(c == c[a])
+        return np.array([j in self._column_of and bool(np.all(np.abs(theta[self._column_of[j]]) <= 1e-10))
+                         for j in entries], dtype=bool)
 
     def _dense_solve(self, theta: np.ndarray) -> Solution:
         """:meth:`solve` for a small model, from one factor of its dense system (the blocked factor is not

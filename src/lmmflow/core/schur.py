@@ -61,6 +61,19 @@ def _levels_solve_upper(lower: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.linalg.solve(lower.transpose(0, 2, 1), b[:, :, None])[:, :, 0]
 
 
+def _lower_inverses(low: np.ndarray) -> np.ndarray:
+    """Inverses of a stack of lower-triangular matrices (m, p, p) by forward substitution, one row of every level at
+    a time (p small products: kb07's 56 levels of 4 x 4 in a third of numpy's general inverse's time)."""
+    p = low.shape[-1]
+    inv = np.zeros_like(low)
+    d = 1.0 / np.diagonal(low, axis1=1, axis2=2)  # (m, p)
+    inv[:, 0, 0] = d[:, 0]
+    for i in range(1, p):
+        inv[:, i, :i] = -np.matmul(low[:, i:i + 1, :i], inv[:, :i, :i])[:, 0, :] * d[:, i:i + 1]
+        inv[:, i, i] = d[:, i]
+    return inv
+
+
 class SchurObjective:
     """log-determinants and penalized RSS at theta, and their gradients, by a dense Schur complement.
 
@@ -181,7 +194,7 @@ class SchurObjective:
         idx = np.arange(self.p1)
         m11[:, idx, idx] += 1.0
         l11 = batched_cholesky(m11)
-        return lams, l11, batched_tri_inverse(l11)
+        return lams, l11, batched_tri_inverse(l11) if self.p1 <= 2 else _lower_inverses(l11)
 
     def _left_rest(self, lams: list[np.ndarray], M: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Lambda_r' M for the rest's rows of M (N_r x cols); the X, y rows are unchanged (into ``out``, C-ordered,
@@ -240,7 +253,7 @@ class SchurObjective:
             ws = {"x": np.empty((q1, nr)), "xx": np.zeros((nr, nr), order="F"), "b": np.empty((nr, nr)),
                   "left": np.empty((nr, nr)), "srr": np.empty((nr, nr)), "lr1t": np.empty((q1, nr)),
                   "tmp": np.empty((q1, nr)), "rhs": np.empty((q1 + qr, nr)),
-                  "cols": np.empty(max([q1] + [b.q for b in self.rest]) * max(qr, self.p, 1))}
+                  "flat": [np.empty((self.p1, nr, self.m1))] + [np.empty((b.p, nr, b.nlevels)) for b in self.rest]}
             self._local.ws = ws
         return ws
 
@@ -341,16 +354,17 @@ class SchurObjective:
             views.append(wpr[q1 + a:q1 + z].reshape(b.nlevels, b.p, nr))
         grads = np.zeros((3, self.n_theta))
         curv = np.zeros((3, self.n_theta))
-        cols = ws["cols"]
+        # each term's rows of (W P)_r' copied once with the row index of (W P) in the middle, (p, N_r, levels): the
+        # rows of a cut are then one contiguous (p, rows x levels) block, and its sum over levels one product
+        flat = ws["flat"]
+        for v, c in zip(views, flat):
+            np.copyto(c, v.transpose(1, 2, 0))
         lo = 0
         for i, hi in enumerate((qr, qr + self.p, nr)):
-            for t, (s, v) in enumerate(zip(s_terms, views)):
+            for t, (s, c) in enumerate(zip(s_terms, flat)):
                 if hi > lo:
-                    nl, pt = v.shape[0], v.shape[1]
-                    c = cols[:pt * nl * (hi - lo)].reshape(pt, nl, hi - lo)
-                    np.copyto(c, v[:, :, lo:hi].transpose(1, 0, 2))
-                    c = c.reshape(pt, -1)
-                    s -= c @ c.T
+                    block = c[:, lo:hi].reshape(c.shape[0], -1)
+                    s -= block @ block.T
                 r, col = self.positions[t]
                 grads[i, self.slices[t]] = 2.0 * (s @ lams[t])[r, col]
                 curv[i, self.slices[t]] = np.where(r == col, s[col, col], 0.0)
