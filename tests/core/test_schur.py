@@ -137,6 +137,25 @@ def test_slope_off_a_zero_column_needs_no_evaluation(reml: bool) -> None:
         assert grad[j] == pytest.approx((fn(theta + e) - val) / 1e-6, rel=1e-4, abs=1e-7)
 
 
+def test_objective_and_fitted_model_pickle() -> None:
+    """The per-thread work arrays stay out of pickles and copies (a fitted model holds its objective); the copy
+    evaluates as the original."""
+    import copy
+    import pickle
+
+    df = _crossed(nsubj=40, nitem=24, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lf.LmmflowWarning)
+        m = lf.lmer("y ~ a * b + (1 + a + b | subj) + (1 + a + b | item)", df, reml=False)
+    assert isinstance(m.devfun.small, SchurObjective)
+    m2 = pickle.loads(pickle.dumps(m))
+    assert m2.objective == m.objective
+    so = copy.deepcopy(m.devfun.small)
+    theta = m.optinfo.theta
+    assert so(theta) == m.devfun.small(theta)
+    np.testing.assert_array_equal(so.with_gradients(theta)[1], m.devfun.small.with_gradients(theta)[1])
+
+
 def test_workspace_is_per_thread() -> None:
     """The evaluation reuses work arrays (no page faults per call); threads sharing one objective each get
     their own, so concurrent evaluations equal sequential ones."""

@@ -149,6 +149,15 @@ class SchurObjective:
         arr[self.qr:, self.qr:] = cp.xx
         return arr
 
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()  # the per-thread work arrays are not pickled (a fitted model is)
+        state.pop("_local", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
+
     def _level_sums(self) -> list[np.ndarray]:
         """Each term's per-level diagonal blocks of Z'Z summed over its levels (p x p each): the constant parts
         of the curvature matrices S_k of :meth:`with_curvature`."""
