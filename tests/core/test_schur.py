@@ -156,6 +156,24 @@ def test_objective_and_fitted_model_pickle() -> None:
     np.testing.assert_array_equal(so.with_gradients(theta)[1], m.devfun.small.with_gradients(theta)[1])
 
 
+def test_large_workspaces_are_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above WORKSPACE_KEPT bytes the work arrays are allocated per call (a fitted model holds its objective):
+    same numbers, nothing kept."""
+    import lmmflow.core.schur as schur
+
+    fn, so = _schur(MODELS[0][0], {}, False)
+    theta = _thetas(fn)[2]
+    kept = so.with_curvature(theta)
+    assert getattr(so._local, "ws", None) is not None
+    monkeypatch.setattr(schur, "WORKSPACE_KEPT", 0)
+    fresh = SchurObjective(fn.cp, fn.factor.slices, fn.factor.positions)
+    got = fresh.with_curvature(theta)
+    assert getattr(fresh._local, "ws", None) is None
+    assert got[0] == kept[0]
+    np.testing.assert_array_equal(got[1], kept[1])
+    np.testing.assert_array_equal(got[2], kept[2])
+
+
 def test_workspace_is_per_thread() -> None:
     """The evaluation reuses work arrays (no page faults per call); threads sharing one objective each get
     their own, so concurrent evaluations equal sequential ones."""

@@ -47,6 +47,8 @@ MAX_TRAILING = 2500
 """Largest trailing dense system N_r (its square is held twice: 100 MB at the limit)."""
 MAX_COUPLING_VALUES = 30_000_000
 """Largest dense coupling block N_r x q_1 (240 MB)."""
+WORKSPACE_KEPT = 32 * 2 ** 20
+"""Largest work-array set (bytes) an objective keeps between evaluations (kb07 56 x 32: 2.2 MB; 300 x 100: 30 MB)."""
 MIN_DENSITY = 0.2
 """Share of nonzero entries in Z_k'Z_1 (k > 1) above which the dense coupling beats sparse fill."""
 
@@ -252,10 +254,11 @@ class SchurObjective:
             raise np.linalg.LinAlgError("not positive definite")
         return lams, l11, l11inv, x, lrr.T, b
 
-    def _workspace(self) -> dict[str, np.ndarray]:
+    def _workspace(self) -> dict:
         """This thread's work arrays of one evaluation, allocated once: fresh temporaries of these sizes would be
         returned to the system after each evaluation and page-faulted back at the next (hundreds of faults, as
-        long as the evaluation itself, at kb07's size)."""
+        long as the evaluation itself, at kb07's size).  Kept only up to WORKSPACE_KEPT bytes (a fitted model
+        holds its objective); larger ones are allocated per call, where the arithmetic outweighs the faults."""
         ws = getattr(self._local, "ws", None)
         if ws is None:
             q1, nr, qr = self.q1, self.nr, self.qr
@@ -263,7 +266,8 @@ class SchurObjective:
                   "left": np.empty((nr, nr)), "srr": np.empty((nr, nr)), "lr1t": np.empty((q1, nr)),
                   "tmp": np.empty((q1, nr)), "rhs": np.empty((q1 + qr, nr)),
                   "flat": [np.empty((self.p1, nr, self.m1))] + [np.empty((b.p, nr, b.nlevels)) for b in self.rest]}
-            self._local.ws = ws
+            if 8 * (4 * nr * nr + 6 * q1 * nr + 2 * qr * nr) <= WORKSPACE_KEPT:
+                self._local.ws = ws
         return ws
 
     def _parts(self, l11: np.ndarray, lrr: np.ndarray) -> tuple[float, float, float]:
