@@ -20,11 +20,14 @@ W = L^-1 and P = [Lambda'Z'Z; [X y]'Z] (Omega's first q columns before the right
     G_k = (W P)[:k]' W[:k, :q]
 
 (as :meth:`lmmflow.core.dense.SmallDenseObjective.with_gradients`), and only the diagonal p x p blocks of
-G_k are needed, so W P and the columns of W are formed blockwise, transposed (term 1's levels as rows, so its
-per-level products are contiguous batched products): with X = L_11^-1 lambda_1' A_1r (L_r1' = X Lambda_r), X'X
-is formed once (one syrk) and gives both S_rr = Lambda_r' (A_rr - X'X) Lambda_r + I and the rest's rows of
-P_r - L_r1 (W P)_1, and one triangular product with L_rr^-1 on the stacked right-hand sides gives (W P)_r and
-W_r1.  Imports only numpy and scipy.
+G_k are needed.  Since G_k = S_k lambda with S_k = Z'Z - (W P)[:k]' (W P)[:k] (per level; d log|Omega_k| / d Sigma),
+the blocks are summed over each term's levels as S_k and no columns of W are formed; S_k[c, c] is also the
+curvature along a zero column c of lambda (:meth:`SchurObjective.with_curvature`).  Everything is formed
+transposed (term 1's levels as rows, so its per-level products are contiguous batched products): with
+X = L_11^-1 lambda_1' A_1r (L_r1' = X Lambda_r), X'X is formed once (one syrk) and gives both
+S_rr = Lambda_r' (A_rr - X'X) Lambda_r + I and the rest's rows of P_r - L_r1 (W P)_1, and one in-place triangular
+product with L_rr^-1 gives (W P)_r.  The work arrays of an evaluation are kept between calls (per thread).
+Imports only numpy and scipy.
 """
 
 from __future__ import annotations
