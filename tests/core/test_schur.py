@@ -87,6 +87,110 @@ def test_gradient_of_log_determinants_matches_central_differences(formula: str, 
         np.testing.assert_allclose(grads, _fd_log_dets(so, theta), rtol=1e-6, atol=1e-6)
 
 
+def _zero_columns_theta(fn: lf.DevianceFunction) -> tuple[np.ndarray, list[int]]:
+    """An interior theta with the last column of every term's lambda set to zero, and those diagonal entries."""
+    theta = _thetas(fn)[1].copy()
+    diag = []
+    for sl, (r, c) in zip(fn.factor.slices, fn.factor.positions):
+        last = c == c.max()
+        theta[sl][last] = 0.0
+        diag.append(sl.start + int(np.flatnonzero(last & (r == c))[0]))
+    return theta, diag
+
+
+@pytest.mark.parametrize("reml", [False, True])
+@pytest.mark.parametrize(("formula", "kwargs"), MODELS)
+def test_curvature_of_zero_columns_matches_second_differences(formula: str, kwargs: dict, reml: bool) -> None:
+    """Along the diagonal entry of a zero column the log-determinants change by t^2 S_k[c, c] + O(t^4): the
+    coefficient against second differences (t = 1e-4), and the gradient there is exactly 0."""
+    fn, so = _schur(formula, kwargs, reml)
+    theta, diag = _zero_columns_theta(fn)
+    parts, grads, curv = so.with_curvature(theta)
+    _, grads_only = so.with_gradients(theta)
+    np.testing.assert_array_equal(grads, grads_only)
+
+    def log_dets(p: tuple[float, float, float]) -> np.ndarray:
+        return np.array([p[0], p[0] + p[1], p[0] + p[1] + np.log(p[2])])
+
+    h = 1e-4
+    for j in diag:
+        assert np.all(grads[:, j] == 0.0)
+        e = np.zeros(len(theta))
+        e[j] = h
+        np.testing.assert_allclose(curv[:, j], (log_dets(so(theta + e)) - log_dets(parts)) / h ** 2,
+                                   rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("reml", [False, True])
+def test_slope_off_a_zero_column_needs_no_evaluation(reml: bool) -> None:
+    """value_and_gradient gives a zero column's diagonal entry the one-sided slope h S[c, c] into the interior
+    (h = 1e-6), equal to the one-sided difference, from the same factor: one evaluation, not two."""
+    fn, so = _schur(MODELS[0][0], {}, reml)
+    fn.small = so
+    theta, diag = _zero_columns_theta(fn)
+    before = fn.evaluations
+    val, grad = fn.value_and_gradient(theta)
+    assert fn.evaluations == before + 1
+    for j in diag:
+        e = np.zeros(len(theta))
+        e[j] = 1e-6
+        assert grad[j] == pytest.approx((fn(theta + e) - val) / 1e-6, rel=1e-4, abs=1e-7)
+
+
+def test_objective_and_fitted_model_pickle() -> None:
+    """The per-thread work arrays stay out of pickles and copies (a fitted model holds its objective); the copy
+    evaluates as the original."""
+    import copy
+    import pickle
+
+    df = _crossed(nsubj=40, nitem=24, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lf.LmmflowWarning)
+        m = lf.lmer("y ~ a * b + (1 + a + b | subj) + (1 + a + b | item)", df, reml=False)
+    assert isinstance(m.devfun.small, SchurObjective)
+    m2 = pickle.loads(pickle.dumps(m))
+    assert m2.objective == m.objective
+    so = copy.deepcopy(m.devfun.small)
+    theta = m.optinfo.theta
+    assert so(theta) == m.devfun.small(theta)
+    np.testing.assert_array_equal(so.with_gradients(theta)[1], m.devfun.small.with_gradients(theta)[1])
+
+
+def test_large_workspaces_are_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above WORKSPACE_KEPT bytes the work arrays are allocated per call (a fitted model holds its objective):
+    same numbers, nothing kept."""
+    import lmmflow.core.schur as schur
+
+    fn, so = _schur(MODELS[0][0], {}, False)
+    theta = _thetas(fn)[2]
+    kept = so.with_curvature(theta)
+    assert getattr(so._local, "ws", None) is not None
+    monkeypatch.setattr(schur, "WORKSPACE_KEPT", 0)
+    fresh = SchurObjective(fn.cp, fn.factor.slices, fn.factor.positions)
+    got = fresh.with_curvature(theta)
+    assert getattr(fresh._local, "ws", None) is None
+    assert got[0] == kept[0]
+    np.testing.assert_array_equal(got[1], kept[1])
+    np.testing.assert_array_equal(got[2], kept[2])
+
+
+def test_workspace_is_per_thread() -> None:
+    """The evaluation reuses work arrays (no page faults per call); threads sharing one objective each get
+    their own, so concurrent evaluations equal sequential ones."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    fn, so = _schur(MODELS[0][0], {}, False)
+    rng = np.random.default_rng(3)
+    thetas = [np.where(fn.lower == 0, rng.uniform(0.2, 1.2, fn.n_theta), rng.uniform(-0.6, 0.6, fn.n_theta))
+              for _ in range(8)]
+    expected = [so.with_gradients(t) for t in thetas]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda t: [so.with_gradients(t) for _ in range(20)][-1], thetas))
+    for (p1, g1), (p2, g2) in zip(expected, got):
+        assert p1 == p2
+        np.testing.assert_array_equal(g1, g2)
+
+
 @pytest.mark.parametrize(("formula", "kwargs"), MODELS[:2])
 def test_criterion_gradient_matches_the_blocked_gradient(formula: str, kwargs: dict) -> None:
     """Through DevianceFunction: the Schur objective's gradient equals the blocked factor's analytic one

@@ -118,3 +118,7 @@ def test_escape_starts_flip_a_pinned_column_and_leave_a_zero_columns_saddle() ->
     zero = np.array([0.0, 0.0, 0.0])  # a zero column where the objective falls along it: a saddle
     starts = _escape_starts(cov_objective, zero, cov_objective(zero), lower)
     assert starts and all(cov_objective(s) < cov_objective(zero) for s in starts)
+    near = np.array([2e-5, 0.0, 1.0])  # the first column not quite zero (a gradient method creeping towards its
+    # saddle stops there): tried as a zero column all the same
+    starts = _escape_starts(cov_objective, near, cov_objective(near), lower)
+    assert starts and all(cov_objective(s) < cov_objective(near) for s in starts)

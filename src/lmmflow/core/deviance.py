@@ -96,6 +96,7 @@ class DevianceFunction:
         self.reml = bool(reml)
         self.factor = BlockedCholesky(cp)
         self.evaluations = 0
+        self._column_of: dict[int, np.ndarray] | None = None  # see _zero_columns
         # small models: one dense matrix; larger one-term models whose levels share few patterns of
         # observations: per-pattern sums (for small ones, numpy's per-call cost makes them slower)
         # several terms densely crossed with the first (subjects x items): a dense Schur complement
@@ -213,25 +214,39 @@ class DevianceFunction:
         """Objective and analytic gradient from a dense system (see :meth:`SmallDenseObjective.with_gradients`
         and :class:`~lmmflow.core.schur.SchurObjective`)."""
         self.evaluations += 1
+        curvature = self.pmap.identity and getattr(self.small, "has_curvature", False)
         try:
-            parts, (d1, d2, d3) = self.small.with_gradients(self.pmap.theta(theta))
+            if curvature:
+                parts, (d1, d2, d3), (c1, c2, c3) = self.small.with_curvature(theta)
+            else:
+                parts, (d1, d2, d3) = self.small.with_gradients(self.pmap.theta(theta))
         except (np.linalg.LinAlgError, ValueError, FloatingPointError):
             return math.inf, np.full(len(theta), np.nan)
         val = self._criterion(parts)
         if not math.isfinite(val):
             return math.inf, np.full(len(theta), np.nan)
-        grad = self.pmap.chain(theta, criterion_gradient(d2 if self.reml else d1, d3 - d2,
-                                                         criterion_dof(self.cp.n, self.cp.p, self.reml)))
+        dof = criterion_dof(self.cp.n, self.cp.p, self.reml)
+        grad = self.pmap.chain(theta, criterion_gradient(d2 if self.reml else d1, d3 - d2, dof))
         # a diagonal entry of lambda at zero whose column is zero too enters only through its square: the
-        # analytic derivative is exactly 0 there, a stationary point a gradient method would not leave; a
-        # one-sided difference into the interior gives the slope that tells whether to (as the blocked
-        # gradient does).  Where the derivative is not 0 (the column's other entries are not), the criterion
-        # is smooth through the bound and the analytic derivative is the one-sided one: no evaluation needed
+        # analytic derivative is exactly 0 there, a stationary point a gradient method would not leave; the
+        # one-sided slope into the interior tells whether to (as the blocked gradient does).  Where the derivative
+        # is not 0 (the column's other entries are not), the criterion is smooth through the bound and the
+        # analytic derivative is the one-sided one: nothing to do
+        tiny = 1e-9 * max(1.0, abs(val))
+        on_bound = np.flatnonzero(np.isfinite(self.lower) & (theta - self.lower < 1e-10) & (np.abs(grad) <= tiny))
+        if not len(on_bound):
+            return val, grad
+        if curvature:
+            # the objective is f + h^2 C[c, c] + O(h^4) at h along such an entry (see SchurObjective.with_curvature):
+            # the one-sided difference with step h is h C[c, c], without an evaluation; an entry whose column is
+            # not zero (a derivative 0 by coincidence) is probed below
+            zero = self._zero_columns(theta, on_bound)
+            curv = criterion_gradient(c2 if self.reml else c1, c3 - c2, dof)
+            grad[on_bound[zero]] = _BOUND_STEP * curv[on_bound[zero]]
+            on_bound = on_bound[~zero]
         # Several such entries (maximal models ending singular hold a few) are first probed together, one
         # evaluation: where the objective does not fall along their sum, each gets that slope (>= 0: it stays
         # on its bound); where it falls, each is probed alone
-        tiny = 1e-9 * max(1.0, abs(val))
-        on_bound = np.flatnonzero(np.isfinite(self.lower) & (theta - self.lower < 1e-10) & (np.abs(grad) <= tiny))
         if len(on_bound) > 1:
             step = np.zeros(len(theta))
             step[on_bound] = _BOUND_STEP
@@ -244,6 +259,16 @@ class DevianceFunction:
             step[j] = _BOUND_STEP
             grad[j] = (self(theta + step) - val) / _BOUND_STEP
         return val, grad
+
+    def _zero_columns(self, theta: np.ndarray, entries: np.ndarray) -> np.ndarray:
+        """For diagonal entries of lambda (theta indices, lme4's layout), whether their whole column is zero."""
+        if self._column_of is None:  # theta index -> the theta indices of its column of lambda (diagonal entries)
+            self._column_of = {}
+            for sl, (r, c) in zip(self.factor.slices, self.factor.positions):
+                for a in np.flatnonzero(r == c):
+                    self._column_of[sl.start + int(a)] = sl.start + np.flatnonzero(c == c[a])
+        return np.array([j in self._column_of and bool(np.all(np.abs(theta[self._column_of[j]]) <= 1e-10))
+                         for j in entries], dtype=bool)
 
     def _dense_solve(self, theta: np.ndarray) -> Solution:
         """:meth:`solve` for a small model, from one factor of its dense system (the blocked factor is not
