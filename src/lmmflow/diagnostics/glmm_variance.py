@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import special
 
-from ..exceptions import LmmflowWarning, SingularFitWarning
+from ..exceptions import LmmflowWarning
+from .variance import _icc_shares, _r2_shares, _warn_singular
 
 if TYPE_CHECKING:
     from ..results.glmm import GlmerResult
@@ -177,13 +178,6 @@ def glmm_variance_decomposition(g: GlmerResult, approximation: str = "lognormal"
             "by_term": by_term}
 
 
-def _warn_singular(g: GlmerResult, what: str) -> None:
-    if g.is_singular:
-        warnings.warn(f"{what} of a singular (boundary) fit: a variance is (nearly) zero or a correlation is "
-                      "+/-1; the value is computed from the boundary estimates (the R package performance "
-                      "returns NA here)", SingularFitWarning, stacklevel=4)
-
-
 def glmm_r2(g: GlmerResult, approximation: str = "lognormal") -> dict[str, float]:
     """Nakagawa's marginal and conditional R² of a GLMM (``performance::r2_nakagawa``).
 
@@ -206,10 +200,8 @@ def glmm_r2(g: GlmerResult, approximation: str = "lognormal") -> dict[str, float
     >>> {k: round(v, 4) for k, v in glmm_r2(g).items()}
     {'marginal': 0.0854, 'conditional': 0.1873}
     """
-    _warn_singular(g, "R2")
-    v = glmm_variance_decomposition(g, approximation)
-    total = v["fixed"] + v["random"] + v["residual"]
-    return {"marginal": v["fixed"] / total, "conditional": (v["fixed"] + v["random"]) / total}
+    _warn_singular(g, "R2", stacklevel=4)  # called through lf.r2
+    return _r2_shares(glmm_variance_decomposition(g, approximation))
 
 
 def glmm_icc(g: GlmerResult, approximation: str = "lognormal") -> dict[str, float]:
@@ -233,7 +225,5 @@ def glmm_icc(g: GlmerResult, approximation: str = "lognormal") -> dict[str, floa
     >>> {k: round(v, 4) for k, v in glmm_icc(g).items()}
     {'adjusted': 0.1114, 'unadjusted': 0.1019}
     """
-    _warn_singular(g, "ICC")
-    v = glmm_variance_decomposition(g, approximation)
-    total = v["fixed"] + v["random"] + v["residual"]
-    return {"adjusted": v["random"] / (v["random"] + v["residual"]), "unadjusted": v["random"] / total}
+    _warn_singular(g, "ICC", stacklevel=4)  # called through lf.icc
+    return _icc_shares(glmm_variance_decomposition(g, approximation))

@@ -109,11 +109,24 @@ def _glmm(m: Any, approximation: str) -> bool:
     return False
 
 
-def _warn_singular(m: LmerResult, what: str) -> None:
+def _warn_singular(m: Any, what: str, stacklevel: int = 3) -> None:
+    """Warn that ``what`` is computed from a singular fit's boundary estimates (performance returns NA)."""
     if m.is_singular:
         warnings.warn(f"{what} of a singular (boundary) fit: a variance is (nearly) zero or a correlation is "
                       "+/-1; the value is computed from the boundary estimates (the R package performance "
-                      "returns NA here)", SingularFitWarning, stacklevel=3)
+                      "returns NA here)", SingularFitWarning, stacklevel=stacklevel)
+
+
+def _r2_shares(v: dict[str, Any]) -> dict[str, float]:
+    """Marginal and conditional R² from a decomposition's fixed, random and residual variances."""
+    total = v["fixed"] + v["random"] + v["residual"]
+    return {"marginal": v["fixed"] / total, "conditional": (v["fixed"] + v["random"]) / total}
+
+
+def _icc_shares(v: dict[str, Any]) -> dict[str, float]:
+    """Adjusted and unadjusted ICC from a decomposition's fixed, random and residual variances."""
+    total = v["fixed"] + v["random"] + v["residual"]
+    return {"adjusted": v["random"] / (v["random"] + v["residual"]), "unadjusted": v["random"] / total}
 
 
 def r2(m: LmerResult, approximation: str = "lognormal") -> dict[str, float]:
@@ -150,9 +163,7 @@ def r2(m: LmerResult, approximation: str = "lognormal") -> dict[str, float]:
 
         return glmm_r2(m, approximation)
     _warn_singular(m, "R2")
-    v = variance_decomposition(m)
-    total = v["fixed"] + v["random"] + v["residual"]
-    return {"marginal": v["fixed"] / total, "conditional": (v["fixed"] + v["random"]) / total}
+    return _r2_shares(variance_decomposition(m))
 
 
 def icc(m: LmerResult, approximation: str = "lognormal") -> dict[str, float]:
@@ -190,6 +201,4 @@ def icc(m: LmerResult, approximation: str = "lognormal") -> dict[str, float]:
 
         return glmm_icc(m, approximation)
     _warn_singular(m, "ICC")
-    v = variance_decomposition(m)
-    total = v["fixed"] + v["random"] + v["residual"]
-    return {"adjusted": v["random"] / (v["random"] + v["residual"]), "unadjusted": v["random"] / total}
+    return _icc_shares(variance_decomposition(m))
