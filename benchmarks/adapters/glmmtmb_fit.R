@@ -16,58 +16,12 @@
 # (benchmarks/tests/test_glmmtmb_adapter.py).  Fit times are wall seconds of the default glmmTMB() call
 # alone, which includes its sdreport (standard errors).  Memory as in lme4_fit.R.
 
-args <- commandArgs(trailingOnly = TRUE)
-if (length(args) != 7) stop("usage: glmmtmb_fit.R CSV FORMULA REML CATEGORICAL KIND REPEATS OUT")
-csv <- args[1]
-form <- as.formula(args[2])
-reml <- as.logical(args[3])
-cats <- if (nzchar(args[4])) strsplit(args[4], ",", fixed = TRUE)[[1]] else character(0)
-kind <- args[5]
-repeats <- as.integer(args[6])
-out <- file(args[7], open = "w")
-
-emit <- function(key, values) {
-  if (is.numeric(values)) values <- sprintf("%.17g", values)
-  values <- gsub("[\t\r\n]+", " ", as.character(values))
-  writeLines(paste(c(key, values), collapse = "\t"), out)
-  flush(out)
-}
-status_kb <- function(key) {
-  line <- grep(paste0("^", key, ":"), readLines("/proc/self/status"), value = TRUE)
-  if (length(line) == 0) NA_real_ else as.numeric(gsub("[^0-9]", "", line))
-}
-reset_peak <- function() {
-  tryCatch({ writeLines("5", "/proc/self/clear_refs"); TRUE }, error = function(e) FALSE)
-}
-
+script_dir <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1]))
+source(file.path(script_dir, "harness.R"))
 suppressPackageStartupMessages(library(glmmTMB))
-emit("r_version", R.version.string)
 emit("glmmtmb_version", as.character(packageVersion("glmmTMB")))
 emit("tmb_version", as.character(packageVersion("TMB")))
-emit("matrix_version", as.character(packageVersion("Matrix")))
-emit("blas", extSoftVersion()[["BLAS"]])
-
-start <- proc.time()[["elapsed"]]
-d <- read.csv(csv)
-for (v in cats) d[[v]] <- factor(d[[v]])
-emit("load_seconds", proc.time()[["elapsed"]] - start)
-emit("nobs_data", nrow(d))
-emit("data_bytes", as.numeric(object.size(d)))
-
-caught <- character(0)
-fit_once <- function() {
-  withCallingHandlers(
-    glmmTMB(form, data = d, REML = reml),
-    warning = function(w) {
-      caught <<- c(caught, conditionMessage(w))
-      invokeRestart("muffleWarning")
-    },
-    message = function(m) {
-      caught <<- c(caught, trimws(conditionMessage(m)))
-      invokeRestart("muffleMessage")
-    }
-  )
-}
+d <- load_data()
 
 # lme4's theta (the relative covariance factor: lower triangle of chol(Sigma / sigma^2), column by column,
 # term by term) where every term is unstructured (glmmTMB's "us", block code 1); empty otherwise, since
@@ -82,24 +36,7 @@ lme4_theta <- function(m) {
   }))
 }
 
-invisible(gc())
-emit("rss_after_load_kb", status_kb("VmRSS"))
-peak_reset <- reset_peak()
-if (kind == "fit") {
-  times <- system.time(m <- fit_once())[["elapsed"]]
-} else if (kind == "warm") {
-  m <- fit_once()
-  times <- numeric(repeats)
-  for (i in seq_len(repeats)) {
-    t0 <- Sys.time()
-    m <- fit_once()
-    times[i] <- as.numeric(difftime(Sys.time(), t0, units = "secs"))
-  }
-} else {
-  stop("unknown kind: ", kind)
-}
-emit("fit_peak_kb", if (peak_reset) status_kb("VmHWM") else NA_real_)
-emit("times", times)
+m <- timed_fit(function() glmmTMB(form, data = d, REML = reml))
 emit("objective", 2 * m$fit$objective)
 emit("nobs", nobs(m))
 fe <- fixef(m)$cond

@@ -20,6 +20,7 @@ from .proc import run_limited
 from .runner import Adapter, RunSettings
 
 SCRIPT = Path(__file__).with_name("lme4_fit.R")
+HARNESS = Path(__file__).with_name("harness.R")  # what the R scripts share
 TIME_BIN = "/usr/bin/time"
 KINDS = ("fit", "warm")
 MEMORY_METHOD = ("fresh Rscript process; fit peak = VmHWM after resetting it post-load (/proc/self/clear_refs); "
@@ -161,7 +162,9 @@ class Lme4Adapter(Adapter):
         with tempfile.TemporaryDirectory(prefix="lmmflow-bench-r-") as tmp:
             out = Path(tmp) / f"{self.name}.tsv"
             # R reads a script as it runs it: run a private copy, so editing the script cannot disturb a long fit
+            # (with harness.R, which it sources from its own folder)
             script = Path(shutil.copy(self.script, Path(tmp) / self.script.name))
+            shutil.copy(HARNESS, Path(tmp) / HARNESS.name)
             done = run_limited(self.command(problem, script, csv, out, settings), settings.timeout,
                                memory_limit_gb=settings.memory_limit_gb)
             fields = parse_output(out.read_text()) if out.is_file() else {}
