@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 import lmmflow as lf
+from lmmflow.core.leverage import leverages
 from lmmflow.diagnostics.glmm_influence import glmm_hatvalues
-from lmmflow.diagnostics.influence import _hat_diagonal
 from tests.glmm_fits import REF, case, fit, reference_json
 
 INF = reference_json("glmm_influence.json")
@@ -61,7 +61,7 @@ def test_hatvalues_equal_dense_formula() -> None:
         np.testing.assert_allclose(lf.hatvalues(g).to_numpy(), want, rtol=1e-9)
         f = g.working_factor()
         for gram in (True, False):
-            got = _hat_diagonal(f, X, chunk_rows=7, gram=gram, w_sqrt=np.sqrt(g.prior_weights))
+            got = leverages(f, X, row_scale=np.sqrt(g.prior_weights), chunk_rows=7, gram=gram)
             np.testing.assert_allclose(got, want, rtol=1e-9)
         np.testing.assert_allclose(glmm_hatvalues(g, chunk_rows=5).to_numpy(), want, rtol=1e-9)
 

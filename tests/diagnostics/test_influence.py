@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import lmmflow as lf
-from lmmflow.diagnostics.influence import _hat_diagonal
+from lmmflow.core.leverage import leverages
 from lmmflow.results.model import LmerResult
 
 REF_DIR = Path(__file__).resolve().parents[1] / "reference"
@@ -95,7 +95,7 @@ def test_hatvalues_equal_dense_hat_matrix(fits: dict[str, LmerResult]) -> None:
         f = m.devfun.factor
         f.update(m.solution.theta)
         for gram in (True, False):
-            got = _hat_diagonal(f, m.design.fixed.matrix, chunk_rows=7, gram=gram)
+            got = leverages(f, m.design.fixed.matrix, row_scale=f.cp.w_sqrt, chunk_rows=7, gram=gram)
             np.testing.assert_allclose(got, np.diag(H), rtol=1e-9)
 
 

@@ -28,6 +28,7 @@ from .stacked import stack_matmul, stack_matmul_t
 __all__ = ["BlockedCholesky", "batched_cholesky", "batched_tri_inverse"]
 
 MAX_DENSE = 30_000
+_DENSE_FILL = 1_000_000  # entries of a coupling block L[k, 0] up to which the fill is formed by dense products
 _CHUNK_VALUES = 1 << 15  # values per [X y]-by-level chunk in the objective-only pass (a few hundred KiB)
 _PER_LEVEL = ("L0", "L0inv", "_LX0_soa", "LX", "Lsp", "Ld")
 
@@ -184,6 +185,10 @@ class BlockedCholesky:
     ----------
     cp : CrossProducts
         The cross-products of [Z X y].
+    pairs : bool
+        Lay out the fill products of all-scalar crossed terms once (:mod:`lmmflow.core.pairs`), which pays
+        when the cross-products stay fixed (an LMM); a factor that is reweighted at every step (PIRLS) forms
+        the fill by sparse products instead.
 
     Attributes (after :meth:`update`)
     ----------------------------------
@@ -201,7 +206,7 @@ class BlockedCholesky:
         The factor of the [X y] block, (p_x + 1) x (p_x + 1), lower.
     """
 
-    def __init__(self, cp: CrossProducts):
+    def __init__(self, cp: CrossProducts, pairs: bool = True):
         self.cp = cp
         # the model's parameters -> Lambda (core/parammap.py); slices and positions are lme4's theta layout
         self.pmap = ParameterMap.of_blocks(cp.blocks)
@@ -226,7 +231,7 @@ class BlockedCholesky:
         self._diag_index = [None] + [self._block_diag_index(b.nlevels, b.p) for b in cp.blocks[1:]]
         # all-scalar crossed/nested terms: lay out the fill products once (see pairs.py)
         self.pairs: dict[tuple[int, int], PairProduct] = {}
-        if len(cp.blocks) > 1 and all(self.scalar):
+        if pairs and len(cp.blocks) > 1 and all(self.scalar):
             todo = [(k, j) for k in range(1, len(cp.blocks)) for j in range(1, k + 1)]
             if sum(PairProduct.n_pairs(cp.off[(k, 0)], cp.off[(j, 0)]) for k, j in todo) <= MAX_PAIRS:
                 # the fill's weights depend on a level only through its diagonal entry of Z_0'Z_0
@@ -258,6 +263,41 @@ class BlockedCholesky:
         new.__dict__.update({k: v for k, v in self.__dict__.items() if k not in self._STATE})
         new._buffers = {}
         new._logdet0 = None
+        return new
+
+    def reweight(self, cp: CrossProducts) -> BlockedCholesky:
+        """A factor of the same terms for new cross-products (other weights, response or fixed effects), keeping
+        this one's layout: the parameter map, theta's positions and the index arrays are shared, nothing is
+        laid out again.  What PIRLS does at every step (:meth:`CrossProducts.reweight` gives ``cp``); the new
+        factor is formed by :meth:`update`.
+
+        The grouped fill products of :mod:`lmmflow.core.pairs` hold the values of the cross-products they were
+        laid out from, so the new factor forms the fill by sparse products.
+
+        Parameters
+        ----------
+        cp : CrossProducts
+            Cross-products of the same random-effects terms (``blocks``) as this factor's.
+
+        Examples
+        --------
+        >>> import lmmflow as lf
+        >>> f = lf.make_deviance("Reaction ~ Days + (Days | Subject)", lf.load_dataset("sleepstudy")).factor
+        >>> cp = f.cp
+        >>> w = np.linspace(0.5, 2.0, cp.n)
+        >>> g = f.reweight(cp.reweight(w, np.sin(np.arange(cp.n)), cp.blocks[0].Z))
+        >>> g.update(f.theta0())
+        >>> g.LXX.shape, g.pmap is f.pmap
+        ((3, 3), True)
+        """
+        if len(cp.blocks) != len(self.cp.blocks) or any(
+                a is not b and (a.nlevels != b.nlevels or a.p != b.p) for a, b in zip(cp.blocks, self.cp.blocks)):
+            raise ValueError("reweight takes cross-products of the same random-effects terms")
+        new = self.fresh()
+        new.cp = cp
+        b0 = cp.blocks[0]
+        new._xz0_soa = cp.xz[0].reshape(cp.p + 1, b0.nlevels, b0.p).transpose(0, 2, 1)
+        new.pairs = {}
         return new
 
     def _a0_soa(self, start: int, stop: int) -> np.ndarray:
@@ -398,6 +438,7 @@ class BlockedCholesky:
                 right0 = sp.bsr_matrix(
                     (np.ascontiguousarray(self.L0inv.transpose(0, 2, 1)), np.arange(b0.nlevels),
                      np.arange(b0.nlevels + 1)), shape=(b0.q, b0.q)).tocsr()
+        dense_fill: dict[int, np.ndarray | None] = {}
         for k in range(1, len(cp.blocks)):
             bk, lamk = cp.blocks[k], lams[k]
             if self.scalar[0] and self.scalar[k]:  # t_k t_0 A_k0 diag(1/d0): a scaling of A's values
@@ -407,6 +448,10 @@ class BlockedCholesky:
             else:
                 Lk0 = (self._scaled_off(k, 0) @ right0).tocsr()
             self.Lsp[k] = Lk0
+            # a small coupling block is multiplied dense (sparse products of a few hundred columns cost more in
+            # overhead than the arithmetic: PIRLS forms this factor at every step)
+            dense_fill[k] = Lk0.toarray() if not self.pairs and bk.q * b0.q <= _DENSE_FILL else None
+            Fk = dense_fill[k]
             S = self._dense_buffer(k)
             dk = np.arange(bk.q)
             if self.pairs:
@@ -420,12 +465,14 @@ class BlockedCholesky:
                 r, cc = self._diag_index[k]
                 S[r, cc] = Akk.ravel()
                 S[dk, dk] += 1.0
-                S -= (Lk0 @ Lk0.T).toarray()
+                S -= Fk @ Fk.T if Fk is not None else (Lk0 @ Lk0.T).toarray()
             for j in range(1, k):
                 if self.pairs:
                     M = self._scaled_off(k, j).toarray()
                     pkj = self.pairs[(k, j)]
                     M.reshape(-1)[pkj.flat] -= (lamk[0, 0] * lams[j][0, 0]) * pkj.values(w0)
+                elif Fk is not None and dense_fill[j] is not None:
+                    M = self._scaled_off(k, j).toarray() - Fk @ dense_fill[j].T
                 else:
                     M = self._scaled_off(k, j).toarray() - (Lk0 @ self.Lsp[j].T).toarray()
                 for i in range(1, j):
@@ -437,7 +484,7 @@ class BlockedCholesky:
                 self.dense_hook(bk.q)
             Lkk = dense_cholesky(S)
             self.Ld[(k, k)] = Lkk
-            MX = self._xz_scaled(k) - (Lk0 @ LX0.T).T
+            MX = self._xz_scaled(k) - (LX0 @ Fk.T if Fk is not None else (Lk0 @ LX0.T).T)
             for i in range(1, k):
                 MX -= self.LX[i] @ self.Ld[(k, i)].T
             LXk = sla.solve_triangular(Lkk, MX.T, lower=True, check_finite=False).T

@@ -7,6 +7,8 @@ This module imports only numpy and scipy.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -14,11 +16,15 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-__all__ = ["CHUNK_ROWS", "CrossProducts", "ReBlock", "r_update", "row_block", "row_ranges", "theta_layout"]
+__all__ = ["CHUNK_ROWS", "CrossProducts", "ReweightLayout", "ReBlock", "r_update", "row_block", "row_ranges",
+           "theta_layout"]
 
 
 CHUNK_ROWS = 1 << 16
 """Rows per block when the model matrices are read in row blocks (a few MiB of temporaries)."""
+
+WORKSPACE_KEPT = 1 << 26
+"""Bytes of row work arrays a thread keeps between :meth:`CrossProducts.reweight` calls (64 MiB)."""
 
 
 def row_block(M: object, start: int, stop: int) -> np.ndarray:
@@ -134,7 +140,8 @@ class CrossProducts:
     blocks : list of ReBlock
         Terms in engine order; the first is kept block-diagonal.
     diag : list of numpy.ndarray
-        For each term, nlevels x p x p: the diagonal blocks of Z_k'Z_k.
+        For each term, nlevels x p x p: the diagonal blocks of Z_k'Z_k (from :meth:`reweight`, a view of a
+        level-minor p x p x nlevels array).
     off : dict
         ``(k, j)`` with j < k -> sparse Z_k'Z_j (q_k x q_j).
     xz : list of numpy.ndarray
@@ -153,6 +160,9 @@ class CrossProducts:
         Coefficients the response was centred with (added back to beta).
     kept : numpy.ndarray or None
         With ``build(select=...)``: the fixed-effect columns kept.
+    pattern : ReweightLayout or None
+        Where each row's products land in ``off`` (found by the first :meth:`reweight`, shared by every
+        reweighted copy).
     """
 
     blocks: list[ReBlock]
@@ -166,6 +176,122 @@ class CrossProducts:
     w_sqrt: np.ndarray | None = None
     beta_offset: np.ndarray | None = None
     kept: np.ndarray | None = field(default=None, repr=False)
+    pattern: ReweightLayout | None = field(default=None, repr=False, compare=False)
+
+    def reweight(self, weights: np.ndarray, y: np.ndarray, X: object, prior: bool = True) -> CrossProducts:
+        """The cross-products of the same terms under new weights, with a new response and fixed-effects matrix.
+
+        The layout is kept: ``off`` has the sparsity pattern of this object's off-diagonal blocks (its index
+        arrays are shared, only the values are new), and the position of each row's products in them, with the
+        products of the terms' columns, is found once (the first call, :class:`ReweightLayout`) and shared by
+        every copy reweighted from this one.  What PIRLS needs at each step (:mod:`lmmflow.core.pirls`): the
+        working weights change, the design does not.  Products are weighted by ``weights`` directly (not by
+        square roots of them twice), and the response is not centred (``beta_offset`` is None).
+
+        Parameters
+        ----------
+        weights : numpy.ndarray
+            One non-negative weight per row.
+        y : numpy.ndarray
+            The response (offset already subtracted).
+        X : numpy.ndarray or row source
+            n x p fixed-effects matrix; p may differ from this object's (an n x 0 matrix leaves only y).
+        prior : bool
+            The weights are a model's prior weights: ``w_sqrt`` and ``log_weights`` are set (the Gaussian
+            likelihood and :meth:`with_response` use them).  False for a working system (PIRLS's weights are not
+            part of any Gaussian likelihood): ``w_sqrt`` is None and ``log_weights`` NaN, so a likelihood built on
+            it shows as NaN and :meth:`with_response` refuses it.
+
+        Returns
+        -------
+        CrossProducts
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> g = np.array([0, 0, 1, 1, 2])
+        >>> blk = ReBlock(codes=g, Z=np.ones((5, 1)), nlevels=3, mask=np.ones((1, 1), bool))
+        >>> X, y, w = np.ones((5, 1)), np.arange(5.0), np.array([1.0, 2.0, 0.5, 1.0, 3.0])
+        >>> cp = CrossProducts.build([blk], X, y, center=False)
+        >>> rw = cp.reweight(w, y, X)
+        >>> ref = CrossProducts.build([blk], X, y, weights=w, center=False)
+        >>> bool(np.allclose(rw.xx, ref.xx) and np.allclose(rw.diag[0], ref.diag[0]))
+        True
+        """
+        w = np.asarray(weights, dtype=float)
+        y = np.asarray(y, dtype=float)
+        n = len(y)
+        if w.shape != (n,) or n != self.n or X.shape[0] != n:  # type: ignore[attr-defined]
+            raise ValueError(f"reweight needs {self.n} rows of weights, response and X "
+                             f"(got {w.shape[0] if w.ndim else 0}, {n}, {X.shape[0]})")  # type: ignore[attr-defined]
+        if self.pattern is None:
+            self.pattern = ReweightLayout.of(self)  # a layout of the design, kept for the next call
+        lay = self.pattern
+        blocks = self.blocks
+        p = X.shape[1]  # type: ignore[attr-defined]
+        c = p + 1
+        xx = np.zeros((c, c))
+        # the diagonal blocks level-minor (p, p, levels): contiguous sums by level, and the layout the blocked
+        # factor computes in (its level-minor view of diag is this array, not a copy)
+        soa = [np.zeros((b.p, b.p, b.nlevels)) for b in blocks]
+        xz = [np.zeros((c, b.q)) for b in blocks]
+        data = {key: np.zeros(len(A.data)) for key, A in lay.off.items()}
+        for a, e in row_ranges(n, whole=_held(X, blocks)):
+            whole = e - a == n
+            Xc, yc, wc = row_block(X, a, e), y[a:e], w[a:e]
+            # [WX Wy] and a row temporary in this thread's work arrays: fresh ones of n rows would be page-faulted
+            # in at every PIRLS step (as long as the arithmetic on them)
+            M, tmp = lay.workspace(e - a, c)
+            np.multiply(Xc, wc[:, None], out=M[:, :p])
+            np.multiply(wc, yc, out=M[:, p])
+            WX, wy = M[:, :p], M[:, p]
+            xx[p, p] += float(wy @ yc)
+            if p:
+                xp = lay.x_products(X) if whole else None
+                if xp is not None:  # X'WX from the column products X_a X_b (a <= b): one matrix-vector product
+                    iu, XX = xp
+                    xx[iu] = XX @ wc
+                    xx[iu[1], iu[0]] = xx[iu]
+                else:
+                    xx[:p, :p] += Xc.T @ WX
+                xx[:p, p] += WX.T @ yc
+            Zs = [row_block(b.Z, a, e) for b in blocks]
+            for k, (b, Zc) in enumerate(zip(blocks, Zs)):
+                local, m, where = (b.codes, b.nlevels, slice(None)) if whole else _local_levels(b.codes[a:e],
+                                                                                                 b.nlevels)
+                d = soa[k]
+                for i in range(b.p):
+                    for j in range(i + 1):
+                        d[i, j, where] += np.bincount(local, weights=lay.weighted(k, i, k, j, Zc, wc, whole, tmp),
+                                                      minlength=m)
+                if whole:  # Z_k'[WX Wy] column by column with the sparse Z_k' kept in the layout
+                    zt = lay.zt(k, b)
+                    for col in range(c):
+                        xz[k][col] = zt @ M[:, col]
+                else:
+                    if p >= _SPARSE_ZX_COLUMNS:
+                        zx = _z_cross_matrix(local, Zc, np.ascontiguousarray(WX), m)
+                        xz[k][:p].reshape(p, b.nlevels, b.p)[:, where, :] += zx.transpose(2, 0, 1)
+                    else:
+                        for col in range(p):
+                            xz[k][col].reshape(b.nlevels, b.p)[where] += _z_cross(local, Zc, WX[:, col], m)
+                    xz[k][p].reshape(b.nlevels, b.p)[where] += _z_cross(local, Zc, wy, m)
+                for j in range(k):
+                    pos, vals = lay.where[(k, j)], data[(k, j)]
+                    for ia in range(b.p):
+                        for jc in range(blocks[j].p):
+                            vals += np.bincount(pos[ia * blocks[j].p + jc, a:e], minlength=len(vals),
+                                                weights=lay.weighted(k, ia, j, jc, (Zc, Zs[j]), wc, whole, tmp))
+        for d in soa:
+            for i in range(d.shape[0]):
+                for j in range(i):
+                    d[j, i] = d[i, j]
+        diag = [d.transpose(2, 0, 1) for d in soa]  # (levels, p, p) views
+        xx[p, :p] = xx[:p, p]
+        off = {key: sp.csr_matrix((data[key], A.indices, A.indptr), shape=A.shape) for key, A in lay.off.items()}
+        w_sqrt, log_w = (np.sqrt(w), float(np.sum(np.log(w[w > 0])))) if prior else (None, float("nan"))
+        return CrossProducts(blocks=blocks, diag=diag, off=off, xz=xz, xx=xx, n=n, p=p, log_weights=log_w,
+                             w_sqrt=w_sqrt, beta_offset=None, pattern=lay)
 
     def with_response(self, y: np.ndarray, X: object) -> CrossProducts:
         """The cross-products of the same design with a new response: only the y parts are recomputed.
@@ -179,6 +305,9 @@ class CrossProducts:
         X : numpy.ndarray or row source
             The fixed-effects matrix the cross-products were built from (kept columns only).
         """
+        if np.isnan(self.log_weights):
+            raise ValueError("these cross-products are a working system (reweight(prior=False)); build the "
+                             "model's own to change its response")
         p = self.p
         y = np.asarray(y, dtype=float)
         ranges = row_ranges(len(y), whole=_held(X, self.blocks))
@@ -300,6 +429,119 @@ class CrossProducts:
                 A[p] = v
         return cls(blocks=blocks, diag=diag, off=off, xz=xz, xx=xx, n=n, p=p, log_weights=log_w, w_sqrt=w_sqrt,
                    beta_offset=shift, kept=kept)
+
+
+@dataclass(frozen=True)
+class ReweightLayout:
+    """What :meth:`CrossProducts.reweight` finds once: the off-diagonal blocks' pattern, where each row's
+    products land in it, and the products of the terms' columns (which do not depend on the weights).
+
+    Attributes
+    ----------
+    off : dict
+        ``(k, j) ->`` the block in canonical CSR form (sorted indices, no duplicates): its ``indices`` and
+        ``indptr`` are the pattern every reweighted copy shares.
+    where : dict
+        ``(k, j) ->`` (p_k p_j) x n integer array: the position in ``off[(k, j)].data`` of row r's product of
+        column a of Z_k and column c of Z_j, at row ``a * p_j + c``.
+    ones : list of tuple of bool
+        For each term, which of its columns are all ones (an intercept: products with it are skipped).
+    products : dict
+        ``(k, a, j, c) ->`` the row products of column a of Z_k and column c of Z_j, for terms held as arrays
+        (None where both columns are ones); filled on first use.
+    """
+
+    off: dict[tuple[int, int], sp.csr_matrix]
+    where: dict[tuple[int, int], np.ndarray]
+    ones: list[tuple[bool, ...]]
+    products: dict = field(default_factory=dict, repr=False)
+    _local: threading.local = field(default_factory=threading.local, repr=False, compare=False)
+
+    @classmethod
+    def of(cls, cp: CrossProducts) -> ReweightLayout:
+        """Find the positions for the cross-products ``cp`` (one sorted search per block and column pair)."""
+        off, where = {}, {}
+        blocks = cp.blocks
+        for (k, j), A in cp.off.items():
+            A = A.tocsr(copy=True)
+            A.sum_duplicates()  # canonical: indices sorted within rows
+            bk, bj = blocks[k], blocks[j]
+            qj = bj.q
+            keys = np.repeat(np.arange(A.shape[0], dtype=np.int64), np.diff(A.indptr)) * qj + A.indices
+            ck = np.asarray(bk.codes, dtype=np.int64) * bk.p
+            cj = np.asarray(bj.codes, dtype=np.int64) * bj.p
+            pos_all = np.empty((bk.p * bj.p, len(ck)), dtype=np.int32 if len(keys) < 2**31 else np.int64)
+            for a in range(bk.p):
+                for c in range(bj.p):
+                    want = (ck + a) * qj + cj + c
+                    pos = np.searchsorted(keys, want)
+                    if len(want) and (pos.max() >= len(keys) or np.any(keys[pos] != want)):
+                        raise ValueError(f"the cross-products' block ({k}, {j}) lacks entries its rows fill")
+                    pos_all[a * bj.p + c] = pos
+            off[(k, j)], where[(k, j)] = A, pos_all
+        ones = []
+        for b in blocks:
+            if isinstance(b.Z, np.ndarray):
+                ones.append(tuple(bool(np.all(b.Z[:, i] == 1.0)) for i in range(b.p)))
+            else:
+                ones.append((False,) * b.p)
+        return cls(off=off, where=where, ones=ones)
+
+    def zt(self, k: int, b: ReBlock) -> sp.csr_matrix:
+        """The sparse q_k x n matrix Z_k' of a term held as an array (cached)."""
+        key = ("zt", k)
+        out = self.products.get(key)
+        if out is None:
+            out = self.products[key] = b.sparse_z().T.tocsr()
+        return out
+
+    def workspace(self, rows: int, columns: int) -> tuple[np.ndarray, np.ndarray]:
+        """This thread's work arrays for ``rows`` rows: a Fortran-ordered rows x ``columns`` matrix and a row
+        vector (kept between calls up to :data:`WORKSPACE_KEPT` bytes; contents undefined)."""
+        ws = getattr(self._local, "ws", None)
+        if ws is None or ws[0].shape != (rows, columns):
+            ws = (np.empty((rows, columns), order="F"), np.empty(rows))
+            if 8 * rows * (columns + 1) <= WORKSPACE_KEPT:
+                self._local.ws = ws
+        return ws
+
+    def x_products(self, X: object) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray] | None:
+        """The products X_a X_b (a <= b) of the columns of an array X, as rows of one matrix, with their
+        upper-triangle positions; cached for the array object last passed (PIRLS passes its own X, never
+        modified, at every step).  None for a row source or when they would exceed 20 million values."""
+        if not isinstance(X, np.ndarray):
+            return None
+        cached = self.products.get("X")
+        if cached is not None and cached[0]() is X:
+            return cached[1]
+        p = X.shape[1]
+        iu = np.triu_indices(p)
+        if len(iu[0]) * X.shape[0] > 20_000_000:
+            return None
+        XT = np.ascontiguousarray(X.T)
+        out = (iu, XT[iu[0]] * XT[iu[1]])
+        self.products["X"] = (weakref.ref(X), out)
+        return out
+
+    def weighted(self, k: int, a: int, j: int, c: int, Z: object, w: np.ndarray, whole: bool,
+                 out: np.ndarray) -> np.ndarray:
+        """``w`` times column a of Z_k times column c of Z_j (``w`` itself when both are ones), in ``out``."""
+        zz = self.product(k, a, j, c, Z, whole)
+        return w if zz is None else np.multiply(w, zz, out=out)
+
+    def product(self, k: int, a: int, j: int, c: int, Z: object, whole: bool) -> np.ndarray | None:
+        """Column a of Z_k times column c of Z_j over the rows given (``Z``: Z_k's rows, or (Z_k's, Z_j's));
+        None when both are ones.  Cached for whole arrays."""
+        if self.ones[k][a] and self.ones[j][c]:
+            return None
+        Zk, Zj = Z if isinstance(Z, tuple) else (Z, Z)
+        if not whole:
+            return Zk[:, a] * Zj[:, c]
+        key = (k, a, j, c)
+        out = self.products.get(key)
+        if out is None:
+            out = self.products[key] = np.ascontiguousarray(Zk[:, a] * Zj[:, c])
+        return out
 
 
 def _held(X: object, blocks: list[ReBlock]) -> bool:

@@ -38,14 +38,15 @@ form a dense trailing block reached through the Schur complement.  No Python loo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg as sla
 import scipy.sparse as sp
 
-from .crossprod import ReBlock
+from .blocked import BlockedCholesky
+from .crossprod import CrossProducts, ReBlock
 from .family import _EPS, Family
+from .leverage import leverages
 from .parammap import ParameterMap
 
 __all__ = ["GlmmObjective", "PirlsSolution", "gauss_hermite"]
@@ -208,18 +209,6 @@ class PirlsSolution:
     iterations: int = 0
 
 
-@dataclass
-class _Factor:
-    """The factored system at one set of weights."""
-
-    Ainv: np.ndarray          # (nl1, p1, p1)
-    logdet_a: float
-    G: np.ndarray             # A^-1 B  (q1 x k)
-    Ls: np.ndarray | None     # lower Cholesky factor of the Schur complement (k x k)
-    k_re: int                 # leading rows of the Schur block that are random effects
-    extra: dict = field(default_factory=dict)
-
-
 class GlmmObjective:
     """lme4's GLMM deviance function at the array level (see the module docstring).
 
@@ -264,7 +253,7 @@ class GlmmObjective:
         if not blocks:
             raise ValueError("a GLMM needs at least one random-effects term")
         self.blocks = list(blocks)
-        self.X = np.ascontiguousarray(np.asarray(X, dtype=float))
+        self.X = np.asfortranarray(np.asarray(X, dtype=float))  # columns contiguous: the per-step X'WX
         self.y = np.asarray(y, dtype=float).ravel()
         n = self.y.shape[0]
         if self.X.ndim != 2 or self.X.shape[0] != n:
@@ -315,9 +304,15 @@ class GlmmObjective:
         self.last_iterations = 0
         self.evaluations = 0
         self._gh = gauss_hermite(self.nagq) if self.nagq > 1 else None
-        self._pairs = None
         self._cur = None
-        self._dense_limit = 4_000_000  # dense Z1'WZr and Zr'WZr up to this many entries, sparse products beyond
+        # the penalized weighted least squares system of a PIRLS step is the LMM's, at the working weights: the
+        # cross-products of [Z X y] take new weights on a layout found once (CrossProducts.reweight), and the
+        # blocked factor keeps its layout across them (BlockedCholesky.reweight).  A step with beta fixed has
+        # no X columns (X beta is in the working response); nagq = 0 (beta jointly) and the Fisher information
+        # of beta have them.
+        self._X0 = np.zeros((n, 0))
+        self._cp = CrossProducts.build(self.blocks, self._X0, np.zeros(n), center=False)
+        self._fac = BlockedCholesky(self._cp, pairs=False)
         # the deviance residuals without their constant part: 2 wt (c - y log mu - (1 - y) log(1 - mu)) etc.
         self._rows = row_constants(family, self.y, self.wt)
         self._devc, self._unit_wt = self._rows.devc, self._rows.unit_wt
@@ -339,12 +334,11 @@ class GlmmObjective:
     def _design(self, lams: list[np.ndarray]) -> tuple[np.ndarray, sp.csr_matrix | None]:
         """V1 = rows of Z1 Lambda1 (n x p1) and the other terms' Z Lambda (n x q2, sparse)."""
         V1 = self._Z1 @ lams[0]
-        S1 = None  # the sparse n x q1 matrix, built by _s1 when a matrix product needs it
         # contiguous columns of V1 and their products V1_r V1_s (r >= s), reused by every PIRLS step at this theta
         vcols = [np.ascontiguousarray(V1[:, r]) for r in range(self._p1)]
         prods = {(r, s_): vcols[r] * vcols[s_] for r in range(self._p1) for s_ in range(r + 1)}
         if not self._rest:
-            self._cur = {"V1": V1, "S1": S1, "Vr": [], "cols": vcols, "prods": prods}
+            self._cur = {"V1": V1, "Vr": [], "cols": vcols, "prods": prods}
             return V1, None
         mats, Vr = [], []
         for (_codes, Z, nl, p, cols), lam in zip(self._rest, lams[1:]):
@@ -352,7 +346,7 @@ class GlmmObjective:
             Vr.append(V)
             mats.append(sp.csr_matrix((V.ravel(), cols, np.arange(0, self.n * p + 1, p)), shape=(self.n, nl * p)))
         R = mats[0] if len(mats) == 1 else sp.hstack(mats, format="csr")
-        self._cur = {"V1": V1, "S1": S1, "Vr": Vr, "cols": vcols, "prods": prods}
+        self._cur = {"V1": V1, "Vr": Vr, "cols": vcols, "prods": prods}
         return V1, R
 
     def _re_eta(self, V1: np.ndarray, R: sp.csr_matrix | None, u: np.ndarray) -> np.ndarray:
@@ -367,23 +361,6 @@ class GlmmObjective:
             e = e + R @ u[self._q1:]
         return e
 
-    def _s1(self, V1: np.ndarray) -> sp.csr_matrix:
-        cur = getattr(self, "_cur", None)
-        if cur is not None and cur["V1"] is V1:
-            if cur["S1"] is None:
-                cur["S1"] = sp.csr_matrix((V1.ravel(), self._col1, self._indptr1), shape=(self.n, self._q1))
-            return cur["S1"]
-        return sp.csr_matrix((V1.ravel(), self._col1, self._indptr1), shape=(self.n, self._q1))
-
-    def _x_products(self) -> tuple[np.ndarray, np.ndarray, tuple]:
-        """X' (p x n, contiguous) and the products X_k X_l (k <= l) as rows, built on first use."""
-        if getattr(self, "_xprod", None) is None:
-            XT = np.ascontiguousarray(self.X.T)
-            iu = np.triu_indices(self.n_beta)
-            small = len(iu[0]) * self.n <= 20_000_000  # at most 160 MB of products
-            self._xprod = (XT, XT[iu[0]] * XT[iu[1]] if small else None, iu)
-        return self._xprod
-
     def _s1t(self, V1: np.ndarray, v: np.ndarray) -> np.ndarray:
         """(Z1 Lambda1)' v for a vector v: per-level sums by bincount (no sparse matrix)."""
         cur = self._cur
@@ -395,141 +372,12 @@ class GlmmObjective:
             out[:, r] = np.bincount(self._codes1, weights=cols[r] * v, minlength=self._nl1)
         return out.ravel()
 
-    def _pair_index(self) -> list:
-        """Flat indices of the dense blocks B = Z1'WZr (q1 x q2) and C = Zr'WZr (q2 x q2), built once."""
-        if self._pairs is None:
-            q2 = self._q2
-            offs = np.cumsum([0] + [nl * p for _, _, nl, p, _ in self._rest])
-            bidx, cidx = [], []
-            for t, (codes, _, _, p, _) in enumerate(self._rest):
-                for s in range(p):
-                    col = offs[t] + codes * p + s
-                    for r in range(self._p1):
-                        bidx.append((r, t, s, (self._codes1 * self._p1 + r) * q2 + col))
-                    for t2, (codes2, _, _, p2, _) in enumerate(self._rest):
-                        for s2 in range(p2):
-                            cidx.append((t, s, t2, s2, col * q2 + offs[t2] + codes2 * p2 + s2))
-            self._pairs = (bidx, cidx)
-        return self._pairs
-
-    def _factor(self, V1: np.ndarray, R: sp.csr_matrix | None, W: np.ndarray, with_x: bool) -> _Factor:
-        p1, nl1 = self._p1, self._nl1
-        # A: per-level p1 x p1 blocks of Lambda1'Z1'WZ1 Lambda1 + I
-        cur = self._cur
-        prods = cur["prods"] if cur is not None and cur["V1"] is V1 else {
-            (r, s_): V1[:, r] * V1[:, s_] for r in range(p1) for s_ in range(r + 1)}
-        if p1 == 1:
-            a = np.bincount(self._codes1, weights=W * prods[0, 0], minlength=nl1) + 1.0
-            Ainv = (1.0 / a)[:, None, None]
-            logdet_a = float(np.sum(np.log(a)))
-        elif p1 == 2:  # closed form on contiguous vectors: a batched LAPACK call costs microseconds per block
-            codes = self._codes1
-            a00 = np.bincount(codes, weights=W * prods[0, 0], minlength=nl1)
-            a00 += 1.0
-            a10 = np.bincount(codes, weights=W * prods[1, 0], minlength=nl1)
-            a11 = np.bincount(codes, weights=W * prods[1, 1], minlength=nl1)
-            a11 += 1.0
-            det = a00 * a11 - a10 * a10
-            logdet_a = float(np.sum(np.log(det)))
-            Ainv = np.empty((nl1, 2, 2))
-            Ainv[:, 0, 0] = a11 / det
-            Ainv[:, 1, 1] = a00 / det
-            np.divide(a10, det, out=a10)
-            np.negative(a10, out=a10)
-            Ainv[:, 0, 1] = a10
-            Ainv[:, 1, 0] = a10
-        else:
-            A = np.empty((nl1, p1, p1))
-            for r in range(p1):
-                for s in range(r + 1):
-                    A[:, r, s] = np.bincount(self._codes1, weights=W * prods[r, s], minlength=nl1)
-                    A[:, s, r] = A[:, r, s]
-            A += np.eye(p1)
-            if p1 == 2:  # closed form: a batched LAPACK call costs microseconds per 2 x 2 block
-                det = A[:, 0, 0] * A[:, 1, 1] - A[:, 0, 1] * A[:, 0, 1]
-                logdet_a = float(np.sum(np.log(det)))
-                Ainv = np.empty_like(A)
-                Ainv[:, 0, 0] = A[:, 1, 1] / det
-                Ainv[:, 1, 1] = A[:, 0, 0] / det
-                Ainv[:, 0, 1] = Ainv[:, 1, 0] = -A[:, 0, 1] / det
-            else:
-                La = np.linalg.cholesky(A)
-                logdet_a = float(2.0 * np.sum(np.log(np.diagonal(La, axis1=1, axis2=2))))
-                Ainv = np.linalg.inv(A)
-        k_re = self._q2
-        if R is None and not with_x:
-            return _Factor(Ainv, logdet_a, np.zeros((self._q1, 0)), None, 0)
-        q1, q2 = self._q1, self._q2
-        k = q2 + (self.n_beta if with_x else 0)
-        B = np.empty((q1, k))
-        C = np.empty((k, k))
-        if R is not None:
-            if q1 * q2 <= self._dense_limit and q2 * q2 <= self._dense_limit:
-                bidx, cidx = self._pair_index()
-                Vr = self._cur["Vr"] if self._cur["V1"] is V1 else None
-                if Vr is None:  # pragma: no cover - the design of another theta
-                    raise RuntimeError("stale design")
-                Bz = np.zeros(q1 * q2)
-                for r, t, s_, idx in bidx:
-                    Bz += np.bincount(idx, weights=W * V1[:, r] * Vr[t][:, s_], minlength=q1 * q2)
-                Cz = np.zeros(q2 * q2)
-                for t, s_, t2, s2, idx in cidx:
-                    Cz += np.bincount(idx, weights=W * Vr[t][:, s_] * Vr[t2][:, s2], minlength=q2 * q2)
-                B[:, :q2] = Bz.reshape(q1, q2)
-                C[:q2, :q2] = Cz.reshape(q2, q2)
-            else:
-                WR = R.multiply(W[:, None]).tocsr()
-                B[:, :q2] = (self._s1(V1).T @ WR).toarray()
-                C[:q2, :q2] = (R.T @ WR).toarray()
-        if with_x:
-            XT, XXp, iu = self._x_products()
-            if XXp is None:  # a wide X: the products would be too large
-                XXp = XT
-            WXT = XT * W  # p x n, contiguous
-            WX = WXT.T
-            S1t = self._s1(V1).T
-            for k_ in range(self.n_beta):  # matrix-vector products on contiguous rows (no n x p copy)
-                B[:, q2 + k_] = S1t @ WXT[k_]
-            # X'WX from the column products X_k X_l (k <= l), one matrix-vector product
-            pb = self.n_beta
-            xwx = np.empty((pb, pb))
-            if XXp is XT:
-                xwx = XT @ WX
-            else:
-                xwx[iu] = XXp @ W
-                xwx.T[iu] = xwx[iu]
-            C[q2:, q2:] = xwx
-            if R is not None:
-                C[:q2, q2:] = R.T @ WX
-                C[q2:, :q2] = C[:q2, q2:].T
-        C[np.arange(k_re), np.arange(k_re)] += 1.0
-        if p1 == 1:
-            G = Ainv[:, 0, 0][:, None] * B
-        else:
-            G = np.matmul(Ainv, B.reshape(nl1, p1, -1)).reshape(q1, -1)  # batched (einsum is slower)
-        S = C - B.T @ G
-        Ls = np.linalg.cholesky(S)
-        return _Factor(Ainv, logdet_a, G, Ls, k_re)
-
-    def _solve(self, f: _Factor, r1: np.ndarray, r2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self._p1 == 1:
-            x1 = f.Ainv[:, 0, 0] * r1
-        else:
-            rr = r1.reshape(self._nl1, self._p1)
-            x1 = (f.Ainv[:, :, 0] * rr[:, :1]).copy()
-            for c in range(1, self._p1):
-                x1 += f.Ainv[:, :, c] * rr[:, c:c + 1]
-            x1 = x1.ravel()
-        if f.Ls is None:
-            return x1, r2[:0]
-        x2 = sla.cho_solve((f.Ls, True), r2 - f.G.T @ r1)
-        return x1 - f.G @ x2, x2
-
-    def _logdet(self, f: _Factor) -> float:
-        ld = f.logdet_a
-        if f.Ls is not None and f.k_re:
-            ld += 2.0 * float(np.sum(np.log(np.diag(f.Ls)[: f.k_re])))
-        return ld
+    def _system(self, theta: np.ndarray, W: np.ndarray, z: np.ndarray, with_x: bool) -> BlockedCholesky:
+        """The blocked factor at ``theta`` of the penalized least squares problem with weights W and response z:
+        Lambda'Z'WZ Lambda + I (with X's columns when ``with_x``), on the layout of the first step."""
+        f = self._fac.reweight(self._cp.reweight(W, z, self.X if with_x else self._X0, prior=False))
+        f.update(theta)
+        return f
 
     # ---- PIRLS ------------------------------------------------------------------------------------------------
     def _working(self, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, bool]:
@@ -574,25 +422,14 @@ class GlmmObjective:
         stop = max(self.tol, self._newton_stop) if self.family.link in ("logit", "log") else self.tol
         it = 0
         f = None
+        base = self.offset if joint else fixed
         while it < self.maxiter:
             it += 1
             mu, me, W, _, canon = wk
-            if canon:  # W = wt mu_eta: W (y - mu) / mu_eta = wt (y - mu)
-                Wz = W * (eta - self.offset if joint else eta - fixed)
-                Wz += (self.y - mu) if self._unit_wt else self.wt * (self.y - mu)
-            else:
-                Wz = W * ((eta - self.offset if joint else eta - fixed) + (self.y - mu) / me)
-            f = self._factor(V1, R, W, with_x=joint)
-            r1 = self._s1t(V1, Wz)
-            parts = []
-            if R is not None:
-                parts.append(R.T @ Wz)
-            if joint:
-                parts.append(self.X.T @ Wz)
-            r2 = np.concatenate(parts) if parts else np.zeros(0)
-            x1, x2 = self._solve(f, r1, r2)
-            u_new = np.concatenate([x1, x2[: self._q2]])
-            b_new = x2[self._q2:] if joint else bet
+            # the working response (less the offset, and X beta when beta is fixed) and its system at theta
+            f = self._system(theta, W, (eta - base) + (self.y - mu) / me, with_x=joint)
+            b_new = f.solve_fixef() if joint else bet
+            u_new = np.concatenate(f.solve_u(b_new if joint else np.zeros(0)))
             if u is None:  # the first step from mustart: accept
                 u, bet = u_new, b_new
                 eta, pdev, wk = state(u, bet)
@@ -619,7 +456,7 @@ class GlmmObjective:
                 break
         # the factor at the final modes (W at the modes)
         mu, me, W, devsum, canon = wk
-        f = self._factor(V1, R, W, with_x=joint)
+        f = self._system(theta, W, (eta - base) + (self.y - mu) / me, with_x=joint)
         self.last_iterations = it
         self.evaluations += 1
         if joint:
@@ -627,12 +464,13 @@ class GlmmObjective:
             self.beta_hat = bet.copy()
         else:
             self._u = u.copy()
-        return {"lams": lams, "V1": V1, "R": R, "u": u, "beta": bet, "eta": eta, "mu": mu, "W": W, "devsum": devsum,
+        return {"lams": lams, "V1": V1, "R": R, "u": u, "beta": bet, "eta": eta, "mu": mu, "me": me, "W": W,
+                "devsum": devsum,
                 "canon": canon, "pdev": pdev, "factor": f, "iterations": it}
 
     # ---- objectives ---------------------------------------------------------------------------------------------
     def _laplace_of(self, s: dict) -> float:
-        return float(self.saturated + s["devsum"] + s["u"] @ s["u"] + self._logdet(s["factor"]))
+        return float(self.saturated + s["devsum"] + s["u"] @ s["u"] + s["factor"].logdet_re())
 
     def laplace(self, theta: np.ndarray, beta: np.ndarray) -> float:
         """-2 log L by lme4's Laplace approximation at (theta, beta)."""
@@ -658,7 +496,7 @@ class GlmmObjective:
             z, w = gauss_hermite(nagq)
         codes, nl = self._codes1, self._nl1
         u = s["u"]
-        sd = np.sqrt(s["factor"].Ainv[:, 0, 0])
+        sd = s["factor"].L0inv[:, 0, 0]  # 1 / sqrt of the level's diagonal of Lambda'Z'WZ Lambda + I
         dev0 = np.bincount(codes, weights=self._dev_rows(s["mu"]), minlength=nl)
         v = s["V1"][:, 0]
         base = s["eta"] - v * u[codes]
@@ -692,21 +530,10 @@ class GlmmObjective:
         else:
             obj = self._laplace_of(s)
         lams = s["lams"]
-        # the conditional covariance of u without X (lme4's condVar uses L only)
-        f = self._factor(s["V1"], s["R"], s["W"], with_x=False)
-        cond_u = []
-        Ainv = f.Ainv
-        if f.Ls is not None:
-            H = sla.solve_triangular(f.Ls, f.G.T, lower=True)  # k x q1
-            Hl = H.reshape(H.shape[0], self._nl1, self._p1)
-            Ainv = Ainv + np.einsum("kjr,kjs->jrs", Hl, Hl)
-            Sinv = sla.cho_solve((f.Ls, True), np.eye(f.Ls.shape[0]))
-        cond_u.append(Ainv)
-        off = 0
-        for _codes, _z, nl, p, _cols in self._rest:
-            idx = off + np.arange(nl * p).reshape(nl, p)
-            cond_u.append(Sinv[idx[:, :, None], idx[:, None, :]])
-            off += nl * p
+        # the conditional covariance of u: the random-effects blocks of the factor's inverse (lme4's condVar uses
+        # L only; those blocks are the same with or without X's columns)
+        f = s["factor"]
+        cond_u = f.inverse_diag_blocks()
         cond_cov = [np.einsum("rs,jst,ut->jru", lam, c, lam) for lam, c in zip(lams, cond_u)]
         u_terms, b_terms = [], []
         off = 0
@@ -717,13 +544,13 @@ class GlmmObjective:
             off += b.nlevels * b.p
         RX = None
         if joint:
-            fx = s["factor"]
-            RX = fx.Ls[fx.k_re:, fx.k_re:].T.copy()
+            p = self.n_beta
+            RX = f.LXX[:p, :p].T.copy()
         return PirlsSolution(
             theta=theta.copy(), beta=np.asarray(s["beta"], dtype=float).copy(), u=u_terms, b=b_terms,
             eta=s["eta"].copy(), mu=s["mu"].copy(), weights=s["W"].copy(), lambdas=[x.copy() for x in lams],
             cond_cov=cond_cov, cond_sd=[np.sqrt(np.diagonal(c, axis1=1, axis2=2)) for c in cond_cov],
-            objective=obj, pwrss=float(s["pdev"]), logdet=self._logdet(s["factor"]), RX=RX,
+            objective=obj, pwrss=float(s["pdev"]), logdet=f.logdet_re(), RX=RX,
             iterations=s["iterations"])
 
     @property
@@ -745,22 +572,17 @@ class GlmmObjective:
         s = self._pirls(theta, np.asarray(beta, dtype=float))
         f = s["factor"]
         V1, R, W, mu, eta = s["V1"], s["R"], s["W"], s["mu"], s["eta"]
-        codes = self._codes1
-        # leverages h_i = x_i' M^-1 x_i
-        prods = self._cur["prods"] if self._cur is not None and self._cur["V1"] is V1 else {
-            (r, s_): V1[:, r] * V1[:, s_] for r in range(self._p1) for s_ in range(r + 1)}
-        h = np.zeros(self.n)
-        for (r, s_), v in prods.items():  # sum over r, s of V1_r V1_s Ainv[codes, r, s] by per-level gathers
-            a = np.ascontiguousarray(f.Ainv[:, r, s_]) * (1.0 if r == s_ else 2.0)
-            h += v * np.take(a, codes)
-        if f.Ls is not None:
-            h = h + self._schur_leverages(f, V1)
+        # leverages h_i = v_i' M^-1 v_i, v_i = Lambda' z_i (the random-effects part of the factor's leverages)
+        h = leverages(f)
         dW = W * (1.0 - 2.0 * mu) if self.family.name == "binomial" else W
         c = h * dW
-        r1 = self._s1t(V1, c)
-        r2 = R.T @ c if R is not None else np.zeros(0)
-        x1, x2 = self._solve(f, r1, r2)
-        zx = self._re_eta(V1, R, np.concatenate([x1, x2]))
+        # x = M^-1 Lambda'Z' c, term by term, and Z Lambda x
+        rhs = [self._s1t(V1, c)]
+        if R is not None:
+            rc = R.T @ c
+            rhs += np.split(rc, np.cumsum([nl * p for _, _, nl, p, _ in self._rest])[:-1])
+        x = f.solve_m([r[:, None] for r in rhs])
+        zx = self._re_eta(V1, R, np.concatenate([v[:, 0] for v in x]))
         # canonical link: d dev / d eta = -2 wt (y - mu) mu_eta / V(mu) = -2 wt (y - mu) (R's thresholds aside)
         if s["canon"]:  # inside R's thresholds mu_eta / V(mu) = 1
             ddev = -2.0 * (self.y - mu) if self._unit_wt else -2.0 * self.wt * (self.y - mu)
@@ -769,33 +591,11 @@ class GlmmObjective:
             ddev = -2.0 * self.wt * (self.y - mu) * me / self.family.variance(mu)
         g = self.X.T @ (ddev + c - W * zx)
         H = None
-        if hessian:
-            fx = self._factor(V1, R, W, with_x=True)
-            RX = fx.Ls[fx.k_re:, fx.k_re:]
+        if hessian:  # the system with X's columns: its fixed-effects block is X'WX - X'WZ Lambda M^-1 Lambda'Z'WX
+            fx = self._system(theta, W, (eta - self.offset) + (self.y - mu) / s["me"], with_x=True)
+            RX = fx.LXX[: self.n_beta, : self.n_beta]
             H = 2.0 * RX @ RX.T
         return self._laplace_of(s), g, H
-
-    def _schur_leverages(self, f: _Factor, V1: np.ndarray) -> np.ndarray:
-        """t_i' S^-1 t_i with t_i = G' x1_i - x2_i, the Schur part of the leverages, by gathers (no n x k array)."""
-        p1, nl1 = self._p1, self._nl1
-        codes1 = self._codes1
-        Sinv = sla.cho_solve((f.Ls, True), np.eye(f.Ls.shape[0]))
-        GS = f.G @ Sinv                                      # q1 x q2
-        GSG = np.einsum("jrk,jsk->jrs", GS.reshape(nl1, p1, -1), f.G.reshape(nl1, p1, -1))
-        Vr = self._cur["Vr"]
-        offs = np.cumsum([0] + [nl * p for _, _, nl, p, _ in self._rest])
-        cols = [(offs[t] + codes * p + s_, Vr[t][:, s_]) for t, (codes, _, _, p, _) in enumerate(self._rest)
-                for s_ in range(p)]
-        h = np.zeros(self.n)
-        for r in range(p1):
-            for r2 in range(p1):
-                h += V1[:, r] * V1[:, r2] * GSG[codes1, r, r2]
-            for col, v in cols:
-                h -= 2.0 * V1[:, r] * v * GS[codes1 * p1 + r, col]
-        for col, v in cols:
-            for col2, v2 in cols:
-                h += v * v2 * Sinv[col, col2]
-        return h
 
     def mode_gradient(self, theta: np.ndarray, beta: np.ndarray) -> np.ndarray:
         """Gradient of the penalized deviance in u at the modes (zero at convergence): for tests."""

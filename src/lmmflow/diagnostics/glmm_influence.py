@@ -39,12 +39,12 @@ __all__ = ["glmm_cooks", "glmm_hatvalues", "glmm_influence_refits"]
 
 def glmm_hatvalues(g: GlmerResult, chunk_rows: int | None = None) -> pd.Series:
     """lme4's ``hatvalues`` of a glmer fit (see the module docstring); called by :func:`lmmflow.hatvalues`."""
+    from ..core.leverage import leverages
     from ..optim.threads import blas_threads
-    from .influence import _hat_diagonal
 
     with blas_threads(getattr(g.control, "blas_threads", "auto") if g.control is not None else "auto"):
         f = g.working_factor()
-        h = _hat_diagonal(f, g.design.X, chunk_rows, w_sqrt=np.sqrt(g.prior_weights))
+        h = leverages(f, g.design.X, row_scale=np.sqrt(g.prior_weights), chunk_rows=chunk_rows)
     return pd.Series(h, index=g.data.index, name="hat")
 
 

@@ -8,7 +8,8 @@ the system the fit factors, so
     h_i = || L^-1 a_i ||^2 .
 
 The blocked factor of the fit (``lmmflow.core.blocked``) gives ``L^-1 a_i`` by a forward substitution that
-touches row i's level of each term only; rows are processed in blocks, and no n x n matrix is formed.
+touches row i's level of each term only; rows are processed in blocks, and no n x n matrix is formed
+(:func:`lmmflow.core.leverage.leverages`, which PIRLS's beta gradient uses too).
 Cook's distance of observation i is then lme4's
 
     D_i = (e_i / (1 - h_i))^2 h_i / (sigma^2 p),     e_i = sqrt(w_i) (y_i - fitted_i),  p = rank of X.
@@ -33,12 +34,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import scipy.linalg as sla
-import scipy.sparse as sp
 
 from ..control import LmerControl
 from ..core import CrossProducts, DevianceFunction, ReBlock
-from ..core.crossprod import CHUNK_ROWS, row_block, row_ranges
+from ..core.crossprod import row_block, row_ranges
+from ..core.leverage import leverages
 from ..exceptions import ConvergenceWarning, RankDeficiencyWarning
 from ..optim import OptSummary, optimize_theta
 from ..results.tables import block_groups
@@ -49,9 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Influence", "cooks_distance", "hatvalues", "influence"]
 
-_CHUNK_VALUES = 1 << 22  # values of the per-row work arrays (rows x effects of the later terms): 32 MiB
 _WARM_STEP = 0.1  # BOBYQA's initial trust radius for the refits started at the full fit's theta
-_GRAM_MAX = 5000  # later terms' effects up to which (L_r L_r')^-1 is formed (200 MiB at 5,000)
 
 
 # ---- observations --------------------------------------------------------------------------------------------
@@ -108,100 +106,9 @@ def hatvalues(m: LmerResult | GlmerResult, chunk_rows: int | None = None) -> pd.
 
     with blas_threads(m.control.blas_threads):  # as the fit: the dense factor and products use the cores
         f = m.devfun.factor_at(m.solution.theta)  # its own (dropped after): the result's is not moved
-        h = _hat_diagonal(f, m.design.fixed.matrix, chunk_rows)
+        h = leverages(f, m.design.fixed.matrix, row_scale=f.cp.w_sqrt, chunk_rows=chunk_rows)
         del f
     return pd.Series(h, index=m.data.index, name="hat")
-
-
-def _hat_diagonal(f: Any, X: Any, chunk_rows: int | None, gram: bool | None = None,
-                  w_sqrt: np.ndarray | None = None) -> np.ndarray:
-    """``||L^-1 a_i||^2`` for every row, in row blocks (see the module docstring).
-
-    ``w_sqrt``: the row scale of ``a_i`` when it is not the factor's own (a GLMM's hat values scale the rows by
-    the prior weights' square roots while the factor holds the working weights, as lme4's).
-
-    The first term's part of ``L^-1 a_i`` is one small per-level solve.  The later terms (crossed or nested
-    factors, Q effects in all, their factor ``L_r`` dense) see row i through a sparse vector ``r_i`` (its own
-    levels, minus the fill from its first-term level); with ``gram`` (default when Q <= 5,000) their part is
-    ``r_i' (L_r L_r')^-1 r_i`` from the inverse formed once, so each row costs a few products of its nonzeros;
-    otherwise a triangular solve per row block.
-    """
-    cp: CrossProducts = f.cp
-    blocks, K, p, n = cp.blocks, len(cp.blocks), cp.p, cp.n
-    lams = f.lambdas
-    b0 = blocks[0]
-    L0inv = f.L0inv  # (nlevels, p0, p0): the first term's per-level factors, inverted
-    LX0 = f._level_major_lx0()[:p].reshape(p, b0.nlevels, b0.p) if p else None
-    RX = f.LXX[:p, :p]
-    Q = sum(b.q for b in blocks[1:])
-    gram = Q <= _GRAM_MAX if gram is None else gram
-    offsets = np.cumsum([0] + [b.q for b in blocks[1:]])
-    G = P = Lsp = None
-    if K > 1:
-        Lsp = sp.vstack([sp.csr_matrix(f.Lsp[k]) for k in range(1, K)], format="csr")
-        if gram:
-            Lr = np.zeros((Q, Q))
-            for k in range(1, K):
-                for j in range(1, k + 1):
-                    Lr[offsets[k - 1]:offsets[k], offsets[j - 1]:offsets[j]] = f.Ld[(k, j)]
-            Linv = sla.solve_triangular(Lr, np.eye(Q), lower=True, check_finite=False)
-            del Lr
-            G = Linv.T @ Linv  # (L_r L_r')^-1
-            P = np.hstack([f.LX[k][:p] for k in range(1, K)]) @ Linv if p else None  # LX_r L_r^-1
-            del Linv
-    if chunk_rows is None:
-        width = (Q if K > 1 else 0) + p + b0.p
-        chunk_rows = int(min(CHUNK_ROWS, max(256, _CHUNK_VALUES // max(1, width))))
-    row_scale = cp.w_sqrt if w_sqrt is None else np.asarray(w_sqrt, dtype=float)
-    out = np.empty(n)
-    for a, e in row_ranges(n, chunk_rows):
-        nb = e - a
-        ws = row_scale[a:e] if row_scale is not None else None
-        # the first term: block-diagonal, so row i's part of L^-1 a_i is L0_{level}^-1 lambda0' z_i
-        codes0 = b0.codes[a:e]
-        z0 = _scaled(row_block(b0.Z, a, e), ws) @ lams[0]
-        c0 = np.einsum("ipq,iq->ip", L0inv[codes0], z0)
-        h = np.einsum("ip,ip->i", c0, c0)
-        xr = None
-        if p:
-            xr = _scaled(row_block(X, a, e), ws).T - np.einsum("jip,ip->ji", LX0[:, codes0, :], c0)  # p x nb
-        if K > 1:
-            cols = np.repeat(np.arange(nb), b0.p)
-            C0 = sp.csc_matrix((c0.ravel(), (((codes0 * b0.p)[:, None] + np.arange(b0.p)).ravel(), cols)),
-                               shape=(b0.q, nb))
-            parts = []
-            for k in range(1, K):
-                bk = blocks[k]
-                zk = _scaled(row_block(bk.Z, a, e), ws) @ lams[k]
-                rows = (offsets[k - 1] + (bk.codes[a:e] * bk.p)[:, None] + np.arange(bk.p)).ravel()
-                parts.append(sp.csc_matrix((zk.ravel(), (rows, np.repeat(np.arange(nb), bk.p))), shape=(Q, nb)))
-            R = (sum(parts[1:], parts[0]) - Lsp @ C0).tocsc()  # Q x nb, a few nonzeros per column
-            if gram:
-                GR = np.asarray(R.T @ G)  # nb x Q
-                h += np.asarray(R.T.multiply(GR).sum(axis=1)).ravel()
-                if p:
-                    xr -= np.asarray(R.T @ P.T).T
-            else:
-                Rd = R.toarray()
-                cr = np.empty_like(Rd)
-                for k in range(1, K):
-                    sk = slice(offsets[k - 1], offsets[k])
-                    rhs = Rd[sk]
-                    for j in range(1, k):
-                        rhs = rhs - f.Ld[(k, j)] @ cr[offsets[j - 1]:offsets[j]]
-                    cr[sk] = sla.solve_triangular(f.Ld[(k, k)], rhs, lower=True, check_finite=False)
-                    if p:
-                        xr -= f.LX[k][:p] @ cr[sk]
-                h += np.einsum("ri,ri->i", cr, cr)
-        if p:
-            cx = sla.solve_triangular(RX, xr, lower=True, check_finite=False)
-            h += np.einsum("ji,ji->i", cx, cx)
-        out[a:e] = h
-    return out
-
-
-def _scaled(M: np.ndarray, ws: np.ndarray | None) -> np.ndarray:
-    return np.asarray(M, dtype=float) if ws is None else np.asarray(M, dtype=float) * ws[:, None]
 
 
 def _obs_cooks(m: LmerResult) -> pd.Series:
