@@ -3,7 +3,7 @@
 Run from the repository root::
 
     Rscript --vanilla benchmarks/make_verbagg.R        # benchmarks/data/verbagg.csv (lme4's VerbAgg)
-    python benchmarks/make_glmm.py                      # binary_growth_120k.csv, counts_slope_60k.csv
+    python benchmarks/make_glmm.py                      # binary_growth_120k, counts_slope_60k, crossed_binary_73k
     python benchmarks/glmm_bench.py [--problems a,b] [--libs lmmflow,lmmflow_dask,lme4,glmmTMB] [--docs]
 
 Every library fits the same CSV file in a fresh process; the time is that of the fit call alone (R:
@@ -60,6 +60,8 @@ PROBLEMS = {p.name: p for p in (
                 ("id", "group"), "20,000 persons x 6 waves, 0/1 response, correlated random intercept and slope"),
     GlmmProblem("counts_slope_60k", "counts_slope_60k.csv", "y ~ visit + trt + (1 + visit | site)", "poisson",
                 ("site", "trt"), "5,000 sites x 12 visits, Poisson counts, correlated random intercept and slope"),
+    GlmmProblem("crossed_binary_73k", "crossed_binary_73k.csv", "y ~ x + (1 | student) + (1 | rater)", "binomial",
+                ("student", "rater"), "2,972 students crossed with 1,128 raters, 73,000 rows, 0/1 response"),
 )}
 
 

@@ -8,7 +8,10 @@
   ``glmm_binary_growth.csv``); half of the persons ``treated``, the other half ``control``;
 - ``counts_slope_60k.csv``: 5,000 sites x 12 visits, Poisson counts with
   ``log E(y) = 0.5 + 0.08 visit - 0.3 treated + b0 + b1 visit``, ``sd(b0, b1) = (0.6, 0.05)``, ``cor = 0.2``
-  (``visit`` 0..11, ``treated`` a site-level factor).
+  (``visit`` 0..11, ``treated`` a site-level factor);
+- ``crossed_binary_73k.csv``: 2,972 students crossed with 1,128 raters (InstEval's numbers of levels), 73,000
+  ratings, each rater drawn at random for each student, a 0/1 response from
+  ``logit P(y = 1) = 0.3 + 0.4 x + b_student + b_rater`` with ``sd = (0.6, 0.5)``: two large crossed factors.
 
 VerbAgg comes from R: ``Rscript --vanilla benchmarks/make_verbagg.R``.
 """
@@ -78,12 +81,37 @@ def counts_slope(nsite: int = 5_000, nvisit: int = 12, seed: int = 20261205) -> 
                          "trt": np.where(treated > 0, "treated", "control"), "y": y})
 
 
+def crossed_binary(nstudent: int = 2_972, nrater: int = 1_128, n: int = 73_000, seed: int = 20261206
+                   ) -> pd.DataFrame:
+    """A binary response with two large crossed random intercepts.
+
+    Parameters
+    ----------
+    nstudent, nrater, n : int
+        Levels of the two factors and rows.
+    seed : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns student, rater, x (a row-level covariate), y (0/1).
+    """
+    rng = np.random.default_rng(seed)
+    student = np.sort(rng.integers(0, nstudent, n))
+    rater = rng.integers(0, nrater, n)
+    x = rng.normal(size=n)
+    eta = 0.3 + 0.4 * x + rng.normal(0.0, 0.6, nstudent)[student] + rng.normal(0.0, 0.5, nrater)[rater]
+    y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(int)
+    return pd.DataFrame({"student": student + 1, "rater": rater + 1, "x": np.round(x, 6), "y": y})
+
+
 def main(argv: list[str] | None = None) -> int:
     """Write the files; returns 0."""
     argv = sys.argv[1:] if argv is None else argv
     out = Path(argv[0]) if argv else OUT
     out.mkdir(parents=True, exist_ok=True)
-    for name, frame in (("binary_growth_120k", binary_growth()), ("counts_slope_60k", counts_slope())):
+    for name, frame in (("binary_growth_120k", binary_growth()), ("counts_slope_60k", counts_slope()),
+                        ("crossed_binary_73k", crossed_binary())):
         frame.to_csv(out / f"{name}.csv", index=False)
         print(f"wrote {out / name}.csv: {len(frame):,} rows")
     return 0

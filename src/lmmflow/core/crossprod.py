@@ -447,8 +447,9 @@ class ReweightLayout:
     ones : list of tuple of bool
         For each term, which of its columns are all ones (an intercept: products with it are skipped).
     products : dict
-        ``(k, a, j, c) ->`` the row products of column a of Z_k and column c of Z_j, for terms held as arrays
-        (None where both columns are ones); filled on first use.
+        Filled on first use, for terms held as arrays: ``(k, a, j, c) ->`` the row products of column a of Z_k
+        and column c of Z_j; ``("zt", k) ->`` the sparse Z_k'; ``"X" ->`` the column products of the last X
+        passed (:meth:`x_products`).
     """
 
     off: dict[tuple[int, int], sp.csr_matrix]

@@ -167,17 +167,17 @@ def _gathered(f: Any, Q: int, offsets: np.ndarray) -> np.ndarray:
     blocks, K = cp.blocks, len(cp.blocks)
     b0 = blocks[0]
     p0, nl0 = b0.p, b0.nlevels
-    Lr = np.zeros((Q, Q))
-    for k in range(1, K):
-        for j in range(1, k + 1):
-            Lr[offsets[k - 1]:offsets[k], offsets[j - 1]:offsets[j]] = f.Ld[(k, j)]
-    Linv = sla.solve_triangular(Lr, np.eye(Q), lower=True, check_finite=False)
-    G = Linv.T @ Linv
+    G = _gram_inverse(f, Q, offsets)
     Kc = np.einsum("jqr,sr->jqs", f.L0inv, lams[0])  # (nl0, p0, p0): L0_c^-1 Lambda0'
-    Lsp = sp.vstack([sp.csr_matrix(f.Lsp[k]) for k in range(1, K)], format="csr").toarray()  # Q x q0
-    Y = np.einsum("qjr,jrs->qjs", Lsp.reshape(Q, nl0, p0), Kc)  # Q x nl0 x p0
-    U = (G @ Y.reshape(Q, -1)).reshape(Q, nl0, p0)
-    P = np.einsum("jqr,jqs->jrs", Kc, Kc) + np.einsum("qjr,qjs->jrs", Y, U)  # per-level p0 x p0
+    Lsp = sp.vstack([sp.csr_matrix(f.Lsp[k]) for k in range(1, K)], format="csr")  # Q x q0, sparse
+    # Y = Lsp blockdiag(K_c), sparse with Lsp's pattern; U = G Y by one sparse-dense product (nnz x Q flops)
+    Ysp = (Lsp @ sp.block_diag(list(Kc), format="csr")).tocsr() if p0 > 1 else Lsp.multiply(
+        Kc[:, 0, 0][None, :]).tocsr()
+    U = np.asarray((Ysp.T @ G).T)  # Q x q0
+    P = np.einsum("jqr,jqs->jrs", Kc, Kc)  # per-level p0 x p0
+    for r in range(p0):
+        for s_ in range(p0):  # + Y_c'U_c, summed over Y's nonzeros
+            P[:, r, s_] += np.asarray(Ysp[:, r::p0].multiply(U[:, s_::p0]).sum(axis=0)).ravel()
     codes0 = np.asarray(b0.codes, dtype=np.int64)
     Z0 = b0.Z
     h = np.zeros(cp.n)
@@ -192,16 +192,32 @@ def _gathered(f: Any, Q: int, offsets: np.ndarray) -> np.ndarray:
         V = np.asarray(bk.Z, dtype=float) @ lams[k]
         base = offsets[k - 1] + np.asarray(bk.codes, dtype=np.int64) * bk.p
         ents += [(base + a, V[:, a]) for a in range(bk.p)]
-    Uf = U.reshape(Q, -1)
+    Uf = np.ascontiguousarray(U).ravel()
     for col, v in ents:  # -2 v' U_c z0
         for r in range(p0):
-            h -= 2.0 * v * Z0[:, r] * Uf.ravel()[col * (nl0 * p0) + codes0 * p0 + r]
+            h -= 2.0 * v * Z0[:, r] * Uf[col * (nl0 * p0) + codes0 * p0 + r]
     Gf = G.ravel()
     for i, (col, v) in enumerate(ents):  # v' G v
         h += v * v * Gf[col * Q + col]
         for col2, v2 in ents[:i]:
             h += 2.0 * v * v2 * Gf[col * Q + col2]
     return h
+
+
+def _gram_inverse(f: Any, Q: int, offsets: np.ndarray) -> np.ndarray:
+    """(L_r L_r')^-1 for the later terms' dense factor L_r (Q x Q), by LAPACK's dpotri on the assembled factor."""
+    cp = f.cp
+    K = len(cp.blocks)
+    Lr = np.zeros((Q, Q), order="F")
+    for k in range(1, K):
+        for j in range(1, k + 1):
+            Lr[offsets[k - 1]:offsets[k], offsets[j - 1]:offsets[j]] = f.Ld[(k, j)]
+    G, info = sla.lapack.dpotri(Lr, lower=1, overwrite_c=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"dpotri failed (info={info})")
+    iu = np.triu_indices(Q, 1)
+    G[iu] = G.T[iu]  # dpotri fills the lower triangle
+    return G
 
 
 def _scaled(M: np.ndarray, ws: np.ndarray | None) -> np.ndarray:

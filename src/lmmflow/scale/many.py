@@ -335,8 +335,8 @@ class ManyFits:
 
         No optimization is run: the design and cross-products are reused and the estimates are
         computed at the recorded theta (so they match the record to rounding).  For GLMMs the
-        :class:`lmmflow.GlmerResult` is refitted from the recorded estimates (a few evaluations; the
-        estimates agree with the record to the optimizer's tolerance).
+        :class:`lmmflow.GlmerResult` is the response's fit run again from the start it had (lme4's, or the
+        warm start), so its estimates are the record's.
         """
         from ..results.model import LmerResult
 

@@ -86,6 +86,7 @@ class GlmmResponseFit:
     singular: bool = False
     message: str = ""
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    start: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     @property
     def sigma(self) -> float:
@@ -183,7 +184,7 @@ def _glmm_chunk(pl: _Payload, chunk: tuple[list[str], list[pd.Series]]) -> list[
             out.append(GlmmResponseFit(name, len(resp.y), float(fit.objective), theta,
                                        np.asarray(fit.beta, dtype=float), se, sdcor, bool(fit.converged),
                                        int(sum(s.evaluations for s in fit.stages)), pl.nagq, bool(fit.singular),
-                                       "", tuple(notes)))
+                                       "", tuple(notes), start=start))
             if pl.warm_start and fit.converged and not fit.singular:
                 start = {"theta": theta.copy(), "beta": np.asarray(fit.beta, dtype=float).copy()}
     return out
@@ -250,7 +251,9 @@ def fit_many_glmm(rhs: str, df: pd.DataFrame, table: pd.DataFrame, family: Any, 
 
 def _glmm_result(group: _GlmmGroup, rec: GlmmResponseFit, values: pd.Series, family: Any, control: LmerControl,
                 ) -> Any:
-    """The full :class:`lmmflow.GlmerResult` of one response, refitted from its recorded estimates."""
+    """The full :class:`lmmflow.GlmerResult` of one response: its fit run again from the start it had (lme4's, or
+    the warm start), so the result is the recorded fit itself, not a second optimization from the optimum (which
+    can end elsewhere within the optimizer's tolerance)."""
     from ..glmm_api import fit_glmm_design
 
     if not np.all(np.isfinite(rec.theta)):
@@ -259,4 +262,4 @@ def _glmm_result(group: _GlmmGroup, rec: GlmmResponseFit, values: pd.Series, fam
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return fit_glmm_design(d, family=family, nagq=rec.nagq, control=control,
-                               start={"theta": rec.theta, "beta": rec.beta}, data_name=rec.response)
+                               start=rec.start, data_name=rec.response)
