@@ -45,12 +45,15 @@ def _design(kind: str, n: int, seed: int) -> tuple[list[ReBlock], np.ndarray, np
         "crossed_vector": [_term(g1, slope, 37), _term(g2, slope, 8)],
         "three": [_term(g1, np.column_stack([one, t, t * t]), 37), _term(g2, one, 8), _term(g3, slope, 3)],
         "nested": [_term(g1 * 3 + g3, slope, 111), _term(g1, one, 37)],
+        # few rows per level of either factor: a sparse coupling (students x raters)
+        "sparse_crossed": [_term(rng.permutation(np.arange(n) % 150), one, 150),
+                           _term(rng.integers(0, 60, n), one, 60)],
     }[kind]
     X = np.column_stack([np.ones(n), t, rng.normal(size=(n, 6))])
     return terms, X, rng.normal(size=n) + 3.0 * t
 
 
-KINDS = ["scalar", "vector", "crossed", "crossed_vector", "three", "nested"]
+KINDS = ["scalar", "vector", "crossed", "crossed_vector", "three", "nested", "sparse_crossed"]
 
 
 def _max_diff(a: CrossProducts, b: CrossProducts) -> float:
@@ -109,8 +112,15 @@ def test_a_working_system_has_no_likelihood_weights() -> None:
         cp.reweight(np.ones(299), y, X)
 
 
+@pytest.mark.parametrize("fill", ["dense", "pairs", "sparse"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_reweighted_factor_equals_a_new_factor(kind: str) -> None:
+def test_reweighted_factor_equals_a_new_factor(kind: str, fill: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lmmflow.core.blocked as blocked
+
+    if fill != "dense":  # the fill of later terms by the pairs laid out once, or by sparse products
+        monkeypatch.setattr(blocked, "_DENSE_FILL", 0)
+    if fill == "sparse":
+        monkeypatch.setattr(blocked, "MAX_PAIRS", 0)
     blocks, X, y = _design(kind, 800, 6)
     base = BlockedCholesky(CrossProducts.build(blocks, X, y, center=False), pairs=False)
     rng = np.random.default_rng(7)
@@ -190,6 +200,10 @@ def test_leverages_of_every_path_agree_with_dense_algebra(kind: str, monkeypatch
     np.testing.assert_allclose(lev.leverages(f, X[:, :3], row_scale=s), full, rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError, match="3 fixed effects"):
         lev.leverages(f, X)
+    # a reweighted factor (PIRLS's): two scalar terms take their coupling's pattern path
+    g = f.reweight(f.cp.reweight(w, y, X[:, :3]))
+    g.update(f.theta)
+    np.testing.assert_allclose(lev.leverages(g), ref, rtol=1e-10, atol=1e-12)
 
 
 @settings(max_examples=25, deadline=None)

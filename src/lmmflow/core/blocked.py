@@ -21,7 +21,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from .crossprod import CrossProducts
-from .pairs import MAX_PAIRS, PairProduct
+from .pairs import MAX_PAIRS, ColumnPairs, PairProduct
 from .parammap import ParameterMap
 from .stacked import stack_matmul, stack_matmul_t
 
@@ -219,6 +219,7 @@ class BlockedCholesky:
                     "Reduce the levels of the second-largest grouping factor, or fit it as a fixed effect."
                 )
         self.scalar = [b.p == 1 for b in cp.blocks]
+        self._column_pairs: dict = {}  # (k, j) -> (pattern, ColumnPairs): shared with fresh and reweighted copies
         self._buffers: dict[object, np.ndarray] = {}
         # called with a dense block's size before each large dense factorization or inversion; the fit
         # sets it to give LAPACK the cores that are idle at that moment (lmmflow.optim.threads)
@@ -299,6 +300,21 @@ class BlockedCholesky:
         new._xz0_soa = cp.xz[0].reshape(cp.p + 1, b0.nlevels, b0.p).transpose(0, 2, 1)
         new.pairs = {}
         return new
+
+    def _pairs_of(self, k: int, j: int, lower: bool | None = None) -> ColumnPairs | None:
+        """The pairs layout of the fill L[k, 0] L[j, 0]' (``lower``: its lower triangle, default when k == j) for
+        reweighted cross-products of scalar terms (whose coupling blocks keep the pattern found by
+        :meth:`CrossProducts.reweight`); None otherwise, or when the pairs would exceed :data:`MAX_PAIRS`."""
+        pattern = self.cp.pattern
+        if pattern is None or not (self.scalar[0] and self.scalar[k] and self.scalar[j]):
+            return None
+        lower = k == j if lower is None else lower
+        hit = self._column_pairs.get((k, j, lower))
+        if hit is None or hit[0] is not pattern:
+            A, B = pattern.off[(k, 0)], pattern.off[(j, 0)]
+            lay = ColumnPairs(A, B, lower=lower) if PairProduct.n_pairs(A, B) <= MAX_PAIRS else None
+            self._column_pairs[(k, j, lower)] = hit = (pattern, lay)
+        return hit[1]
 
     def _a0_soa(self, start: int, stop: int) -> np.ndarray:
         """The first term's diagonal blocks of levels start:stop, level-minor (p, p, m) and contiguous, so
@@ -452,6 +468,7 @@ class BlockedCholesky:
             # overhead than the arithmetic: PIRLS forms this factor at every step)
             dense_fill[k] = Lk0.toarray() if not self.pairs and bk.q * b0.q <= _DENSE_FILL else None
             Fk = dense_fill[k]
+            cpk = self._pairs_of(k, k) if Fk is None and not self.pairs else None
             S = self._dense_buffer(k)
             dk = np.arange(bk.q)
             if self.pairs:
@@ -465,7 +482,12 @@ class BlockedCholesky:
                 r, cc = self._diag_index[k]
                 S[r, cc] = Akk.ravel()
                 S[dk, dk] += 1.0
-                S -= Fk @ Fk.T if Fk is not None else (Lk0 @ Lk0.T).toarray()
+                if Fk is not None:
+                    S -= Fk @ Fk.T
+                elif cpk is not None:  # lower triangle, by the pairs laid out once for this pattern
+                    S.reshape(-1)[cpk.targets] -= cpk.product(Lk0.data, Lk0.data)
+                else:
+                    S -= (Lk0 @ Lk0.T).toarray()
             for j in range(1, k):
                 if self.pairs:
                     M = self._scaled_off(k, j).toarray()
@@ -473,6 +495,9 @@ class BlockedCholesky:
                     M.reshape(-1)[pkj.flat] -= (lamk[0, 0] * lams[j][0, 0]) * pkj.values(w0)
                 elif Fk is not None and dense_fill[j] is not None:
                     M = self._scaled_off(k, j).toarray() - Fk @ dense_fill[j].T
+                elif cpk is not None and (cpkj := self._pairs_of(k, j)) is not None:
+                    M = self._scaled_off(k, j).toarray()
+                    M.reshape(-1)[cpkj.targets] -= cpkj.product(Lk0.data, self.Lsp[j].data)
                 else:
                     M = self._scaled_off(k, j).toarray() - (Lk0 @ self.Lsp[j].T).toarray()
                 for i in range(1, j):

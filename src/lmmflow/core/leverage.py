@@ -169,6 +169,12 @@ def _gathered(f: Any, Q: int, offsets: np.ndarray) -> np.ndarray:
     p0, nl0 = b0.p, b0.nlevels
     G = _gram_inverse(f, Q, offsets)
     Kc = np.einsum("jqr,sr->jqs", f.L0inv, lams[0])  # (nl0, p0, p0): L0_c^-1 Lambda0'
+    # two scalar terms of reweighted cross-products with a sparse coupling (students x raters, not VerbAgg's
+    # persons x items, which is dense): U on the coupling's pattern only
+    sparse_coupling = K == 2 and f.Lsp[1].nnz <= 0.25 * Q * b0.q
+    pairs = f._pairs_of(1, 1, lower=False) if sparse_coupling and p0 == 1 else None
+    if pairs is not None:
+        return _gathered_on_pattern(f, G, Kc[:, 0, 0], pairs)
     Lsp = sp.vstack([sp.csr_matrix(f.Lsp[k]) for k in range(1, K)], format="csr")  # Q x q0, sparse
     # Y = Lsp blockdiag(K_c), sparse with Lsp's pattern; U = G Y by one sparse-dense product (nnz x Q flops)
     Ysp = (Lsp @ sp.block_diag(list(Kc), format="csr")).tocsr() if p0 > 1 else Lsp.multiply(
@@ -202,6 +208,24 @@ def _gathered(f: Any, Q: int, offsets: np.ndarray) -> np.ndarray:
         for col2, v2 in ents[:i]:
             h += 2.0 * v * v2 * Gf[col * Q + col2]
     return h
+
+
+def _gathered_on_pattern(f: Any, G: np.ndarray, k0: np.ndarray, pairs: Any) -> np.ndarray:
+    """:func:`_gathered` for two scalar terms whose coupling L[1, 0] has the pattern of reweighted cross-products:
+    U = G Y is needed only where Y (= L[1, 0] scaled by k0 per column) has entries, and each such entry sums
+    over the entries of its column (the column pairs laid out once), so nothing of size Q x q0 is formed."""
+    cp = f.cp
+    b0, b1 = cp.blocks
+    A = f.Lsp[1]  # CSR on the pattern of cp.pattern.off[(1, 0)]
+    Q = b1.q
+    y = A.data * k0[A.indices]
+    u = np.bincount(pairs.e1, weights=G.ravel()[pairs.rows1 * Q + pairs.rows2] * y[pairs.e2], minlength=len(y))
+    P = k0 * k0 + np.bincount(A.indices, weights=y * u, minlength=b0.nlevels)
+    z0 = np.asarray(b0.Z[:, 0], dtype=float)
+    v = np.asarray(b1.Z[:, 0], dtype=float) * f.lambdas[1][0, 0]
+    codes0 = np.asarray(b0.codes, dtype=np.int64)
+    pos = cp.pattern.where[(1, 0)][0]  # each row's entry of the coupling
+    return z0 * z0 * P[codes0] - 2.0 * v * z0 * u[pos] + v * v * np.diagonal(G)[b1.codes]
 
 
 def _gram_inverse(f: Any, Q: int, offsets: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["PairProduct", "MAX_PAIRS"]
+__all__ = ["ColumnPairs", "PairProduct", "MAX_PAIRS"]
 
 MAX_PAIRS = 30_000_000  # index pairs (per level); beyond that, sparse products at every evaluation
 
@@ -110,3 +110,78 @@ class PairProduct:
     def values(self, w: np.ndarray) -> np.ndarray:
         """The product's non-zero values for per-level weights ``w`` (equal within each group)."""
         return self.T @ w[self.rep]
+
+
+class ColumnPairs:
+    """The pairs of non-zeros of two sparse matrices that share a column, for any values on their patterns.
+
+    Where :class:`PairProduct` folds the values into its layout (the cross-products of an LMM never change),
+    this keeps positions only, so it serves matrices whose values change on a fixed pattern: the coupling
+    blocks of the factor PIRLS forms at every step.  ``A_k diag(w) A_j'`` (with the weights folded into the
+    values) is then a product of gathered values summed by target, and the same pairs give ``G A_j`` on the
+    pattern of ``A_k`` (the leverages' coupling).
+
+    Parameters
+    ----------
+    Ak, Aj : scipy.sparse.csr_matrix
+        q_k x l and q_j x l in canonical CSR form (their ``data`` order is the order of the values passed).
+    lower : bool
+        Keep only pairs with row of A_k >= row of A_j (a symmetric diagonal block's lower triangle).
+
+    Attributes
+    ----------
+    e1, e2 : numpy.ndarray
+        Positions in ``Ak.data`` and ``Aj.data`` of each pair's entries.
+    rows1, rows2 : numpy.ndarray
+        Their rows.
+    targets : numpy.ndarray
+        ``rows1 * q_j + rows2``: positions in the C-ordered q_k x q_j product, one per distinct target.
+    n_pairs : int
+
+    Examples
+    --------
+    >>> A = sp.csr_matrix(np.array([[1.0, 2.0], [0.0, 3.0]]))
+    >>> cp = ColumnPairs(A, A, lower=False)
+    >>> out = np.zeros(4)
+    >>> out[cp.targets] = cp.product(A.data, A.data)
+    >>> bool(np.allclose(out.reshape(2, 2), (A @ A.T).toarray()))
+    True
+    """
+
+    def __init__(self, Ak: sp.csr_matrix, Aj: sp.csr_matrix, lower: bool):
+        qj = Aj.shape[0]
+        ids_k, rows_k, ptr_k = _column_entries(Ak)
+        ids_j, rows_j, ptr_j = _column_entries(Aj)
+        nk, nj = np.diff(ptr_k), np.diff(ptr_j)
+        col_k = np.repeat(np.arange(len(nk)), nk)  # column of each A_k entry, in column order
+        reps = nj[col_k]  # pairs each A_k entry makes
+        total = int(reps.sum())
+        t = np.repeat(np.arange(len(col_k)), reps)
+        first = np.concatenate([[0], np.cumsum(reps)[:-1]]) if len(reps) else np.zeros(0, dtype=np.int64)
+        jpos = ptr_j[col_k][t] + (np.arange(total) - first[t])
+        e1, r1 = ids_k[t], rows_k[t]
+        e2, r2 = ids_j[jpos], rows_j[jpos]
+        if lower:
+            keep = r1 >= r2
+            e1, r1, e2, r2 = e1[keep], r1[keep], e2[keep], r2[keep]
+        flat = r1.astype(np.int64) * qj + r2
+        order = np.argsort(flat, kind="stable")
+        self.e1, self.e2, self.rows1, self.rows2 = e1[order], e2[order], r1[order], r2[order]
+        flat = flat[order]
+        self.n_pairs = len(flat)
+        self._starts = np.flatnonzero(np.concatenate([[True], flat[1:] != flat[:-1]])) if len(flat) else flat
+        self.targets = flat[self._starts] if len(flat) else flat
+
+    def product(self, dk: np.ndarray, dj: np.ndarray) -> np.ndarray:
+        """The values of ``A_k A_j'`` at :attr:`targets`, for values ``dk`` and ``dj`` on the two patterns."""
+        if not self.n_pairs:
+            return np.zeros(0)
+        return np.add.reduceat(dk[self.e1] * dj[self.e2], self._starts)
+
+
+def _column_entries(A: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For a CSR matrix: the positions of its entries in ``data``, their rows, and each column's range, in
+    column order."""
+    ids = sp.csr_matrix((np.arange(A.nnz, dtype=np.int64), A.indices, A.indptr), shape=A.shape).tocsc()
+    ids.sort_indices()
+    return ids.data.astype(np.int64), ids.indices.astype(np.int64), ids.indptr.astype(np.int64)
