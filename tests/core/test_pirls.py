@@ -112,3 +112,26 @@ def test_errors(kwargs: dict, match: str) -> None:
     args = {"X": np.ones((20, 1)), "nagq": 1, **kwargs}
     with pytest.raises(ValueError, match=match):
         GlmmObjective(blocks, args["X"], np.ones(20), poisson(), nagq=args["nagq"])
+
+
+def test_far_theta_gives_no_numpy_warnings_and_no_minus_infinity() -> None:
+    """The optimizer may jump far out: trial steps there overflow (their deviance is rejected by step-halving, so
+    numpy's warnings are not shown), modes carried from the last theta that overflow are reset, and a point whose
+    factor rounds to a zero determinant is infeasible (+inf), never -inf; a working response fitted to rounding
+    (its penalized residual sum of squares rounding to 0) does not stop the factorization."""
+    import warnings
+
+    rng = np.random.default_rng(1)
+    g = np.repeat(np.arange(40), 6)
+    t = np.tile(np.arange(6.0), 40)
+    y = rng.poisson(np.exp(0.5 + 0.3 * t + rng.normal(0, 1.5, 40)[g])).astype(float)
+    blk = ReBlock(codes=g, Z=np.column_stack([np.ones(240), t]), nlevels=40, mask=np.tril(np.ones((2, 2), bool)))
+    X = np.column_stack([np.ones(240), t])
+    obj = GlmmObjective([blk], X, y, poisson())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vals = [obj.laplace(np.array([th, 0.0, th]), np.array([0.5, 0.3])) for th in (1.0, 20.0, 200.0, 1e4)]
+        assert np.isfinite(obj.nagq0(np.array([1.0, 0.0, 1.0])))
+    assert np.all(np.isfinite(vals[:3])) and vals[3] > vals[2]
+    cold = GlmmObjective([blk], X, y, poisson())  # the same theta from a cold start
+    assert cold.laplace(np.array([200.0, 0.0, 200.0]), np.array([0.5, 0.3])) == pytest.approx(vals[2], rel=1e-9)

@@ -189,6 +189,9 @@ class BlockedCholesky:
         Lay out the fill products of all-scalar crossed terms once (:mod:`lmmflow.core.pairs`), which pays
         when the cross-products stay fixed (an LMM); a factor that is reweighted at every step (PIRLS) forms
         the fill by sparse products instead.
+    clip_pwrss : bool
+        Take a penalized residual sum of squares that rounds to zero or below as 0 instead of failing: for
+        PIRLS's working systems, whose response row only carries the modes (an LMM's must be positive).
 
     Attributes (after :meth:`update`)
     ----------------------------------
@@ -206,8 +209,9 @@ class BlockedCholesky:
         The factor of the [X y] block, (p_x + 1) x (p_x + 1), lower.
     """
 
-    def __init__(self, cp: CrossProducts, pairs: bool = True):
+    def __init__(self, cp: CrossProducts, pairs: bool = True, clip_pwrss: bool = False):
         self.cp = cp
+        self.clip_pwrss = clip_pwrss
         # the model's parameters -> Lambda (core/parammap.py); slices and positions are lme4's theta layout
         self.pmap = ParameterMap.of_blocks(cp.blocks)
         self.slices, self.positions, self.lower = self.pmap.slices, self.pmap.positions, self.pmap.lower
@@ -515,8 +519,25 @@ class BlockedCholesky:
             LXk = sla.solve_triangular(Lkk, MX.T, lower=True, check_finite=False).T
             self.LX.append(LXk)
             S_xx -= LXk @ LXk.T
-        self.LXX = np.linalg.cholesky(S_xx)
+        self.LXX = self._xy_factor(S_xx)
         self.complete_theta = self.theta
+
+    def _xy_factor(self, S_xx: np.ndarray) -> np.ndarray:
+        """The Cholesky factor of the [X y] block.  With ``clip_pwrss`` (a PIRLS working system, whose response
+        row serves the modes only), a last pivot that rounds to zero or below, a working response fitted to
+        rounding, is taken as 0 instead of failing."""
+        try:
+            return np.linalg.cholesky(S_xx)
+        except np.linalg.LinAlgError:
+            if not self.clip_pwrss:
+                raise
+        p = S_xx.shape[0] - 1
+        L = np.zeros_like(S_xx)
+        if p:
+            L[:p, :p] = np.linalg.cholesky(S_xx[:p, :p])  # the fixed effects' block must be positive definite
+            L[p, :p] = sla.solve_triangular(L[:p, :p], S_xx[:p, p], lower=True, check_finite=False)
+        L[p, p] = np.sqrt(max(float(S_xx[p, p] - L[p, :p] @ L[p, :p]), 0.0))
+        return L
 
     def release(self) -> None:
         """Drop work arrays and copies that can be rebuilt; the factor stays at its theta.
@@ -585,6 +606,16 @@ class BlockedCholesky:
         """Spherical conditional modes u of each term (flat, level-major) given beta."""
         cp, p = self.cp, self.cp.p
         K = len(cp.blocks)
+        LXs = self.__dict__.get("_LX0_soa")
+        if K == 1 and LXs is not None and self.LX[0] is None:
+            # a vector-valued term alone, on its level-minor arrays: u_i = L_i^-T (L_i^-1 lambda' Z_i'(y - X beta))
+            # without the level-major copy (what PIRLS needs at each step of a growth model)
+            r = LXs[p] - np.tensordot(np.asarray(beta, dtype=float), LXs[:p], axes=(0, 0)) if p else LXs[p]
+            Linv = self.L0inv.transpose(1, 2, 0)  # (p0, p0, levels), the level-minor array it is a view of
+            out = Linv[0] * r[0]
+            for b in range(1, r.shape[0]):
+                out += Linv[b] * r[b]
+            return [np.ascontiguousarray(out.T).ravel()]
         self._level_major_lx0()
         rhs = [self.LX[k][p] - self.LX[k][:p].T @ beta for k in range(K)]
         u: list[np.ndarray | None] = [None] * K

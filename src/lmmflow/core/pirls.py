@@ -312,7 +312,7 @@ class GlmmObjective:
         # of beta have them.
         self._X0 = np.zeros((n, 0))
         self._cp = CrossProducts.build(self.blocks, self._X0, np.zeros(n), center=False)
-        self._fac = BlockedCholesky(self._cp, pairs=False)
+        self._fac = BlockedCholesky(self._cp, pairs=False, clip_pwrss=True)
         # the deviance residuals without their constant part: 2 wt (c - y log mu - (1 - y) log(1 - mu)) etc.
         self._rows = row_constants(family, self.y, self.wt)
         self._devc, self._unit_wt = self._rows.devc, self._rows.unit_wt
@@ -376,7 +376,10 @@ class GlmmObjective:
         """The blocked factor at ``theta`` of the penalized least squares problem with weights W and response z:
         Lambda'Z'WZ Lambda + I (with X's columns when ``with_x``), on the layout of the first step."""
         f = self._fac.reweight(self._cp.reweight(W, z, self.X if with_x else self._X0, prior=False))
-        f.update(theta)
+        # far out (weights of 1e70 from an overflowing trial point) the factor's arithmetic overflows; the
+        # objective is then not finite, which is what the optimizer acts on
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            f.update(theta)
         return f
 
     # ---- PIRLS ------------------------------------------------------------------------------------------------
@@ -407,12 +410,22 @@ class GlmmObjective:
         def state(u: np.ndarray, bet: np.ndarray) -> tuple[np.ndarray, float, tuple]:
             fx = fixed if not joint else self.offset + self.X @ bet
             eta = fx + self._re_eta(V1, R, u)
-            w = self._working(eta)
+            # a trial step may overflow (exp of a large eta): its deviance is then not finite and step-halving
+            # rejects it, so numpy's warnings about it are not the user's concern
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                w = self._working(eta)
             return eta, float(w[3] + u @ u), w
 
         if u is not None:
             eta, pdev, wk = state(u, bet)
-        else:
+            if not np.isfinite(pdev):  # the last modes overflow at this theta (a far jump of the optimizer):
+                if joint:              # start afresh, as a first evaluation would
+                    u, bet = None, None
+                    eta = self.family.linkfun(self.family.initialize(self.y, self.wt))
+                else:
+                    u = np.zeros(self.q)
+                    eta, pdev, wk = state(u, bet)
+        if u is None:
             wk = self._working(eta)
             pdev = np.inf
         # Newton (canonical links) converges quadratically: after a step below 1e-6 the modes are within ~1e-12
@@ -470,7 +483,11 @@ class GlmmObjective:
 
     # ---- objectives ---------------------------------------------------------------------------------------------
     def _laplace_of(self, s: dict) -> float:
-        return float(self.saturated + s["devsum"] + s["u"] @ s["u"] + s["factor"].logdet_re())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            val = float(self.saturated + s["devsum"] + s["u"] @ s["u"] + s["factor"].logdet_re())
+        # modes PIRLS could not bring to a finite deviance (a theta far out, where the weights overflow) leave a
+        # factor whose log-determinant can round to -inf: such a point is infeasible, never a minimum
+        return val if np.isfinite(val) else np.inf
 
     def laplace(self, theta: np.ndarray, beta: np.ndarray) -> float:
         """-2 log L by lme4's Laplace approximation at (theta, beta)."""
