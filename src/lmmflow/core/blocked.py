@@ -451,7 +451,8 @@ class BlockedCholesky:
             LX0 = self._level_major_lx0()
         self.Lsp: dict[int, sp.csr_matrix] = {}
         self.Ld: dict[tuple[int, int], np.ndarray] = {}
-        if len(cp.blocks) > 1:
+        right0 = None  # L0^-T as a sparse matrix: only a vector-valued coupling needs it
+        if len(cp.blocks) > 1 and not all(self.scalar):
             if self.scalar[0]:
                 right0 = sp.diags(1.0 / d0)
             else:

@@ -264,10 +264,13 @@ class CrossProducts:
                     for j in range(i + 1):
                         d[i, j, where] += np.bincount(local, weights=lay.weighted(k, i, k, j, Zc, wc, whole, tmp),
                                                       minlength=m)
-                if whole:  # Z_k'[WX Wy] column by column with the sparse Z_k' kept in the layout
+                if whole:  # Z_k'[WX Wy] with the sparse Z_k' kept in the layout
                     zt = lay.zt(k, b)
-                    for col in range(c):
-                        xz[k][col] = zt @ M[:, col]
+                    if c <= 8:  # column by column on the contiguous columns
+                        for col in range(c):
+                            xz[k][col] = zt @ M[:, col]
+                    else:  # one product: many columns cost more in calls than the copy of M
+                        xz[k][:] = (zt @ M).T
                 else:
                     if p >= _SPARSE_ZX_COLUMNS:
                         zx = _z_cross_matrix(local, Zc, np.ascontiguousarray(WX), m)
