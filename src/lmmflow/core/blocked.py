@@ -186,9 +186,11 @@ class BlockedCholesky:
     cp : CrossProducts
         The cross-products of [Z X y].
     pairs : bool
-        Lay out the fill products of all-scalar crossed terms once (:mod:`lmmflow.core.pairs`), which pays
-        when the cross-products stay fixed (an LMM); a factor that is reweighted at every step (PIRLS) forms
-        the fill by sparse products instead.
+        Lay out the fill products of all-scalar crossed terms once, with the cross-products' values folded in
+        (:class:`~lmmflow.core.pairs.PairProduct`), which pays when the cross-products stay fixed (an LMM).  A
+        factor reweighted at every step (PIRLS) forms the fill otherwise: by dense products for a coupling block
+        of up to a million entries, by the column pairs of the reweighted pattern
+        (:class:`~lmmflow.core.pairs.ColumnPairs`) for scalar terms, else by sparse products.
     clip_pwrss : bool
         Take a penalized residual sum of squares that rounds to zero or below as 0 instead of failing: for
         PIRLS's working systems, whose response row only carries the modes (an LMM's must be positive).
@@ -276,8 +278,9 @@ class BlockedCholesky:
         laid out again.  What PIRLS does at every step (:meth:`CrossProducts.reweight` gives ``cp``); the new
         factor is formed by :meth:`update`.
 
-        The grouped fill products of :mod:`lmmflow.core.pairs` hold the values of the cross-products they were
-        laid out from, so the new factor forms the fill by sparse products.
+        The grouped fill products of :class:`~lmmflow.core.pairs.PairProduct` hold the values of the
+        cross-products they were laid out from, so the new factor forms the fill as the ``pairs`` parameter
+        describes for a factor without them.
 
         Parameters
         ----------

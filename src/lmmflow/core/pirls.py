@@ -31,9 +31,14 @@ with S_j the saturated term of level j (included, unlike lme4 1.1-31's reported 
 estimated jointly with u by PIRLS (an unpenalized block of the same system) and the objective is the Laplace
 formula at those values; ``RX`` (the fixed-effects block of the factor) gives lme4's vcov for nagq = 0.
 
-Linear algebra.  The first term (lme4 orders terms by decreasing number of levels) is block diagonal: its p x p
-blocks are accumulated with ``bincount`` and factored in one batched call; the other terms (and X for nagq = 0)
-form a dense trailing block reached through the Schur complement.  No Python loop runs over levels or rows.
+Linear algebra.  Each PIRLS step solves the LMM's penalized least squares problem at the working weights, with the
+LMM's blocked factor (:class:`~lmmflow.core.blocked.BlockedCholesky`): the cross-products of [Z X z] take the new
+weights on a layout found once per objective (:meth:`~lmmflow.core.crossprod.CrossProducts.reweight`), and the
+factor carries its layout over (:meth:`~lmmflow.core.blocked.BlockedCholesky.reweight`).  The first term (lme4
+orders terms by decreasing number of levels) stays block diagonal, the coupling to later terms sparse, and the later
+terms' block dense; X's columns enter for nagq = 0 (beta jointly) and the Fisher information of beta.  The
+leverages of the beta gradient come from the same factor (:func:`~lmmflow.core.leverage.leverages`).  No Python
+loop runs over levels or rows.
 """
 
 from __future__ import annotations
@@ -287,8 +292,6 @@ class GlmmObjective:
         self._Z1 = np.ascontiguousarray(np.asarray(b0.Z, dtype=float))
         self._nl1, self._p1 = int(b0.nlevels), int(b0.p)
         self._q1 = self._nl1 * self._p1
-        self._col1 = (self._codes1[:, None] * self._p1 + np.arange(self._p1)).ravel()
-        self._indptr1 = np.arange(0, n * self._p1 + 1, self._p1)
         # the other terms
         self._rest = []
         for b in self.blocks[1:]:
@@ -334,19 +337,16 @@ class GlmmObjective:
     def _design(self, lams: list[np.ndarray]) -> tuple[np.ndarray, sp.csr_matrix | None]:
         """V1 = rows of Z1 Lambda1 (n x p1) and the other terms' Z Lambda (n x q2, sparse)."""
         V1 = self._Z1 @ lams[0]
-        # contiguous columns of V1 and their products V1_r V1_s (r >= s), reused by every PIRLS step at this theta
+        # contiguous columns of V1, reused by every PIRLS step at this theta
         vcols = [np.ascontiguousarray(V1[:, r]) for r in range(self._p1)]
-        prods = {(r, s_): vcols[r] * vcols[s_] for r in range(self._p1) for s_ in range(r + 1)}
+        self._cur = {"V1": V1, "cols": vcols}
         if not self._rest:
-            self._cur = {"V1": V1, "Vr": [], "cols": vcols, "prods": prods}
             return V1, None
-        mats, Vr = [], []
+        mats = []
         for (_codes, Z, nl, p, cols), lam in zip(self._rest, lams[1:]):
             V = Z @ lam
-            Vr.append(V)
             mats.append(sp.csr_matrix((V.ravel(), cols, np.arange(0, self.n * p + 1, p)), shape=(self.n, nl * p)))
         R = mats[0] if len(mats) == 1 else sp.hstack(mats, format="csr")
-        self._cur = {"V1": V1, "Vr": Vr, "cols": vcols, "prods": prods}
         return V1, R
 
     def _re_eta(self, V1: np.ndarray, R: sp.csr_matrix | None, u: np.ndarray) -> np.ndarray:
