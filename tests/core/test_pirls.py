@@ -135,3 +135,26 @@ def test_far_theta_gives_no_numpy_warnings_and_no_minus_infinity() -> None:
     assert np.all(np.isfinite(vals[:3])) and vals[3] > vals[2]
     cold = GlmmObjective([blk], X, y, poisson())  # the same theta from a cold start
     assert cold.laplace(np.array([200.0, 0.0, 200.0]), np.array([0.5, 0.3])) == pytest.approx(vals[2], rel=1e-9)
+
+
+CROSSED = [(c["case"], c["nagq"], i, p) for c in DEVFUN["cases"] if c["case"] == "verbagg_crossed"
+           for i, p in enumerate(c["points"])]
+
+
+@pytest.mark.parametrize(("name", "nagq", "i", "point"), CROSSED,
+                         ids=[f"{n}-nagq{k}-p{i}" for n, k, i, _ in CROSSED])
+@pytest.mark.parametrize("fill", ["pairs", "sparse"])
+def test_crossed_objective_through_each_fill_path(name: str, nagq: int, i: int, point: dict, fill: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """VerbAgg's crossed model against lme4's deviance function with the factor's fill formed by the column pairs
+    of the reweighted pattern, or by sparse products (the paths of couplings past a million entries)."""
+    import lmmflow.core.blocked as blocked
+
+    monkeypatch.setattr(blocked, "_DENSE_FILL", 0)
+    if fill == "sparse":
+        monkeypatch.setattr(blocked, "MAX_PAIRS", 0)
+    obj = _objective(name, nagq)
+    theta = np.atleast_1d(np.asarray(point["theta"], dtype=float))
+    beta = np.atleast_1d(np.asarray(point["beta"], dtype=float))
+    f = obj.nagq0(theta) if nagq == 0 else obj(theta, beta)
+    assert f == pytest.approx(point["objective"], rel=1e-8, abs=1e-8)
