@@ -192,6 +192,8 @@ def test_leverages_of_every_path_agree_with_dense_algebra(kind: str, monkeypatch
     f.update(f.theta0() * (0.4 + rng.random(f.n_theta)))
     ref = _dense_leverages(f, None, None)
     np.testing.assert_allclose(lev.leverages(f), ref, rtol=1e-10, atol=1e-12)  # gathered / per-level path
+    s = np.sqrt(w)
+    np.testing.assert_allclose(lev.leverages(f, row_scale=s), s * s * ref, rtol=1e-10, atol=1e-12)
     monkeypatch.setattr(lev, "_GATHER_MAX", 0)
     np.testing.assert_allclose(lev.leverages(f, chunk_rows=97), ref, rtol=1e-10, atol=1e-12)  # row blocks
     np.testing.assert_allclose(lev.leverages(f, chunk_rows=97, gram=False), ref, rtol=1e-10, atol=1e-12)

@@ -81,7 +81,7 @@ def leverages(f: Any, X: Any = None, row_scale: np.ndarray | None = None, chunk_
     P0 = None
     if not need_c0:  # the first term alone: z' P_level z with P = Lambda L0^-T L0^-1 Lambda' per level
         P0 = np.einsum("jqr,jqs->jrs", *(2 * [np.einsum("jqr,sr->jqs", L0inv, lams[0])]))
-    elif p == 0 and Q <= _GRAM_MAX and Q * b0.q <= _GATHER_MAX:
+    elif p == 0 and row_scale is None and Q <= _GRAM_MAX and Q * b0.q <= _GATHER_MAX:
         return _gathered(f, Q, offsets)
     G = P = Lsp = None
     if K > 1:
