@@ -502,11 +502,14 @@ class ReweightLayout:
     def workspace(self, rows: int, columns: int) -> tuple[np.ndarray, np.ndarray]:
         """This thread's work arrays for ``rows`` rows: a Fortran-ordered rows x ``columns`` matrix and a row
         vector (kept between calls up to :data:`WORKSPACE_KEPT` bytes; contents undefined)."""
-        ws = getattr(self._local, "ws", None)
-        if ws is None or ws[0].shape != (rows, columns):
+        kept = getattr(self._local, "ws", None)
+        if kept is None:
+            kept = self._local.ws = {}  # PIRLS alternates widths: X's columns with beta jointly, none with it fixed
+        ws = kept.get((rows, columns))
+        if ws is None:
             ws = (np.empty((rows, columns), order="F"), np.empty(rows))
-            if 8 * rows * (columns + 1) <= WORKSPACE_KEPT:
-                self._local.ws = ws
+            if 8 * rows * (columns + 1) + sum(8 * a.size + 8 * b.size for a, b in kept.values()) <= WORKSPACE_KEPT:
+                kept[(rows, columns)] = ws
         return ws
 
     def x_products(self, X: object) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray] | None:
