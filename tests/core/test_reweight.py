@@ -221,3 +221,13 @@ def test_reweight_property(seed: int, kind: str, zeros: int) -> None:
     got = cp.reweight(w, z, X)
     ref = CrossProducts.build(blocks, X, z, weights=w, center=False)
     assert _max_diff(got, ref) < 1e-12
+
+
+def test_pairs_serve_only_cross_products_on_the_layout() -> None:
+    """The column pairs index the values of reweighted cross-products; the cross-products the layout was found
+    from keep their own value order, so a factor of those never takes the pairs."""
+    blocks, X, y = _design("sparse_crossed", 600, 3)
+    cp = CrossProducts.build(blocks, X, y, center=False)
+    rw = cp.reweight(np.full(600, 2.0), y, X)
+    assert BlockedCholesky(cp, pairs=False)._pairs_of(1, 1) is None
+    assert BlockedCholesky(cp, pairs=False).reweight(rw)._pairs_of(1, 1) is not None

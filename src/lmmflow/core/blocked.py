@@ -315,6 +315,8 @@ class BlockedCholesky:
         pattern = self.cp.pattern
         if pattern is None or not (self.scalar[0] and self.scalar[k] and self.scalar[j]):
             return None
+        if not all(np.shares_memory(self.cp.off[(i, 0)].indices, pattern.off[(i, 0)].indices) for i in {k, j}):
+            return None  # cross-products built directly (the layout was found from them): their own value order
         lower = k == j if lower is None else lower
         hit = self._column_pairs.get((k, j, lower))
         if hit is None or hit[0] is not pattern:
