@@ -113,9 +113,7 @@ def _delete_chunk(pl: _GlmmPayload, js: list[int]) -> list[dict[str, Any]]:
 def glmm_influence_refits(g: GlmerResult, codes: np.ndarray, n_groups: int, progress: bool, n_jobs: int,
                           client: Any) -> list[dict[str, Any]]:
     """The deleted fits of each group (codes 0..n_groups-1 over the rows used), in group order."""
-    from tqdm.auto import tqdm
-
-    from ..inference.parallel import parallel_map
+    from ..inference.parallel import index_chunks, progress_map
     from .influence import _take
 
     d = g.design
@@ -131,12 +129,6 @@ def glmm_influence_refits(g: GlmerResult, codes: np.ndarray, n_groups: int, prog
                       else np.asarray(d.response.trials, dtype=float),
                       blocks=blocks, family=g.family_object, nagq=g.nagq, control=g.control,
                       theta_hat=g.solution.theta, beta_hat=g.solution.beta, group_codes=codes)
-    step = max(1, n_groups // (8 * max(1, n_jobs if n_jobs > 0 else 8)))
-    chunks = [list(range(a, min(n_groups, a + step))) for a in range(0, n_groups, step)]
-    bar = tqdm(total=n_groups, desc="influence", unit="refit", disable=not progress, delay=1.0, leave=False)
-    try:
-        parts = parallel_map(_delete_chunk, chunks, n_jobs=n_jobs, client=client, payload=pl,
-                             on_result=lambda i, r: bar.update(len(r)))
-    finally:
-        bar.close()
+    parts = progress_map(_delete_chunk, index_chunks(n_groups, n_jobs), total=n_groups, desc="influence",
+                         unit="refit", progress=progress, n_jobs=n_jobs, client=client, payload=pl)
     return [r for part in parts for r in part]

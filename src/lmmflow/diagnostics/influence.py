@@ -338,9 +338,7 @@ def influence(m: LmerResult | GlmerResult, groups: Any = None, data: Any = None,
     >>> d.idxmax(), round(float(d.max()), 4)
     ('11', 0.4341)
     """
-    from tqdm.auto import tqdm
-
-    from ..inference.parallel import parallel_map
+    from ..inference.parallel import index_chunks, progress_map
 
     kind = _kind(m, "influence()")
     name, codes, labels = _group_codes(m, groups, data)
@@ -356,14 +354,8 @@ def influence(m: LmerResult | GlmerResult, groups: Any = None, data: Any = None,
     pl = _Payload(X=_take(d.fixed.matrix, np.ones(d.n, bool)), y=y, weights=m.weights, blocks=blocks,
                   reml=m.reml, control=m.control, theta_hat=m.solution.theta, group_codes=codes)
     G = len(labels)
-    step = max(1, G // (8 * max(1, n_jobs if n_jobs > 0 else 8)))
-    chunks = [list(range(a, min(G, a + step))) for a in range(0, G, step)]
-    bar = tqdm(total=G, desc="influence", unit="refit", disable=not progress, delay=1.0, leave=False)
-    try:
-        parts = parallel_map(_delete_chunk, chunks, n_jobs=n_jobs, client=client, payload=pl,
-                             on_result=lambda i, r: bar.update(len(r)))
-    finally:
-        bar.close()
+    parts = progress_map(_delete_chunk, index_chunks(G, n_jobs), total=G, desc="influence", unit="refit",
+                         progress=progress, n_jobs=n_jobs, client=client, payload=pl)
     results = [r for part in parts for r in part]
     return _assemble(m, name, labels, results)
 

@@ -40,7 +40,7 @@ from ..optim import OptSummary, optimize_theta
 from ..optim.batched import batched_cholesky, batched_newton
 from ..optim.threads import blas_threads
 from .intervals import all_parameter_names, check_scale, sdcor_from_theta, sdcor_to_vcov, variance_layout
-from .parallel import parallel_map
+from .parallel import progress_map
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -618,14 +618,8 @@ def bootstrap(m: LmerResult, statistic: Callable[[Any], Any] | None = None, nsim
     children = ss.spawn(nsim)
     size = chunk_size(m.nobs)
     chunks = [(s, children[s:s + size]) for s in range(0, nsim, size)]
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=nsim, desc="bootstrap", unit="refit", disable=not progress, delay=1.0, leave=False)
-    try:
-        results = parallel_map(_boot_chunk, chunks, n_jobs=n_jobs, client=client, payload=pl,
-                               on_result=lambda i, r: bar.update(len(r["rows"])))
-    finally:
-        bar.close()
+    results = progress_map(_boot_chunk, chunks, total=nsim, desc="bootstrap", unit="refit", progress=progress,
+                           count=lambda r: len(r["rows"]), n_jobs=n_jobs, client=client, payload=pl)
     index, values, fails = [], [], []
     newton = 0
     for res in results:

@@ -22,12 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from ..results.base import require_kind
 from .bootstrap import BootstrapFailures, BootstrapResult, BootstrapWarning, _stat_vector
 from .intervals import all_parameter_names, sdcor_from_theta, select_parameters
-from .parallel import parallel_map
+from .parallel import progress_map
 
 if TYPE_CHECKING:
     from ..results.glmm import GlmerResult
@@ -163,12 +162,8 @@ def glmm_bootstrap(g: GlmerResult, statistic: Callable[[Any], Any] | None = None
     children = ss.spawn(nsim)
     chunks = [(s, children[s:s + CHUNK]) for s in range(0, nsim, CHUNK)]
     payload = _Payload(g, refit, statistic)
-    bar = tqdm(total=nsim, desc="bootstrap", unit="refit", disable=not progress, delay=1.0, leave=False)
-    try:
-        results = parallel_map(_boot_chunk, chunks, n_jobs=n_jobs, client=client, payload=payload,
-                               on_result=lambda i, res: bar.update(len(res)))
-    finally:
-        bar.close()
+    results = progress_map(_boot_chunk, chunks, total=nsim, desc="bootstrap", unit="refit", progress=progress,
+                           n_jobs=n_jobs, client=client, payload=payload)
     index: list[int] = []
     values: list[np.ndarray] = []
     fails: list[tuple[int, str]] = []

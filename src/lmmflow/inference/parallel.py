@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, TypeVar
 
-__all__ = ["effective_jobs", "parallel_map"]
+__all__ = ["effective_jobs", "index_chunks", "parallel_map", "progress_map"]
 
 C = TypeVar("C")
 R = TypeVar("R")
@@ -109,6 +109,43 @@ def parallel_map(func: Callable[[Any, C], R], chunks: Sequence[C], n_jobs: int =
             if on_result is not None:
                 on_result(i, results[i])
     return results
+
+
+def progress_map(func: Callable[[Any, C], R], chunks: Sequence[C], *, total: int, desc: str, unit: str,
+                 progress: bool = True, count: Callable[[R], int] = len, n_jobs: int = 1, client: Any = None,
+                 payload: Any = None) -> list[R]:
+    """:func:`parallel_map` with a progress bar (tqdm, shown when the work takes more than a second), advanced by
+    ``count(result)`` as each chunk finishes and closed however the map ends.
+
+    Examples
+    --------
+    >>> from operator import add
+    >>> progress_map(add, [[1], [2, 3]], total=3, desc="demo", unit="item", progress=False, payload=[0])
+    [[0, 1], [0, 2, 3]]
+    """
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit=unit, disable=not progress, delay=1.0, leave=False)
+    try:
+        return parallel_map(func, chunks, n_jobs=n_jobs, client=client, payload=payload,
+                            on_result=lambda i, r: bar.update(count(r)))
+    finally:
+        bar.close()
+
+
+def index_chunks(n: int, n_jobs: int) -> list[list[int]]:
+    """``0 .. n-1`` in consecutive chunks, about eight per worker (``n_jobs`` as :func:`effective_jobs` reads it,
+    eight workers assumed for ``-1`` and the like), so the work balances without a task per item.
+
+    Examples
+    --------
+    >>> index_chunks(5, 1)
+    [[0], [1], [2], [3], [4]]
+    >>> len(index_chunks(100, 2))
+    17
+    """
+    step = max(1, n // (8 * max(1, n_jobs if n_jobs > 0 else 8)))
+    return [list(range(a, min(n, a + step))) for a in range(0, n, step)]
 
 
 def _dask_map(func: Callable[[Any, Any], Any], chunks: list[Any], client: Any, payload: Any,

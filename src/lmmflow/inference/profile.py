@@ -59,7 +59,7 @@ from .intervals import (
     theta_from_sdcor,
     variance_layout,
 )
-from .parallel import parallel_map
+from .parallel import progress_map
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -407,8 +407,6 @@ def profile(m: LmerResult, which: Any = None, alphamax: float = 0.01, maxpts: in
     >>> pr.confint().round(2).to_numpy().tolist()
     [[12.2, 84.06], [38.23, 67.66], [1486.45, 1568.55]]
     """
-    from tqdm.auto import tqdm
-
     if getattr(m, "model_kind", "lmm") == "glmm":  # a glmer fit: the Laplace / AGQ objective's profile
         if n_jobs != 1 or client is not None or scale != "sdcor" or delta is not None:
             raise ValueError("profile of a GLMM: n_jobs, client, delta and scale='vcov' are not supported; use "
@@ -469,12 +467,8 @@ def profile(m: LmerResult, which: Any = None, alphamax: float = 0.01, maxpts: in
                            cutoff=cutoff, maxpts=maxpts, maxmult=maxmult, theta_hat=theta_hat,
                            std_errors=mml.std_errors.to_numpy(dtype=float), base=base,
                            blas=getattr(m.control, "blas_threads", 1))
-    bar = tqdm(total=len(targets), desc="profile", unit="param", disable=not progress, delay=1.0, leave=False)
-    try:
-        done = parallel_map(_profile_one, tasks, n_jobs=n_jobs, client=client, payload=payload,
-                            on_result=lambda i, r: bar.update(1))
-    finally:
-        bar.close()
+    done = progress_map(_profile_one, tasks, total=len(targets), desc="profile", unit="param", progress=progress,
+                        count=lambda r: 1, n_jobs=n_jobs, client=client, payload=payload)
     rows: list[dict[str, Any]] = []
     for name, task, (pts, _) in zip(targets, tasks, done):
         for v, z, row in sorted(pts, key=lambda t: t[0]):
